@@ -1,0 +1,128 @@
+/**
+ * Every error the SDK throws on purpose. Flat classes, one per failure a user can act on.
+ *
+ * The hierarchy follows the Python Flow SDK (FlowError with message, suggestions and errorCode),
+ * plus the errors of remote function calls. Messages never contain secret values.
+ */
+
+export interface FlowErrorOptions {
+  suggestions?: string[];
+  errorCode?: string;
+  cause?: unknown;
+}
+
+export class FlowError extends Error {
+  readonly suggestions: string[];
+  readonly errorCode: string | undefined;
+
+  constructor(message: string, options: FlowErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.suggestions = options.suggestions ?? [];
+    this.errorCode = options.errorCode;
+  }
+
+  /** The message followed by the suggestions, as the CLI prints it. */
+  describe(): string {
+    if (this.suggestions.length === 0) return this.message;
+    return `${this.message}\n${this.suggestions.map((s) => `  - ${s}`).join("\n")}`;
+  }
+}
+
+export class AuthenticationError extends FlowError {}
+
+export class ResourceNotFoundError extends FlowError {}
+
+export class TaskNotFoundError extends ResourceNotFoundError {}
+
+/** One field that failed validation: where it is, what is wrong, and how to fix it. */
+export interface FieldIssue {
+  path: string;
+  message: string;
+  suggestion?: string;
+}
+
+export class ValidationError extends FlowError {
+  readonly issues: FieldIssue[];
+
+  constructor(message: string, options: FlowErrorOptions & { issues?: FieldIssue[] } = {}) {
+    super(message, options);
+    this.issues = options.issues ?? [];
+  }
+}
+
+export interface APIErrorOptions extends FlowErrorOptions {
+  statusCode: number;
+  responseBody?: string;
+  requestId?: string;
+}
+
+export class APIError extends FlowError {
+  readonly statusCode: number;
+  readonly responseBody: string | undefined;
+  readonly requestId: string | undefined;
+
+  constructor(message: string, options: APIErrorOptions) {
+    super(message, options);
+    this.statusCode = options.statusCode;
+    this.responseBody = options.responseBody;
+    this.requestId = options.requestId;
+  }
+}
+
+/** A 422 from the API: `validationErrors` holds the spec's `{loc, msg, type}` entries. */
+export class ValidationAPIError extends APIError {
+  readonly validationErrors: { loc: (string | number)[]; msg: string; type: string }[];
+
+  constructor(
+    message: string,
+    options: APIErrorOptions & { validationErrors: { loc: (string | number)[]; msg: string; type: string }[] },
+  ) {
+    super(message, options);
+    this.validationErrors = options.validationErrors;
+  }
+}
+
+export class NetworkError extends FlowError {}
+
+export class TimeoutError extends FlowError {}
+
+export class ProviderError extends FlowError {}
+
+// ---- remote function calls -------------------------------------------------------------------
+
+/** The module that defines the functions could not be bundled (esbuild's message, file:line). */
+export class BuildError extends FlowError {}
+
+/** A value cannot cross the wire; `path` names where it sits, e.g. `args[0].model.forward`. */
+export class SerializationError extends FlowError {
+  readonly path: string;
+
+  constructor(message: string, options: FlowErrorOptions & { path: string }) {
+    super(message, options);
+    this.path = options.path;
+  }
+}
+
+/**
+ * The remote function threw something we cannot rebuild as its own class (a user-defined error
+ * class). `remoteName` is the class name it had on the agent.
+ */
+export class RemoteError extends Error {
+  readonly remoteName: string;
+
+  constructor(remoteName: string, message: string) {
+    super(message);
+    this.name = remoteName;
+    this.remoteName = remoteName;
+  }
+}
+
+/** The call ran longer than its `timeoutMs`; the remote work was cancelled. */
+export class FunctionTimeoutError extends FlowError {}
+
+/** The call was cancelled by the caller (`cancel()`, an AbortSignal, or Ctrl-C). */
+export class CancelledError extends FlowError {}
+
+/** The agent went away (crashed, was killed, or the connection dropped) while the call ran. */
+export class AgentLostError extends FlowError {}

@@ -1,0 +1,134 @@
+/**
+ * The one wire protocol between the client (CLI, script, provider) and the remote agent.
+ *
+ * Control messages are JSON text frames, each validated with zod when it arrives. Binary values
+ * (typed arrays, Buffers, ArrayBuffers, DataViews) travel out of band: a message that carries them
+ * lists their byte lengths in `blobs`, and the bytes follow as binary frames (see channel.ts).
+ */
+import { z } from "zod";
+
+export const PROTOCOL_VERSION = 1;
+
+/** A value after the codec: superjson's `json` and `meta`; its binary parts are the message's blobs. */
+export const EncodedValue = z.object({
+  json: z.unknown(),
+  meta: z.unknown().optional(),
+});
+export type EncodedValue = z.infer<typeof EncodedValue>;
+
+/** An error as it crosses the wire: class, message, stack, own properties and its cause chain. */
+export interface Failure {
+  name: string;
+  message: string;
+  stack?: string | undefined;
+  /** Own enumerable properties (e.g. `code`, `errno`), JSON-safe. */
+  props?: Record<string, unknown> | undefined;
+  cause?: Failure | { value: unknown } | undefined;
+  errors?: Failure[] | undefined;
+}
+export const Failure: z.ZodType<Failure> = z.lazy(() =>
+  z.object({
+    name: z.string(),
+    message: z.string(),
+    stack: z.string().optional(),
+    props: z.record(z.string(), z.unknown()).optional(),
+    cause: z.union([Failure, z.object({ value: z.unknown() })]).optional(),
+    errors: z.array(Failure).optional(),
+  }),
+);
+
+const CallId = z.string().min(1).max(128);
+
+/** Byte lengths of the binary frames that follow a message. */
+const Blobs = z.array(z.number().int().nonnegative()).optional();
+
+// ---- client → agent ------------------------------------------------------------------------
+
+export const InitMessage = z.object({
+  type: z.literal("init"),
+  protocol: z.literal(PROTOCOL_VERSION),
+  /** Environment for the agent process, set before the user's module is imported. */
+  env: z.record(z.string(), z.string()),
+  /** Secret values by name; like env, but never logged, written to disk or echoed back. */
+  secrets: z.record(z.string(), z.string()),
+});
+
+export const CallMessage = z.object({
+  type: z.literal("call"),
+  callId: CallId,
+  functionId: z.string().min(1),
+  args: EncodedValue,
+  blobs: Blobs,
+});
+
+export const CancelMessage = z.object({
+  type: z.literal("cancel"),
+  callId: CallId,
+  reason: z.string().optional(),
+});
+
+export const ClientMessage = z.discriminatedUnion("type", [InitMessage, CallMessage, CancelMessage]);
+export type ClientMessage = z.infer<typeof ClientMessage>;
+
+// ---- agent → client ------------------------------------------------------------------------
+
+export const FunctionInfo = z.object({
+  id: z.string(),
+  kind: z.enum(["function", "static-method", "method"]),
+});
+export type FunctionInfo = z.infer<typeof FunctionInfo>;
+
+export const ReadyMessage = z.object({
+  type: z.literal("ready"),
+  protocol: z.literal(PROTOCOL_VERSION),
+  pid: z.number().int(),
+  nodeVersion: z.string(),
+  functions: z.array(FunctionInfo),
+});
+
+/** The user's module could not be loaded on the agent (it threw at top level, or an import failed). */
+export const InitErrorMessage = z.object({
+  type: z.literal("init-error"),
+  error: Failure,
+});
+
+export const StartedMessage = z.object({ type: z.literal("started"), callId: CallId });
+
+export const LogMessage = z.object({
+  type: z.literal("log"),
+  /** The call whose code wrote this; null for output outside any call (module top level). */
+  callId: CallId.nullable(),
+  stream: z.enum(["stdout", "stderr"]),
+  data: z.string(),
+});
+
+export const ResultMessage = z.object({
+  type: z.literal("result"),
+  callId: CallId,
+  value: EncodedValue,
+  blobs: Blobs,
+});
+
+export const ErrorMessage = z.object({
+  type: z.literal("error"),
+  callId: CallId,
+  error: Failure,
+  /** Why the call ended without a result: the function threw, or the call was cancelled. */
+  reason: z.enum(["exception", "cancelled", "unknown-function", "bad-arguments"]),
+});
+
+export const AgentMessage = z.discriminatedUnion("type", [
+  ReadyMessage,
+  InitErrorMessage,
+  StartedMessage,
+  LogMessage,
+  ResultMessage,
+  ErrorMessage,
+]);
+export type AgentMessage = z.infer<typeof AgentMessage>;
+
+/** The header the client sends on the WebSocket upgrade; anything else is refused with 401. */
+export const AUTH_HEADER = "authorization";
+export function bearer(secret: string): string {
+  return `Bearer ${secret}`;
+}
