@@ -39,8 +39,9 @@ export const Failure: z.ZodType<Failure> = z.lazy(() =>
 
 const CallId = z.string().min(1).max(128);
 
-/** Byte lengths of the binary frames that follow a message. */
+/** Byte lengths of the binary parts that follow a message, and the stream that tags their frames. */
 const Blobs = z.array(z.number().int().nonnegative()).optional();
+const BlobStream = z.number().int().positive().optional();
 
 // ---- client → agent ------------------------------------------------------------------------
 
@@ -51,6 +52,8 @@ export const InitMessage = z.object({
   env: z.record(z.string(), z.string()),
   /** Secret values by name; like env, but never logged, written to disk or echoed back. */
   secrets: z.record(z.string(), z.string()),
+  /** Zero-import mode (invoke): every exported function of the entry module becomes callable. */
+  exposeExports: z.boolean().default(false),
 });
 
 export const CallMessage = z.object({
@@ -59,6 +62,7 @@ export const CallMessage = z.object({
   functionId: z.string().min(1),
   args: EncodedValue,
   blobs: Blobs,
+  blobStream: BlobStream,
 });
 
 export const CancelMessage = z.object({
@@ -74,7 +78,9 @@ export type ClientMessage = z.infer<typeof ClientMessage>;
 
 export const FunctionInfo = z.object({
   id: z.string(),
-  kind: z.enum(["function", "static-method", "method"]),
+  kind: z.enum(["function", "static-method", "method", "export"]),
+  /** Definition order in the module; lets a client name functions it could not name itself. */
+  index: z.number().int().nonnegative(),
 });
 export type FunctionInfo = z.infer<typeof FunctionInfo>;
 
@@ -107,6 +113,7 @@ export const ResultMessage = z.object({
   callId: CallId,
   value: EncodedValue,
   blobs: Blobs,
+  blobStream: BlobStream,
 });
 
 export const ErrorMessage = z.object({

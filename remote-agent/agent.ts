@@ -1,0 +1,227 @@
+/**
+ * The agent: loads the user's bundled module once, then serves calls over an authenticated
+ * WebSocket. One agent serves one function's container; calls run concurrently.
+ */
+import { timingSafeEqual } from "node:crypto";
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { Duplex } from "node:stream";
+import { pathToFileURL } from "node:url";
+import { WebSocketServer, type WebSocket } from "ws";
+import { callContextStorage } from "../src/app/call-context.ts";
+import { nameFromExports } from "../src/app/exports.ts";
+import { findFunction, registry } from "../src/app/registry.ts";
+import { runImplementation } from "../src/app/remote-function.ts";
+import { AGENT_SDK_GLOBAL } from "../src/bundler/sdk-alias.ts";
+import { CancelledError } from "../src/errors.ts";
+import * as sdk from "../src/index.ts";
+import { Channel } from "../src/runtime/channel.ts";
+import { decode, encode } from "../src/runtime/codec.ts";
+import { toFailure } from "../src/runtime/failure.ts";
+import {
+  AUTH_HEADER,
+  ClientMessage,
+  PROTOCOL_VERSION,
+  bearer,
+  type AgentMessage,
+  type FunctionInfo,
+} from "../src/runtime/protocol.ts";
+import { agentLog, outputContext, type OutputSink } from "./output.ts";
+
+const HEARTBEAT_MS = 5_000;
+
+export interface AgentOptions {
+  /** Absolute path of the bundled entry module inside the workspace. */
+  entry: string;
+  secret: string;
+  host: string;
+  port: number;
+  /** Exit when no client has been connected for this long. */
+  idleTimeoutMs: number;
+}
+
+type InitMessage = Extract<ClientMessage, { type: "init" }>;
+type CallMessage = Extract<ClientMessage, { type: "call" }>;
+
+class Client {
+  readonly channel: Channel<ClientMessage, AgentMessage>;
+  readonly calls = new Map<string, AbortController>();
+  alive = true;
+
+  constructor(
+    readonly ws: WebSocket,
+    onMessage: (client: Client, message: ClientMessage, blobs: Uint8Array[]) => void,
+  ) {
+    this.channel = new Channel<ClientMessage, AgentMessage>(ws, ClientMessage, {
+      message: (message, blobs) => onMessage(this, message, blobs),
+      invalid: (error) => agentLog(`flow-agent: dropped a message: ${error.message}\n`),
+    });
+  }
+
+  send(message: AgentMessage, blobs?: Uint8Array[]): Promise<void> {
+    if (!this.channel.open) return Promise.resolve();
+    return this.channel.send(message, blobs).catch((error: Error) => {
+      agentLog(`flow-agent: send failed: ${error.message}\n`);
+    });
+  }
+
+  /** Where output goes for one call (or, with callId null, for the module load). */
+  sink(callId: string | null): OutputSink {
+    return (stream, data) => void this.send({ type: "log", callId, stream, data });
+  }
+}
+
+export class Agent {
+  readonly #options: AgentOptions;
+  readonly #clients = new Set<Client>();
+  readonly #server: Server;
+  readonly #wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 1 << 30 });
+  #loaded: Promise<FunctionInfo[]> | undefined;
+  #idleTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: AgentOptions) {
+    this.#options = options;
+    this.#server = createServer((_req, res) => res.writeHead(426).end("flow agent: WebSocket only\n"));
+    this.#server.on("upgrade", (req, socket, head) => this.#upgrade(req, socket, head));
+  }
+
+  /** Output printed outside any call or module load goes to every connected client. */
+  readonly broadcast: OutputSink = (stream, data) => {
+    for (const client of this.#clients) client.sink(null)(stream, data);
+  };
+
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve) => this.#server.listen(this.#options.port, this.#options.host, resolve));
+    setInterval(() => this.#heartbeat(), HEARTBEAT_MS).unref();
+    this.#armIdleTimer();
+    const address = this.#server.address();
+    return typeof address === "object" && address ? address.port : this.#options.port;
+  }
+
+  #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (!this.#authorized(req.headers[AUTH_HEADER])) {
+      socket.end("HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+      return;
+    }
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#connected(ws));
+  }
+
+  #authorized(header: string | undefined): boolean {
+    const expected = Buffer.from(bearer(this.#options.secret));
+    const given = Buffer.from(header ?? "");
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+
+  #connected(ws: WebSocket): void {
+    const client = new Client(ws, (c, message, blobs) => this.#onMessage(c, message, blobs));
+    this.#clients.add(client);
+    clearTimeout(this.#idleTimer);
+    ws.on("pong", () => (client.alive = true));
+    ws.on("close", () => {
+      this.#clients.delete(client);
+      // Nobody is left to receive these results: stop the work.
+      for (const controller of client.calls.values()) controller.abort(new CancelledError("the client disconnected"));
+      this.#armIdleTimer();
+    });
+  }
+
+  #heartbeat(): void {
+    for (const client of this.#clients) {
+      if (!client.alive) {
+        client.ws.terminate();
+        continue;
+      }
+      client.alive = false;
+      client.ws.ping();
+    }
+  }
+
+  #armIdleTimer(): void {
+    if (this.#clients.size > 0) return;
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = setTimeout(() => {
+      agentLog(`flow-agent: no client for ${this.#options.idleTimeoutMs} ms, exiting\n`);
+      process.exit(0);
+    }, this.#options.idleTimeoutMs);
+    this.#idleTimer.unref();
+  }
+
+  #onMessage(client: Client, message: ClientMessage, blobs: Uint8Array[]): void {
+    switch (message.type) {
+      case "init":
+        void this.#init(client, message);
+        return;
+      case "call":
+        void this.#call(client, message, blobs);
+        return;
+      case "cancel":
+        client.calls.get(message.callId)?.abort(new CancelledError(message.reason ?? "cancelled by the caller"));
+        return;
+    }
+  }
+
+  async #init(client: Client, message: InitMessage): Promise<void> {
+    this.#loaded ??= this.#load(client, message);
+    try {
+      const functions = await this.#loaded;
+      await client.send({ type: "ready", protocol: PROTOCOL_VERSION, pid: process.pid, nodeVersion: process.version, functions });
+    } catch (error) {
+      await client.send({ type: "init-error", error: toFailure(error) });
+    }
+  }
+
+  /** Import the user's module once, with its environment in place, in remote mode. */
+  async #load(client: Client, message: InitMessage): Promise<FunctionInfo[]> {
+    Object.assign(process.env, message.env, message.secrets);
+    registry().mode = "remote";
+    // The bundle's `import ... from "flow-sdk"` reads this (see sdk-alias.ts).
+    (globalThis as Record<symbol, unknown>)[Symbol.for(AGENT_SDK_GLOBAL)] = sdk;
+    const namespace = (await outputContext.run(client.sink(null), () =>
+      import(pathToFileURL(this.#options.entry).href),
+    )) as Record<string, unknown>;
+    nameFromExports(namespace, { exposeExports: message.exposeExports });
+    return registry().functions.flatMap((f) => (f.id === undefined ? [] : [{ id: f.id, kind: f.kind, index: f.index }]));
+  }
+
+  async #call(client: Client, message: CallMessage, blobs: Uint8Array[]): Promise<void> {
+    const { callId, functionId } = message;
+    const fail = (error: unknown, reason: "exception" | "cancelled" | "unknown-function" | "bad-arguments") =>
+      client.send({ type: "error", callId, error: toFailure(error), reason });
+
+    // A call can only name a function once the module is loaded (init comes first on every client).
+    await this.#loaded?.catch(() => undefined);
+    const record = findFunction(functionId);
+    if (!record) {
+      const known = registry().functions.map((f) => f.id).filter(Boolean).join(", ") || "none";
+      await fail(new Error(`No remote function '${functionId}' in this module (known: ${known}).`), "unknown-function");
+      return;
+    }
+    let args: unknown;
+    try {
+      args = decode(message.args, blobs);
+      if (!Array.isArray(args)) throw new TypeError("arguments must arrive as an array");
+    } catch (error) {
+      await fail(error, "bad-arguments");
+      return;
+    }
+
+    const controller = new AbortController();
+    client.calls.set(callId, controller);
+    await client.send({ type: "started", callId });
+    const context = { callId, functionId, signal: controller.signal };
+    try {
+      const value = await outputContext.run(client.sink(callId), () =>
+        callContextStorage().run(context, () => runImplementation(record, args as unknown[])),
+      );
+      if (controller.signal.aborted) {
+        await fail(controller.signal.reason, "cancelled");
+        return;
+      }
+      const encoded = encode(value, "result");
+      await client.send({ type: "result", callId, value: encoded.value }, encoded.blobs);
+    } catch (error) {
+      await fail(error, controller.signal.aborted ? "cancelled" : "exception");
+    } finally {
+      client.calls.delete(callId);
+    }
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * App: a named group of remote functions, their defaults, and the local entrypoint.
+ *
+ *   const app = new App("demo");
+ *   export const embed = app.function({ gpu: "a100" }, async (texts: string[]) => ...);
+ *   class Jobs { @app.function({ gpu: "8xh100" }) static async train(epochs: number) { ... } }
+ *   app.localEntrypoint(async () => console.log(await embed.remote(["hi"])));
+ */
+import { FlowError, ValidationError } from "../errors.ts";
+import { classHandle, registerMethod, type ClsHandle } from "./cls.ts";
+import { parseFunctionOptions, type AppDefaults, type FunctionOptions } from "./options.ts";
+import { addFunction, callerFrame, formatFrame, registry, type AppRecord } from "./registry.ts";
+import { RemoteFunction } from "./remote-function.ts";
+import type { RunOptions } from "./run.ts";
+
+// biome-ignore lint: the parameter types of user functions are inferred, so `any` stays internal.
+type AnyFunction = (...args: any[]) => any;
+
+/** `@app.function(options)` on a method: TC39 standard decorators and legacy experimentalDecorators. */
+export interface MethodDecorator {
+  <F extends AnyFunction>(value: F, context: ClassMethodDecoratorContext): void;
+  (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor): void;
+}
+
+const APP_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/i;
+
+export class App {
+  readonly name: string;
+  readonly #defaults: AppDefaults;
+  readonly #record: AppRecord;
+
+  constructor(name: string, defaults: AppDefaults = {}) {
+    if (!APP_NAME.test(name)) {
+      throw new ValidationError(`App name '${name}' is invalid: use 1-63 letters, digits, '-' or '_'.`);
+    }
+    this.name = name;
+    this.#defaults = parseFunctionOptions(defaults, `App '${name}' defaults`);
+    const frame = callerFrame(import.meta.url);
+    this.#record = { name, definedAt: formatFrame(frame), file: frame.file, entrypoints: [] };
+    registry().apps.push(this.#record);
+  }
+
+  /** Wrap a function for remote execution: `app.function({ gpu: "a100" }, async (x: number) => x * x)`. */
+  function<F extends AnyFunction>(options: FunctionOptions, fn: F): RemoteFunction<Parameters<F>, ReturnType<F>>;
+  /** Decorate a static or instance method: `@app.function({ gpu: "h100" })`. */
+  function(options?: FunctionOptions): MethodDecorator;
+  function(options: FunctionOptions = {}, fn?: AnyFunction): unknown {
+    if (fn !== undefined) {
+      if (typeof fn !== "function") throw new ValidationError("app.function(options, fn): fn must be a function.");
+      const definedAt = formatFrame(callerFrame(import.meta.url));
+      const name = options.name ?? (fn.name || undefined);
+      const merged = this.#merge(options, name ?? `function defined at ${definedAt}`);
+      const record = addFunction(
+        { kind: "function", app: this.name, options: merged, definedAt, implementation: fn },
+        name,
+      );
+      return new RemoteFunction(record);
+    }
+    return this.#decorator(options);
+  }
+
+  /** A typed handle on a class's decorated methods: `app.cls(Stats).describe.remote(xs)`. */
+  cls<C extends abstract new (...args: never[]) => unknown>(cls: C): ClsHandle<C> {
+    return classHandle(cls);
+  }
+
+  /** The code `flow run <file>` runs on this machine; it does not run on agents. */
+  localEntrypoint(fn: () => unknown): void {
+    if (typeof fn !== "function") throw new ValidationError("app.localEntrypoint(fn): fn must be a function.");
+    this.#record.entrypoints.push(fn);
+  }
+
+  /**
+   * Run `fn` with this app's functions callable remotely, then stop every agent it started.
+   * Inside an agent this does nothing (the module is only being loaded there) and resolves undefined.
+   */
+  async run<T>(fn: () => T | Promise<T>, options: RunOptions = {}): Promise<T | undefined> {
+    if (registry().mode === "remote") return undefined;
+    const { runWithHost } = await import("./run.ts");
+    return runWithHost(this.#record, fn, options);
+  }
+
+  #merge(options: FunctionOptions, what: string): FunctionOptions {
+    const parsed = parseFunctionOptions(options, what);
+    return {
+      ...this.#defaults,
+      ...parsed,
+      env: { ...this.#defaults.env, ...parsed.env },
+      secrets: [...new Set([...(this.#defaults.secrets ?? []), ...(parsed.secrets ?? [])])],
+    };
+  }
+
+  #decorator(options: FunctionOptions): MethodDecorator {
+    const definedAt = formatFrame(callerFrame(import.meta.url));
+    const app = this.name;
+    const merge = (name: string) => this.#merge(options, name);
+    return ((value: unknown, context: unknown, descriptor?: PropertyDescriptor) => {
+      if (isTc39Context(context)) {
+        if (context.kind !== "method") {
+          throw new FlowError(`@app.function() decorates methods, not a ${context.kind} ('${String(context.name)}').`);
+        }
+        const name = String(context.name);
+        const pending = { app, name, isStatic: context.static, options: merge(name), definedAt };
+        registry().pendingMethods.set(value as object, pending);
+        if (context.static) {
+          // Static initializers run with `this` bound to the class as soon as it is defined.
+          context.addInitializer(function (this: unknown) {
+            registerMethod(this as abstract new () => unknown, value as AnyFunction, pending);
+          });
+        }
+        return;
+      }
+      // Legacy decorators: (prototype or constructor, key, descriptor).
+      if (!descriptor || typeof descriptor.value !== "function") {
+        throw new FlowError("@app.function() decorates methods only.");
+      }
+      const isStatic = typeof value === "function";
+      const owner = (isStatic ? value : (value as { constructor: unknown }).constructor) as abstract new () => unknown;
+      const name = String(context);
+      registerMethod(owner, descriptor.value as AnyFunction, { app, name, isStatic, options: merge(name), definedAt });
+    }) as MethodDecorator;
+  }
+}
+
+function isTc39Context(value: unknown): value is ClassMethodDecoratorContext | ClassMemberDecoratorContext {
+  return typeof value === "object" && value !== null && "kind" in value && "name" in value;
+}

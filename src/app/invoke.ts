@@ -1,0 +1,43 @@
+/**
+ * Zero-import execution: call an exported function of a file that never imports flow-sdk.
+ *
+ *   const model = await invoke<Model>("train.ts", "train", { args: [3], gpu: "a100" });
+ */
+import { resolve } from "node:path";
+import { buildArchive } from "../bundler/index.ts";
+import { AgentSession } from "../runtime/session.ts";
+import { parseFunctionOptions, type FunctionOptions } from "./options.ts";
+import { createProvider, readSecrets, sdkExportNames, type RunOptions } from "./run.ts";
+
+export interface InvokeOptions extends Omit<FunctionOptions, "name" | "retries"> {
+  args?: unknown[];
+  provider?: RunOptions["provider"];
+}
+
+export async function invoke<T = unknown>(file: string, functionName: string, options: InvokeOptions = {}): Promise<T> {
+  const { args = [], provider: providerOption, ...functionOptions } = options;
+  const parsed = parseFunctionOptions(functionOptions, `invoke("${file}", "${functionName}")`);
+  const label = `${file}::${functionName}`;
+  const secrets = readSecrets(parsed.secrets ?? [], label);
+  const archive = await buildArchive({ entry: resolve(file), sdkExports: await sdkExportNames(), externals: parsed.externals ?? [] });
+  const provider = createProvider(providerOption);
+  try {
+    const endpoint = await provider.startAgent({ label, archive, options: parsed });
+    const session = await AgentSession.connect({
+      url: endpoint.url,
+      secret: endpoint.secret,
+      env: parsed.env ?? {},
+      secrets,
+      exposeExports: true,
+      onLog: (_callId, stream, data) => process[stream].write(data),
+    });
+    const signal = parsed.timeoutMs === undefined ? undefined : AbortSignal.timeout(parsed.timeoutMs);
+    try {
+      return (await session.call(functionName, args, { signal })) as T;
+    } finally {
+      await session.close();
+    }
+  } finally {
+    await provider.shutdown();
+  }
+}

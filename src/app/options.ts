@@ -1,0 +1,67 @@
+/**
+ * Options of `app.function` and `new App(name, defaults)`, validated when the function is defined
+ * so a typo fails at once, naming the function and the field.
+ */
+import { z } from "zod";
+import { ValidationError } from "../errors.ts";
+import { parseInstanceType } from "../instance-types/index.ts";
+
+const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name");
+
+export const RetriesOption = z.union([
+  z.number().int().min(0).max(10),
+  z
+    .object({
+      maxRetries: z.number().int().min(0).max(10),
+      backoffCoefficient: z.number().min(1).default(2),
+      initialDelayMs: z.number().int().min(0).default(1000),
+      maxDelayMs: z.number().int().positive().optional(),
+    })
+    .strict(),
+]);
+
+export const FunctionOptionsSchema = z
+  .object({
+    /** Instance type: "a100", "4xa100", "h100", "a100-80gb.sxm.1x". Resolved by the cloud provider. */
+    gpu: z
+      .string()
+      .superRefine((value, ctx) => {
+        try {
+          parseInstanceType(value);
+        } catch (error) {
+          ctx.addIssue({ code: "custom", message: (error as Error).message });
+        }
+      })
+      .optional(),
+    /** Environment variables set on the agent before the module is imported. */
+    env: z.record(EnvName, z.string()).optional(),
+    /** Names of local environment variables whose values are sent over the wire, never written down. */
+    secrets: z.array(EnvName).optional(),
+    timeoutMs: z.number().int().positive().optional(),
+    retries: RetriesOption.optional(),
+    /** Container image the function runs in on the cloud. */
+    image: z.string().min(1).optional(),
+    /** Packages to keep out of the bundle and install on the agent with npm. */
+    externals: z.array(z.string().min(1)).optional(),
+    name: z
+      .string()
+      .regex(/^[A-Za-z_$][\w$.-]*$/, "must start with a letter and hold only letters, digits, _ $ . -")
+      .optional(),
+  })
+  .strict();
+
+export type FunctionOptions = z.input<typeof FunctionOptionsSchema>;
+export type AppDefaults = Omit<FunctionOptions, "name">;
+
+export function parseFunctionOptions(input: unknown, where: string): FunctionOptions {
+  const result = FunctionOptionsSchema.safeParse(input ?? {});
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((issue) => ({
+    path: issue.path.join(".") || "(options)",
+    message: issue.message,
+  }));
+  throw new ValidationError(
+    `Invalid options for ${where}: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`,
+    { issues },
+  );
+}

@@ -1,0 +1,123 @@
+/**
+ * The process-wide record of remote functions, shared through a global symbol.
+ *
+ * The user's module may load a different copy of flow-sdk than the CLI or the agent does (the
+ * agent runs a bundle with its own copy inside). A registry keyed by `Symbol.for` lets every copy
+ * see the same functions, the same mode and the same host, so "which copy defined this" never
+ * matters. Its shape is versioned: change it only together with REGISTRY_KEY.
+ */
+import type { FunctionOptions } from "./options.ts";
+
+const REGISTRY_KEY = Symbol.for("flow-sdk.registry.v1");
+
+export type FunctionKind = "function" | "static-method" | "method" | "export";
+
+export interface FunctionRecord {
+  /** Unique, stable id: the function's name, or `Class.method`. Undefined until it can be named. */
+  id: string | undefined;
+  /** Definition order within the process; the same on the client and the agent. */
+  index: number;
+  kind: FunctionKind;
+  app: string;
+  options: FunctionOptions;
+  /** Where it was defined (`file:line`), for error messages about duplicates. */
+  definedAt: string;
+  /** The user's function; for methods, the unbound method. */
+  implementation: (...args: never[]) => unknown;
+  /** For methods: the class that owns it. */
+  owner?: abstract new (...args: never[]) => unknown;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal | undefined;
+  /** Called when the agent starts running the call. */
+  onStarted?: (() => void) | undefined;
+}
+
+/** What `.remote()` and `.spawn()` talk to: installed by `flow run` or `app.run()`. */
+export interface Host {
+  call(record: FunctionRecord, args: unknown[], options: CallOptions): Promise<unknown>;
+}
+
+/** A method decorated with TC39 decorators whose class is not known yet (see app.cls). */
+export interface PendingMethod {
+  app: string;
+  name: string;
+  isStatic: boolean;
+  options: FunctionOptions;
+  definedAt: string;
+}
+
+/** What the CLI needs to know about each App created in this process. */
+export interface AppRecord {
+  name: string;
+  definedAt: string;
+  /** The file that created the App: the module to bundle when nobody says which. */
+  file: string | undefined;
+  entrypoints: (() => unknown)[];
+}
+
+export interface Registry {
+  /** "remote" inside the agent: local entrypoints and app.run() callbacks do not run there. */
+  mode: "local" | "remote";
+  functions: FunctionRecord[];
+  apps: AppRecord[];
+  host: Host | undefined;
+  pendingMethods: WeakMap<object, PendingMethod>;
+}
+
+export function registry(): Registry {
+  const g = globalThis as { [REGISTRY_KEY]?: Registry };
+  g[REGISTRY_KEY] ??= {
+    mode: "local",
+    functions: [],
+    apps: [],
+    host: undefined,
+    pendingMethods: new WeakMap(),
+  };
+  return g[REGISTRY_KEY];
+}
+
+export function findFunction(id: string): FunctionRecord | undefined {
+  return registry().functions.find((record) => record.id === id);
+}
+
+/** Give a record its id, refusing a second function with the same one (naming both places). */
+export function assignId(record: FunctionRecord, id: string): void {
+  const existing = findFunction(id);
+  if (existing && existing !== record) {
+    throw new Error(
+      `Two remote functions are named '${id}': one defined at ${existing.definedAt}, another at ${record.definedAt}. ` +
+        `Give one of them a different name (option \`name\`).`,
+    );
+  }
+  record.id = id;
+}
+
+export function addFunction(record: Omit<FunctionRecord, "index" | "id">, id: string | undefined): FunctionRecord {
+  const functions = registry().functions;
+  const full: FunctionRecord = { ...record, id: undefined, index: functions.length };
+  if (id !== undefined) assignId(full, id);
+  functions.push(full);
+  return full;
+}
+
+/**
+ * The user's file and line that called into the SDK: the first stack frame outside the SDK's own
+ * files (matched by `sdkFile`, the caller's import.meta.url).
+ */
+export function callerFrame(sdkFile: string): { file: string | undefined; line: number | undefined } {
+  const sdkDir = sdkFile.replace(/\/[^/]*$/, "/");
+  for (const line of (new Error().stack ?? "").split("\n").slice(1)) {
+    const match = /\(?((?:file:\/\/)?\/[^():]+):(\d+):\d+\)?$/.exec(line.trim());
+    if (!match) continue;
+    const url = match[1]!.startsWith("file://") ? match[1]! : `file://${match[1]}`;
+    if (url.startsWith(sdkDir) || url.includes("/node_modules/")) continue;
+    return { file: decodeURIComponent(url.slice("file://".length)), line: Number(match[2]) };
+  }
+  return { file: undefined, line: undefined };
+}
+
+export function formatFrame(frame: { file: string | undefined; line: number | undefined }): string {
+  return frame.file ? `${frame.file}:${frame.line}` : "<unknown location>";
+}

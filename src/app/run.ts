@@ -1,0 +1,180 @@
+/**
+ * An app run: the host behind `.remote()` while `flow run` or `app.run()` is active.
+ *
+ * It bundles the module once, starts one agent per function on first use (a function's
+ * "container"), routes calls and logs, and stops every agent when the run ends, on Ctrl-C,
+ * SIGTERM or an error.
+ */
+import { buildArchive, type CodeArchive } from "../bundler/index.ts";
+import { FlowError, FunctionTimeoutError, ValidationError } from "../errors.ts";
+import { LocalProvider } from "../providers/local/local-provider.ts";
+import type { Provider } from "../providers/provider.ts";
+import { AgentSession } from "../runtime/session.ts";
+import { assignId, registry, type AppRecord, type CallOptions, type FunctionRecord, type Host } from "./registry.ts";
+
+export interface RunOptions {
+  /** Where agents run: "local" (default) or a Provider instance. */
+  provider?: "local" | Provider;
+  /** The module to bundle; defaults to the file that created the App. */
+  entry?: string;
+}
+
+export class AppRunner implements Host {
+  readonly #entry: string;
+  readonly #provider: Provider;
+  readonly #sessions = new Map<FunctionRecord, Promise<AgentSession>>();
+  readonly #inFlight = new Set<AbortController>();
+  #archive: Promise<CodeArchive> | undefined;
+  #stopped = false;
+
+  constructor(entry: string, provider: Provider) {
+    this.#entry = entry;
+    this.#provider = provider;
+  }
+
+  /** Start bundling now, so the first call does not wait for it. */
+  prepare(): void {
+    if (this.#archive) return;
+    this.#archive = sdkExportNames().then((sdkExports) =>
+      buildArchive({
+        entry: this.#entry,
+        sdkExports,
+        externals: [...new Set(registry().functions.flatMap((f) => f.options.externals ?? []))],
+      }),
+    );
+    // Awaited by the first call; an early failure must not count as unhandled meanwhile.
+    this.#archive.catch(() => {});
+  }
+
+  async call(record: FunctionRecord, args: unknown[], options: CallOptions): Promise<unknown> {
+    if (this.#stopped) throw new FlowError("The app run has ended; start a new one to call remote functions.");
+    const controller = new AbortController();
+    const signals = [controller.signal, ...(options.signal ? [options.signal] : [])];
+    const { timeoutMs } = record.options;
+    if (timeoutMs !== undefined) signals.push(AbortSignal.timeout(timeoutMs));
+    const signal = AbortSignal.any(signals);
+    this.#inFlight.add(controller);
+    try {
+      const session = await this.#session(record);
+      return await session.call(this.#idOf(record, session), args, { signal, onStarted: options.onStarted });
+    } catch (error) {
+      if (signal.aborted && (signal.reason as Error | undefined)?.name === "TimeoutError") {
+        throw new FunctionTimeoutError(`${record.id} did not finish within timeoutMs=${timeoutMs}; the remote call was cancelled.`);
+      }
+      throw error;
+    } finally {
+      this.#inFlight.delete(controller);
+    }
+  }
+
+  /** Cancel calls in flight and stop every agent. */
+  async stop(reason = "the app run ended"): Promise<void> {
+    this.#stopped = true;
+    for (const controller of this.#inFlight) controller.abort(new FlowError(reason));
+    const sessions = await Promise.allSettled(this.#sessions.values());
+    await Promise.all(sessions.map((s) => (s.status === "fulfilled" ? s.value.close() : undefined)));
+    await this.#provider.shutdown();
+  }
+
+  #session(record: FunctionRecord): Promise<AgentSession> {
+    let session = this.#sessions.get(record);
+    if (!session) {
+      session = this.#startSession(record);
+      this.#sessions.set(record, session);
+      // A lost agent is replaced on the next call instead of failing every call after it.
+      const forget = () => this.#sessions.get(record) === session && this.#sessions.delete(record);
+      session.then((s) => s.onClose(forget), forget);
+    }
+    return session;
+  }
+
+  async #startSession(record: FunctionRecord): Promise<AgentSession> {
+    const label = record.id ?? `function #${record.index}`;
+    const secrets = readSecrets(record.options.secrets ?? [], label);
+    this.prepare();
+    const archive = await this.#archive!;
+    const endpoint = await this.#provider.startAgent({ label, archive, options: record.options });
+    return AgentSession.connect({
+      url: endpoint.url,
+      secret: endpoint.secret,
+      env: record.options.env ?? {},
+      secrets,
+      onLog: (_callId, stream, data) => process[stream].write(data),
+    });
+  }
+
+  /** Functions named only by their export get the agent's name for them, matched by definition order. */
+  #idOf(record: FunctionRecord, session: AgentSession): string {
+    if (record.id !== undefined) return record.id;
+    const remote = session.functions.find((f) => f.index === record.index);
+    if (!remote || remote.kind !== record.kind) {
+      throw new FlowError(`The agent's module defines its functions differently from this process (function #${record.index}).`, {
+        suggestions: ["Define remote functions unconditionally at the top level of the module."],
+      });
+    }
+    assignId(record, remote.id);
+    return remote.id;
+  }
+}
+
+/** Secret values come from this process's environment at call time and travel only over the wire. */
+export function readSecrets(names: string[], label: string): Record<string, string> {
+  const secrets: Record<string, string> = {};
+  const missing: string[] = [];
+  for (const name of names) {
+    const value = process.env[name];
+    if (value === undefined) missing.push(name);
+    else secrets[name] = value;
+  }
+  if (missing.length > 0) {
+    throw new ValidationError(`${label} needs the secret${missing.length > 1 ? "s" : ""} ${missing.join(", ")}, not set in your environment.`, {
+      suggestions: missing.map((name) => `export ${name}=... before running, or remove it from \`secrets\`.`),
+    });
+  }
+  return secrets;
+}
+
+/** What `import { … } from "flow-sdk"` may name inside a bundle: this SDK's public exports. */
+export async function sdkExportNames(): Promise<string[]> {
+  return Object.keys(await import("../index.ts"));
+}
+
+export function createProvider(provider: RunOptions["provider"]): Provider {
+  if (provider === undefined || provider === "local") return new LocalProvider();
+  return provider;
+}
+
+/**
+ * Run `fn` with `runner` installed as the host; stop it afterwards and on SIGINT/SIGTERM
+ * (exiting 130/143 once agents are down).
+ */
+export async function withRunner<T>(runner: AppRunner, fn: () => T | Promise<T>): Promise<T> {
+  const reg = registry();
+  if (reg.host) throw new FlowError("An app run is already active in this process.");
+  reg.host = runner;
+  const onSignal = (signal: NodeJS.Signals) => {
+    void runner.stop(`interrupted by ${signal}`).finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  try {
+    return await fn();
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    reg.host = undefined;
+    await runner.stop();
+  }
+}
+
+export async function runWithHost<T>(app: AppRecord, fn: () => T | Promise<T>, options: RunOptions): Promise<T> {
+  const entry = options.entry ?? app.file;
+  if (!entry) {
+    throw new FlowError(`Cannot tell which file defines app '${app.name}'.`, {
+      suggestions: ["Pass it: app.run(fn, { entry: import.meta.filename })."],
+    });
+  }
+  const runner = new AppRunner(entry, createProvider(options.provider));
+  runner.prepare();
+  return withRunner(runner, fn);
+}

@@ -1,0 +1,105 @@
+/**
+ * The local provider: agents are child processes on this machine, started exactly as a cloud
+ * instance starts them (same agent file, same archive, same protocol), only without the GPU.
+ *
+ * No orphans: each agent holds our end of a pipe on its stdin and exits when it closes, which the
+ * kernel does for us even if this process is SIGKILLed. shutdown() also stops them explicitly.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
+import { ProviderError } from "../../errors.ts";
+import { agentPath } from "../../sdk-paths.ts";
+import type { AgentEndpoint, AgentSpec, Provider } from "../provider.ts";
+
+const STOP_GRACE_MS = 1_500;
+const STDERR_TAIL_LINES = 40;
+
+/**
+ * Only what any machine has. Function env and secrets reach the agent over the wire, as on the
+ * cloud, so code that works here does not secretly depend on this shell's environment.
+ */
+const PASSED_ENV = ["PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TZ", "NODE_EXTRA_CA_CERTS", "npm_config_cache"];
+
+export interface LocalProviderOptions {
+  /** Agents exit after this long without a client. */
+  idleTimeoutMs?: number;
+}
+
+export class LocalProvider implements Provider {
+  readonly name = "local";
+  readonly #children = new Set<ChildProcess>();
+  readonly #idleTimeoutMs: number;
+
+  constructor(options: LocalProviderOptions = {}) {
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+  }
+
+  async startAgent(spec: AgentSpec): Promise<AgentEndpoint> {
+    const secret = randomBytes(32).toString("base64url");
+    const env: NodeJS.ProcessEnv = { FLOW_AGENT_SECRET: secret };
+    for (const name of PASSED_ENV) if (process.env[name] !== undefined) env[name] = process.env[name];
+
+    const child = spawn(
+      process.execPath,
+      [agentPath(), "--archive", spec.archive.path, "--exit-with-stdin", "--idle-timeout-ms", String(this.#idleTimeoutMs)],
+      { env, stdio: ["pipe", "pipe", "pipe"] },
+    );
+    this.#children.add(child);
+    child.once("exit", () => this.#children.delete(child));
+
+    const stderrTail: string[] = [];
+    createInterface({ input: child.stderr! }).on("line", (line) => {
+      stderrTail.push(line);
+      if (stderrTail.length > STDERR_TAIL_LINES) stderrTail.shift();
+      if (process.env.FLOW_DEBUG) process.stderr.write(`[flow-agent ${child.pid}] ${line}\n`);
+    });
+
+    const port = await listeningPort(child).catch((error: Error) => {
+      child.kill("SIGKILL");
+      const detail = stderrTail.length ? `\n${stderrTail.join("\n")}` : "";
+      throw new ProviderError(`The local agent for ${spec.label} did not start: ${error.message}${detail}`);
+    });
+    return {
+      url: `ws://127.0.0.1:${port}`,
+      secret,
+      stop: () => stopChild(child),
+    };
+  }
+
+  async shutdown(): Promise<void> {
+    await Promise.all([...this.#children].map(stopChild));
+  }
+}
+
+/** The agent announces itself with one JSON line on stdout. */
+async function listeningPort(child: ChildProcess): Promise<number> {
+  const lines = createInterface({ input: child.stdout! });
+  const exited = once(child, "exit").then(([code, signal]) => {
+    throw new Error(`it exited (${signal ?? `code ${code}`})`);
+  });
+  const announced = (async () => {
+    for await (const line of lines) {
+      const event = JSON.parse(line) as { event?: string; port?: number };
+      if (event.event === "listening" && typeof event.port === "number") return event.port;
+    }
+    throw new Error("it closed stdout before listening");
+  })();
+  try {
+    return await Promise.race([announced, exited]);
+  } finally {
+    exited.catch(() => {});
+    // Keep draining stdout so a chatty agent can never block on a full pipe.
+    child.stdout!.resume();
+  }
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, "exit");
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), STOP_GRACE_MS);
+  await exited;
+  clearTimeout(timer);
+}

@@ -1,0 +1,31 @@
+/**
+ * The Provider interface: how an app run gets agents. The local provider starts them as processes
+ * on this machine; the cloud provider starts them on GPU instances. Both run the same agent with
+ * the same archive and speak the same protocol; the client only ever sees a URL and a secret.
+ */
+import type { FunctionOptions } from "../app/options.ts";
+import type { CodeArchive } from "../bundler/index.ts";
+
+export interface AgentSpec {
+  /** For messages and logs: usually the function id. */
+  label: string;
+  archive: CodeArchive;
+  /** The function's options: gpu, image, … (env and secrets travel over the wire instead). */
+  options: FunctionOptions;
+}
+
+export interface AgentEndpoint {
+  /** ws:// URL reachable from this process (for the cloud: a local end of an SSH tunnel). */
+  url: string;
+  /** The per-agent session secret the agent expects as a bearer token. */
+  secret: string;
+  /** Stop the agent and release what it ran on. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+export interface Provider {
+  readonly name: string;
+  startAgent(spec: AgentSpec, signal?: AbortSignal): Promise<AgentEndpoint>;
+  /** Stop every agent this provider started. */
+  shutdown(): Promise<void>;
+}

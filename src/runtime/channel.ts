@@ -1,0 +1,147 @@
+/**
+ * A typed, validated message channel over one WebSocket, used by both ends of the protocol.
+ *
+ * Text frames carry JSON messages. A message with binary parts lists their byte lengths in `blobs`
+ * and a `blobStream` id; the bytes follow as binary frames of at most CHUNK_BYTES, each prefixed by
+ * an 8-byte header (u32 stream, u32 blob index). Chunking keeps memory bounded and lets small
+ * messages (logs, other calls' results) interleave with a large transfer instead of queueing
+ * behind it.
+ */
+import type { WebSocket } from "ws";
+import type { z } from "zod";
+
+const CHUNK_BYTES = 1 << 20;
+const HEADER_BYTES = 8;
+/** How many bytes we let ws buffer before waiting for the socket to drain. */
+const MAX_BUFFERED_BYTES = 16 << 20;
+
+interface WithBlobs {
+  type: string;
+  blobs?: number[] | undefined;
+  blobStream?: number | undefined;
+}
+
+interface Assembly<T> {
+  message: T;
+  parts: Uint8Array[];
+  filled: number[];
+  remaining: number;
+}
+
+export interface ChannelHandlers<In> {
+  message(message: In, blobs: Uint8Array[]): void;
+  /** A frame that failed validation; the channel drops it and keeps going. */
+  invalid(error: Error): void;
+}
+
+export class Channel<In extends WithBlobs, Out extends WithBlobs> {
+  readonly #ws: WebSocket;
+  readonly #schema: z.ZodType<In>;
+  readonly #handlers: ChannelHandlers<In>;
+  readonly #assemblies = new Map<number, Assembly<In>>();
+  #nextStream = 1;
+  #drainWaiters: (() => void)[] = [];
+
+  constructor(ws: WebSocket, schema: z.ZodType<In>, handlers: ChannelHandlers<In>) {
+    this.#ws = ws;
+    this.#schema = schema;
+    this.#handlers = handlers;
+    ws.binaryType = "nodebuffer";
+    ws.on("message", (data, isBinary) => {
+      if (isBinary) this.#onBinary(data as Buffer);
+      else this.#onText(data.toString());
+    });
+  }
+
+  get open(): boolean {
+    return this.#ws.readyState === this.#ws.OPEN;
+  }
+
+  /** Send a message and its binary parts. Resolves once everything is handed to the socket. */
+  async send(message: Out, blobs: Uint8Array[] = []): Promise<void> {
+    if (blobs.length === 0) {
+      this.#ws.send(JSON.stringify(message));
+      return;
+    }
+    const stream = this.#nextStream++;
+    this.#ws.send(JSON.stringify({ ...message, blobStream: stream, blobs: blobs.map((b) => b.byteLength) }));
+    for (let index = 0; index < blobs.length; index++) {
+      const blob = blobs[index]!;
+      for (let offset = 0; offset < blob.byteLength; offset += CHUNK_BYTES) {
+        if (!this.open) throw new Error("connection closed while sending");
+        const chunk = blob.subarray(offset, Math.min(offset + CHUNK_BYTES, blob.byteLength));
+        const frame = Buffer.allocUnsafe(HEADER_BYTES + chunk.byteLength);
+        frame.writeUInt32LE(stream, 0);
+        frame.writeUInt32LE(index, 4);
+        frame.set(chunk, HEADER_BYTES);
+        this.#ws.send(frame, () => this.#wakeDrainWaiters());
+        if (this.#ws.bufferedAmount > MAX_BUFFERED_BYTES) await this.#drained();
+      }
+    }
+  }
+
+  #drained(): Promise<void> {
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+  }
+
+  #wakeDrainWaiters(): void {
+    if (this.#ws.bufferedAmount > MAX_BUFFERED_BYTES / 2 && this.open) return;
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  #onText(text: string): void {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (error) {
+      this.#handlers.invalid(new Error(`not JSON: ${(error as Error).message}`));
+      return;
+    }
+    const result = this.#schema.safeParse(parsed);
+    if (!result.success) {
+      this.#handlers.invalid(new Error(`invalid message: ${result.error.message}`));
+      return;
+    }
+    const message = result.data;
+    const lengths = message.blobs ?? [];
+    if (lengths.length === 0) {
+      this.#handlers.message(message, []);
+      return;
+    }
+    if (message.blobStream === undefined) {
+      this.#handlers.invalid(new Error(`message '${message.type}' has blobs but no blobStream`));
+      return;
+    }
+    // Allocate each part once at its final size: the decoder builds typed arrays on these bytes.
+    const parts = lengths.map((length) => new Uint8Array(length));
+    const remaining = lengths.reduce((sum, length) => sum + length, 0);
+    const assembly = { message, parts, filled: lengths.map(() => 0), remaining };
+    if (remaining === 0) this.#handlers.message(message, parts);
+    else this.#assemblies.set(message.blobStream, assembly);
+  }
+
+  #onBinary(frame: Buffer): void {
+    if (frame.byteLength < HEADER_BYTES) {
+      this.#handlers.invalid(new Error("binary frame shorter than its header"));
+      return;
+    }
+    const stream = frame.readUInt32LE(0);
+    const index = frame.readUInt32LE(4);
+    const assembly = this.#assemblies.get(stream);
+    const part = assembly?.parts[index];
+    const payload = frame.subarray(HEADER_BYTES);
+    if (!assembly || !part || assembly.filled[index]! + payload.byteLength > part.byteLength) {
+      this.#handlers.invalid(new Error(`unexpected binary frame for stream ${stream} part ${index}`));
+      return;
+    }
+    part.set(payload, assembly.filled[index]);
+    assembly.filled[index]! += payload.byteLength;
+    assembly.remaining -= payload.byteLength;
+    if (assembly.remaining === 0) {
+      this.#assemblies.delete(stream);
+      this.#handlers.message(assembly.message, assembly.parts);
+    }
+  }
+}

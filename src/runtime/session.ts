@@ -1,0 +1,237 @@
+/**
+ * The client end of one agent connection: init, calls, cancellation, logs, heartbeats.
+ */
+import { randomUUID } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { WebSocket } from "ws";
+import { AgentLostError, CancelledError } from "../errors.ts";
+import { Channel } from "./channel.ts";
+import { decode, encode } from "./codec.ts";
+import { fromFailure } from "./failure.ts";
+import {
+  AUTH_HEADER,
+  AgentMessage,
+  PROTOCOL_VERSION,
+  bearer,
+  type ClientMessage,
+  type Failure,
+  type FunctionInfo,
+} from "./protocol.ts";
+
+const HEARTBEAT_MS = 5_000;
+const MISSED_HEARTBEATS = 3;
+
+export type LogHandler = (callId: string | null, stream: "stdout" | "stderr", data: string) => void;
+
+export interface SessionOptions {
+  url: string;
+  secret: string;
+  env?: Record<string, string>;
+  secrets?: Record<string, string>;
+  exposeExports?: boolean;
+  onLog: LogHandler;
+}
+
+export interface SessionCallOptions {
+  signal?: AbortSignal | undefined;
+  onStarted?: (() => void) | undefined;
+}
+
+interface PendingCall {
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+  onStarted: (() => void) | undefined;
+  /** The caller's stack, appended to remote stacks so users see where they called from. */
+  localStack: string | undefined;
+}
+
+export class AgentSession {
+  readonly #ws: WebSocket;
+  readonly #channel: Channel<AgentMessage, ClientMessage>;
+  readonly #pending = new Map<string, PendingCall>();
+  readonly #onLog: LogHandler;
+  readonly #closeListeners: ((error: Error) => void)[] = [];
+  #ready: { pid: number; functions: FunctionInfo[] } | undefined;
+  #closedWith: Error | undefined;
+
+  private constructor(ws: WebSocket, onLog: LogHandler, onReady: (message: AgentMessage) => void) {
+    this.#ws = ws;
+    this.#onLog = onLog;
+    this.#channel = new Channel<AgentMessage, ClientMessage>(ws, AgentMessage, {
+      message: (message, blobs) => (this.#ready ? this.#onMessage(message, blobs) : onReady(message)),
+      invalid: (error) => this.#close(new AgentLostError(`the agent sent an invalid message: ${error.message}`)),
+    });
+    ws.on("close", (code, reason) =>
+      this.#close(new AgentLostError(`the connection to the agent closed (${code}${reason.length ? ` ${reason}` : ""})`)),
+    );
+    ws.on("error", (error) => this.#close(new AgentLostError(`the connection to the agent failed: ${error.message}`)));
+    this.#startHeartbeat();
+  }
+
+  /** Connect, authenticate, send init and wait until the agent has loaded the module. */
+  static connect(options: SessionOptions): Promise<AgentSession> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(options.url, {
+        headers: { [AUTH_HEADER]: bearer(options.secret) },
+        perMessageDeflate: false,
+        maxPayload: 1 << 30,
+      });
+      ws.once("unexpected-response", (_req, res) => {
+        reject(
+          new AgentLostError(
+            res.statusCode === 401
+              ? "the agent refused the session secret (401)"
+              : `the agent answered the WebSocket upgrade with HTTP ${res.statusCode}`,
+          ),
+        );
+        ws.terminate();
+      });
+      const session = new AgentSession(ws, options.onLog, (message) => {
+        if (message.type === "ready") {
+          session.#ready = { pid: message.pid, functions: message.functions };
+          resolve(session);
+        } else if (message.type === "init-error") {
+          reject(fromFailure(message.error, { remoteLabel: "module load" }));
+          ws.close();
+        } else if (message.type === "log") {
+          options.onLog(message.callId, message.stream, message.data);
+        }
+      });
+      session.onClose((error) => reject(error));
+      ws.once("open", () => {
+        void session.#channel.send({
+          type: "init",
+          protocol: PROTOCOL_VERSION,
+          env: options.env ?? {},
+          secrets: options.secrets ?? {},
+          exposeExports: options.exposeExports ?? false,
+        });
+      });
+    });
+  }
+
+  get pid(): number {
+    return this.#ready?.pid ?? -1;
+  }
+
+  get functions(): FunctionInfo[] {
+    return this.#ready?.functions ?? [];
+  }
+
+  get closed(): boolean {
+    return this.#closedWith !== undefined;
+  }
+
+  onClose(listener: (error: Error) => void): void {
+    if (this.#closedWith) listener(this.#closedWith);
+    else this.#closeListeners.push(listener);
+  }
+
+  /** Run `functionId` with `args` on the agent. Values that cannot cross throw before anything is sent. */
+  call(functionId: string, args: unknown[], options: SessionCallOptions = {}): Promise<unknown> {
+    const encoded = encode(args, "args");
+    if (this.#closedWith) return Promise.reject(this.#closedWith);
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(cancelReason(signal));
+    const callId = randomUUID();
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        this.#pending.delete(callId);
+        void this.#channel.send({ type: "cancel", callId, reason: String(cancelReason(signal!).message) }).catch(() => {});
+        reject(cancelReason(signal!));
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const settle = <T>(fn: (value: T) => void) => (value: T) => {
+        signal?.removeEventListener("abort", onAbort);
+        this.#pending.delete(callId);
+        fn(value);
+      };
+      this.#pending.set(callId, {
+        resolve: settle(resolve),
+        reject: settle(reject),
+        onStarted: options.onStarted,
+        localStack: new Error().stack,
+      });
+      this.#channel
+        .send({ type: "call", callId, functionId, args: encoded.value }, encoded.blobs)
+        .catch((error: Error) => this.#pending.get(callId)?.reject(new AgentLostError(error.message)));
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#ws.readyState === WebSocket.CLOSED) return;
+    const closed = new Promise<void>((resolve) => this.#ws.once("close", () => resolve()));
+    this.#ws.close(1000, "client done");
+    const timer = setTimeout(() => this.#ws.terminate(), 1_000);
+    await closed;
+    clearTimeout(timer);
+  }
+
+  #onMessage(message: AgentMessage, blobs: Uint8Array[]): void {
+    switch (message.type) {
+      case "log":
+        this.#onLog(message.callId, message.stream, message.data);
+        return;
+      case "started":
+        this.#pending.get(message.callId)?.onStarted?.();
+        return;
+      case "result": {
+        const pending = this.#pending.get(message.callId);
+        if (!pending) return;
+        try {
+          pending.resolve(decode(message.value, blobs));
+        } catch (error) {
+          pending.reject(error);
+        }
+        return;
+      }
+      case "error": {
+        const pending = this.#pending.get(message.callId);
+        pending?.reject(
+          message.reason === "cancelled"
+            ? new CancelledError(message.error.message)
+            : this.#remoteError(message.error, pending.localStack),
+        );
+        return;
+      }
+      case "ready":
+      case "init-error":
+        return;
+    }
+  }
+
+  #remoteError(failure: Failure, localStack: string | undefined): Error {
+    return fromFailure(failure, {
+      remoteLabel: `agent pid ${this.pid}`,
+      mapPath: (path) => (path.startsWith("file://") ? fileURLToPath(path) : path),
+      localStack,
+    });
+  }
+
+  #startHeartbeat(): void {
+    let lastPong = Date.now();
+    this.#ws.on("pong", () => (lastPong = Date.now()));
+    const timer = setInterval(() => {
+      if (Date.now() - lastPong > HEARTBEAT_MS * MISSED_HEARTBEATS) {
+        this.#ws.terminate();
+        this.#close(new AgentLostError("the agent stopped answering heartbeats"));
+      } else if (this.#ws.readyState === WebSocket.OPEN) {
+        this.#ws.ping();
+      }
+    }, HEARTBEAT_MS);
+    timer.unref();
+    this.onClose(() => clearInterval(timer));
+  }
+
+  #close(error: Error): void {
+    if (this.#closedWith) return;
+    this.#closedWith = error;
+    for (const pending of this.#pending.values()) pending.reject(error);
+    this.#pending.clear();
+    for (const listener of this.#closeListeners.splice(0)) listener(error);
+  }
+}
+
+function cancelReason(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new CancelledError(String(signal.reason ?? "cancelled"));
+}

@@ -1,0 +1,85 @@
+// The `flow` CLI as a user runs it: real processes, real agents, real signals.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { isAlive, repoRoot, runCli, startCli, tempDir, until } from "./helpers.ts";
+
+describe("flow run", () => {
+  it("runs the local entrypoint of examples/hello.ts", async () => {
+    const result = await runCli(["run", "examples/hello.ts"]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^49$/m);
+    assert.match(result.stdout, /summarising 3 values/);
+    assert.match(result.stdout, /n: 3,\s+mean: 2,\s+at: \d{4}-\d\d-\d\dT/);
+  });
+
+  it("calls one function with JSON arguments: file.ts::name", async () => {
+    const result = await runCli(["run", "examples/hello.ts::square", "7"]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout.trim(), "49");
+    const json = await runCli(["run", "examples/hello.ts::Stats.describe", "--json", "[1,2]"]);
+    assert.equal(json.code, 0, json.stderr);
+    assert.match(json.stdout, /^\{"n":2,"mean":1\.5,"at":"\d{4}-[^"]+"\}$/m);
+  });
+
+  it("works with legacy experimentalDecorators", async () => {
+    const result = await runCli(["run", "legacy.ts"], { cwd: join(repoRoot, "test/fixtures/legacy-decorators") });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout.trim(), JSON.stringify({ add: 5, predict: 40 }));
+  });
+
+  it("shows remote errors with their class and a stack into the user's .ts file", async () => {
+    const result = await runCli(["run", "examples/errors.ts"]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /caught TypeError \(instanceof TypeError: true\), code E_CONFIG/);
+    assert.match(result.stdout, /cause: SyntaxError/);
+    assert.match(result.stdout, /examples\/errors\.ts:\d+:\d+.*\[remote\]/);
+  });
+
+  it("names an unknown function and lists the known ones", async () => {
+    const result = await runCli(["run", "examples/hello.ts::cube", "2"]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /No remote function 'cube'.*known: square, Stats\.describe/);
+  });
+
+  it("Ctrl-C cancels in-flight calls, stops the agent and exits non-zero within 2 s", async () => {
+    const dir = tempDir();
+    const cli = startCli(["run", "test/fixtures/e2e/values.ts::waitForCancel", JSON.stringify(dir)]);
+    await until(() => existsSync(join(dir, "pid")), "the remote call to start");
+    const agentPid = Number(readFileSync(join(dir, "pid"), "utf8"));
+    assert.ok(isAlive(agentPid));
+    const sentAt = Date.now();
+    cli.child.kill("SIGINT");
+    const result = await cli.done;
+    assert.ok(Date.now() - sentAt < 2_000, `exited after ${Date.now() - sentAt} ms`);
+    assert.equal(result.code, 130);
+    await until(() => !isAlive(agentPid), "the agent to exit", 2_000);
+  });
+
+  it("leaves no agent behind even when the CLI is killed with SIGKILL", async () => {
+    const dir = tempDir();
+    const cli = startCli(["run", "test/fixtures/e2e/values.ts::waitForCancel", JSON.stringify(dir)]);
+    await until(() => existsSync(join(dir, "pid")), "the remote call to start");
+    const agentPid = Number(readFileSync(join(dir, "pid"), "utf8"));
+    cli.child.kill("SIGKILL");
+    await cli.done;
+    await until(() => !isAlive(agentPid), "the orphaned agent to exit", 5_000);
+  });
+});
+
+describe("script mode", () => {
+  it("npx tsx examples/script.ts runs remote calls inside app.run()", async () => {
+    const child = spawn(process.execPath, ["--import", "tsx", "examples/script.ts"], { cwd: repoRoot });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d));
+    child.stderr.on("data", (d: Buffer) => (out += d));
+    const code = await new Promise((r) => child.on("close", r));
+    assert.equal(code, 0, out);
+    const local = /caller pid (\d+)/.exec(out)?.[1];
+    const remote = /HELLO! \(from pid (\d+)\)/.exec(out)?.[1];
+    assert.ok(local && remote, out);
+    assert.notEqual(local, remote);
+  });
+});
