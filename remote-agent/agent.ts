@@ -5,7 +5,7 @@
 import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { Duplex } from "node:stream";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { WebSocketServer, type WebSocket } from "ws";
 import { callContextStorage } from "../src/app/call-context.ts";
 import { nameFromExports } from "../src/app/exports.ts";
@@ -23,11 +23,23 @@ import {
   PROTOCOL_VERSION,
   bearer,
   type AgentMessage,
+  type Failure,
   type FunctionInfo,
 } from "../src/runtime/protocol.ts";
 import { agentLog, outputContext, type OutputSink } from "./output.ts";
 
 const HEARTBEAT_MS = 5_000;
+const AGENT_FILE = fileURLToPath(import.meta.url);
+
+/** Users debug their own code: drop the agent's frames and Node's internals from remote stacks. */
+function withoutAgentFrames(failure: Failure): Failure {
+  const stack = failure.stack
+    ?.split("\n")
+    .filter((line) => !/^\s+at\s/.test(line) || !(line.includes(AGENT_FILE) || /[\s(]node:|\(<anonymous>\)/.test(line)))
+    .join("\n");
+  const cause = failure.cause && "name" in failure.cause ? withoutAgentFrames(failure.cause as Failure) : failure.cause;
+  return { ...failure, stack, cause, errors: failure.errors?.map(withoutAgentFrames) };
+}
 
 export interface AgentOptions {
   /** Absolute path of the bundled entry module inside the workspace. */
@@ -185,7 +197,7 @@ export class Agent {
   async #call(client: Client, message: CallMessage, blobs: Uint8Array[]): Promise<void> {
     const { callId, functionId } = message;
     const fail = (error: unknown, reason: "exception" | "cancelled" | "unknown-function" | "bad-arguments") =>
-      client.send({ type: "error", callId, error: toFailure(error), reason });
+      client.send({ type: "error", callId, error: withoutAgentFrames(toFailure(error)), reason });
 
     // A call can only name a function once the module is loaded (init comes first on every client).
     await this.#loaded?.catch(() => undefined);

@@ -12,7 +12,7 @@ rmSync("dist", { recursive: true, force: true });
 await Promise.all([
   build({
     ...common,
-    entryPoints: { index: "src/index.ts", cli: "src/cli/main.ts", "decorator-hook": "src/cli/decorator-hook.ts" },
+    entryPoints: { index: "src/index.ts", cli: "src/cli/main.ts", "decorator-hook": "src/cli/decorator-hook.ts", register: "src/register.ts" },
     outdir: "dist",
     splitting: true,
     packages: "external",

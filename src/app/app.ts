@@ -99,15 +99,10 @@ export class App {
         if (context.kind !== "method") {
           throw new FlowError(`@app.function() decorates methods, not a ${context.kind} ('${String(context.name)}').`);
         }
+        // The class is not final yet (nor, under esbuild's lowering, its name): the method is
+        // registered when the class is seen, by app.cls() or the scan of the module's exports.
         const name = String(context.name);
-        const pending = { app, name, isStatic: context.static, options: merge(name), definedAt };
-        registry().pendingMethods.set(value as object, pending);
-        if (context.static) {
-          // Static initializers run with `this` bound to the class as soon as it is defined.
-          context.addInitializer(function (this: unknown) {
-            registerMethod(this as abstract new () => unknown, value as AnyFunction, pending);
-          });
-        }
+        registry().pendingMethods.set(value as object, { app, name, isStatic: context.static, options: merge(name), definedAt });
         return;
       }
       // Legacy decorators: (prototype or constructor, key, descriptor).

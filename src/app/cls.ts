@@ -2,9 +2,9 @@
  * Classes with decorated methods. Each decorated method becomes a function with id `Class.method`;
  * `app.cls(Class)` hands back a typed object of RemoteFunctions, one per method.
  *
- * TC39 decorators on instance methods do not see their class, so such methods wait in
- * `pendingMethods` until the class is seen: by `app.cls(Class)` here, or by the agent scanning the
- * module's exports (which is why classes with remote instance methods must be exported).
+ * TC39 method decorators do not see their finished class, so such methods wait in
+ * `pendingMethods` until the class is seen: by `app.cls(Class)` here, or by the CLI and the agent
+ * scanning the module's exports (which is why classes with remote methods must be exported).
  */
 import { FlowError } from "../errors.ts";
 import { addFunction, findFunction, registry, type FunctionRecord, type PendingMethod } from "./registry.ts";

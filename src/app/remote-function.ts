@@ -4,7 +4,7 @@
  */
 import { FlowError } from "../errors.ts";
 import { FunctionCall } from "./function-call.ts";
-import { registry, type FunctionRecord } from "./registry.ts";
+import { registry, userStack, type FunctionRecord } from "./registry.ts";
 
 /** Marks RemoteFunction instances across copies of the SDK (the agent scans module exports). */
 export const REMOTE_FUNCTION = Symbol.for("flow-sdk.remote-function");
@@ -34,10 +34,12 @@ export class RemoteFunction<Args extends unknown[], R> {
   /** Start on an agent and return a handle: `status`, `result()`, `cancel()`. */
   spawn(...args: Args): FunctionCall<Awaited<R>> {
     const record = this[REMOTE_FUNCTION];
+    // Taken now, while the user's frames are still on the stack.
+    const callerStack = userStack(new Error().stack, import.meta.url);
     return new FunctionCall<Awaited<R>>((signal, started) => {
       const host = registry().host;
       if (!host) return Promise.reject(noHostError(this.name));
-      return host.call(record, args, { signal, onStarted: started }) as Promise<Awaited<R>>;
+      return host.call(record, args, { signal, onStarted: started, callerStack }) as Promise<Awaited<R>>;
     });
   }
 }

@@ -56,7 +56,11 @@ export class AppRunner implements Host {
     this.#inFlight.add(controller);
     try {
       const session = await this.#session(record);
-      return await session.call(this.#idOf(record, session), args, { signal, onStarted: options.onStarted });
+      return await session.call(this.#idOf(record, session), args, {
+        signal,
+        onStarted: options.onStarted,
+        localStack: options.callerStack,
+      });
     } catch (error) {
       if (signal.aborted && (signal.reason as Error | undefined)?.name === "TimeoutError") {
         throw new FunctionTimeoutError(`${record.id} did not finish within timeoutMs=${timeoutMs}; the remote call was cancelled.`);

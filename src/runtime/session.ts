@@ -35,6 +35,8 @@ export interface SessionOptions {
 export interface SessionCallOptions {
   signal?: AbortSignal | undefined;
   onStarted?: (() => void) | undefined;
+  /** Where the user made the call; appended to remote error stacks. Defaults to this stack. */
+  localStack?: string | undefined;
 }
 
 interface PendingCall {
@@ -150,7 +152,7 @@ export class AgentSession {
         resolve: settle(resolve),
         reject: settle(reject),
         onStarted: options.onStarted,
-        localStack: new Error().stack,
+        localStack: options.localStack ?? new Error().stack,
       });
       this.#channel
         .send({ type: "call", callId, functionId, args: encoded.value }, encoded.blobs)

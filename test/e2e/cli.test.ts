@@ -35,7 +35,7 @@ describe("flow run", () => {
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /caught TypeError \(instanceof TypeError: true\), code E_CONFIG/);
     assert.match(result.stdout, /cause: SyntaxError/);
-    assert.match(result.stdout, /examples\/errors\.ts:\d+:\d+.*\[remote\]/);
+    assert.match(result.stdout, /examples\/errors\.ts:\d+:\d+\) \[remote: agent pid \d+\]/);
   });
 
   it("names an unknown function and lists the known ones", async () => {

@@ -90,7 +90,8 @@ describe("remote functions on the local provider", () => {
       assert.equal(middle.message, "middle");
       assert.ok(middle.cause instanceof RangeError);
       assert.match(error.stack ?? "", /test\/fixtures\/e2e\/values\.ts:\d+/);
-      assert.match(error.stack ?? "", /\[remote\]/);
+      assert.match(error.stack ?? "", /values\.ts:\d+:\d+\) \[remote: agent pid \d+\]/);
+      assert.match(error.stack ?? "", /remote-functions\.test\.ts:\d+:\d+\)$/m, "the local call site follows the remote frames");
 
       const custom = await fail.remote("custom").catch((e: unknown) => e);
       assert.ok(custom instanceof RemoteError);

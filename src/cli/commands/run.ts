@@ -2,7 +2,6 @@
  * `flow run <file.ts>` runs the file's local entrypoint with its remote functions live;
  * `flow run <file.ts>::<name> [args…]` calls one function with JSON arguments and prints the result.
  */
-import { register } from "node:module";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { inspect } from "node:util";
@@ -22,10 +21,7 @@ export async function runCommand(target: string, rawArgs: string[], options: Run
     throw new ValidationError(`Unknown provider '${options.provider}'.`, { suggestions: ["Use --provider local."] });
   }
   const entry = resolve(file);
-  // Our hook first: hooks registered later run earlier, so tsx gets the rewritten source.
-  register(new URL("./decorator-hook.js", import.meta.url));
-  const tsx = await import("tsx/esm/api");
-  tsx.register();
+  await import("../../register.ts");
   const namespace = (await import(pathToFileURL(entry).href)) as Record<string, unknown>;
   nameFromExports(namespace);
 

@@ -1,0 +1,33 @@
+/**
+ * FlowConfig: what the SDK needs to talk to the cloud. `apiKey` and `project` may be absent until
+ * a cloud provider is used (the local provider needs neither); see requireCloudConfig.
+ */
+import { z } from "zod";
+
+export const DEFAULT_REGION = "us-central1-b";
+export const DEFAULT_API_URL = "https://api.mithril.ai";
+
+/** One schema per setting, so each value can be checked against where it came from. */
+export const CONFIG_FIELD_SCHEMAS = {
+  apiKey: z.string().min(1, "must not be empty"),
+  project: z.string().min(1, "must not be empty"),
+  region: z.string().regex(/^[a-z0-9-]+$/, 'must be a region name like "us-central1-b"'),
+  apiUrl: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL like "https://api.mithril.ai"' })
+    .transform((url) => url.replace(/\/+$/, "")),
+} as const;
+
+export const FlowConfigSchema = z.strictObject({
+  apiKey: CONFIG_FIELD_SCHEMAS.apiKey.optional(),
+  project: CONFIG_FIELD_SCHEMAS.project.optional(),
+  region: CONFIG_FIELD_SCHEMAS.region.default(DEFAULT_REGION),
+  apiUrl: CONFIG_FIELD_SCHEMAS.apiUrl.default(DEFAULT_API_URL),
+});
+
+export type FlowConfig = z.output<typeof FlowConfigSchema>;
+
+export const CONFIG_KEYS = ["apiKey", "project", "region", "apiUrl"] as const satisfies readonly (keyof FlowConfig)[];
+export type ConfigKey = (typeof CONFIG_KEYS)[number];
+
+/** A config a cloud provider can use: both credentials present. */
+export type CloudConfig = FlowConfig & { apiKey: string; project: string };
