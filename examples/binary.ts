@@ -17,6 +17,7 @@ app.localEntrypoint(async () => {
   const samples = Float32Array.from({ length: 1_000_000 }, (_, i) => Math.sin(i / 100) * 3);
   const raw = Buffer.from("flow");
   const { normalized, digest } = await normalize.remote(samples, raw);
-  console.log(`${normalized.constructor.name} of ${normalized.length}, peak ${Math.max(...normalized.subarray(0, 1000))}`);
+  const peak = normalized.reduce((max, v) => Math.max(max, Math.abs(v)), 0);
+  console.log(`${normalized.constructor.name} of ${normalized.length}, peak ${peak}`);
   console.log(`sha256(raw) = ${digest.toString("hex")}`);
 });

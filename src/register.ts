@@ -4,8 +4,11 @@
  * (see bundler/decorator-syntax.ts). The CLI loads user files the same way.
  */
 import { register } from "node:module";
-import { register as registerTsx } from "tsx/esm/api";
+import { register as registerTsxCommonJs } from "tsx/cjs/api";
+import { register as registerTsxEsm } from "tsx/esm/api";
 
 // Ours first: hooks registered later run earlier, so tsx receives the rewritten source.
 register(new URL("./decorator-hook.js", import.meta.url));
-registerTsx();
+registerTsxEsm();
+// Files outside a `"type": "module"` package load as CommonJS; tsx handles those through require.
+registerTsxCommonJs();

@@ -1,7 +1,7 @@
 // The `flow` CLI as a user runs it: real processes, real agents, real signals.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { isAlive, repoRoot, runCli, startCli, tempDir, until } from "./helpers.ts";
@@ -81,5 +81,34 @@ describe("script mode", () => {
     const remote = /HELLO! \(from pid (\d+)\)/.exec(out)?.[1];
     assert.ok(local && remote, out);
     assert.notEqual(local, remote);
+  });
+});
+
+describe("examples", () => {
+  it("examples/binary.ts moves typed arrays and Buffers as bytes", async () => {
+    const result = await runCli(["run", "examples/binary.ts"]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^Float32Array of 1000000, peak 1$/m);
+    assert.match(result.stdout, /sha256\(raw\) = 3b21278178ed3463f3bde3a35f088caf6d99ff1b2f647d9a0c2b8de599ec3dc6/);
+  });
+
+  it("examples/invoke.ts calls a file that never imports flow-sdk", async () => {
+    const child = spawn(process.execPath, ["--import", "flow-sdk/register", "examples/invoke.ts"], { cwd: repoRoot });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d));
+    child.stderr.on("data", (d: Buffer) => (out += d));
+    const code = await new Promise((r) => child.on("close", r));
+    assert.equal(code, 0, out);
+    assert.match(out, /trained 3 epochs/);
+    assert.match(out, /epochs: 3, loss: 0\.125/);
+  });
+
+  it("a module that does not compile fails with esbuild's message and file:line", async () => {
+    const dir = tempDir();
+    const file = join(dir, "broken.ts");
+    writeFileSync(file, "// a typo on line 3\n\nexport const f = async () => 1 +;\n");
+    const result = await runCli(["run", file]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^Error: Could not load .*broken\.ts:\n.*broken\.ts:3:32: ERROR: Unexpected ";"$/m);
   });
 });

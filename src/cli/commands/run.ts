@@ -8,7 +8,7 @@ import { inspect } from "node:util";
 import { nameFromExports } from "../../app/exports.ts";
 import { registry } from "../../app/registry.ts";
 import { AppRunner, createProvider, withRunner } from "../../app/run.ts";
-import { FlowError, ValidationError } from "../../errors.ts";
+import { BuildError, FlowError, ValidationError } from "../../errors.ts";
 
 export interface RunCommandOptions {
   provider: string;
@@ -22,7 +22,9 @@ export async function runCommand(target: string, rawArgs: string[], options: Run
   }
   const entry = resolve(file);
   await import("../../register.ts");
-  const namespace = (await import(pathToFileURL(entry).href)) as Record<string, unknown>;
+  const namespace = (await import(pathToFileURL(entry).href).catch((error: unknown) => {
+    throw loadError(file, error);
+  })) as Record<string, unknown>;
   nameFromExports(namespace);
 
   const runner = new AppRunner(entry, createProvider("local"));
@@ -42,6 +44,13 @@ export async function runCommand(target: string, rawArgs: string[], options: Run
     if (entrypoints.length > 1) throw new FlowError(`${file} defines ${entrypoints.length} local entrypoints; keep one.`);
     await entrypoints[0]!();
   });
+}
+
+/** esbuild's syntax errors (through tsx) read like our bundler's: file:line:column, no stack. */
+function loadError(file: string, error: unknown): unknown {
+  if (!(error instanceof Error) || error.name !== "TransformError") return error;
+  const details = error.message.split("\n").slice(1).join("\n");
+  return new BuildError(`Could not load ${file}:\n${details}`);
 }
 
 function splitTarget(target: string): [string, string | undefined] {

@@ -1,0 +1,62 @@
+// The agent's front door: a real agent process, real WebSockets, the session secret.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { WebSocket } from "ws";
+import { buildArchive } from "../../src/bundler/index.ts";
+import { AgentLostError } from "../../src/errors.ts";
+import type { AgentEndpoint } from "../../src/providers/provider.ts";
+import { LocalProvider } from "../../src/providers/local/local-provider.ts";
+import { AgentSession } from "../../src/runtime/session.ts";
+import { sdkExportNames } from "../../src/app/run.ts";
+import { repoRoot } from "./helpers.ts";
+
+/** The HTTP status the agent answers a WebSocket upgrade with (101 when it accepts). */
+function upgradeStatus(url: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers });
+    ws.once("open", () => {
+      ws.close();
+      resolve(101);
+    });
+    ws.once("unexpected-response", (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.once("error", reject);
+  });
+}
+
+describe("agent authentication", () => {
+  const provider = new LocalProvider();
+  let endpoint: AgentEndpoint;
+
+  before(async () => {
+    const archive = await buildArchive({ entry: `${repoRoot}/test/fixtures/e2e/values.ts`, sdkExports: await sdkExportNames() });
+    endpoint = await provider.startAgent({ label: "auth test", archive, options: {} });
+  });
+  after(() => provider.shutdown());
+
+  it("listens on loopback only", () => {
+    assert.match(endpoint.url, /^ws:\/\/127\.0\.0\.1:\d+$/);
+  });
+
+  it("refuses a missing or wrong secret with 401", async () => {
+    assert.equal(await upgradeStatus(endpoint.url, {}), 401);
+    assert.equal(await upgradeStatus(endpoint.url, { authorization: "Bearer not-the-secret" }), 401);
+    assert.equal(await upgradeStatus(endpoint.url, { authorization: endpoint.secret }), 401);
+    await assert.rejects(
+      AgentSession.connect({ url: endpoint.url, secret: "wrong", onLog: () => {} }),
+      (error: Error) => error instanceof AgentLostError && /refused the session secret \(401\)/.test(error.message),
+    );
+  });
+
+  it("accepts the right secret and serves calls", async () => {
+    const session = await AgentSession.connect({ url: endpoint.url, secret: endpoint.secret, onLog: () => {} });
+    try {
+      assert.ok(session.functions.some((f) => f.id === "echo"));
+      assert.deepEqual(await session.call("echo", [{ ok: new Set([1]) }]), { ok: new Set([1]) });
+    } finally {
+      await session.close();
+    }
+  });
+});
