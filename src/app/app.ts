@@ -8,7 +8,7 @@
  */
 import { FlowError, ValidationError } from "../errors.ts";
 import { classHandle, registerMethod, type ClsHandle } from "./cls.ts";
-import { parseFunctionOptions, type AppDefaults, type FunctionOptions } from "./options.ts";
+import { parseAppDefaults, parseFunctionOptions, type AppDefaults, type FunctionOptions } from "./options.ts";
 import { addFunction, callerFrame, formatFrame, registry, type AppRecord } from "./registry.ts";
 import { RemoteFunction } from "./remote-function.ts";
 import type { RunOptions } from "./run.ts";
@@ -34,7 +34,7 @@ export class App {
       throw new ValidationError(`App name '${name}' is invalid: use 1-63 letters, digits, '-' or '_'.`);
     }
     this.name = name;
-    this.#defaults = parseFunctionOptions(defaults, `App '${name}' defaults`);
+    this.#defaults = parseAppDefaults(defaults, `App '${name}' defaults`);
     const frame = callerFrame(import.meta.url);
     this.#record = { name, definedAt: formatFrame(frame), file: frame.file, entrypoints: [] };
     registry().apps.push(this.#record);
@@ -102,7 +102,7 @@ export class App {
         // The class is not final yet (nor, under esbuild's lowering, its name): the method is
         // registered when the class is seen, by app.cls() or the scan of the module's exports.
         const name = String(context.name);
-        registry().pendingMethods.set(value as object, { app, name, isStatic: context.static, options: merge(name), definedAt });
+        registry().pendingMethods.set(value as object, { app, name, isStatic: context.static, options: merge(`@app.function() on method ${name} (${definedAt})`), definedAt });
         return;
       }
       // Legacy decorators: (prototype or constructor, key, descriptor).
@@ -112,7 +112,7 @@ export class App {
       const isStatic = typeof value === "function";
       const owner = (isStatic ? value : (value as { constructor: unknown }).constructor) as abstract new () => unknown;
       const name = String(context);
-      registerMethod(owner, descriptor.value as AnyFunction, { app, name, isStatic, options: merge(name), definedAt });
+      registerMethod(owner, descriptor.value as AnyFunction, { app, name, isStatic, options: merge(`${owner.name}.${name}`), definedAt });
     }) as MethodDecorator;
   }
 }

@@ -22,6 +22,8 @@ type Methods<T> = {
 export type ClsHandle<C extends abstract new (...args: never[]) => unknown> = Methods<Omit<C, "prototype">> &
   Methods<InstanceType<C>>;
 
+const PROBED = new Set(["then", "toJSON", "constructor", "$$typeof", "asymmetricMatch", "nodeType", "@@__IMMUTABLE_ITERABLE__@@"]);
+
 type AnyClass = abstract new (...args: never[]) => unknown;
 
 export function registerMethod(
@@ -72,8 +74,9 @@ export function classHandle<C extends AnyClass>(cls: C): ClsHandle<C> {
   }
   return new Proxy(handle, {
     get(target, key) {
-      // `then` is probed by `await`; answering it would make the handle look like a promise.
-      if (typeof key === "string" && key !== "then" && !(key in target)) {
+      // Only method-like names are trapped: `await` probes `then`, JSON.stringify `toJSON`, test
+      // libraries `$$typeof` and `asymmetricMatch`; those must read as plainly absent.
+      if (typeof key === "string" && !PROBED.has(key) && !(key in target)) {
         throw new FlowError(`${cls.name}.${key} is not a remote function.`, {
           suggestions: [`Decorate it with @app.function() in class ${cls.name}.`],
         });

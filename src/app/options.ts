@@ -53,8 +53,16 @@ export const FunctionOptionsSchema = z
 export type FunctionOptions = z.input<typeof FunctionOptionsSchema>;
 export type AppDefaults = Omit<FunctionOptions, "name">;
 
+export function parseAppDefaults(input: unknown, where: string): AppDefaults {
+  return parseWith(FunctionOptionsSchema.omit({ name: true }).strict(), input, where);
+}
+
 export function parseFunctionOptions(input: unknown, where: string): FunctionOptions {
-  const result = FunctionOptionsSchema.safeParse(input ?? {});
+  return parseWith(FunctionOptionsSchema, input, where);
+}
+
+function parseWith<T>(schema: z.ZodType<T>, input: unknown, where: string): T {
+  const result = schema.safeParse(input ?? {});
   if (result.success) return result.data;
   const issues = result.error.issues.map((issue) => ({
     path: issue.path.join(".") || "(options)",

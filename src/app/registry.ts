@@ -7,6 +7,7 @@
  * matters. Its shape is versioned: change it only together with REGISTRY_KEY.
  */
 import { fileURLToPath } from "node:url";
+import { FlowError } from "../errors.ts";
 import type { FunctionOptions } from "./options.ts";
 
 const REGISTRY_KEY = Symbol.for("flow-sdk.registry.v1");
@@ -89,9 +90,9 @@ export function findFunction(id: string): FunctionRecord | undefined {
 export function assignId(record: FunctionRecord, id: string): void {
   const existing = findFunction(id);
   if (existing && existing !== record) {
-    throw new Error(
-      `Two remote functions are named '${id}': one defined at ${existing.definedAt}, another at ${record.definedAt}. ` +
-        `Give one of them a different name (option \`name\`).`,
+    throw new FlowError(
+      `Two remote functions are named '${id}': one defined at ${existing.definedAt}, another at ${record.definedAt}.`,
+      { suggestions: ["Give one of them a different name (option `name`)."] },
     );
   }
   record.id = id;

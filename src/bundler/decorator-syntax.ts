@@ -11,7 +11,7 @@ const DECORATOR = /@\s*([A-Za-z_$][\w$]*(?:\s*\.\s*[A-Za-z_$][\w$]*)*\s*\.\s*fun
 
 /** Cheap pre-check, so files without such decorators are never scanned. */
 export function needsDecoratorRewrite(source: string): boolean {
-  return source.includes(".function") && /@\s*[\w$.\s]*\.\s*function\s*\(/.test(source);
+  return source.includes("function") && /@\s*[\w$.\s]*\.\s*function\s*\(/.test(source);
 }
 
 export function rewriteKeywordDecorators(source: string): string {
@@ -24,6 +24,7 @@ export function rewriteKeywordDecorators(source: string): string {
     if (ch === "/" && next === "/") i = skipUntil(source, i, "\n");
     else if (ch === "/" && next === "*") i = skipUntil(source, i + 2, "*/");
     else if (ch === '"' || ch === "'" || ch === "`") i = skipString(source, i);
+    else if (ch === "/" && startsRegex(source, i)) i = skipRegex(source, i);
     else if (ch === "@") {
       DECORATOR.lastIndex = i;
       const match = DECORATOR.exec(source);
@@ -39,6 +40,33 @@ export function rewriteKeywordDecorators(source: string): string {
     } else i++;
   }
   return out + source.slice(copiedUpTo);
+}
+
+/**
+ * A `/` starts a regular expression literal, not a division, when what precedes it cannot end an
+ * operand: an operator, an opening bracket, a comma, or a keyword such as `return`.
+ */
+function startsRegex(source: string, slash: number): boolean {
+  let j = slash - 1;
+  while (j >= 0 && /\s/.test(source[j]!)) j--;
+  if (j < 0) return true;
+  if ("(,=:[!&|?{};+-*%<>~^".includes(source[j]!)) return true;
+  const word = /[\w$]+$/.exec(source.slice(Math.max(0, j - 10), j + 1))?.[0];
+  return word !== undefined && ["return", "typeof", "case", "do", "else", "in", "of", "void", "yield", "await"].includes(word);
+}
+
+function skipRegex(source: string, start: number): number {
+  let i = start + 1;
+  let inClass = false;
+  while (i < source.length && source[i] !== "\n") {
+    const ch = source[i];
+    if (ch === "\\") i++;
+    else if (ch === "[") inClass = true;
+    else if (ch === "]") inClass = false;
+    else if (ch === "/" && !inClass) return i + 1;
+    i++;
+  }
+  return i;
 }
 
 function skipUntil(source: string, from: number, end: string): number {
@@ -73,6 +101,10 @@ function matchingParen(source: string, open: number): number {
     }
     if (ch === "/" && source[i + 1] === "*") {
       i = skipUntil(source, i + 2, "*/");
+      continue;
+    }
+    if (ch === "/" && startsRegex(source, i)) {
+      i = skipRegex(source, i);
       continue;
     }
     if (ch === "(" || ch === "{" || ch === "[") depth++;

@@ -3,9 +3,9 @@
  *
  * Text frames carry JSON messages. A message with binary parts lists their byte lengths in `blobs`
  * and a `blobStream` id; the bytes follow as binary frames of at most CHUNK_BYTES, each prefixed by
- * an 8-byte header (u32 stream, u32 blob index). Chunking keeps memory bounded and lets small
- * messages (logs, other calls' results) interleave with a large transfer instead of queueing
- * behind it.
+ * an 8-byte header (u32 stream, u32 blob index). Chunking keeps memory bounded, and once the
+ * socket's buffer is full (MAX_BUFFERED_BYTES) small messages (logs, other calls' results) go out
+ * between chunks instead of queueing behind the whole transfer.
  */
 import type { WebSocket } from "ws";
 import type { z } from "zod";
@@ -118,6 +118,10 @@ export class Channel<In extends WithBlobs, Out extends WithBlobs> {
     const parts = lengths.map((length) => new Uint8Array(length));
     const remaining = lengths.reduce((sum, length) => sum + length, 0);
     const assembly = { message, parts, filled: lengths.map(() => 0), remaining };
+    if (this.#assemblies.has(message.blobStream)) {
+      this.#handlers.invalid(new Error(`message '${message.type}' reuses blobStream ${message.blobStream} still in transfer`));
+      return;
+    }
     if (remaining === 0) this.#handlers.message(message, parts);
     else this.#assemblies.set(message.blobStream, assembly);
   }

@@ -1,5 +1,8 @@
 // The agent's front door: a real agent process, real WebSockets, the session secret.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
 import { WebSocket } from "ws";
 import { buildArchive } from "../../src/bundler/index.ts";
@@ -8,6 +11,7 @@ import type { AgentEndpoint } from "../../src/providers/provider.ts";
 import { LocalProvider } from "../../src/providers/local/local-provider.ts";
 import { AgentSession } from "../../src/runtime/session.ts";
 import { sdkExportNames } from "../../src/app/run.ts";
+import { agentPath } from "../../src/sdk-paths.ts";
 import { repoRoot } from "./helpers.ts";
 
 /** The HTTP status the agent answers a WebSocket upgrade with (101 when it accepts). */
@@ -25,6 +29,20 @@ function upgradeStatus(url: string, headers: Record<string, string>): Promise<nu
     ws.once("error", reject);
   });
 }
+
+describe("agent lifetime", () => {
+  it("exits by itself when no client connects within its idle timeout", async () => {
+    const archive = await buildArchive({ entry: `${repoRoot}/test/fixtures/e2e/values.ts`, sdkExports: await sdkExportNames() });
+    const agent = spawn(process.execPath, [agentPath(), "--archive", archive.path, "--idle-timeout-ms", "200"], {
+      env: { PATH: process.env.PATH, FLOW_AGENT_SECRET: "idle-test" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const [line] = (await once(createInterface({ input: agent.stdout! }), "line")) as [string];
+    assert.equal(JSON.parse(line).event, "listening");
+    const [code] = await once(agent, "exit");
+    assert.equal(code, 0);
+  });
+});
 
 describe("agent authentication", () => {
   const provider = new LocalProvider();

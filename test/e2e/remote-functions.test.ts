@@ -4,7 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { CancelledError, FunctionTimeoutError, RemoteError, SerializationError, invoke } from "flow-sdk";
-import { Counter, app, chatty, echo, fail, slow, waitForCancel, whoami } from "../fixtures/e2e/values.ts";
+import { Counter, app, barrier, chatty, echo, fail, slow, waitForCancel, whoami } from "../fixtures/e2e/values.ts";
 import { isAlive, repoRoot, tempDir, until } from "./helpers.ts";
 
 process.env.E2E_SECRET = "s3cret-value";
@@ -133,6 +133,12 @@ describe("remote functions on the local provider", () => {
       await until(() => existsSync(join(dir, "aborted")), "the remote signal");
       assert.equal(readFileSync(join(dir, "aborted"), "utf8"), "CancelledError");
     });
+  });
+
+  it("runs calls concurrently on one agent", async () => {
+    const dir = tempDir();
+    const ids = await app.run(() => Promise.all([0, 1, 2, 3, 4].map((id) => barrier.remote(dir, id, 5))));
+    assert.deepEqual(ids, [0, 1, 2, 3, 4]);
   });
 
   it("times out with FunctionTimeoutError", async () => {

@@ -125,9 +125,10 @@ function frame(stream: number, index: number, payload: Uint8Array): Buffer {
 /** Bytes with a period (251) that does not divide the 1 MiB chunk size, so misplaced chunks show. */
 function patterned(length: number): Uint8Array {
   const bytes = new Uint8Array(length);
-  const period = Uint8Array.from({ length: 251 }, (_, i) => (i * 7 + 3) & 0xff);
-  for (let offset = 0; offset < length; offset += period.length) {
-    bytes.set(period.subarray(0, Math.min(period.length, length - offset)), offset);
+  const period = Uint8Array.from({ length: Math.min(251, length) }, (_, i) => (i * 7 + 3) & 0xff);
+  bytes.set(period);
+  for (let filled = period.length; filled < length; filled *= 2) {
+    bytes.copyWithin(filled, 0, Math.min(filled, length - filled));
   }
   return bytes;
 }
@@ -180,6 +181,15 @@ describe("Channel over a real WebSocket", () => {
     assert.deepEqual(pair.serverInbox.events, []);
   });
 
+  test("several non-empty blobs each land in their own part", async () => {
+    const blobs = [patterned(2 * MiB + 1), randomFillSync(new Uint8Array(10)), new Uint8Array(0), Uint8Array.of(1, 2, 3)];
+    await pair.clientChannel.send({ type: "many" }, blobs);
+    const received = message((await pair.serverInbox.take(1))[0]);
+    assert.deepEqual(received.message.blobs, [2 * MiB + 1, 10, 0, 3]);
+    assert.equal(received.blobs.length, 4);
+    blobs.forEach((blob, i) => sameBytes(received.blobs[i]!, blob, `blob ${i}`));
+  });
+
   test("a subarray blob sends only its own bytes, not its whole buffer", async () => {
     const backing = patterned(MiB + 100);
     const view = backing.subarray(50, 50 + MiB + 10); // crosses one chunk boundary
@@ -228,18 +238,22 @@ describe("Channel over a real WebSocket", () => {
   });
 
   test("small messages overtake a transfer larger than the send buffer", async () => {
-    const size = 40 * MiB + 3;
+    // Server to client: unmasked frames keep this fast. The kernel takes a few MiB of it; the rest
+    // must exceed what the sender lets ws buffer, so that send() waits and other messages get in.
+    // A fresh connection, so its TCP buffers have not grown from earlier transfers.
+    const { server, serverChannel, clientInbox } = await connectPair();
+    const size = 28 * MiB + 3;
     const big = patterned(size);
-    const sending = pair.clientChannel.send({ type: "huge" }, [big]);
+    const sending = serverChannel.send({ type: "huge" }, [big]);
     // send() ran synchronously up to its first wait for the socket to drain.
     assert.ok(
-      pair.client.bufferedAmount > MAX_BUFFERED_BYTES,
-      `precondition: send() should be waiting for the socket to drain (buffered ${pair.client.bufferedAmount})`,
+      server.bufferedAmount > MAX_BUFFERED_BYTES,
+      `precondition: send() should be waiting for the socket to drain (buffered ${server.bufferedAmount})`,
     );
-    await pair.clientChannel.send({ type: "log-1", text: "while uploading" });
-    await pair.clientChannel.send({ type: "log-2" });
+    await serverChannel.send({ type: "log-1", text: "while uploading" });
+    await serverChannel.send({ type: "log-2" });
     await sending;
-    const events = (await pair.serverInbox.take(3)).map(message);
+    const events = (await clientInbox.take(3)).map(message);
     assert.deepEqual(
       events.map((e) => e.message.type),
       ["log-1", "log-2", "huge"],
