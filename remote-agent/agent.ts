@@ -27,6 +27,7 @@ import {
   type FunctionInfo,
 } from "../src/runtime/protocol.ts";
 import { agentLog, outputContext, type OutputSink } from "./output.ts";
+import { WarmInstances } from "./warm-instances.ts";
 
 const HEARTBEAT_MS = 5_000;
 const AGENT_FILE = fileURLToPath(import.meta.url);
@@ -54,9 +55,16 @@ export interface AgentOptions {
 type InitMessage = Extract<ClientMessage, { type: "init" }>;
 type CallMessage = Extract<ClientMessage, { type: "call" }>;
 
+/** A call in progress; `credit` and `wake` drive streaming calls (see Agent.#pump). */
+interface CallState {
+  controller: AbortController;
+  credit: number;
+  wake: (() => void) | undefined;
+}
+
 class Client {
   readonly channel: Channel<ClientMessage, AgentMessage>;
-  readonly calls = new Map<string, AbortController>();
+  readonly calls = new Map<string, CallState>();
   alive = true;
 
   constructor(
@@ -88,6 +96,7 @@ export class Agent {
   readonly #server: Server;
   readonly #wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 1 << 30 });
   #loaded: Promise<FunctionInfo[]> | undefined;
+  readonly #instances = new WarmInstances();
   #idleTimer: NodeJS.Timeout | undefined;
 
   constructor(options: AgentOptions) {
@@ -131,7 +140,10 @@ export class Agent {
     ws.on("close", () => {
       this.#clients.delete(client);
       // Nobody is left to receive these results: stop the work.
-      for (const controller of client.calls.values()) controller.abort(new CancelledError("the client disconnected"));
+      for (const call of client.calls.values()) {
+        call.controller.abort(new CancelledError("the client disconnected"));
+        call.wake?.();
+      }
       this.#armIdleTimer();
     });
   }
@@ -152,7 +164,7 @@ export class Agent {
     clearTimeout(this.#idleTimer);
     this.#idleTimer = setTimeout(() => {
       agentLog(`flow-agent: no client for ${this.#options.idleTimeoutMs} ms, exiting\n`);
-      process.exit(0);
+      void this.shutdown().finally(() => process.exit(0));
     }, this.#options.idleTimeoutMs);
     this.#idleTimer.unref();
   }
@@ -165,9 +177,20 @@ export class Agent {
       case "call":
         void this.#call(client, message, blobs);
         return;
-      case "cancel":
-        client.calls.get(message.callId)?.abort(new CancelledError(message.reason ?? "cancelled by the caller"));
+      case "credit": {
+        const call = client.calls.get(message.callId);
+        if (call) {
+          call.credit += message.count;
+          call.wake?.();
+        }
         return;
+      }
+      case "cancel": {
+        const call = client.calls.get(message.callId);
+        call?.controller.abort(new CancelledError(message.reason ?? "cancelled by the caller"));
+        call?.wake?.();
+        return;
+      }
     }
   }
 
@@ -208,32 +231,67 @@ export class Agent {
       return;
     }
     let args: unknown;
+    let init: unknown[] = [];
     try {
-      args = decode(message.args, blobs);
+      const argBlobs = message.argBlobs ?? blobs.length;
+      args = decode(message.args, blobs.slice(0, argBlobs));
       if (!Array.isArray(args)) throw new TypeError("arguments must arrive as an array");
+      if (message.init) init = decode(message.init, blobs.slice(argBlobs)) as unknown[];
     } catch (error) {
       await fail(error, "bad-arguments");
       return;
     }
 
-    const controller = new AbortController();
-    client.calls.set(callId, controller);
+    const state: CallState = { controller: new AbortController(), credit: message.credit ?? 0, wake: undefined };
+    client.calls.set(callId, state);
+    const { signal } = state.controller;
     await client.send({ type: "started", callId });
-    const context = { callId, functionId, signal: controller.signal };
+    const context = { callId, functionId, signal };
     try {
       const value = await outputContext.run(client.sink(callId), () =>
-        callContextStorage().run(context, () => runImplementation(record, args as unknown[])),
+        callContextStorage().run(context, async () => {
+          const self = record.kind === "method" ? await this.#instances.get(record, init, JSON.stringify(message.init ?? null)) : undefined;
+          const result = await runImplementation(record, args as unknown[], self);
+          return record.streaming ? await this.#pump(client, callId, state, result as AsyncIterator<unknown>) : result;
+        }),
       );
-      if (controller.signal.aborted) {
-        await fail(controller.signal.reason, "cancelled");
+      if (signal.aborted) {
+        await fail(signal.reason, "cancelled");
         return;
       }
       const encoded = encode(value, "result");
       await client.send({ type: "result", callId, value: encoded.value }, encoded.blobs);
     } catch (error) {
-      await fail(error, controller.signal.aborted ? "cancelled" : "exception");
+      await fail(error, signal.aborted ? "cancelled" : "exception");
     } finally {
       client.calls.delete(callId);
     }
+  }
+
+  /**
+   * Drive a generator: one item per credit the client granted, so a slow reader slows the
+   * generator down instead of filling memory. On cancel the generator is closed (its finally
+   * blocks run). Returns the generator's return value.
+   */
+  async #pump(client: Client, callId: string, state: CallState, generator: AsyncIterator<unknown>): Promise<unknown> {
+    const { signal } = state.controller;
+    try {
+      for (;;) {
+        while (state.credit === 0 && !signal.aborted) await new Promise<void>((resolve) => (state.wake = resolve));
+        if (signal.aborted) return undefined;
+        const next = await generator.next();
+        if (next.done) return next.value;
+        state.credit--;
+        const encoded = encode(next.value, "yielded value");
+        await client.send({ type: "yield", callId, value: encoded.value }, encoded.blobs);
+      }
+    } finally {
+      if (signal.aborted) await generator.return?.(undefined);
+    }
+  }
+
+  /** Stop: run the warm instances' @exit() hooks, then leave. */
+  async shutdown(): Promise<void> {
+    await this.#instances.exit((error) => agentLog(`flow-agent: an @exit() hook failed: ${String(error)}\n`));
   }
 }

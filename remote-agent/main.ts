@@ -35,11 +35,6 @@ async function main(): Promise<void> {
   delete process.env.FLOW_AGENT_SECRET;
   if (!secret) throw new Error("no session secret: set FLOW_AGENT_SECRET or pass --secret-file");
 
-  if (values["exit-with-stdin"]) {
-    // The local provider holds our stdin open; when it dies, even by SIGKILL, we follow it.
-    process.stdin.on("end", () => process.exit(0)).on("error", () => process.exit(0)).resume();
-  }
-
   const workspace = values.workspace ?? (await mkdtemp(join(tmpdir(), "flow-agent-")));
   const entry = await prepareWorkspace(values.archive, workspace);
   process.chdir(workspace);
@@ -56,6 +51,12 @@ async function main(): Promise<void> {
   const port = await agent.listen();
   process.stdout.write(`${JSON.stringify({ event: "listening", port, pid: process.pid })}\n`);
   captureOutput(agent.broadcast);
+  const stop = () => void agent.shutdown().finally(() => process.exit(0));
+  process.once("SIGTERM", stop).once("SIGINT", stop);
+  if (values["exit-with-stdin"]) {
+    // The local provider holds our stdin open; when it dies, even by SIGKILL, we follow it.
+    process.stdin.on("end", stop).on("error", stop).resume();
+  }
 }
 
 main().catch((error: unknown) => {

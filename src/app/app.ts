@@ -7,7 +7,7 @@
  *   app.localEntrypoint(async () => console.log(await embed.remote(["hi"])));
  */
 import { FlowError, ValidationError } from "../errors.ts";
-import { classHandle, registerMethod, type ClsHandle } from "./cls.ts";
+import { classHandle, registerMethod, type ClsHandle, type ClsOptions } from "./cls.ts";
 import { parseAppDefaults, parseFunctionOptions, type AppDefaults, type FunctionOptions } from "./options.ts";
 import { addFunction, callerFrame, formatFrame, registry, type AppRecord } from "./registry.ts";
 import { RemoteFunction } from "./remote-function.ts";
@@ -59,9 +59,12 @@ export class App {
     return this.#decorator(options);
   }
 
-  /** A typed handle on a class's decorated methods: `app.cls(Stats).describe.remote(xs)`. */
-  cls<C extends abstract new (...args: never[]) => unknown>(cls: C): ClsHandle<C> {
-    return classHandle(cls);
+  /**
+   * A typed handle on a class's decorated methods: `app.cls(Stats).describe.remote(xs)`.
+   * Options apply to every method; `args` are constructor arguments, one warm instance per list.
+   */
+  cls<C extends abstract new (...args: never[]) => unknown>(cls: C, options?: ClsOptions<C>): ClsHandle<C> {
+    return classHandle(cls, options);
   }
 
   /** The code `flow run <file>` runs on this machine; it does not run on agents. */

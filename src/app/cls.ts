@@ -7,6 +7,7 @@
  * scanning the module's exports (which is why classes with remote methods must be exported).
  */
 import { FlowError } from "../errors.ts";
+import { parseAppDefaults, type FunctionOptions } from "./options.ts";
 import { addFunction, findFunction, registry, type FunctionRecord, type PendingMethod } from "./registry.ts";
 import { RemoteFunction } from "./remote-function.ts";
 
@@ -64,13 +65,21 @@ export function registerClassMethods(cls: AnyClass): FunctionRecord[] {
   return records;
 }
 
-export function classHandle<C extends AnyClass>(cls: C): ClsHandle<C> {
+/** `app.cls(Model, { gpu: "a100", args: ["bert-base"] })`: options for every method, and constructor arguments. */
+export type ClsOptions<C extends AnyClass> = Omit<FunctionOptions, "name"> & {
+  /** Constructor arguments: each distinct list is its own warm instance on the agent. */
+  args?: ConstructorParameters<C>;
+};
+
+export function classHandle<C extends AnyClass>(cls: C, options: ClsOptions<C> = {}): ClsHandle<C> {
   if (typeof cls !== "function") throw new FlowError("app.cls(Class): pass the class itself.");
+  const { args, ...rest } = options;
+  const overrides = { ...parseAppDefaults(rest, `app.cls(${cls.name})`), ...(args ? { init: [...args] } : {}) };
   registerClassMethods(cls);
   const handle: Record<string, RemoteFunction<unknown[], unknown>> = {};
   for (const record of registry().functions) {
     if (record.owner !== cls || record.id === undefined) continue;
-    handle[record.id.slice(cls.name.length + 1)] = new RemoteFunction(record);
+    handle[record.id.slice(cls.name.length + 1)] = new RemoteFunction(record, overrides);
   }
   return new Proxy(handle, {
     get(target, key) {

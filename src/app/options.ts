@@ -5,20 +5,12 @@
 import { z } from "zod";
 import { ValidationError } from "../errors.ts";
 import { parseInstanceType } from "../instance-types/index.ts";
+import { RetriesSchema } from "../task/retries.ts";
 
 const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name");
 
-export const RetriesOption = z.union([
-  z.number().int().min(0).max(10),
-  z
-    .object({
-      maxRetries: z.number().int().min(0).max(10),
-      backoffCoefficient: z.number().min(1).default(2),
-      initialDelayMs: z.number().int().min(0).default(1000),
-      maxDelayMs: z.number().int().positive().optional(),
-    })
-    .strict(),
-]);
+/** `retries: 3`, or the Flow SDK's Retries model with delays in milliseconds. */
+export const RetriesOption = z.union([z.number().int().min(0).max(10), RetriesSchema]);
 
 export const FunctionOptionsSchema = z
   .object({
@@ -37,8 +29,16 @@ export const FunctionOptionsSchema = z
     env: z.record(EnvName, z.string()).optional(),
     /** Names of local environment variables whose values are sent over the wire, never written down. */
     secrets: z.array(EnvName).optional(),
+    /** Per attempt: a call running longer fails with FunctionTimeoutError and is cancelled. */
     timeoutMs: z.number().int().positive().optional(),
+    /** How often a failed call is tried again; see `retryOn` for which failures count. */
     retries: RetriesOption.optional(),
+    /** Failures worth another attempt. Default: infrastructure only (agent lost, machine gone). */
+    retryOn: z.array(z.enum(["infrastructure", "exception", "timeout"])).optional(),
+    /** How many agents (containers, machines) the function may use at once. Default 1. */
+    maxContainers: z.number().int().min(1).max(1000).optional(),
+    /** How many calls one agent runs at once. Default 64. */
+    maxConcurrentInputs: z.number().int().min(1).max(10_000).optional(),
     /** Container image the function runs in on the cloud. */
     image: z.string().min(1).optional(),
     /** Packages to keep out of the bundle and install on the agent with npm. */

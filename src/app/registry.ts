@@ -28,6 +28,14 @@ export interface FunctionRecord {
   implementation: (...args: never[]) => unknown;
   /** For methods: the class that owns it. */
   owner?: abstract new (...args: never[]) => unknown;
+  /** An async generator function: `.remote()` streams what it yields. */
+  streaming: boolean;
+}
+
+/** Options that replace the function's own for some calls: `fn.with()`, `app.cls(C, options)`. */
+export interface CallOverrides extends Partial<FunctionOptions> {
+  /** Constructor arguments choosing the warm instance, for methods. */
+  init?: unknown[];
 }
 
 export interface CallOptions {
@@ -36,11 +44,14 @@ export interface CallOptions {
   onStarted?: (() => void) | undefined;
   /** The user's stack where they made the call, appended to remote error stacks. */
   callerStack?: string | undefined;
+  overrides?: CallOverrides | undefined;
 }
 
 /** What `.remote()` and `.spawn()` talk to: installed by `flow run` or `app.run()`. */
 export interface Host {
   call(record: FunctionRecord, args: unknown[], options: CallOptions): Promise<unknown>;
+  /** For async generator functions: the remote items, with backpressure. */
+  stream(record: FunctionRecord, args: unknown[], options: CallOptions): AsyncGenerator<unknown, void, undefined>;
 }
 
 /** A method decorated with TC39 decorators whose class is not known yet (see app.cls). */
@@ -68,6 +79,8 @@ export interface Registry {
   apps: AppRecord[];
   host: Host | undefined;
   pendingMethods: WeakMap<object, PendingMethod>;
+  /** Methods marked @enter() or @exit(). */
+  lifecycle: WeakMap<object, "enter" | "exit">;
 }
 
 export function registry(): Registry {
@@ -78,6 +91,7 @@ export function registry(): Registry {
     apps: [],
     host: undefined,
     pendingMethods: new WeakMap(),
+    lifecycle: new WeakMap(),
   };
   return g[REGISTRY_KEY];
 }
@@ -98,9 +112,10 @@ export function assignId(record: FunctionRecord, id: string): void {
   record.id = id;
 }
 
-export function addFunction(record: Omit<FunctionRecord, "index" | "id">, id: string | undefined): FunctionRecord {
+export function addFunction(record: Omit<FunctionRecord, "index" | "id" | "streaming">, id: string | undefined): FunctionRecord {
   const functions = registry().functions;
-  const full: FunctionRecord = { ...record, id: undefined, index: functions.length };
+  const streaming = Object.prototype.toString.call(record.implementation) === "[object AsyncGeneratorFunction]";
+  const full: FunctionRecord = { ...record, id: undefined, index: functions.length, streaming };
   if (id !== undefined) assignId(full, id);
   functions.push(full);
   return full;

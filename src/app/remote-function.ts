@@ -1,19 +1,35 @@
 /**
  * RemoteFunction: what `app.function` returns. `.remote()` runs the function on an agent,
- * `.local()` runs it here, `.spawn()` starts it and hands back a FunctionCall.
+ * `.local()` runs it here, `.spawn()` starts it and hands back a FunctionCall, `.map()` fans
+ * inputs out, and `.with()` returns the same function with per-call options.
  */
 import { FlowError } from "../errors.ts";
 import { FunctionCall } from "./function-call.ts";
-import { registry, userStack, type FunctionRecord } from "./registry.ts";
+import { mapCalls, type MapOptions } from "./map.ts";
+import type { FunctionOptions } from "./options.ts";
+import { registry, userStack, type CallOverrides, type FunctionRecord, type Host } from "./registry.ts";
 
 /** Marks RemoteFunction instances across copies of the SDK (the agent scans module exports). */
 export const REMOTE_FUNCTION = Symbol.for("flow-sdk.remote-function");
 
+/** What `.remote()` gives back: a promise of the result, or for async generators, the stream. */
+export type RemoteResult<R> = R extends AsyncIterable<infer Y> ? AsyncGenerator<Y, void, undefined> : Promise<Awaited<R>>;
+
+/** Per-call options of `fn.with({...})`. */
+export interface WithOptions extends Pick<FunctionOptions, "timeoutMs" | "retries" | "retryOn"> {
+  /** Cancels the call (or every call of a map) when it fires. */
+  signal?: AbortSignal;
+}
+
 export class RemoteFunction<Args extends unknown[], R> {
   readonly [REMOTE_FUNCTION]: FunctionRecord;
+  readonly #overrides: CallOverrides;
+  readonly #signal: AbortSignal | undefined;
 
-  constructor(record: FunctionRecord) {
+  constructor(record: FunctionRecord, overrides: CallOverrides = {}, signal?: AbortSignal) {
     this[REMOTE_FUNCTION] = record;
+    this.#overrides = overrides;
+    this.#signal = signal;
   }
 
   /** The function's id: its name, or `Class.method`. */
@@ -21,14 +37,32 @@ export class RemoteFunction<Args extends unknown[], R> {
     return this[REMOTE_FUNCTION].id ?? `<function #${this[REMOTE_FUNCTION].index}>`;
   }
 
-  /** Run on an agent and resolve with the result. */
-  remote(...args: Args): Promise<Awaited<R>> {
-    return this.spawn(...args).result();
+  /** The same function with per-call options: `fn.with({ timeoutMs: 5_000, signal }).remote(x)`. */
+  with(options: WithOptions): RemoteFunction<Args, R> {
+    const { signal, ...overrides } = options;
+    const signals = [this.#signal, signal].filter((s): s is AbortSignal => s !== undefined);
+    return new RemoteFunction(
+      this[REMOTE_FUNCTION],
+      { ...this.#overrides, ...overrides },
+      signals.length > 1 ? AbortSignal.any(signals) : signals[0],
+    );
+  }
+
+  /** Run on an agent: resolves with the result, or for an async generator, streams its items. */
+  remote(...args: Args): RemoteResult<R> {
+    const record = this[REMOTE_FUNCTION];
+    if (record.streaming) {
+      const callerStack = userStack(new Error().stack, import.meta.url);
+      const host = registry().host;
+      if (!host) return failingStream(noHostError(this.name)) as RemoteResult<R>;
+      return host.stream(record, args, { signal: this.#signal, callerStack, overrides: this.#overrides }) as RemoteResult<R>;
+    }
+    return this.spawn(...args).result() as RemoteResult<R>;
   }
 
   /** Run in this process, as a plain call. */
   async local(...args: Args): Promise<Awaited<R>> {
-    return (await runImplementation(this[REMOTE_FUNCTION], args)) as Awaited<R>;
+    return (await runImplementation(this[REMOTE_FUNCTION], args, localInstance(this[REMOTE_FUNCTION], this.#overrides))) as Awaited<R>;
   }
 
   /** Start on an agent and return a handle: `status`, `result()`, `cancel()`. */
@@ -37,15 +71,78 @@ export class RemoteFunction<Args extends unknown[], R> {
     // Taken now, while the user's frames are still on the stack.
     const callerStack = userStack(new Error().stack, import.meta.url);
     return new FunctionCall<Awaited<R>>((signal, started) => {
-      const host = registry().host;
-      if (!host) return Promise.reject(noHostError(this.name));
-      return host.call(record, args, { signal, onStarted: started, callerStack }) as Promise<Awaited<R>>;
+      const host = this.#host();
+      return host.call(record, args, {
+        signal: this.#signal ? AbortSignal.any([signal, this.#signal]) : signal,
+        onStarted: started,
+        callerStack,
+        overrides: this.#overrides,
+      }) as Promise<Awaited<R>>;
     });
+  }
+
+  /** Call once per input (each input is the first argument), results in input order by default. */
+  map(inputs: Iterable<Args[0]> | AsyncIterable<Args[0]>, options: MapOptions & { returnExceptions: true }): AsyncGenerator<Awaited<R> | Error, void, undefined>;
+  map(inputs: Iterable<Args[0]> | AsyncIterable<Args[0]>, options?: MapOptions): AsyncGenerator<Awaited<R>, void, undefined>;
+  map(inputs: Iterable<Args[0]> | AsyncIterable<Args[0]>, options: MapOptions = {}): AsyncGenerator<Awaited<R> | Error, void, undefined> {
+    return this.#mapArgs(wrapEach(inputs), options);
+  }
+
+  /** Like map, with each input spread as the argument list. */
+  starmap(inputs: Iterable<Args> | AsyncIterable<Args>, options: MapOptions & { returnExceptions: true }): AsyncGenerator<Awaited<R> | Error, void, undefined>;
+  starmap(inputs: Iterable<Args> | AsyncIterable<Args>, options?: MapOptions): AsyncGenerator<Awaited<R>, void, undefined>;
+  starmap(inputs: Iterable<Args> | AsyncIterable<Args>, options: MapOptions = {}): AsyncGenerator<Awaited<R> | Error, void, undefined> {
+    return this.#mapArgs(inputs, options);
+  }
+
+  /** Call once per input for its effects; resolves when all are done, rejects on the first error. */
+  async forEach(inputs: Iterable<Args[0]> | AsyncIterable<Args[0]>, options: Omit<MapOptions, "returnExceptions"> = {}): Promise<void> {
+    for await (const _ of this.map(inputs, { ...options, orderOutputs: false })) {
+      // Results are dropped; errors surface from the iteration.
+    }
+  }
+
+  #mapArgs(inputs: Iterable<unknown[]> | AsyncIterable<unknown[]>, options: MapOptions): AsyncGenerator<Awaited<R> | Error, void, undefined> {
+    const record = this[REMOTE_FUNCTION];
+    if (record.streaming) throw new FlowError(`${this.name} is a streaming (generator) function; call .remote() per input instead of map.`);
+    const host = this.#host();
+    const effective = { ...record.options, ...this.#overrides };
+    const concurrency = options.concurrency ?? (effective.maxContainers ?? 1) * (effective.maxConcurrentInputs ?? DEFAULT_CONCURRENT_INPUTS);
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new FlowError(`map: concurrency must be a positive integer, got ${concurrency}.`);
+    const callerStack = userStack(new Error().stack, import.meta.url);
+    return mapCalls(
+      inputs,
+      (args, signal) =>
+        host.call(record, args, {
+          signal: this.#signal ? AbortSignal.any([signal, this.#signal]) : signal,
+          callerStack,
+          overrides: this.#overrides,
+        }) as Promise<Awaited<R>>,
+      { concurrency, orderOutputs: options.orderOutputs ?? true, returnExceptions: options.returnExceptions ?? false },
+    );
+  }
+
+  #host(): Host {
+    const host = registry().host;
+    if (!host) throw noHostError(this.name);
+    return host;
   }
 }
 
+/** Inputs one agent takes at once unless `maxConcurrentInputs` says otherwise. */
+export const DEFAULT_CONCURRENT_INPUTS = 64;
+
 export function isRemoteFunction(value: unknown): value is RemoteFunction<unknown[], unknown> {
   return typeof value === "object" && value !== null && REMOTE_FUNCTION in value;
+}
+
+async function* wrapEach<T>(inputs: Iterable<T> | AsyncIterable<T>): AsyncGenerator<[T], void, undefined> {
+  for await (const input of inputs) yield [input];
+}
+
+// biome-ignore lint/correctness/useYield: a stream that fails on first read.
+async function* failingStream(error: Error): AsyncGenerator<never, void, undefined> {
+  throw error;
 }
 
 function noHostError(name: string): FlowError {
@@ -62,16 +159,24 @@ function noHostError(name: string): FlowError {
   });
 }
 
-const instances = new WeakMap<object, unknown>();
+const localInstances = new WeakMap<object, Map<string, unknown>>();
 
-/** Call the user's implementation; methods run on their class, or on one shared instance of it. */
-export async function runImplementation(record: FunctionRecord, args: unknown[]): Promise<unknown> {
+/** `.local()` on a method runs on one local instance per class and constructor arguments. */
+function localInstance(record: FunctionRecord, overrides: CallOverrides): unknown {
+  if (record.kind !== "method") return undefined;
+  const owner = record.owner as new (...a: unknown[]) => unknown;
+  const init = overrides.init ?? [];
+  const key = JSON.stringify(init);
+  let byArgs = localInstances.get(owner);
+  if (!byArgs) localInstances.set(owner, (byArgs = new Map()));
+  if (!byArgs.has(key)) byArgs.set(key, new owner(...init));
+  return byArgs.get(key);
+}
+
+/** Call the user's implementation: static methods on their class, methods on `self`. */
+export function runImplementation(record: FunctionRecord, args: unknown[], self: unknown): unknown {
   const fn = record.implementation as (...a: unknown[]) => unknown;
-  if (record.kind === "static-method") return await fn.apply(record.owner, args);
-  if (record.kind === "method") {
-    const owner = record.owner as new () => unknown;
-    if (!instances.has(owner)) instances.set(owner, new owner());
-    return await fn.apply(instances.get(owner), args);
-  }
-  return await fn(...args);
+  if (record.kind === "static-method") return fn.apply(record.owner, args);
+  if (record.kind === "method") return fn.apply(self, args);
+  return fn(...args);
 }

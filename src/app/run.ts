@@ -6,10 +6,14 @@
  * SIGTERM or an error.
  */
 import { buildArchive, type CodeArchive } from "../bundler/index.ts";
-import { FlowError, FunctionTimeoutError, ValidationError } from "../errors.ts";
+import { CancelledError, FlowError, FunctionTimeoutError, ValidationError } from "../errors.ts";
 import { LocalProvider } from "../providers/local/local-provider.ts";
 import type { Provider } from "../providers/provider.ts";
+import { AgentPool, type Lease } from "../runtime/agent-pool.ts";
 import { AgentSession } from "../runtime/session.ts";
+import type { FunctionOptions } from "./options.ts";
+import { DEFAULT_CONCURRENT_INPUTS } from "./remote-function.ts";
+import { nextDelayMs, retryPolicy } from "./retry-policy.ts";
 import { assignId, registry, type AppRecord, type CallOptions, type FunctionRecord, type Host } from "./registry.ts";
 
 export interface RunOptions {
@@ -22,7 +26,8 @@ export interface RunOptions {
 export class AppRunner implements Host {
   readonly #entry: string;
   readonly #provider: Provider;
-  readonly #sessions = new Map<FunctionRecord, Promise<AgentSession>>();
+  /** One pool of agents per function and effective options (app.cls options make another pool). */
+  readonly #pools = new Map<string, AgentPool>();
   readonly #inFlight = new Set<AbortController>();
   #archive: Promise<CodeArchive> | undefined;
   #stopped = false;
@@ -46,27 +51,67 @@ export class AppRunner implements Host {
     this.#archive.catch(() => {});
   }
 
+  /** One call, with retries per the function's policy; each attempt gets its own timeout. */
   async call(record: FunctionRecord, args: unknown[], options: CallOptions): Promise<unknown> {
+    const { init, ...overrides } = options.overrides ?? {};
+    const effective: FunctionOptions = { ...record.options, ...overrides };
+    const policy = retryPolicy(effective);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#attempt(record, effective, (session, id, signal) =>
+          session.call(id, args, { signal, init, onStarted: options.onStarted, localStack: options.callerStack }),
+        options.signal);
+      } catch (error) {
+        const delayMs = nextDelayMs(policy, error, attempt);
+        if (delayMs === undefined || this.#stopped) throw error;
+        await sleep(delayMs, options.signal);
+      }
+    }
+  }
+
+  /** A streaming call. Retried like any call until it yields its first item, never after. */
+  async *stream(record: FunctionRecord, args: unknown[], options: CallOptions): AsyncGenerator<unknown, void, undefined> {
+    const { init, ...overrides } = options.overrides ?? {};
+    const effective: FunctionOptions = { ...record.options, ...overrides };
+    const pool = this.#pool(record, effective);
+    const lease = await pool.lease(options.signal);
+    try {
+      const id = this.#idOf(record, lease.session);
+      yield* lease.session.stream(id, args, { signal: options.signal, init, localStack: options.callerStack });
+    } finally {
+      lease.release();
+    }
+  }
+
+  async #attempt<T>(
+    record: FunctionRecord,
+    effective: FunctionOptions,
+    run: (session: AgentSession, functionId: string, signal: AbortSignal) => Promise<T>,
+    callerSignal: AbortSignal | undefined,
+  ): Promise<T> {
     if (this.#stopped) throw new FlowError("The app run has ended; start a new one to call remote functions.");
     const controller = new AbortController();
-    const signals = [controller.signal, ...(options.signal ? [options.signal] : [])];
-    const { timeoutMs } = record.options;
+    const signals = [controller.signal, ...(callerSignal ? [callerSignal] : [])];
+    const { timeoutMs } = effective;
     if (timeoutMs !== undefined) signals.push(AbortSignal.timeout(timeoutMs));
-    const signal = AbortSignal.any(signals);
+    const signal = signals.length > 1 ? AbortSignal.any(signals) : controller.signal;
     this.#inFlight.add(controller);
+    let lease: Lease;
     try {
-      const session = await this.#session(record);
-      return await session.call(this.#idOf(record, session), args, {
-        signal,
-        onStarted: options.onStarted,
-        localStack: options.callerStack,
-      });
+      lease = await this.#pool(record, effective).lease(signal);
+    } catch (error) {
+      this.#inFlight.delete(controller);
+      throw error;
+    }
+    try {
+      return await run(lease.session, this.#idOf(record, lease.session), signal);
     } catch (error) {
       if (signal.aborted && (signal.reason as Error | undefined)?.name === "TimeoutError") {
         throw new FunctionTimeoutError(`${record.id} did not finish within timeoutMs=${timeoutMs}; the remote call was cancelled.`);
       }
       throw error;
     } finally {
+      lease.release();
       this.#inFlight.delete(controller);
     }
   }
@@ -74,37 +119,47 @@ export class AppRunner implements Host {
   /** Cancel calls in flight and stop every agent. */
   async stop(reason = "the app run ended"): Promise<void> {
     this.#stopped = true;
-    for (const controller of this.#inFlight) controller.abort(new FlowError(reason));
-    const sessions = await Promise.allSettled(this.#sessions.values());
-    await Promise.all(sessions.map((s) => (s.status === "fulfilled" ? s.value.close() : undefined)));
+    for (const controller of this.#inFlight) controller.abort(new CancelledError(reason));
+    const pools = [...this.#pools.values()];
+    for (const pool of pools) pool.close();
+    const sessions = (await Promise.all(pools.map((pool) => pool.sessions()))).flat();
+    await Promise.all(sessions.map((session) => session.close()));
     await this.#provider.shutdown();
   }
 
-  #session(record: FunctionRecord): Promise<AgentSession> {
-    let session = this.#sessions.get(record);
-    if (!session) {
-      session = this.#startSession(record);
-      this.#sessions.set(record, session);
-      // A lost agent is replaced on the next call instead of failing every call after it.
-      const forget = () => this.#sessions.get(record) === session && this.#sessions.delete(record);
-      session.then((s) => s.onClose(forget), forget);
+  #pool(record: FunctionRecord, effective: FunctionOptions): AgentPool {
+    const key = `${record.index}:${JSON.stringify(effective)}`;
+    let pool = this.#pools.get(key);
+    if (!pool) {
+      pool = new AgentPool({
+        maxContainers: effective.maxContainers ?? 1,
+        maxConcurrentInputs: effective.maxConcurrentInputs ?? DEFAULT_CONCURRENT_INPUTS,
+        start: () => this.#startSession(record, effective),
+      });
+      this.#pools.set(key, pool);
     }
-    return session;
+    return pool;
   }
 
-  async #startSession(record: FunctionRecord): Promise<AgentSession> {
+  async #startSession(record: FunctionRecord, options: FunctionOptions): Promise<AgentSession> {
     const label = record.id ?? `function #${record.index}`;
-    const secrets = readSecrets(record.options.secrets ?? [], label);
+    const secrets = readSecrets(options.secrets ?? [], label);
     this.prepare();
     const archive = await this.#archive!;
-    const endpoint = await this.#provider.startAgent({ label, archive, options: record.options });
-    return AgentSession.connect({
+    const endpoint = await this.#provider.startAgent({ label, archive, options });
+    const session = await AgentSession.connect({
       url: endpoint.url,
       secret: endpoint.secret,
-      env: record.options.env ?? {},
+      env: options.env ?? {},
       secrets,
       onLog: (_callId, stream, data) => process[stream].write(data),
+    }).catch(async (error: unknown) => {
+      await endpoint.stop();
+      throw error;
     });
+    // An agent whose connection is lost is of no more use: make sure it is gone (and billed no more).
+    session.onClose(() => void endpoint.stop());
+    return session;
   }
 
   /** Functions named only by their export get the agent's name for them, matched by definition order. */
@@ -119,6 +174,20 @@ export class AppRunner implements Host {
     assignId(record, remote.id);
     return remote.id;
   }
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
+  });
 }
 
 /** Secret values come from this process's environment at call time and travel only over the wire. */

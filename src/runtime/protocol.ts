@@ -61,8 +61,21 @@ export const CallMessage = z.object({
   callId: CallId,
   functionId: z.string().min(1),
   args: EncodedValue,
+  /** Constructor arguments choosing the warm instance, for methods of `app.cls(Class, { args })`. */
+  init: EncodedValue.optional(),
+  /** How many of the blobs belong to `args`; the rest belong to `init`. */
+  argBlobs: z.number().int().nonnegative().optional(),
+  /** Items a streaming call may yield before the client grants more (see CreditMessage). */
+  credit: z.number().int().nonnegative().optional(),
   blobs: Blobs,
   blobStream: BlobStream,
+});
+
+/** Backpressure for streaming calls: the client may receive `count` more yielded items. */
+export const CreditMessage = z.object({
+  type: z.literal("credit"),
+  callId: CallId,
+  count: z.number().int().positive(),
 });
 
 export const CancelMessage = z.object({
@@ -71,7 +84,7 @@ export const CancelMessage = z.object({
   reason: z.string().optional(),
 });
 
-export const ClientMessage = z.discriminatedUnion("type", [InitMessage, CallMessage, CancelMessage]);
+export const ClientMessage = z.discriminatedUnion("type", [InitMessage, CallMessage, CreditMessage, CancelMessage]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
 
 // ---- agent → client ------------------------------------------------------------------------
@@ -108,6 +121,15 @@ export const LogMessage = z.object({
   data: z.string(),
 });
 
+/** One item yielded by a streaming (async generator) function. */
+export const YieldMessage = z.object({
+  type: z.literal("yield"),
+  callId: CallId,
+  value: EncodedValue,
+  blobs: Blobs,
+  blobStream: BlobStream,
+});
+
 export const ResultMessage = z.object({
   type: z.literal("result"),
   callId: CallId,
@@ -129,6 +151,7 @@ export const AgentMessage = z.discriminatedUnion("type", [
   InitErrorMessage,
   StartedMessage,
   LogMessage,
+  YieldMessage,
   ResultMessage,
   ErrorMessage,
 ]);

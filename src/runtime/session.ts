@@ -32,8 +32,13 @@ export interface SessionOptions {
   onLog: LogHandler;
 }
 
+/** How many items a streaming call may yield ahead of the caller's reading. */
+const STREAM_WINDOW = 16;
+
 export interface SessionCallOptions {
   signal?: AbortSignal | undefined;
+  /** Constructor arguments of the warm instance a method runs on. */
+  init?: unknown[] | undefined;
   onStarted?: (() => void) | undefined;
   /** Where the user made the call; appended to remote error stacks. Defaults to this stack. */
   localStack?: string | undefined;
@@ -43,6 +48,7 @@ interface PendingCall {
   resolve(value: unknown): void;
   reject(error: unknown): void;
   onStarted: (() => void) | undefined;
+  onYield: ((value: unknown) => void) | undefined;
   /** The caller's stack, appended to remote stacks so users see where they called from. */
   localStack: string | undefined;
 }
@@ -131,11 +137,72 @@ export class AgentSession {
 
   /** Run `functionId` with `args` on the agent. Values that cannot cross throw before anything is sent. */
   call(functionId: string, args: unknown[], options: SessionCallOptions = {}): Promise<unknown> {
+    return this.#start(functionId, args, options, undefined);
+  }
+
+  /**
+   * Run an async generator function and iterate what it yields. The agent may run ahead by at most
+   * STREAM_WINDOW items; leaving the loop early (break, return, throw) stops the remote generator.
+   */
+  async *stream(functionId: string, args: unknown[], options: SessionCallOptions = {}): AsyncGenerator<unknown, void, undefined> {
+    const stop = new AbortController();
+    const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+    const queue: unknown[] = [];
+    let ended: { error?: unknown } | undefined;
+    let wake: (() => void) | undefined;
+    const notify = () => {
+      wake?.();
+      wake = undefined;
+    };
+    const callId = randomUUID();
+    const done = this.#start(functionId, args, { ...options, signal }, {
+      callId,
+      credit: STREAM_WINDOW,
+      onYield: (value) => {
+        queue.push(value);
+        notify();
+      },
+    });
+    done.then(
+      () => (ended = {}),
+      (error: unknown) => (ended = { error }),
+    ).finally(notify);
+    let consumed = 0;
+    try {
+      for (;;) {
+        if (queue.length > 0) {
+          const value = queue.shift();
+          // Grant credit in batches: one message per half window, not one per item.
+          if (++consumed >= STREAM_WINDOW / 2) {
+            void this.#channel.send({ type: "credit", callId, count: consumed }).catch(() => {});
+            consumed = 0;
+          }
+          yield value;
+          continue;
+        }
+        if (ended) {
+          if ("error" in ended) throw ended.error;
+          return;
+        }
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    } finally {
+      if (!ended) stop.abort(new CancelledError("the stream was closed by the caller"));
+    }
+  }
+
+  #start(
+    functionId: string,
+    args: unknown[],
+    options: SessionCallOptions,
+    streaming: { callId: string; credit: number; onYield: (value: unknown) => void } | undefined,
+  ): Promise<unknown> {
     const encoded = encode(args, "args");
+    const init = options.init === undefined ? undefined : encode(options.init, "init");
     if (this.#closedWith) return Promise.reject(this.#closedWith);
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(cancelReason(signal));
-    const callId = randomUUID();
+    const callId = streaming?.callId ?? randomUUID();
     return new Promise((resolve, reject) => {
       const onAbort = () => {
         this.#pending.delete(callId);
@@ -152,10 +219,19 @@ export class AgentSession {
         resolve: settle(resolve),
         reject: settle(reject),
         onStarted: options.onStarted,
+        onYield: streaming?.onYield,
         localStack: options.localStack ?? new Error().stack,
       });
+      const message = {
+        type: "call" as const,
+        callId,
+        functionId,
+        args: encoded.value,
+        ...(init ? { init: init.value, argBlobs: encoded.blobs.length } : {}),
+        ...(streaming ? { credit: streaming.credit } : {}),
+      };
       this.#channel
-        .send({ type: "call", callId, functionId, args: encoded.value }, encoded.blobs)
+        .send(message, init ? [...encoded.blobs, ...init.blobs] : encoded.blobs)
         .catch((error: Error) => this.#pending.get(callId)?.reject(new AgentLostError(error.message)));
     });
   }
@@ -177,6 +253,16 @@ export class AgentSession {
       case "started":
         this.#pending.get(message.callId)?.onStarted?.();
         return;
+      case "yield": {
+        const pending = this.#pending.get(message.callId);
+        if (!pending?.onYield) return;
+        try {
+          pending.onYield(decode(message.value, blobs));
+        } catch (error) {
+          pending.reject(error);
+        }
+        return;
+      }
       case "result": {
         const pending = this.#pending.get(message.callId);
         if (!pending) return;

@@ -22,7 +22,7 @@ function at(line: number): string {
   return `${FILE}:${line}`;
 }
 
-function recordOf(fn: RemoteFunction<never[], unknown>): FunctionRecord {
+function recordOf(fn: { [REMOTE_FUNCTION]: FunctionRecord }): FunctionRecord {
   return fn[REMOTE_FUNCTION];
 }
 
