@@ -71,7 +71,8 @@ export class RemoteFunction<Args extends unknown[], R> {
     // Taken now, while the user's frames are still on the stack.
     const callerStack = userStack(new Error().stack, import.meta.url);
     return new FunctionCall<Awaited<R>>((signal, started) => {
-      const host = this.#host();
+      const host = registry().host;
+      if (!host) return Promise.reject(noHostError(this.name));
       return host.call(record, args, {
         signal: this.#signal ? AbortSignal.any([signal, this.#signal]) : signal,
         onStarted: started,
@@ -102,7 +103,8 @@ export class RemoteFunction<Args extends unknown[], R> {
     }
   }
 
-  #mapArgs(inputs: Iterable<unknown[]> | AsyncIterable<unknown[]>, options: MapOptions): AsyncGenerator<Awaited<R> | Error, void, undefined> {
+  /** A generator, so that misuse surfaces where the results are read, like every other failure. */
+  async *#mapArgs(inputs: Iterable<unknown[]> | AsyncIterable<unknown[]>, options: MapOptions): AsyncGenerator<Awaited<R> | Error, void, undefined> {
     const record = this[REMOTE_FUNCTION];
     if (record.streaming) throw new FlowError(`${this.name} is a streaming (generator) function; call .remote() per input instead of map.`);
     const host = this.#host();
@@ -110,7 +112,7 @@ export class RemoteFunction<Args extends unknown[], R> {
     const concurrency = options.concurrency ?? (effective.maxContainers ?? 1) * (effective.maxConcurrentInputs ?? DEFAULT_CONCURRENT_INPUTS);
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new FlowError(`map: concurrency must be a positive integer, got ${concurrency}.`);
     const callerStack = userStack(new Error().stack, import.meta.url);
-    return mapCalls(
+    yield* mapCalls(
       inputs,
       (args, signal) =>
         host.call(record, args, {
