@@ -12,7 +12,7 @@ import { nameFromExports } from "../src/app/exports.ts";
 import { findFunction, registry } from "../src/app/registry.ts";
 import { runImplementation } from "../src/app/remote-function.ts";
 import { AGENT_SDK_GLOBAL } from "../src/bundler/sdk-alias.ts";
-import { CancelledError } from "../src/errors.ts";
+import { CancelledError, PayloadTooLargeError } from "../src/errors.ts";
 import * as sdk from "../src/index.ts";
 import { Channel } from "../src/runtime/channel.ts";
 import { decode, encode } from "../src/runtime/codec.ts";
@@ -80,6 +80,8 @@ class Client {
   send(message: AgentMessage, blobs?: Uint8Array[]): Promise<void> {
     if (!this.channel.open) return Promise.resolve();
     return this.channel.send(message, blobs).catch((error: Error) => {
+      // The caller must hear about a result too large to send; anything else is a lost connection.
+      if (error instanceof PayloadTooLargeError) throw error;
       agentLog(`flow-agent: send failed: ${error.message}\n`);
     });
   }
@@ -195,6 +197,7 @@ export class Agent {
   }
 
   async #init(client: Client, message: InitMessage): Promise<void> {
+    if (message.maxPayloadBytes !== undefined) client.channel.maxPayloadBytes = message.maxPayloadBytes;
     this.#loaded ??= this.#load(client, message);
     try {
       const functions = await this.#loaded;

@@ -104,6 +104,9 @@ export class SerializationError extends FlowError {
   }
 }
 
+/** A call's arguments or result exceed the payload limit (`maxPayloadBytes`). */
+export class PayloadTooLargeError extends FlowError {}
+
 /**
  * The remote function threw something we cannot rebuild as its own class (a user-defined error
  * class). `remoteName` is the class name it had on the agent.

@@ -37,6 +37,8 @@ export const FunctionOptionsSchema = z
     retryOn: z.array(z.enum(["infrastructure", "exception", "timeout"])).optional(),
     /** How many agents (containers, machines) the function may use at once. Default 1. */
     maxContainers: z.number().int().min(1).max(1000).optional(),
+    /** Largest arguments or result of one call, in bytes (default 2 GiB). */
+    maxPayloadBytes: z.number().int().positive().optional(),
     /** How many calls one agent runs at once. Default 64. */
     maxConcurrentInputs: z.number().int().min(1).max(10_000).optional(),
     /** Container image the function runs in on the cloud. */

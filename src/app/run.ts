@@ -152,6 +152,7 @@ export class AppRunner implements Host {
       secret: endpoint.secret,
       env: options.env ?? {},
       secrets,
+      ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }),
       onLog: (_callId, stream, data) => process[stream].write(data),
     }).catch(async (error: unknown) => {
       await endpoint.stop();

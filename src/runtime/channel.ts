@@ -9,6 +9,7 @@
  */
 import type { WebSocket } from "ws";
 import type { z } from "zod";
+import { PayloadTooLargeError } from "../errors.ts";
 
 const CHUNK_BYTES = 1 << 20;
 const HEADER_BYTES = 8;
@@ -34,7 +35,14 @@ export interface ChannelHandlers<In> {
   invalid(error: Error): void;
 }
 
+/** Default limit of one message with its binary parts: 2 GiB. */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 2 ** 31;
+
+const WHAT: Record<string, string> = { call: "arguments", result: "result data", yield: "yielded data" };
+
 export class Channel<In extends WithBlobs, Out extends WithBlobs> {
+  /** Largest message (text plus binary parts) sent or accepted; both ends apply it. */
+  maxPayloadBytes = DEFAULT_MAX_PAYLOAD_BYTES;
   readonly #ws: WebSocket;
   readonly #schema: z.ZodType<In>;
   readonly #handlers: ChannelHandlers<In>;
@@ -59,12 +67,17 @@ export class Channel<In extends WithBlobs, Out extends WithBlobs> {
 
   /** Send a message and its binary parts. Resolves once everything is handed to the socket. */
   async send(message: Out, blobs: Uint8Array[] = []): Promise<void> {
-    if (blobs.length === 0) {
-      this.#ws.send(JSON.stringify(message));
-      return;
+    const text = JSON.stringify(blobs.length === 0 ? message : { ...message, blobStream: this.#nextStream, blobs: blobs.map((b) => b.byteLength) });
+    const bytes = blobs.reduce((sum, blob) => sum + blob.byteLength, text.length);
+    if (bytes > this.maxPayloadBytes) {
+      const what = WHAT[message.type] ?? `'${message.type}' message`;
+      throw new PayloadTooLargeError(`Payload too large: the ${what} take ${formatBytes(bytes)}, over the limit of ${formatBytes(this.maxPayloadBytes)}.`, {
+        suggestions: ["Send less per call (split the data, or use map over chunks),", "or raise the function's `maxPayloadBytes` option."],
+      });
     }
+    this.#ws.send(text);
+    if (blobs.length === 0) return;
     const stream = this.#nextStream++;
-    this.#ws.send(JSON.stringify({ ...message, blobStream: stream, blobs: blobs.map((b) => b.byteLength) }));
     for (let index = 0; index < blobs.length; index++) {
       const blob = blobs[index]!;
       for (let offset = 0; offset < blob.byteLength; offset += CHUNK_BYTES) {
@@ -114,6 +127,12 @@ export class Channel<In extends WithBlobs, Out extends WithBlobs> {
       this.#handlers.invalid(new Error(`message '${message.type}' has blobs but no blobStream`));
       return;
     }
+    const total = lengths.reduce((sum, length) => sum + length, text.length);
+    if (total > this.maxPayloadBytes) {
+      // Refused before allocating anything; its frames are then dropped as unexpected.
+      this.#handlers.invalid(new PayloadTooLargeError(`a '${message.type}' message of ${formatBytes(total)} exceeds the payload limit`));
+      return;
+    }
     // Allocate each part once at its final size: the decoder builds typed arrays on these bytes.
     const parts = lengths.map((length) => new Uint8Array(length));
     const remaining = lengths.reduce((sum, length) => sum + length, 0);
@@ -148,4 +167,15 @@ export class Channel<In extends WithBlobs, Out extends WithBlobs> {
       this.#handlers.message(assembly.message, assembly.parts);
     }
   }
+}
+
+function formatBytes(bytes: number): string {
+  const units = ["bytes", "KiB", "MiB", "GiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }

@@ -52,6 +52,8 @@ export const InitMessage = z.object({
   env: z.record(z.string(), z.string()),
   /** Secret values by name; like env, but never logged, written to disk or echoed back. */
   secrets: z.record(z.string(), z.string()),
+  /** Largest message either side may send (see Channel.maxPayloadBytes). */
+  maxPayloadBytes: z.number().int().positive().optional(),
   /** Zero-import mode (invoke): every exported function of the entry module becomes callable. */
   exposeExports: z.boolean().default(false),
 });

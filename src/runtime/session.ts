@@ -4,7 +4,7 @@
 import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { WebSocket } from "ws";
-import { AgentLostError, CancelledError } from "../errors.ts";
+import { AgentLostError, CancelledError, PayloadTooLargeError } from "../errors.ts";
 import { Channel } from "./channel.ts";
 import { decode, encode } from "./codec.ts";
 import { fromFailure } from "./failure.ts";
@@ -29,6 +29,8 @@ export interface SessionOptions {
   env?: Record<string, string>;
   secrets?: Record<string, string>;
   exposeExports?: boolean;
+  /** Largest arguments or result of one call, in bytes; applies in both directions. */
+  maxPayloadBytes?: number;
   onLog: LogHandler;
 }
 
@@ -106,6 +108,7 @@ export class AgentSession {
         }
       });
       session.onClose((error) => reject(error));
+      if (options.maxPayloadBytes !== undefined) session.#channel.maxPayloadBytes = options.maxPayloadBytes;
       ws.once("open", () => {
         void session.#channel.send({
           type: "init",
@@ -113,6 +116,7 @@ export class AgentSession {
           env: options.env ?? {},
           secrets: options.secrets ?? {},
           exposeExports: options.exposeExports ?? false,
+          ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }),
         });
       });
     });
@@ -232,7 +236,9 @@ export class AgentSession {
       };
       this.#channel
         .send(message, init ? [...encoded.blobs, ...init.blobs] : encoded.blobs)
-        .catch((error: Error) => this.#pending.get(callId)?.reject(new AgentLostError(error.message)));
+        .catch((error: Error) =>
+          this.#pending.get(callId)?.reject(error instanceof PayloadTooLargeError ? error : new AgentLostError(error.message)),
+        );
     });
   }
 

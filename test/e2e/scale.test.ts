@@ -8,7 +8,7 @@ import { tempDir, until } from "./helpers.ts";
 
 const scaleDir = tempDir("flow-scale-");
 process.env.SCALE_DIR = scaleDir;
-const { Model, app, crashOnce, echo, failMidStream, failOnOdd, flaky, generate, jittery, sleepy, square, wherever } = await import(
+const { Model, app, crashOnce, echo, failMidStream, failOnOdd, flaky, generate, jittery, limited, sleepy, square, wherever } = await import(
   "../fixtures/e2e/scale.ts"
 );
 
@@ -163,6 +163,22 @@ describe("retries, timeouts, per-call options", () => {
 });
 
 describe("data plane", () => {
+  it("refuses arguments and results over maxPayloadBytes with a clear error", async () => {
+    await app.run(async () => {
+      const ok = await limited.remote(new Uint8Array(1000), 1000);
+      assert.equal(ok.received, 1000);
+      await assert.rejects(limited.remote(new Uint8Array(2 << 20), 0), (error: Error) => {
+        assert.equal(error.name, "PayloadTooLargeError");
+        assert.match(error.message, /^Payload too large: the arguments take 2\.0 MiB, over the limit of 1\.0 MiB\.$/);
+        return true;
+      });
+      await assert.rejects(limited.remote(new Uint8Array(10), 3 << 20), {
+        name: "PayloadTooLargeError",
+        message: "Payload too large: the result data take 3.0 MiB, over the limit of 1.0 MiB.",
+      });
+    });
+  });
+
   it("round-trips a 256 MiB Float64Array byte for byte", async () => {
     const big = new Float64Array((256 << 20) / 8);
     for (let i = 0; i < big.length; i += 4093) big[i] = i * Math.PI;
