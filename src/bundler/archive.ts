@@ -12,6 +12,8 @@ import { create } from "tar";
 export interface ArchiveFile {
   path: string;
   contents: Uint8Array | string;
+  /** Packed as 0755 instead of 0644, so uploaded scripts stay runnable. */
+  executable?: boolean;
 }
 
 /**
@@ -20,6 +22,7 @@ export interface ArchiveFile {
  */
 export const ARCHIVE_MTIME = new Date(Date.UTC(2000, 0, 1));
 const FILE_MODE = 0o644;
+const EXECUTABLE_MODE = 0o755;
 const DIR_MODE = 0o755;
 
 /**
@@ -59,7 +62,7 @@ export async function packArchive(files: readonly ArchiveFile[]): Promise<Buffer
     for (const file of files) {
       const target = path.join(stage, file.path);
       await writeFile(target, file.contents);
-      await chmod(target, FILE_MODE);
+      await chmod(target, file.executable ? EXECUTABLE_MODE : FILE_MODE);
     }
     const entries = [...dirs, ...files.map((f) => f.path)].sort(compare);
     const pack = create(

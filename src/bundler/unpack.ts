@@ -31,16 +31,9 @@ const SPECIAL_MODE_BITS = 0o7000;
  * ValidationError if manifest.json is missing, malformed, or does not match the files.
  */
 export async function unpackArchive(archivePath: string, dir: string): Promise<Manifest> {
-  const bytes = await readFile(archivePath);
   const root = path.resolve(dir);
-  const entries = await listEntries(bytes, archivePath);
-  for (const entry of entries) assertSafe(entry, root, archivePath);
-
-  await mkdir(root, { recursive: true });
-  await extract(bytes, root, archivePath);
-
+  const files = await extractArchive(archivePath, root);
   const manifest = await readManifest(root, archivePath);
-  const files = entries.filter((e) => FILE_TYPES.has(e.type)).map((e) => path.posix.normalize(e.path));
   if (!files.includes(manifest.entry)) {
     throw new ValidationError(`Archive ${archivePath}: manifest entry "${manifest.entry}" is not in the archive`);
   }
@@ -52,6 +45,21 @@ export async function unpackArchive(archivePath: string, dir: string): Promise<M
     throw new ValidationError(`Archive ${archivePath}: its files do not match the manifest hash (corrupt or altered)`);
   }
   return manifest;
+}
+
+/**
+ * Extracts any archive of plain files and directories into `dir` (created if missing), with the
+ * same entry checks as unpackArchive but no manifest: a task's code package is the user's
+ * directory as it is. Returns the archive's file paths.
+ */
+export async function extractArchive(archivePath: string, dir: string): Promise<string[]> {
+  const bytes = await readFile(archivePath);
+  const root = path.resolve(dir);
+  const entries = await listEntries(bytes, archivePath);
+  for (const entry of entries) assertSafe(entry, root, archivePath);
+  await mkdir(root, { recursive: true });
+  await extract(bytes, root, archivePath);
+  return entries.filter((e) => FILE_TYPES.has(e.type)).map((e) => path.posix.normalize(e.path));
 }
 
 function listEntries(bytes: Buffer, archivePath: string): Promise<EntryInfo[]> {
