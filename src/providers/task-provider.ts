@@ -1,0 +1,64 @@
+/**
+ * TaskProvider: what Flow needs from a place that runs tasks. The local provider runs them as
+ * processes on this machine (providers/local/task-runner.ts); the cloud provider will run them
+ * on GPU instances. Everything is by task id, so a handle can be rebuilt from a new process.
+ */
+import type { InstanceCatalog } from "../instance-types/catalog.ts";
+import type { CodePackage } from "../task/code-package.ts";
+import type { Instance } from "../task/instance.ts";
+import type { TaskConfig } from "../task/task-config.ts";
+import type { TaskInfo } from "../task/task-info.ts";
+import type { TaskStatus } from "../task/task-status.ts";
+import type { User } from "../task/user.ts";
+import type { CreateVolumeOptions, Volume } from "../task/volume.ts";
+
+export type LogStream = "stdout" | "stderr";
+
+export interface SubmitRequest {
+  config: TaskConfig;
+  /** The code root, packaged; absent when `uploadCode` is false. */
+  code?: CodePackage;
+}
+
+export interface ReadLogsOptions {
+  stream: LogStream;
+  /** The last this many lines. */
+  tail: number;
+}
+
+export interface FollowLogsOptions extends ReadLogsOptions {
+  /** Stops following (the iterator ends) when it fires. */
+  signal?: AbortSignal;
+}
+
+export interface ShellOptions {
+  /** Run this instead of an interactive shell. */
+  command?: string;
+  /** Which instance of a multi-node task (0-based). */
+  node?: number;
+}
+
+export interface TaskProvider {
+  readonly name: string;
+  /** How often waiting callers should ask for a task's status. */
+  readonly statusPollIntervalMs: number;
+  submit(request: SubmitRequest): Promise<TaskInfo>;
+  /** Throws TaskNotFoundError for an unknown id. */
+  getTask(taskId: string): Promise<TaskInfo>;
+  /** Newest first. */
+  listTasks(filter: { status?: TaskStatus; limit: number }): Promise<TaskInfo[]>;
+  /** Stops the task; a task that already ended is left as it is. */
+  cancel(taskId: string): Promise<TaskInfo>;
+  readLogs(taskId: string, options: ReadLogsOptions): Promise<string>;
+  /** The last `tail` lines, then new lines as they are written, until the task ends. */
+  followLogs(taskId: string, options: FollowLogsOptions): AsyncIterable<string>;
+  getInstances(taskId: string): Promise<Instance[]>;
+  getUser(userId: string): Promise<User | undefined>;
+  /** An interactive shell (or `command`) on the task's instance, attached to this terminal. */
+  shell(taskId: string, options: ShellOptions): Promise<void>;
+  createVolume(options: CreateVolumeOptions): Promise<Volume>;
+  listVolumes(): Promise<Volume[]>;
+  /** By id or name. Throws ResourceNotFoundError when there is no such volume. */
+  deleteVolume(idOrName: string): Promise<void>;
+  catalog(): Promise<InstanceCatalog>;
+}

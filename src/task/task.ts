@@ -1,0 +1,161 @@
+/**
+ * Task: a handle on one submitted task, as `flow.run()` returns it: the seed's fields (camelCase)
+ * and its methods (refresh, wait, logs, stop/cancel, ssh, getInstances, getUser, result).
+ *
+ * Fields are a snapshot: they change when a method talks to the provider (refresh, wait, cancel,
+ * the end of a followed log), never behind the caller's back.
+ */
+import { CancelledError, FlowError, TimeoutError } from "../errors.ts";
+import type { LogStream, ShellOptions, TaskProvider } from "../providers/task-provider.ts";
+import type { Instance } from "./instance.ts";
+import type { TaskConfig } from "./task-config.ts";
+import type { TaskHandle, WaitOptions } from "./task-handle.ts";
+import type { TaskInfo } from "./task-info.ts";
+import { isTerminalStatus, type TaskStatus } from "./task-status.ts";
+import type { User } from "./user.ts";
+
+export const DEFAULT_LOG_TAIL_LINES = 100;
+/** How much of stderr a failed task's error carries. */
+const FAILURE_STDERR_LINES = 20;
+
+export interface LogsOptions {
+  /** The last this many lines (default 100); with `follow`, what is printed before new lines. */
+  tail?: number;
+  /** Keep reading new lines until the task ends: an async iterable instead of one string. */
+  follow?: boolean;
+  /** Read stderr instead of stdout. */
+  stderr?: boolean;
+  /** Stops a followed stream early. */
+  signal?: AbortSignal;
+}
+
+export class Task implements TaskHandle<void> {
+  readonly #provider: TaskProvider;
+  #info: TaskInfo;
+
+  constructor(info: TaskInfo, provider: TaskProvider) {
+    this.#info = info;
+    this.#provider = provider;
+  }
+
+  get taskId(): string { return this.#info.taskId; }
+  get name(): string { return this.#info.name; }
+  get status(): TaskStatus { return this.#info.status; }
+  get config(): TaskConfig | undefined { return this.#info.config; }
+  get createdAt(): Date { return this.#info.createdAt; }
+  get startedAt(): Date | undefined { return this.#info.startedAt; }
+  get completedAt(): Date | undefined { return this.#info.completedAt; }
+  get instanceCreatedAt(): Date | undefined { return this.#info.instanceCreatedAt; }
+  get instanceType(): string { return this.#info.instanceType; }
+  get numInstances(): number { return this.#info.numInstances; }
+  get region(): string { return this.#info.region; }
+  get costPerHour(): string { return this.#info.costPerHour; }
+  get totalCost(): string | undefined { return this.#info.totalCost; }
+  get createdBy(): string | undefined { return this.#info.createdBy; }
+  get sshHost(): string | undefined { return this.#info.sshHost; }
+  get sshPort(): number | undefined { return this.#info.sshPort; }
+  get sshUser(): string | undefined { return this.#info.sshUser; }
+  get shellCommand(): string | undefined { return this.#info.shellCommand; }
+  get endpoints(): Readonly<Record<string, string>> { return this.#info.endpoints; }
+  get instances(): readonly string[] { return this.#info.instances; }
+  get message(): string | undefined { return this.#info.message; }
+  get exitCode(): number | undefined { return this.#info.exitCode; }
+  get providerMetadata(): Readonly<Record<string, unknown>> { return this.#info.providerMetadata; }
+
+  get isRunning(): boolean {
+    return this.#info.status === "running";
+  }
+
+  get isTerminal(): boolean {
+    return isTerminalStatus(this.#info.status);
+  }
+
+  /** Fetch the task's current state from the provider. */
+  async refresh(): Promise<void> {
+    this.#info = await this.#provider.getTask(this.taskId);
+  }
+
+  /** Resolves once the task has ended (completed, failed or cancelled). */
+  async wait(options: WaitOptions = {}): Promise<void> {
+    const deadline = options.timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.timeoutMs;
+    await this.refresh();
+    while (!this.isTerminal) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new TimeoutError(`Task ${this.taskId} did not finish within ${options.timeoutMs} ms (it is ${this.status}).`, {
+          suggestions: [`It keeps running: wait again, follow it with \`flow logs ${this.taskId} -f\`, or stop it with \`flow cancel ${this.taskId}\`.`],
+          errorCode: "task_wait_timeout",
+        });
+      }
+      await sleep(Math.min(this.#provider.statusPollIntervalMs, left));
+      await this.refresh();
+    }
+  }
+
+  /**
+   * The last `tail` lines of stdout (or stderr), or with `follow: true` an async iterable of
+   * lines that ends when the task does.
+   */
+  logs(options: LogsOptions & { follow: true }): AsyncIterable<string>;
+  logs(options?: LogsOptions & { follow?: false }): Promise<string>;
+  logs(options: LogsOptions): Promise<string> | AsyncIterable<string>;
+  logs(options: LogsOptions = {}): Promise<string> | AsyncIterable<string> {
+    const stream: LogStream = options.stderr ? "stderr" : "stdout";
+    const tail = options.tail ?? DEFAULT_LOG_TAIL_LINES;
+    if (!options.follow) return this.#provider.readLogs(this.taskId, { stream, tail });
+    return this.#follow({ stream, tail, ...(options.signal === undefined ? {} : { signal: options.signal }) });
+  }
+
+  async *#follow(options: { stream: LogStream; tail: number; signal?: AbortSignal }): AsyncIterable<string> {
+    yield* this.#provider.followLogs(this.taskId, options);
+    await this.refresh();
+  }
+
+  /** Stop the task. Resolves once it is cancelled (or had already ended). */
+  async stop(): Promise<void> {
+    this.#info = await this.#provider.cancel(this.taskId);
+  }
+
+  /** Alias of stop(). */
+  cancel(): Promise<void> {
+    return this.stop();
+  }
+
+  /** An interactive shell on the task's instance (`node` for multi-node), or one `command` there. */
+  ssh(options: ShellOptions = {}): Promise<void> {
+    return this.#provider.shell(this.taskId, options);
+  }
+
+  getInstances(): Promise<Instance[]> {
+    return this.#provider.getInstances(this.taskId);
+  }
+
+  async getUser(): Promise<User | undefined> {
+    return this.createdBy === undefined ? undefined : this.#provider.getUser(this.createdBy);
+  }
+
+  /**
+   * Waits for the task; resolves if it completed. A failed task rejects with a FlowError
+   * carrying its exit code and the end of its stderr, a cancelled one with CancelledError.
+   * (A command has no value to return; a spawned function call's result() resolves with one.)
+   */
+  async result(): Promise<void> {
+    await this.wait();
+    if (this.status === "completed") return;
+    if (this.status === "cancelled") throw new CancelledError(`Task ${this.taskId} was cancelled.`);
+    const stderr = (await this.#provider.readLogs(this.taskId, { stream: "stderr", tail: FAILURE_STDERR_LINES })).trimEnd();
+    throw new FlowError(`Task ${this.taskId} failed: ${this.message ?? "no reason given"}${stderr === "" ? "" : `\n${stderr}`}`, {
+      suggestions: [`See its output with \`flow logs ${this.taskId}\` (and --stderr).`],
+      errorCode: "task_failed",
+    });
+  }
+
+  /** The snapshot as plain JSON (dates as ISO strings), for `--json` output and logs. */
+  toJSON(): Record<string, unknown> {
+    return JSON.parse(JSON.stringify(this.#info)) as Record<string, unknown>;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
