@@ -12,7 +12,13 @@ rmSync("dist", { recursive: true, force: true });
 await Promise.all([
   build({
     ...common,
-    entryPoints: { index: "src/index.ts", cli: "src/cli/main.ts", "decorator-hook": "src/cli/decorator-hook.ts", register: "src/register.ts" },
+    entryPoints: {
+      index: "src/index.ts",
+      cli: "src/cli/main.ts",
+      "decorator-hook": "src/cli/decorator-hook.ts",
+      register: "src/register.ts",
+      "task-supervisor": "src/providers/local/task-supervisor.ts",
+    },
     outdir: "dist",
     splitting: true,
     packages: "external",

@@ -27,3 +27,8 @@ export function sdkRoot(): string {
 export function agentPath(): string {
   return join(sdkRoot(), "dist", "agent.mjs");
 }
+
+/** The local task supervisor (providers/local/task-supervisor.ts), built by `npm run build`. */
+export function taskSupervisorPath(): string {
+  return join(sdkRoot(), "dist", "task-supervisor.js");
+}

@@ -1,0 +1,352 @@
+/**
+ * The local provider's task side: command tasks run as processes on this machine, each under a
+ * detached supervisor (task-supervisor.ts) that outlives the submitting process, with state and
+ * logs under the flow home (flow-home.ts), so any later process (`flow status/logs/cancel` from
+ * a new shell) can find, follow and stop them.
+ *
+ * What the local provider does not do (each refused with a ProviderError rather than ignored):
+ * more than one instance, volumes and data mounts in tasks, SSH. It runs commands on this
+ * machine directly: `image` is not used, and the code is unpacked into the task's workspace,
+ * which stands in for `workingDir`.
+ */
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { existsSync } from "node:fs";
+import { mkdir, open, readdir, writeFile } from "node:fs/promises";
+import { userInfo } from "node:os";
+import { ProviderError, ResourceNotFoundError } from "../../errors.ts";
+import type { CatalogEntry, InstanceCatalog } from "../../instance-types/catalog.ts";
+import { seedCatalog } from "../../instance-types/seed-catalog.ts";
+import { taskSupervisorPath } from "../../sdk-paths.ts";
+import type { Instance } from "../../task/instance.ts";
+import { redactEnv } from "../../task/secret-env.ts";
+import { commandKind, DEFAULT_COMMAND, MAX_TASK_NAME_LENGTH, type TaskConfig } from "../../task/task-config.ts";
+import type { TaskInfo } from "../../task/task-info.ts";
+import { isTerminalStatus, type TaskStatus } from "../../task/task-status.ts";
+import type { User } from "../../task/user.ts";
+import type { CreateVolumeOptions, Volume } from "../../task/volume.ts";
+import type { FollowLogsOptions, ReadLogsOptions, SubmitRequest, TaskProvider } from "../task-provider.ts";
+import { resolveFlowHome, taskPaths, tasksDir, type TaskPaths } from "./flow-home.ts";
+import { followLines, tailLines } from "./log-files.ts";
+import { LocalVolumes } from "./local-volumes.ts";
+import { isGroupAlive, isSupervisorAlive, killGroup, sleep } from "./processes.ts";
+import { localTaskEnv, LOCAL_MAIN_IP } from "./task-env.ts";
+import { newTaskId, notFound, readTaskState, taskInfoFromState, TASK_ID, writeTaskState, type LocalTaskState } from "./task-state.ts";
+
+/** Local tasks cost nothing. */
+const LOCAL_PRICE = "$0.00";
+const LOCAL_REGION = "local";
+/** A supervisor that has not shown up by then (it records its pid within milliseconds) never will. */
+const SUPERVISOR_START_LIMIT_MS = 60_000;
+/** How long cancel waits for the supervisor to record the end before doing it itself. */
+const CANCEL_LIMIT_MS = 10_000;
+const POLL_INTERVAL_MS = 100;
+
+export interface LocalTaskRunnerOptions {
+  /** Where tasks and volumes live; FLOW_HOME, else ~/.flow. */
+  flowHome?: string;
+  /** The environment tasks take PATH, HOME and the like from; process.env by default. */
+  env?: NodeJS.ProcessEnv;
+}
+
+export class LocalTaskRunner implements TaskProvider {
+  readonly name = "local";
+  readonly statusPollIntervalMs = POLL_INTERVAL_MS;
+  readonly home: string;
+  readonly #env: NodeJS.ProcessEnv;
+  readonly #volumes: LocalVolumes;
+
+  constructor(options: LocalTaskRunnerOptions = {}) {
+    this.#env = options.env ?? process.env;
+    this.home = resolveFlowHome(options.flowHome, this.#env);
+    this.#volumes = new LocalVolumes(this.home);
+  }
+
+  async submit({ config, code }: SubmitRequest): Promise<TaskInfo> {
+    refuseUnsupported(config);
+    const entry = chooseInstance(config, await this.catalog());
+    const taskId = newTaskId();
+    const name = config.uniqueName ? uniqueName(config.name, taskId) : config.name;
+    const paths = taskPaths(this.home, taskId);
+    await mkdir(tasksDir(this.home), { recursive: true, mode: 0o700 });
+    await mkdir(paths.dir, { mode: 0o700 });
+    if (code !== undefined) await writeFile(paths.code, code.archive, { mode: 0o600 });
+    await writeFile(paths.stdout, "", { mode: 0o600 });
+    await writeFile(paths.stderr, "", { mode: 0o600 });
+
+    const state: LocalTaskState = {
+      version: 1,
+      taskId,
+      name,
+      status: "pending",
+      config: { ...config, env: redactEnv(config.env) },
+      argv: await commandArgv(config, paths),
+      ...(config.maxRunTimeHours ? { maxRunTimeMs: config.maxRunTimeHours * 3_600_000 } : {}),
+      instanceType: entry.name,
+      region: LOCAL_REGION,
+      costPerHour: LOCAL_PRICE,
+      createdBy: currentUser(),
+      createdAt: new Date().toISOString(),
+    };
+    await writeTaskState(paths.state, state);
+    await this.#startSupervisor(paths, localTaskEnv({ taskId, name, config }, this.#env));
+    return taskInfoFromState(state, paths.workspace);
+  }
+
+  /**
+   * Detached and unref'd: the supervisor lives on when this process exits. Its environment (with
+   * the task's secret values) goes through its stdin, so it is never written to disk and does
+   * not configure the supervisor's own Node (NODE_OPTIONS in a task's env is the task's).
+   */
+  async #startSupervisor(paths: TaskPaths, env: Record<string, string>): Promise<void> {
+    const script = taskSupervisorPath();
+    if (!existsSync(script)) throw new ProviderError(`The local task supervisor ${script} is missing.`, { suggestions: ["Build flow-sdk: npm run build."] });
+    const log = await open(paths.supervisorLog, "a", 0o600);
+    try {
+      const supervisor = spawn(process.execPath, [script, paths.dir], {
+        detached: true,
+        stdio: ["pipe", "ignore", log.fd],
+        env: { PATH: this.#env["PATH"] ?? "" },
+      });
+      await once(supervisor, "spawn");
+      // Resolves once the handover is in the pipe, so exiting right after submit loses nothing.
+      await new Promise<void>((resolve, reject) => supervisor.stdin!.end(JSON.stringify({ env }), (error?: Error | null) => (error ? reject(error) : resolve())));
+      supervisor.unref();
+    } finally {
+      await log.close();
+    }
+  }
+
+  async getTask(idOrName: string): Promise<TaskInfo> {
+    const state = await this.#state(idOrName);
+    return taskInfoFromState(await this.#checkSupervisor(state), taskPaths(this.home, state.taskId).workspace);
+  }
+
+  async listTasks(filter: { status?: TaskStatus; limit: number }): Promise<TaskInfo[]> {
+    const states = await Promise.all((await this.#taskIds()).map((id) => this.#readIfPresent(id)));
+    const tasks: TaskInfo[] = [];
+    const newestFirst = states.filter((s) => s !== undefined).sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+    for (const state of newestFirst) {
+      if (tasks.length >= filter.limit) break;
+      const checked = await this.#checkSupervisor(state);
+      if (filter.status === undefined || checked.status === filter.status) tasks.push(taskInfoFromState(checked, taskPaths(this.home, state.taskId).workspace));
+    }
+    return tasks;
+  }
+
+  /**
+   * Asks the supervisor to stop the task (SIGTERM; it kills the command's process group and
+   * records "cancelled"). A marker file covers a supervisor that has not recorded its pid yet;
+   * a supervisor that is gone, or does not answer in time, is done without.
+   */
+  async cancel(idOrName: string): Promise<TaskInfo> {
+    let state = await this.#state(idOrName);
+    const paths = taskPaths(this.home, state.taskId);
+    if (isTerminalStatus(state.status)) return taskInfoFromState(state, paths.workspace);
+    await writeFile(paths.cancelRequested, new Date().toISOString(), { mode: 0o600 });
+    const deadline = Date.now() + CANCEL_LIMIT_MS;
+    let signalled = false;
+    while (!isTerminalStatus(state.status) && Date.now() < deadline) {
+      const pid = state.supervisorPid;
+      if (pid !== undefined && !isSupervisorAlive(pid)) break;
+      if (pid !== undefined && !signalled) {
+        signalled = true;
+        try {
+          process.kill(pid, "SIGTERM");
+        } catch {
+          // It exited just now; the next read shows how.
+        }
+      }
+      await sleep(POLL_INTERVAL_MS);
+      state = await readTaskState(paths.state, state.taskId);
+    }
+    if (!isTerminalStatus(state.status)) {
+      if (state.pid !== undefined) killGroup(state.pid, "SIGKILL");
+      state = { ...state, status: "cancelled", completedAt: new Date().toISOString(), message: "cancelled (its supervisor did not answer)" };
+      await writeTaskState(paths.state, state);
+    }
+    return taskInfoFromState(state, paths.workspace);
+  }
+
+  async readLogs(idOrName: string, options: ReadLogsOptions): Promise<string> {
+    const { taskId } = await this.#state(idOrName);
+    const { lines } = await tailLines(taskPaths(this.home, taskId)[options.stream], options.tail);
+    return lines.length === 0 ? "" : `${lines.join("\n")}\n`;
+  }
+
+  async *followLogs(idOrName: string, options: FollowLogsOptions): AsyncIterable<string> {
+    const { taskId } = await this.#state(idOrName);
+    yield* followLines(taskPaths(this.home, taskId)[options.stream], {
+      tail: options.tail,
+      pollIntervalMs: POLL_INTERVAL_MS,
+      isDone: async () => isTerminalStatus((await this.getTask(taskId)).status),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+  }
+
+  async getInstances(idOrName: string): Promise<Instance[]> {
+    const task = await this.getTask(idOrName);
+    const status = task.status === "running" ? "running" : isTerminalStatus(task.status) ? "terminated" : "pending";
+    return [
+      {
+        instanceId: `${task.taskId}-0`,
+        taskId: task.taskId,
+        status,
+        privateIp: LOCAL_MAIN_IP,
+        instanceType: task.instanceType,
+        region: task.region,
+        createdAt: task.startedAt ?? task.createdAt,
+        ...(task.completedAt === undefined ? {} : { terminatedAt: task.completedAt }),
+      },
+    ];
+  }
+
+  async getUser(userId: string): Promise<User | undefined> {
+    return userId === currentUser() ? { userId, username: userInfo().username, email: "" } : undefined;
+  }
+
+  async shell(idOrName: string): Promise<void> {
+    const task = await this.getTask(idOrName);
+    throw new ProviderError("SSH is not available on the local provider: the task runs on this machine.", {
+      suggestions: [
+        `Follow its output with \`flow logs ${task.taskId} -f\`.`,
+        `Its files are in ${String(task.providerMetadata["workspace"])}.`,
+      ],
+      errorCode: "ssh_unavailable",
+    });
+  }
+
+  createVolume(options: CreateVolumeOptions): Promise<Volume> {
+    return this.#volumes.create(options);
+  }
+
+  listVolumes(): Promise<Volume[]> {
+    return this.#volumes.list();
+  }
+
+  deleteVolume(idOrName: string): Promise<void> {
+    return this.#volumes.delete(idOrName);
+  }
+
+  /** The seed's instance types: local tasks are checked against them as cloud tasks would be. */
+  async catalog(): Promise<InstanceCatalog> {
+    return seedCatalog();
+  }
+
+  /** By id, else the newest task with that name. */
+  async #state(idOrName: string): Promise<LocalTaskState> {
+    if (TASK_ID.test(idOrName)) return readTaskState(taskPaths(this.home, idOrName).state, idOrName);
+    const states = await Promise.all((await this.#taskIds()).map((id) => this.#readIfPresent(id)));
+    const named = states.filter((s) => s?.name === idOrName).sort((a, b) => b!.createdAt.localeCompare(a!.createdAt))[0];
+    if (named === undefined) throw notFound(idOrName);
+    return named;
+  }
+
+  async #taskIds(): Promise<string[]> {
+    return (await readdir(tasksDir(this.home)).catch(() => [] as string[])).filter((id) => TASK_ID.test(id));
+  }
+
+  /** A directory whose record is not written yet is a task being submitted right now: skipped. */
+  async #readIfPresent(taskId: string): Promise<LocalTaskState | undefined> {
+    const file = taskPaths(this.home, taskId).state;
+    return existsSync(file) ? readTaskState(file, taskId) : undefined;
+  }
+
+  /**
+   * A task whose supervisor died (killed, machine rebooted) would otherwise stay "running"
+   * forever. Its loss is recorded, and whatever it left running is stopped.
+   */
+  async #checkSupervisor(state: LocalTaskState): Promise<LocalTaskState> {
+    if (isTerminalStatus(state.status)) return state;
+    const { supervisorPid } = state;
+    const stale =
+      supervisorPid === undefined
+        ? Date.now() - Date.parse(state.createdAt) > SUPERVISOR_START_LIMIT_MS
+        : !isSupervisorAlive(supervisorPid);
+    if (!stale) return state;
+    const paths = taskPaths(this.home, state.taskId);
+    // The supervisor writes the final state before it exits: read again before calling it lost.
+    const latest = await readTaskState(paths.state, state.taskId);
+    if (isTerminalStatus(latest.status)) return latest;
+    if (latest.pid !== undefined && isGroupAlive(latest.pid)) killGroup(latest.pid, "SIGKILL");
+    const lost: LocalTaskState = {
+      ...latest,
+      status: "failed",
+      completedAt: new Date().toISOString(),
+      message:
+        supervisorPid === undefined
+          ? "the task never started: its supervisor did not come up (see supervisor.log in its directory)"
+          : `its supervisor (pid ${supervisorPid}) exited unexpectedly, so its exit status is unknown`,
+    };
+    await writeTaskState(paths.state, lost);
+    return lost;
+  }
+}
+
+function refuseUnsupported(config: TaskConfig): void {
+  const unsupported = [
+    ...(config.numInstances > 1 ? [`numInstances: ${config.numInstances} (it runs one instance)`] : []),
+    ...(config.volumes.length > 0 ? ["volumes"] : []),
+    ...(config.dataMounts.length > 0 ? ["dataMounts (`data`)"] : []),
+  ];
+  if (unsupported.length === 0) return;
+  throw new ProviderError(`The local provider does not support ${unsupported.join(", ")}.`, {
+    suggestions: ["Remove them to try the task locally, or run it on the cloud provider."],
+    errorCode: "unsupported_on_local",
+  });
+}
+
+/** The catalog entry the task would get: the named type, or the cheapest with enough GPU memory. */
+function chooseInstance(config: TaskConfig, catalog: InstanceCatalog): CatalogEntry {
+  const maxPrice = config.maxPricePerHour;
+  if (config.instanceType !== undefined) {
+    const entry = catalog.resolve(config.instanceType);
+    if (maxPrice !== undefined && entry.pricePerHour !== undefined && entry.pricePerHour > maxPrice) {
+      throw new ResourceNotFoundError(`${entry.name} costs $${entry.pricePerHour.toFixed(2)}/h, over maxPricePerHour ($${maxPrice.toFixed(2)}).`, {
+        suggestions: ["Raise maxPricePerHour, or pick a smaller instance type (`flow catalog` lists them with prices)."],
+        errorCode: "over_max_price",
+      });
+    }
+    return entry;
+  }
+  const found = catalog.search({
+    ...(config.minGpuMemoryGb === undefined ? {} : { minGpuMemoryGb: config.minGpuMemoryGb }),
+    ...(maxPrice === undefined ? {} : { maxPricePerHour: maxPrice }),
+  })[0];
+  if (found === undefined) {
+    throw new ResourceNotFoundError(`No instance type has ${config.minGpuMemoryGb} GB of GPU memory${maxPrice === undefined ? "" : ` within $${maxPrice}/h`}.`, {
+      suggestions: ["`flow catalog` lists the instance types with their GPU memory and prices."],
+      errorCode: "no_matching_instance",
+    });
+  }
+  return found;
+}
+
+/**
+ * What the supervisor executes: an argv as it is; a one-line command through the shell; a
+ * script written to a file and run by its shebang (or bash without one).
+ */
+async function commandArgv(config: TaskConfig, paths: TaskPaths): Promise<string[]> {
+  const { command } = config;
+  const kind = commandKind(config);
+  if (command === undefined) return [...DEFAULT_COMMAND];
+  if (Array.isArray(command)) return command;
+  if (kind === "shell") return [shell(), "-c", command];
+  const script = command.trimStart();
+  await writeFile(paths.script, script.endsWith("\n") ? script : `${script}\n`, { mode: 0o700 });
+  return script.startsWith("#!") ? [paths.script] : [shell(), paths.script];
+}
+
+/** bash, as on the cloud's images, where there is one; POSIX sh otherwise. */
+function shell(): string {
+  return existsSync("/bin/bash") ? "/bin/bash" : "/bin/sh";
+}
+
+function uniqueName(name: string, taskId: string): string {
+  const suffix = taskId.slice(-6);
+  return `${name.slice(0, MAX_TASK_NAME_LENGTH - suffix.length - 1)}-${suffix}`;
+}
+
+function currentUser(): string {
+  return `local:${userInfo().username}`;
+}
