@@ -15,3 +15,42 @@ export { registerClass } from "./runtime/codec.ts";
 export type { AgentEndpoint, AgentSpec, Provider } from "./providers/provider.ts";
 export { LocalProvider, type LocalProviderOptions } from "./providers/local/local-provider.ts";
 export * from "./errors.ts";
+export { Flow, DEFAULT_DATA_TARGET, type FlowOptions, type ListTasksOptions, type SubmitOptions, type Volumes } from "./task/flow.ts";
+export { Task, DEFAULT_LOG_TAIL_LINES, type LogsOptions } from "./task/task.ts";
+export type { TaskHandle, WaitOptions } from "./task/task-handle.ts";
+export type { TaskInfo } from "./task/task-info.ts";
+export { TaskStatus, TaskStatusSchema, TASK_STATUSES, TERMINAL_STATUSES, isTerminalStatus } from "./task/task-status.ts";
+export type { Instance, InstanceStatus } from "./task/instance.ts";
+export type { CreateVolumeOptions, StorageInterface, Volume } from "./task/volume.ts";
+export type { User } from "./task/user.ts";
+export {
+  DEFAULT_COMMAND,
+  DEFAULT_IMAGE,
+  DEFAULT_TASK_NAME,
+  DEFAULT_WORKING_DIR,
+  TaskConfigSchema,
+  commandKind,
+  parseTaskConfig,
+  taskConfigFromYaml,
+  taskConfigToYaml,
+  type CommandKind,
+  type TaskConfig,
+  type TaskConfigInput,
+} from "./task/task-config.ts";
+export { isYamlPath, resolveTaskConfig, type TaskOverrides, type TaskSource } from "./task/task-source.ts";
+export { VolumeSpecSchema, DEFAULT_VOLUME_SIZE_GB, type VolumeSpec } from "./task/volume-spec.ts";
+export { MountSpecSchema, type MountSpec, type MountType } from "./task/mount-spec.ts";
+export { RetriesSchema, retryDelayMs, type Retries } from "./task/retries.ts";
+export { DEFAULT_EXCLUDES, MAX_CODE_PACKAGE_BYTES, packageCode, type CodePackage, type PackageCodeOptions } from "./task/code-package.ts";
+export { isSecretEnvName, redactEnv } from "./task/secret-env.ts";
+export type {
+  FollowLogsOptions,
+  LogStream,
+  ReadLogsOptions,
+  ShellOptions,
+  SubmitRequest,
+  TaskProvider,
+} from "./providers/task-provider.ts";
+export { LocalTaskRunner, type LocalTaskRunnerOptions } from "./providers/local/task-runner.ts";
+export * from "./instance-types/index.ts";
+export * from "./config/index.ts";

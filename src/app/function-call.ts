@@ -1,11 +1,17 @@
 /**
- * A handle on one spawned call: its status, its result, and a way to cancel it.
+ * A handle on one spawned call: its status, its result, and a way to cancel it. It offers the
+ * same surface as a Task (taskId, status, isRunning/isTerminal, wait, result, cancel), so code
+ * that waits on work does not care whether it holds a command task or a function call.
  */
-import { CancelledError } from "../errors.ts";
+import { randomBytes } from "node:crypto";
+import { CancelledError, TimeoutError } from "../errors.ts";
+import type { TaskHandle, WaitOptions } from "../task/task-handle.ts";
 
 export type CallStatus = "pending" | "running" | "completed" | "failed" | "cancelled";
 
-export class FunctionCall<R> {
+export class FunctionCall<R> implements TaskHandle<R> {
+  /** Identifies the call in messages and logs (`call-…`); not a task id any provider knows. */
+  readonly taskId = `call-${randomBytes(6).toString("hex")}`;
   readonly #controller = new AbortController();
   readonly #result: Promise<R>;
   #status: CallStatus = "pending";
@@ -32,8 +38,36 @@ export class FunctionCall<R> {
     return this.#status;
   }
 
+  get isRunning(): boolean {
+    return this.#status === "running";
+  }
+
   get isTerminal(): boolean {
     return this.#status === "completed" || this.#status === "failed" || this.#status === "cancelled";
+  }
+
+  /**
+   * Resolves once the call has ended, however it ended (result() tells how). With `timeoutMs`,
+   * rejects with TimeoutError if it has not; the call keeps running.
+   */
+  async wait(options: WaitOptions = {}): Promise<void> {
+    const settled = this.#result.then(
+      () => {},
+      () => {},
+    );
+    if (options.timeoutMs === undefined) return settled;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new TimeoutError(`Call ${this.taskId} did not finish within ${options.timeoutMs} ms (it is ${this.#status}).`)),
+        options.timeoutMs,
+      );
+    });
+    try {
+      await Promise.race([settled, timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Resolves with the function's return value, or rejects with its error. */

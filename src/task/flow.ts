@@ -1,0 +1,149 @@
+/**
+ * Flow: the entry point of the task API.
+ *
+ * ```ts
+ * const flow = new Flow();                                         // config from env and files
+ * const task = await flow.run("python train.py", { instanceType: "a100" });
+ * for await (const line of task.logs({ follow: true })) console.log(line);
+ * ```
+ *
+ * Flow turns what the user wrote into a validated TaskConfig (task-source.ts), packages the code
+ * root (code-package.ts), and hands both to its TaskProvider; everything else is by task id, so
+ * `flow.getTask(id)` in a new process gives the same handle back.
+ */
+import path from "node:path";
+import type { FlowConfig } from "../config/flow-config.ts";
+import { loadConfig } from "../config/load-config.ts";
+import { ValidationError } from "../errors.ts";
+import type { InstanceCatalog } from "../instance-types/catalog.ts";
+import { LocalTaskRunner } from "../providers/local/task-runner.ts";
+import type { TaskProvider } from "../providers/task-provider.ts";
+import { packageCode } from "./code-package.ts";
+import type { MountSpec } from "./mount-spec.ts";
+import { Task } from "./task.ts";
+import { resolveTaskConfig, type TaskOverrides, type TaskSource } from "./task-source.ts";
+import type { TaskStatus } from "./task-status.ts";
+import type { CreateVolumeOptions, Volume } from "./volume.ts";
+
+export interface FlowOptions {
+  /** Where tasks run: "local" (the default, and for now the only built-in) or a TaskProvider. */
+  provider?: "local" | TaskProvider;
+  /** Settings that win over FLOW_* env and config files (e.g. from CLI flags). */
+  config?: Partial<FlowConfig>;
+  /** The local provider's state directory; FLOW_HOME, else ~/.flow. */
+  flowHome?: string;
+  /** Where relative paths (task files, codeRoot) and `./.flow/config.yaml` are found from. */
+  cwd?: string;
+  /** Defaults to process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Defaults to os.homedir(). */
+  homeDir?: string;
+}
+
+/** Where data is mounted when `submit` is given a single source. */
+export const DEFAULT_DATA_TARGET = "/data";
+
+export interface SubmitOptions extends TaskOverrides {
+  /** The instance type, e.g. "a100" or "a100:4" (TaskConfig's `instanceType`). */
+  gpu?: string;
+  /** A source mounted at /data, or mount target → source: `{ "/models": "volume://pretrained" }`. */
+  data?: string | Record<string, string>;
+}
+
+export interface ListTasksOptions {
+  status?: TaskStatus;
+  /** Newest first; 100 by default. */
+  limit?: number;
+}
+
+export interface Volumes {
+  create(options?: CreateVolumeOptions): Promise<Volume>;
+  list(): Promise<Volume[]>;
+  /** By id or name. */
+  delete(idOrName: string): Promise<void>;
+}
+
+export class Flow {
+  readonly config: FlowConfig;
+  readonly provider: TaskProvider;
+  readonly volumes: Volumes;
+  readonly #cwd: string;
+
+  constructor(options: FlowOptions = {}) {
+    this.#cwd = options.cwd ?? process.cwd();
+    this.config = loadConfig({
+      cwd: this.#cwd,
+      ...(options.config === undefined ? {} : { explicit: options.config }),
+      ...(options.env === undefined ? {} : { env: options.env }),
+      ...(options.homeDir === undefined ? {} : { homeDir: options.homeDir }),
+    }).config;
+    this.provider =
+      options.provider === undefined || options.provider === "local"
+        ? new LocalTaskRunner({
+            ...(options.flowHome === undefined ? {} : { flowHome: options.flowHome }),
+            ...(options.env === undefined ? {} : { env: options.env }),
+          })
+        : options.provider;
+    const provider = this.provider;
+    this.volumes = {
+      create: (volume = {}) => provider.createVolume(volume),
+      list: () => provider.listVolumes(),
+      delete: (idOrName) => provider.deleteVolume(idOrName),
+    };
+  }
+
+  /**
+   * Submits a task: a TaskConfig, a path to a YAML task file, or a command line (with the
+   * overrides supplying at least the instance type). Returns once the task is submitted.
+   */
+  async run(task: TaskSource, overrides: TaskOverrides = {}): Promise<Task> {
+    const config = resolveTaskConfig(task, overrides, { cwd: this.#cwd });
+    const code = config.uploadCode ? await packageCode(path.resolve(this.#cwd, config.codeRoot ?? ".")) : undefined;
+    const info = await this.provider.submit({ config, ...(code === undefined ? {} : { code }) });
+    return new Task(info, this.provider);
+  }
+
+  /** The seed's `flow.submit`: a command with a GPU and data to mount. */
+  submit(command: string | string[], options: SubmitOptions = {}): Promise<Task> {
+    const { gpu, data, ...overrides } = options;
+    if (gpu !== undefined && overrides.instanceType !== undefined && gpu !== overrides.instanceType) {
+      throw new ValidationError("`gpu` and `instanceType` name different instance types; give one.");
+    }
+    const mounts = dataMounts(data);
+    return this.run({
+      ...overrides,
+      command,
+      ...(gpu === undefined ? {} : { instanceType: gpu }),
+      ...(mounts.length === 0 ? {} : { dataMounts: [...(overrides.dataMounts ?? []), ...mounts] }),
+    });
+  }
+
+  /** Throws TaskNotFoundError for an unknown id. */
+  async getTask(taskId: string): Promise<Task> {
+    return new Task(await this.provider.getTask(taskId), this.provider);
+  }
+
+  async status(taskId: string): Promise<TaskStatus> {
+    return (await this.provider.getTask(taskId)).status;
+  }
+
+  async cancel(taskId: string): Promise<void> {
+    await this.provider.cancel(taskId);
+  }
+
+  async listTasks(options: ListTasksOptions = {}): Promise<Task[]> {
+    const infos = await this.provider.listTasks({ limit: options.limit ?? 100, ...(options.status === undefined ? {} : { status: options.status }) });
+    return infos.map((info) => new Task(info, this.provider));
+  }
+
+  /** The instance types the provider offers, searchable by capability. */
+  catalog(): Promise<InstanceCatalog> {
+    return this.provider.catalog();
+  }
+}
+
+function dataMounts(data: SubmitOptions["data"]): Pick<MountSpec, "source" | "target">[] {
+  if (data === undefined) return [];
+  if (typeof data === "string") return [{ source: data, target: DEFAULT_DATA_TARGET }];
+  return Object.entries(data).map(([target, source]) => ({ source, target }));
+}
