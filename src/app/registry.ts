@@ -43,7 +43,7 @@ export interface CallOptions {
   /** Called when the agent starts running the call. */
   onStarted?: (() => void) | undefined;
   /** The user's stack where they made the call, appended to remote error stacks. */
-  callerStack?: string | undefined;
+  callerStack?: (() => string | undefined) | undefined;
   overrides?: CallOverrides | undefined;
 }
 

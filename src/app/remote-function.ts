@@ -52,7 +52,7 @@ export class RemoteFunction<Args extends unknown[], R> {
   remote(...args: Args): RemoteResult<R> {
     const record = this[REMOTE_FUNCTION];
     if (record.streaming) {
-      const callerStack = userStack(new Error().stack, import.meta.url);
+      const callerStack = callSite();
       const host = registry().host;
       if (!host) return failingStream(noHostError(this.name)) as RemoteResult<R>;
       return host.stream(record, args, { signal: this.#signal, callerStack, overrides: this.#overrides }) as RemoteResult<R>;
@@ -68,8 +68,7 @@ export class RemoteFunction<Args extends unknown[], R> {
   /** Start on an agent and return a handle: `status`, `result()`, `cancel()`. */
   spawn(...args: Args): FunctionCall<Awaited<R>> {
     const record = this[REMOTE_FUNCTION];
-    // Taken now, while the user's frames are still on the stack.
-    const callerStack = userStack(new Error().stack, import.meta.url);
+    const callerStack = callSite();
     return new FunctionCall<Awaited<R>>((signal, started) => {
       const host = registry().host;
       if (!host) return Promise.reject(noHostError(this.name));
@@ -111,7 +110,7 @@ export class RemoteFunction<Args extends unknown[], R> {
     const effective = { ...record.options, ...this.#overrides };
     const concurrency = options.concurrency ?? (effective.maxContainers ?? 1) * (effective.maxConcurrentInputs ?? DEFAULT_CONCURRENT_INPUTS);
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new FlowError(`map: concurrency must be a positive integer, got ${concurrency}.`);
-    const callerStack = userStack(new Error().stack, import.meta.url);
+    const callerStack = callSite();
     yield* mapCalls(
       inputs,
       (args, signal) =>
@@ -129,6 +128,15 @@ export class RemoteFunction<Args extends unknown[], R> {
     if (!host) throw noHostError(this.name);
     return host;
   }
+}
+
+/**
+ * Where the user made the call, for remote error stacks. The Error is taken now, while the user's
+ * frames are on the stack; its text is only formatted if the call fails (formatting costs more).
+ */
+function callSite(): () => string | undefined {
+  const site = new Error();
+  return () => userStack(site.stack, import.meta.url);
 }
 
 /** Inputs one agent takes at once unless `maxConcurrentInputs` says otherwise. */

@@ -43,7 +43,7 @@ export interface SessionCallOptions {
   init?: unknown[] | undefined;
   onStarted?: (() => void) | undefined;
   /** Where the user made the call; appended to remote error stacks. Defaults to this stack. */
-  localStack?: string | undefined;
+  localStack?: (() => string | undefined) | undefined;
 }
 
 interface PendingCall {
@@ -52,7 +52,7 @@ interface PendingCall {
   onStarted: (() => void) | undefined;
   onYield: ((value: unknown) => void) | undefined;
   /** The caller's stack, appended to remote stacks so users see where they called from. */
-  localStack: string | undefined;
+  localStack: () => string | undefined;
 }
 
 export class AgentSession {
@@ -224,7 +224,7 @@ export class AgentSession {
         reject: settle(reject),
         onStarted: options.onStarted,
         onYield: streaming?.onYield,
-        localStack: options.localStack ?? new Error().stack,
+        localStack: options.localStack ?? errorStack(new Error()),
       });
       const message = {
         type: "call" as const,
@@ -294,11 +294,11 @@ export class AgentSession {
     }
   }
 
-  #remoteError(failure: Failure, localStack: string | undefined): Error {
+  #remoteError(failure: Failure, localStack: () => string | undefined): Error {
     return fromFailure(failure, {
       remoteLabel: `agent pid ${this.pid}`,
       mapPath: (path) => (path.startsWith("file://") ? fileURLToPath(path) : path),
-      localStack,
+      localStack: localStack(),
     });
   }
 
@@ -324,6 +324,11 @@ export class AgentSession {
     this.#pending.clear();
     for (const listener of this.#closeListeners.splice(0)) listener(error);
   }
+}
+
+/** The stack of `error`, formatted only when asked for. */
+function errorStack(error: Error): () => string | undefined {
+  return () => error.stack;
 }
 
 function cancelReason(signal: AbortSignal): Error {
