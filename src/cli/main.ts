@@ -1,32 +1,131 @@
 /**
- * The `flow` command.
+ * The `flow` command. Each command lives in commands/<name>.ts; this file only declares them.
+ * Exit codes: 0 on success, 1 for any error (printed with its suggestions), the task's own exit
+ * code for `flow run --wait`, 130 when interrupted.
  */
-import { Command } from "commander";
-import { FlowError } from "../errors.ts";
+import { Command, Option } from "commander";
+import { FlowError, ValidationError } from "../errors.ts";
+import { TASK_STATUSES } from "../task/task-status.ts";
+import { cancelCommand } from "./commands/cancel.ts";
+import { catalogCommand } from "./commands/catalog.ts";
+import { initCommand } from "./commands/init.ts";
+import { listCommand } from "./commands/list.ts";
+import { logsCommand } from "./commands/logs.ts";
 import { runCommand } from "./commands/run.ts";
+import { runTaskCommand, TASK_FLAGS, type RunTaskOptions } from "./commands/run-task.ts";
+import { statusCommand } from "./commands/status.ts";
 
 const program = new Command()
   .name("flow")
-  .description("Run TypeScript functions on GPUs as if they were local.")
+  .description("Run TypeScript functions and commands on GPUs.")
   .showHelpAfterError();
+
+const providerOption = () => new Option("--provider <name>", "where tasks run (only \"local\" so far)").default("local");
+const TASK_HELP = "task id (or name: the newest task with it)";
 
 program
   .command("run")
-  .description("Run a file's local entrypoint, or one function: flow run <file.ts>[::<name> [args…]]")
-  .argument("<target>", "file.ts, or file.ts::functionName")
-  .argument("[args...]", "arguments for ::functionName, one JSON value per parameter")
-  .option("--provider <name>", "where functions run", "local")
-  .option("--json", "print the result as JSON")
-  .action(async (target: string, args: string[], options: { provider: string; json?: boolean }) => {
-    await runCommand(target, args, options);
+  .description(
+    [
+      "Run a command task, a YAML task file, or TypeScript functions:",
+      '  flow run "python train.py" --instance-type a100 [--wait]',
+      "  flow run job.yaml",
+      "  flow run -- python train.py --epochs 3       (an argv, no shell)",
+      "  flow run file.ts                             (the file's app.localEntrypoint)",
+      "  flow run file.ts::name [args…]               (one function, JSON arguments)",
+    ].join("\n"),
+  )
+  .argument("<target>", "a command line, a .yaml/.yml task file, or file.ts[::name]")
+  .argument("[args...]", "with file.ts::name: one JSON value per parameter; otherwise the rest of the command's argv")
+  .addOption(providerOption())
+  .option("--json", "print the result (or the task) as JSON")
+  .option("-w, --wait", "wait for the task, streaming its output; exit with its exit code")
+  .option("-i, --instance-type <type>", 'instance type, e.g. "a100", "8xh100", "a100-80gb.sxm.1x"')
+  .option("--min-gpu-memory-gb <gb>", "pick the cheapest type with this much memory per GPU instead")
+  .option("-n, --name <name>", "task name (a unique suffix is added)")
+  .option("-e, --env <KEY=VALUE...>", "environment variables for the task (repeatable)")
+  .option("--max-price-per-hour <usd>", "refuse instance types that cost more")
+  .option("--max-run-time-hours <hours>", "stop the task after this long (it fails)")
+  .option("--code-root <dir>", "the directory to upload (default: the current one)")
+  .option("--no-upload-code", "upload no code; the command brings its own")
+  .action(async (target: string, args: string[], options: RunTaskOptions) => {
+    if (!isFunctionTarget(target)) return runTaskCommand(target, args, options);
+    const taskFlags = TASK_FLAGS.filter((flag) => options[flag] !== undefined);
+    if (taskFlags.length > 0 || options.uploadCode === false) {
+      throw new ValidationError(`${target} runs TypeScript functions; task options (${taskFlags.join(", ") || "uploadCode"}) do not apply to it.`, {
+        suggestions: ["Set the GPU and the rest in app.function({ gpu: \"a100\", … })."],
+      });
+    }
+    await runCommand(target, args, { provider: options.provider, ...(options.json === undefined ? {} : { json: options.json }) });
   });
+
+program
+  .command("status")
+  .description("Show one task in detail, or the most recent tasks")
+  .argument("[task]", TASK_HELP)
+  .addOption(providerOption())
+  .option("--json", "print as JSON")
+  .action(statusCommand);
+
+program
+  .command("logs")
+  .description("Print a task's output (stdout, or --stderr); -f follows it until the task ends")
+  .argument("<task>", TASK_HELP)
+  .option("-f, --follow", "keep printing new lines until the task ends")
+  .option("--tail <lines>", "how many of the last lines to print first", "100")
+  .option("--stderr", "the task's stderr instead of its stdout")
+  .addOption(providerOption())
+  .action(logsCommand);
+
+program
+  .command("cancel")
+  .description("Stop a task and everything it started")
+  .argument("<task>", TASK_HELP)
+  .addOption(providerOption())
+  .option("--json", "print the task as JSON")
+  .action(cancelCommand);
+
+program
+  .command("list")
+  .description("List tasks, newest first")
+  .addOption(new Option("--status <status>", "only tasks in this state").choices(TASK_STATUSES))
+  .option("--limit <n>", "at most this many", "20")
+  .addOption(providerOption())
+  .option("--json", "print as JSON")
+  .action(listCommand);
+
+program
+  .command("catalog")
+  .description("List the instance types on offer, with regions, prices and capacity")
+  .option("--gpu <model>", 'only this GPU model, e.g. "a100"')
+  .option("--min-gpu-memory-gb <gb>", "at least this much memory per GPU")
+  .option("--max-price-per-hour <usd>", "at most this price")
+  .option("--region <region>", "only this region")
+  .addOption(providerOption())
+  .option("--json", "print as JSON")
+  .action(catalogCommand);
+
+program
+  .command("init")
+  .description("Write ~/.flow/config.yaml (mode 0600): asks on a terminal, or takes the flags")
+  .option("--api-key <key>", "your API key (prefer the prompt: flags end up in shell history)")
+  .option("--project <project>", "your project")
+  .option("--region <region>", "default region (us-central1-b)")
+  .option("--api-url <url>", "API endpoint")
+  .option("--json", "print what was written (key redacted) as JSON")
+  .action(initCommand);
 
 try {
   await program.parseAsync();
-  process.exit(0);
+  process.exit(typeof process.exitCode === "number" ? process.exitCode : 0);
 } catch (error) {
   process.stderr.write(`${formatError(error)}\n`);
   process.exit(1);
+}
+
+/** file.ts, file.mjs, file.ts::name: TypeScript/JavaScript functions rather than a command. */
+function isFunctionTarget(target: string): boolean {
+  return /^\S+\.(ts|mts|js|mjs)(::\S*)?$/.test(target);
 }
 
 function formatError(error: unknown): string {

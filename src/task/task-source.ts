@@ -4,7 +4,8 @@
  *
  * Overrides are merged before validation, so `flow run job.yaml --instance-type a100` works for
  * a file that leaves the instance type out, and a file's own spelling of an overridden field
- * (`instance_type`, or `shell` for `command`) gives way instead of clashing.
+ * (`instance_type`, or `shell` for `command`) gives way instead of clashing. `env` overrides add
+ * variables to the file's rather than replacing them all.
  */
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -47,10 +48,18 @@ export function resolveTaskConfig(source: TaskSource, overrides: TaskOverrides =
   return parseTaskConfig(merge(raw as Record<string, unknown>, given), { source });
 }
 
+/** Overrides replace the base's fields, except `env`, whose variables are added to the base's. */
 function merge(base: Record<string, unknown>, overrides: Record<string, unknown>): Record<string, unknown> {
   const merged = { ...base };
+  const baseEnv = base["env"];
   for (const key of Object.keys(overrides)) {
     for (const spelling of [key, camelToSnake(key), ...(ALSO_SETS[key] ?? [])]) delete merged[spelling];
   }
-  return { ...merged, ...overrides };
+  const env = overrides["env"];
+  const addEnv = isRecord(baseEnv) && isRecord(env) ? { env: { ...baseEnv, ...env } } : {};
+  return { ...merged, ...overrides, ...addEnv };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

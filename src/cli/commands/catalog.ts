@@ -1,0 +1,37 @@
+/** `flow catalog`: the instance types the provider offers, with regions, prices and capacity. */
+import { Flow } from "../../task/flow.ts";
+import { CatalogFlagsSchema, checkProvider, parseFlags } from "../cli-inputs.ts";
+import { formatTable, printJson } from "../output.ts";
+
+export interface CatalogCommandOptions {
+  provider: string;
+  json?: boolean;
+  gpu?: string;
+  minGpuMemoryGb?: string;
+  maxPricePerHour?: string;
+  region?: string;
+}
+
+export async function catalogCommand(options: CatalogCommandOptions): Promise<void> {
+  checkProvider(options.provider);
+  const { gpu, ...criteria } = parseFlags(CatalogFlagsSchema, options);
+  const entries = (await new Flow().catalog()).search({ ...criteria, ...(gpu === undefined ? {} : { gpuModel: gpu.toLowerCase() }) });
+  if (options.json) {
+    printJson(entries);
+    return;
+  }
+  if (entries.length === 0) {
+    process.stdout.write("No instance types match.\n");
+    return;
+  }
+  const rows = entries.map((e) => [
+    e.name,
+    e.fid,
+    `${e.gpuCount}× ${e.gpuModel.toUpperCase()}`,
+    `${e.gpuMemoryGb} GB`,
+    e.region ?? "-",
+    e.pricePerHour === undefined ? "-" : `$${e.pricePerHour.toFixed(2)}/h`,
+    e.capacity === undefined ? "-" : String(e.capacity),
+  ]);
+  process.stdout.write(`${formatTable(["NAME", "FID", "GPUS", "GPU MEMORY", "REGION", "PRICE", "AVAILABLE"], rows)}\n`);
+}

@@ -1,0 +1,98 @@
+/**
+ * `flow run "<command>" --instance-type a100 [--wait]` and `flow run job.yaml`: submit a command
+ * task to the provider. Without --wait it prints the task id and returns at once (the task runs
+ * on without this process); with --wait it streams the task's output under a live status line
+ * and exits with the task's exit code. Ctrl-C stops waiting, not the task.
+ */
+import { Flow } from "../../task/flow.ts";
+import type { Task } from "../../task/task.ts";
+import type { TaskOverrides, TaskSource } from "../../task/task-source.ts";
+import { checkProvider, envFromPairs, parseFlags, TaskFlagsSchema } from "../cli-inputs.ts";
+import { paint, printJson } from "../output.ts";
+import { StatusLine } from "../status-line.ts";
+import { exitCodeOf, outcomeLine } from "../task-view.ts";
+
+export interface RunTaskOptions {
+  provider: string;
+  json?: boolean;
+  wait?: boolean;
+  instanceType?: string;
+  minGpuMemoryGb?: string;
+  name?: string;
+  env?: string[];
+  maxPricePerHour?: string;
+  maxRunTimeHours?: string;
+  codeRoot?: string;
+  uploadCode?: boolean;
+}
+
+/** The flags that describe a task, for refusing them on function targets. */
+export const TASK_FLAGS = ["wait", "instanceType", "minGpuMemoryGb", "name", "env", "maxPricePerHour", "maxRunTimeHours", "codeRoot"] as const;
+
+const STATUS_POLL_MS = 250;
+
+/** `target` alone is a command line or a task file; with `args`, target and args are an argv. */
+export async function runTaskCommand(target: string, args: string[], options: RunTaskOptions): Promise<void> {
+  checkProvider(options.provider);
+  const flags = parseFlags(TaskFlagsSchema, {
+    ...options,
+    // Commander's --no-upload-code defaults uploadCode to true; only an explicit "no" overrides.
+    uploadCode: options.uploadCode === false ? false : undefined,
+  });
+  const { env, ...rest } = flags;
+  const overrides: TaskOverrides = { ...rest, ...(env === undefined ? {} : { env: envFromPairs(env) }) };
+  const source: TaskSource = args.length > 0 ? { command: [target, ...args] } : target;
+
+  const task = await new Flow().run(source, overrides);
+  if (!options.wait) {
+    if (options.json) printJson(task);
+    else printSubmitted(task);
+    return;
+  }
+  if (options.json) {
+    await task.wait();
+    printJson(task);
+  } else {
+    await watch(task);
+  }
+  process.exitCode = exitCodeOf(task);
+}
+
+function printSubmitted(task: Task): void {
+  process.stdout.write(
+    [
+      `Submitted ${paint(task.taskId, "bold")} (${task.name}) on ${task.instanceType}`,
+      `  flow logs ${task.taskId} -f     follow its output`,
+      `  flow status ${task.taskId}      see how it is doing`,
+      `  flow cancel ${task.taskId}      stop it`,
+      "",
+    ].join("\n"),
+  );
+}
+
+/** Streams stdout and stderr and keeps the status line current until the task ends. */
+async function watch(task: Task): Promise<void> {
+  const line = new StatusLine(task.taskId);
+  process.stdout.write(`Submitted ${paint(task.taskId, "bold")} (${task.name}) on ${task.instanceType}\n`);
+  process.once("SIGINT", () => {
+    line.done();
+    process.stdout.write(`Stopped waiting; ${task.taskId} keeps running. Stop it with: flow cancel ${task.taskId}\n`);
+    process.exit(130);
+  });
+  line.update(task.status);
+  const follow = async (stderr: boolean) => {
+    for await (const text of task.logs({ follow: true, stderr, tail: Number.MAX_SAFE_INTEGER })) {
+      line.print(text, stderr ? process.stderr : process.stdout);
+    }
+  };
+  const poll = async () => {
+    while (!task.isTerminal) {
+      await new Promise((resolve) => setTimeout(resolve, STATUS_POLL_MS));
+      await task.refresh();
+      line.update(task.status);
+    }
+  };
+  await Promise.all([follow(false), follow(true), poll()]);
+  line.done();
+  process.stdout.write(`${outcomeLine(task)}\n`);
+}
