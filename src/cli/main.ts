@@ -25,6 +25,7 @@ const TASK_HELP = "task id (or name: the newest task with it)";
 
 program
   .command("run")
+  .summary("Run a command task, a YAML task file, or TypeScript functions")
   .description(
     [
       "Run a command task, a YAML task file, or TypeScript functions:",
