@@ -11,7 +11,6 @@ import { catalogCommand } from "./commands/catalog.ts";
 import { initCommand } from "./commands/init.ts";
 import { listCommand } from "./commands/list.ts";
 import { logsCommand } from "./commands/logs.ts";
-import { runCommand } from "./commands/run.ts";
 import { runTaskCommand, TASK_FLAGS, type RunTaskOptions } from "./commands/run-task.ts";
 import { statusCommand } from "./commands/status.ts";
 
@@ -57,6 +56,9 @@ program
         suggestions: ["Set the GPU and the rest in app.function({ gpu: \"a100\", … })."],
       });
     }
+    // Loaded only for function targets: bundling and agents pull in esbuild, tsx and ws, which
+    // would slow every other command's start.
+    const { runCommand } = await import("./commands/run.ts");
     await runCommand(target, args, { provider: options.provider, ...(options.json === undefined ? {} : { json: options.json }) });
   });
 

@@ -1,0 +1,222 @@
+// Command tasks through the real `flow` CLI on the local runner: every step is a separate CLI
+// process, as a user in several shells would run them. Each test has its own FLOW_HOME and HOME.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { describe, it } from "node:test";
+import { isAlive, runCli, startCli, tempDir, until, type CliResult } from "./helpers.ts";
+
+interface Sandbox {
+  project: string;
+  home: string;
+  flow(args: string[]): Promise<CliResult>;
+  start(args: string[]): ReturnType<typeof startCli>;
+  /** `flow <args> --json`, parsed. */
+  json(args: string[]): Promise<Record<string, unknown>>;
+}
+
+function sandbox(files: Record<string, string | Buffer> = {}): Sandbox {
+  const root = tempDir("flow-tasks-");
+  const project = join(root, "project");
+  const home = join(root, "flow-home");
+  for (const [path, contents] of Object.entries({ "train.py": "print('hi')\n", ...files })) {
+    mkdirSync(dirname(join(project, path)), { recursive: true });
+    writeFileSync(join(project, path), contents);
+  }
+  const options = { cwd: project, env: { FLOW_HOME: home, HOME: join(root, "user") } };
+  return {
+    project,
+    home,
+    flow: (args) => runCli(args, options),
+    start: (args) => startCli(args, options),
+    json: async (args) => {
+      const result = await runCli([...args, "--json"], options);
+      assert.equal(result.code, 0, result.stderr);
+      return JSON.parse(result.stdout) as Record<string, unknown>;
+    },
+  };
+}
+
+async function statusOf(box: Sandbox, taskId: string): Promise<Record<string, unknown>> {
+  return box.json(["status", taskId]);
+}
+
+describe("flow run (command tasks)", { concurrency: true }, () => {
+  it("run → logs -f → status → cancel, each from a separate CLI process", async () => {
+    const box = sandbox();
+    const submitted = await box.json(["run", "echo started; sleep 30; echo never", "--instance-type", "a100"]);
+    const taskId = String(submitted["taskId"]);
+    assert.match(taskId, /^task-[0-9a-f]{12}$/);
+    assert.equal(submitted["instanceType"], "a100-80gb.sxm.1x");
+
+    const logs = box.start(["logs", taskId, "-f"]);
+    await until(() => logs.output().includes("started"), "the task's first line through logs -f");
+
+    const running = await statusOf(box, taskId);
+    assert.equal(running["status"], "running");
+    const pid = Number((running["providerMetadata"] as Record<string, unknown>)["pid"]);
+    assert.ok(isAlive(pid));
+
+    const cancel = await box.flow(["cancel", taskId]);
+    assert.equal(cancel.code, 0, cancel.stderr);
+    assert.match(cancel.stdout, /cancelled/);
+
+    const followed = await logs.done;
+    assert.equal(followed.code, 0, followed.stderr);
+    assert.equal(followed.stdout, "started\n", "logs -f ends when the task does");
+    const after = await statusOf(box, taskId);
+    assert.equal(after["status"], "cancelled");
+    await until(() => !isAlive(pid), "the cancelled command's process to be gone", 5_000);
+
+    const again = await box.flow(["cancel", taskId]);
+    assert.equal(again.code, 0);
+    assert.match(again.stdout, /already ended \(cancelled\)/);
+  });
+
+  it("--wait streams the output and exits with the task's exit code", async () => {
+    const box = sandbox();
+    const failed = await box.flow(["run", "echo to-stdout; echo to-stderr >&2; exit 3", "-i", "a100", "--wait"]);
+    assert.equal(failed.code, 3, failed.stderr);
+    assert.match(failed.stdout, /^to-stdout$/m);
+    assert.match(failed.stderr, /^to-stderr$/m);
+    assert.match(failed.stdout, /failed after \d+s: exited with code 3/);
+
+    const ok = await box.flow(["run", "python3 -c 'print(6*7)' || echo 42", "-i", "a100", "--wait"]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /^42$/m);
+
+    const tasks = (await box.json(["list"])) as unknown as Record<string, unknown>[];
+    assert.deepEqual(tasks.map((t) => [t["status"], t["exitCode"]]), [["completed", 0], ["failed", 3]]);
+    const failedOnly = (await box.json(["list", "--status", "failed"])) as unknown as Record<string, unknown>[];
+    assert.equal(failedOnly.length, 1);
+  });
+
+  it("the task runs in a workspace with the uploaded code (.flowignore negations applied) and FLOW_* env", async () => {
+    const box = sandbox({
+      ".flowignore": "logs/*\n!logs/keep.log\n*.ckpt\n!best.ckpt\n",
+      "logs/debug.log": "no",
+      "logs/keep.log": "yes",
+      "model.ckpt": "no",
+      "best.ckpt": "yes",
+      ".env": "SECRET=no",
+      "node_modules/dep/index.js": "no",
+    });
+    const result = await box.flow([
+      "run",
+      "find . -type f | sort; echo env $FLOW_TASK_NAME $FLOW_NODE_RANK $FLOW_NUM_NODES $FLOW_MAIN_IP $EPOCHS; pwd",
+      "-i", "a100", "--name", "ws", "-e", "EPOCHS=3", "--wait",
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    const files = result.stdout.split("\n").filter((l) => l.startsWith("./"));
+    assert.deepEqual(files, ["./.flowignore", "./best.ckpt", "./logs/keep.log", "./train.py"]);
+    assert.match(result.stdout, /^env ws-[0-9a-f]{6} 0 1 127\.0\.0\.1 3$/m);
+    assert.match(result.stdout, new RegExp(`^${box.home}/tasks/task-[0-9a-f]{12}/workspace$`, "m"));
+  });
+
+  it("an oversized upload fails before submitting, naming the largest files and .flowignore", async () => {
+    const box = sandbox({ "data/big.bin": randomBytes(11 * 1024 * 1024), "data/small.bin": randomBytes(1024) });
+    const result = await box.flow(["run", "python train.py", "-i", "a100"]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /over the 10\.0 MB limit/);
+    assert.match(result.stderr, /11\.0 MB\s+data\/big\.bin/);
+    assert.match(result.stderr, /\.flowignore.*a line `data\/`/);
+    assert.deepEqual(await box.json(["list"]), []);
+  });
+
+  it("maxRunTimeHours from a YAML task file stops the task and fails it", async () => {
+    const box = sandbox({ "job.yaml": "name: short\ninstance_type: a100\ncommand: sleep 30\nmax_run_time_hours: 0.0002\n" });
+    const result = await box.flow(["run", "job.yaml", "--wait"]);
+    assert.notEqual(result.code, 0);
+    const [task] = (await box.json(["list"])) as unknown as Record<string, unknown>[];
+    assert.equal(task?.["status"], "failed");
+    assert.match(String(task?.["message"]), /maxRunTimeHours \(0\.0002 h\)/);
+    assert.equal(result.code, task?.["exitCode"]);
+  });
+
+  it("the exit status is recorded even when the waiting CLI is SIGKILLed", async () => {
+    const box = sandbox();
+    const cli = box.start(["run", "sleep 0.5; exit 4", "-i", "a100", "--wait"]);
+    await until(() => /Submitted task-/.test(cli.output()), "the task to be submitted");
+    const taskId = /task-[0-9a-f]{12}/.exec(cli.output())![0];
+    cli.child.kill("SIGKILL");
+    await cli.done;
+    // The state file is what any later `flow status` reads; poll it rather than start CLIs.
+    const stateFile = join(box.home, "tasks", taskId, "state.json");
+    const state = () => JSON.parse(readFileSync(stateFile, "utf8")) as Record<string, unknown>;
+    await until(() => state()["status"] === "failed", "the supervisor to record the exit", 15_000);
+    const status = await statusOf(box, taskId);
+    assert.equal(status["status"], "failed");
+    assert.equal(status["exitCode"], 4);
+  });
+
+  it("secret env values never reach the records or the CLI's output", async () => {
+    const secret = "tok_live_0123456789abcdefSECRET";
+    const box = sandbox();
+    const result = await box.flow(["run", "test -n \"$API_TOKEN\"", "-i", "a100", "-e", `API_TOKEN=${secret}`, "--wait", "--json"]);
+    assert.equal(result.code, 0, result.stderr);
+    const task = JSON.parse(result.stdout) as { taskId: string; config: { env: Record<string, string> } };
+    assert.equal(task.config.env["API_TOKEN"], "tok_…CRET");
+    const records = readdirSync(join(box.home, "tasks", task.taskId)).filter((f) => statSync(join(box.home, "tasks", task.taskId, f)).isFile());
+    for (const file of records) assert.ok(!readFileSync(join(box.home, "tasks", task.taskId, file), "utf8").includes(secret), file);
+  });
+});
+
+describe("flow status / logs / cancel / list / catalog / init", { concurrency: true }, () => {
+  it("an unknown task is TaskNotFoundError with a pointer to flow list", async () => {
+    const box = sandbox();
+    for (const command of [["status", "task-000000000000"], ["logs", "nope"], ["cancel", "nope"]]) {
+      const result = await box.flow(command);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /^Error: No task "[^"]+" on the local provider\.\n\s+- `flow list` shows your tasks/);
+    }
+  });
+
+  it("logs --tail and --stderr; status by name; list of recent tasks", async () => {
+    const box = sandbox();
+    const run = await box.flow(["run", "for i in 1 2 3 4 5; do echo out$i; done; echo err1 >&2", "-i", "a100", "-n", "counter", "--wait"]);
+    assert.equal(run.code, 0, run.stderr);
+    const taskId = /task-[0-9a-f]{12}/.exec(run.stdout)![0];
+    assert.equal((await box.flow(["logs", taskId, "--tail", "2"])).stdout, "out4\nout5\n");
+    assert.equal((await box.flow(["logs", taskId, "--stderr"])).stdout, "err1\n");
+    const byName = await box.flow(["status", (await statusOf(box, taskId))["name"] as string]);
+    assert.match(byName.stdout, new RegExp(`^${taskId}  counter-[0-9a-f]{6}\\n  status +completed \\(exited with code 0\\)`));
+    const recent = await box.flow(["status"]);
+    assert.match(recent.stdout, /^ID +NAME +STATUS/);
+    const badTail = await box.flow(["logs", taskId, "--tail", "many"]);
+    assert.equal(badTail.code, 1);
+    assert.match(badTail.stderr, /--tail: must be a whole number of lines/);
+  });
+
+  it("catalog lists the seed's instance types; --json for scripts", async () => {
+    const box = sandbox();
+    const table = await box.flow(["catalog", "--gpu", "h100"]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /h100-80gb\.sxm\.8x\s+it_5ECSoHQjLBzrp5YM\s+8× H100/);
+    assert.doesNotMatch(table.stdout, /a100/);
+    const entries = (await box.json(["catalog", "--min-gpu-memory-gb", "80", "--max-price-per-hour", "3"])) as unknown as { name: string }[];
+    assert.deepEqual(entries.map((e) => e.name), ["a100-80gb.sxm.1x", "a100-80gb.sxm.1x"]);
+  });
+
+  it("init --api-key --project writes ~/.flow/config.yaml with mode 0600 and never prints the key", async () => {
+    const box = sandbox();
+    const key = "fkey_0123456789abcdefWXYZ";
+    const result = await box.json(["init", "--api-key", key, "--project", "proj-1", "--region", "us-central1-a"]);
+    const file = String(result["path"]);
+    assert.equal(result["apiKey"], "fkey_…WXYZ");
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.match(readFileSync(file, "utf8"), /api_key: fkey_0123456789abcdefWXYZ\nproject: proj-1\nregion: us-central1-a/);
+    const noFlags = await box.flow(["init"]);
+    assert.equal(noFlags.code, 0, "the file already has a key and project");
+    assert.doesNotMatch(noFlags.stdout + noFlags.stderr, /0123456789abcdef/);
+  });
+
+  it("--help for every command", async () => {
+    const box = sandbox();
+    for (const command of ["run", "status", "logs", "cancel", "list", "catalog", "init"]) {
+      const result = await box.flow([command, "--help"]);
+      assert.equal(result.code, 0, command);
+      assert.match(result.stdout, new RegExp(`^Usage: flow ${command} `), command);
+    }
+  });
+});
