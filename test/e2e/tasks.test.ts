@@ -10,7 +10,7 @@ import { isAlive, runCli, startCli, tempDir, until, type CliResult } from "./hel
 interface Sandbox {
   project: string;
   home: string;
-  flow(args: string[]): Promise<CliResult>;
+  flow(args: string[], env?: NodeJS.ProcessEnv): Promise<CliResult>;
   start(args: string[]): ReturnType<typeof startCli>;
   /** `flow <args> --json`, parsed. */
   json(args: string[]): Promise<Record<string, unknown>>;
@@ -28,7 +28,7 @@ function sandbox(files: Record<string, string | Buffer> = {}): Sandbox {
   return {
     project,
     home,
-    flow: (args) => runCli(args, options),
+    flow: (args, env = {}) => runCli(args, { ...options, env: { ...options.env, ...env } }),
     start: (args) => startCli(args, options),
     json: async (args) => {
       const result = await runCli([...args, "--json"], options);
@@ -148,6 +148,38 @@ describe("flow run (command tasks)", { concurrency: true }, () => {
     const status = await statusOf(box, taskId);
     assert.equal(status["status"], "failed");
     assert.equal(status["exitCode"], 4);
+  });
+
+  it("runs an argv without a shell, a one-line command with one, and a multi-line script by its shebang", async () => {
+    const box = sandbox({
+      "script.yaml": "instance_type: a100\ncommand: |\n  #!/bin/sh\n  echo \"script via $0\" | sed 's|/.*/||'\n  echo second line\n",
+      "bash.yaml": "instance_type: a100\nscript: |\n  words=(bash arrays work)\n  echo ${words[1]}\n",
+    });
+    const [argv, shell, script, bash] = await Promise.all([
+      box.flow(["run", "-i", "a100", "--wait", "--", "printf", "%s|", "a b", "$HOME"]),
+      box.flow(["run", "printf '%s|' a b $FLOW_NUM_NODES", "-i", "a100", "--wait"]),
+      box.flow(["run", "script.yaml", "--wait"]),
+      box.flow(["run", "bash.yaml", "--wait"]),
+    ]);
+    assert.match(argv.stdout, /^a b\|\$HOME\|$/m, argv.stderr);
+    assert.match(shell.stdout, /^a\|b\|1\|$/m, shell.stderr);
+    assert.match(script.stdout, /^script via script\nsecond line$/m, script.stderr);
+    assert.match(bash.stdout, /^arrays$/m, bash.stderr);
+  });
+
+  it("the task gets a minimal environment: nothing from the shell beyond PATH, HOME and the like", async () => {
+    const box = sandbox();
+    const result = await box.flow(["run", "env", "-i", "a100", "--wait"], { FLOW_API_KEY: "fkey_shellsecret0123456789", UNRELATED: "x" });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^PATH=/m);
+    assert.match(result.stdout, /^FLOW_TASK_ID=task-/m);
+    assert.doesNotMatch(result.stdout, /FLOW_API_KEY|shellsecret|UNRELATED/);
+  });
+
+  it("a command without an instance type is refused with the flag to add", async () => {
+    const result = await sandbox().flow(["run", "nvidia-smi"]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /needs an instance type[\s\S]*flow run "nvidia-smi" --instance-type a100/);
   });
 
   it("secret env values never reach the records or the CLI's output", async () => {

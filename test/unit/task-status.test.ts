@@ -326,3 +326,36 @@ describe("log files", () => {
     assert.deepEqual(seen, ["b", "half", "c", "last"]);
   });
 });
+
+describe("local volumes", () => {
+  test("create, list and delete, as directories under the flow home", async () => {
+    const flow = new Flow({ flowHome: join(scratch, "volumes-home"), env: {}, homeDir: scratch, cwd: scratch });
+    const data = await flow.volumes.create({ name: "training-data", sizeGb: 100 });
+    assert.match(data.volumeId, /^vol_[0-9a-f]{12}$/);
+    assert.equal(data.sizeGb, 100);
+    assert.equal(data.interface, "block");
+    const unnamed = await flow.volumes.create();
+    assert.equal(unnamed.sizeGb, 1, "the seed's small default");
+    assert.deepEqual((await flow.volumes.list()).map((v) => v.name), ["training-data", unnamed.name]);
+    writeFileSync(join(data.localPath!, "x"), "kept");
+
+    await assert.rejects(flow.volumes.create({ name: "training-data" }), { name: "ValidationError", message: /already exists/ });
+    await assert.rejects(flow.volumes.create({ name: "Training Data" }), { name: "ValidationError", message: /did you mean "training-data"/ });
+    await flow.volumes.delete("training-data");
+    await flow.volumes.delete(unnamed.volumeId);
+    assert.deepEqual(await flow.volumes.list(), []);
+    await assert.rejects(flow.volumes.delete("training-data"), { name: "ResourceNotFoundError" });
+  });
+
+  test("the local catalog is the seed's; SSH is refused with a ProviderError", async () => {
+    const flow = new Flow({ flowHome: join(scratch, "catalog-home"), env: {}, homeDir: scratch, cwd: scratch });
+    assert.equal((await flow.catalog()).resolve("8xh100").fid, "it_5ECSoHQjLBzrp5YM");
+    const task = await flow.run("true", { instanceType: "a100", uploadCode: false });
+    await assert.rejects(task.ssh({ command: "nvidia-smi" }), { name: "ProviderError", message: /not available on the local provider/ });
+    await task.wait({ timeoutMs: 10_000 });
+    assert.equal(task.status, "completed");
+    const [instance] = await task.getInstances();
+    assert.equal(instance?.status, "terminated");
+    assert.equal((await task.getUser())?.email, "");
+  });
+});

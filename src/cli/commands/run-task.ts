@@ -4,9 +4,10 @@
  * on without this process); with --wait it streams the task's output under a live status line
  * and exits with the task's exit code. Ctrl-C stops waiting, not the task.
  */
+import { ValidationError } from "../../errors.ts";
 import { Flow } from "../../task/flow.ts";
 import type { Task } from "../../task/task.ts";
-import type { TaskOverrides, TaskSource } from "../../task/task-source.ts";
+import { isYamlPath, type TaskOverrides, type TaskSource } from "../../task/task-source.ts";
 import { checkProvider, envFromPairs, parseFlags, TaskFlagsSchema } from "../cli-inputs.ts";
 import { paint, printJson } from "../output.ts";
 import { StatusLine } from "../status-line.ts";
@@ -42,6 +43,12 @@ export async function runTaskCommand(target: string, args: string[], options: Ru
   const { env, ...rest } = flags;
   const overrides: TaskOverrides = { ...rest, ...(env === undefined ? {} : { env: envFromPairs(env) }) };
   const source: TaskSource = args.length > 0 ? { command: [target, ...args] } : target;
+  if (!isYamlPath(target) && overrides.instanceType === undefined && overrides.minGpuMemoryGb === undefined) {
+    throw new ValidationError("flow run needs an instance type for a command.", {
+      suggestions: [`flow run ${JSON.stringify(target)} --instance-type a100   (\`flow catalog\` lists the types)`],
+      errorCode: "instance_type_missing",
+    });
+  }
 
   const task = await new Flow().run(source, overrides);
   if (!options.wait) {
