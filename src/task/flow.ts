@@ -104,7 +104,7 @@ export class Flow {
   }
 
   /** The seed's `flow.submit`: a command with a GPU and data to mount. */
-  submit(command: string | string[], options: SubmitOptions = {}): Promise<Task> {
+  async submit(command: string | string[], options: SubmitOptions = {}): Promise<Task> {
     const { gpu, data, ...overrides } = options;
     if (gpu !== undefined && overrides.instanceType !== undefined && gpu !== overrides.instanceType) {
       throw new ValidationError("`gpu` and `instanceType` name different instance types; give one.");

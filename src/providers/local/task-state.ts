@@ -107,7 +107,8 @@ export function taskInfoFromState(state: LocalTaskState, workspace: string): Tas
     numInstances: 1,
     region: state.region,
     costPerHour: state.costPerHour,
-    totalCost: state.costPerHour === "$0.00" ? "$0.00" : undefined,
+    // A free instance's total is known without metering.
+    ...(state.costPerHour === "$0.00" ? { totalCost: "$0.00" } : {}),
     ...(state.createdBy === undefined ? {} : { createdBy: state.createdBy }),
     endpoints: {},
     instances: [`${state.taskId}-0`],
