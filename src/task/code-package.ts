@@ -68,7 +68,8 @@ interface FoundFile {
   executable: boolean;
 }
 
-export async function packageCode(root: string, options: PackageCodeOptions = {}): Promise<CodePackage> {
+/** The package of `root`, or undefined when nothing under it is to be uploaded. */
+export async function packageCode(root: string, options: PackageCodeOptions = {}): Promise<CodePackage | undefined> {
   const absoluteRoot = path.resolve(root);
   const rootStat = await stat(absoluteRoot).catch(() => undefined);
   if (!rootStat?.isDirectory()) {
@@ -79,6 +80,7 @@ export async function packageCode(root: string, options: PackageCodeOptions = {}
   }
   const { matcher, ignoreFile } = await ignoreRules(absoluteRoot);
   const found = await walk(absoluteRoot, "", matcher);
+  if (found.length === 0) return undefined;
   const maxBytes = options.maxBytes ?? MAX_CODE_PACKAGE_BYTES;
 
   const uncompressed = found.reduce((sum, f) => sum + f.size, 0);

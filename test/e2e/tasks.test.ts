@@ -2,9 +2,9 @@
 // process, as a user in several shells would run them. Each test has its own FLOW_HOME and HOME.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { isAlive, runCli, startCli, tempDir, until, type CliResult } from "./helpers.ts";
 
 interface Sandbox {
@@ -16,8 +16,15 @@ interface Sandbox {
   json(args: string[]): Promise<Record<string, unknown>>;
 }
 
+const roots: string[] = [];
+// Every task has ended by then (each test waits for or cancels its tasks).
+after(() => {
+  for (const root of roots) rmSync(root, { recursive: true, force: true });
+});
+
 function sandbox(files: Record<string, string | Buffer> = {}): Sandbox {
   const root = tempDir("flow-tasks-");
+  roots.push(root);
   const project = join(root, "project");
   const home = join(root, "flow-home");
   for (const [path, contents] of Object.entries({ "train.py": "print('hi')\n", ...files })) {

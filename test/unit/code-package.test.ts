@@ -6,7 +6,7 @@ import { dirname, join } from "node:path";
 import { after, describe, test } from "node:test";
 import { extractArchive } from "../../src/bundler/unpack.ts";
 import { ValidationError } from "../../src/errors.ts";
-import { MAX_CODE_PACKAGE_BYTES, packageCode } from "../../src/task/code-package.ts";
+import { MAX_CODE_PACKAGE_BYTES, packageCode, type CodePackage, type PackageCodeOptions } from "../../src/task/code-package.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "flow-code-package-"));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -23,6 +23,13 @@ function project(files: Record<string, string | Buffer>): string {
   return root;
 }
 
+/** packageCode for a tree that has something to upload. */
+async function pack(root: string, options: PackageCodeOptions = {}): Promise<CodePackage> {
+  const pkg = await packageCode(root, options);
+  assert.ok(pkg, "a package");
+  return pkg;
+}
+
 describe("packageCode", () => {
   test(".flowignore: full gitignore syntax, negation included", async () => {
     const root = project({
@@ -36,22 +43,22 @@ describe("packageCode", () => {
       "top-only.txt": "t",
       "src/top-only.txt": "nested, kept",
     });
-    const pkg = await packageCode(root);
+    const pkg = await pack(root);
     assert.deepEqual(pkg.files, [".flowignore", "best.ckpt", "logs/keep.log", "src/top-only.txt", "train.py"]);
     assert.equal(pkg.ignoreFile, ".flowignore");
   });
 
   test("falls back to .gitignore, and .flowignore replaces it when both exist", async () => {
     const gitOnly = project({ ".gitignore": "*.log\n", "a.py": "", "b.log": "" });
-    const gitPkg = await packageCode(gitOnly);
+    const gitPkg = await pack(gitOnly);
     assert.deepEqual(gitPkg.files, [".gitignore", "a.py"]);
     assert.equal(gitPkg.ignoreFile, ".gitignore");
 
     const both = project({ ".gitignore": "*.log\n", ".flowignore": "*.py\n", "a.py": "", "b.log": "" });
-    assert.deepEqual((await packageCode(both)).files, [".flowignore", ".gitignore", "b.log"]);
+    assert.deepEqual((await pack(both)).files, [".flowignore", ".gitignore", "b.log"]);
 
     const neither = project({ "a.py": "", "b.log": "" });
-    const plain = await packageCode(neither);
+    const plain = await pack(neither);
     assert.deepEqual(plain.files, ["a.py", "b.log"]);
     assert.equal(plain.ignoreFile, undefined);
   });
@@ -72,20 +79,20 @@ describe("packageCode", () => {
       "dist/main.js": "built",
       "main.py": "",
     });
-    assert.deepEqual((await packageCode(root)).files, ["dist/main.js", "main.py"]);
+    assert.deepEqual((await pack(root)).files, ["dist/main.js", "main.py"]);
     writeFileSync(join(root, ".flowignore"), "!.env.example\n");
-    assert.deepEqual((await packageCode(root)).files, [".env.example", ".flowignore", "dist/main.js", "main.py"]);
+    assert.deepEqual((await pack(root)).files, [".env.example", ".flowignore", "dist/main.js", "main.py"]);
   });
 
   test("deterministic: the same tree gives the same bytes, whatever the mtimes", async () => {
     const root = project({ "b.py": "b", "a/x.py": "x", "a/y.txt": "y" });
-    const first = await packageCode(root);
+    const first = await pack(root);
     utimesSync(join(root, "a/x.py"), new Date(2001, 1, 1), new Date(2001, 1, 1));
-    const second = await packageCode(root);
+    const second = await pack(root);
     assert.equal(first.sha256, second.sha256);
     assert.ok(first.archive.equals(second.archive));
     writeFileSync(join(root, "b.py"), "changed");
-    assert.notEqual((await packageCode(root)).sha256, first.sha256);
+    assert.notEqual((await pack(root)).sha256, first.sha256);
   });
 
   test("keeps the executable bit, follows file symlinks, skips directory symlinks", async () => {
@@ -94,7 +101,7 @@ describe("packageCode", () => {
     symlinkSync(join(root, "notes.txt"), join(root, "link.txt"));
     symlinkSync(join(root, "real"), join(root, "linked-dir"));
     symlinkSync(join(root, "missing"), join(root, "broken"));
-    const pkg = await packageCode(root);
+    const pkg = await pack(root);
     assert.deepEqual(pkg.files, ["link.txt", "notes.txt", "real/data.txt", "run.sh"]);
     const out = join(scratch, `out${counter++}`);
     const archivePath = join(out, "code.tar.gz");
@@ -124,6 +131,10 @@ describe("packageCode", () => {
       assert.match(error.describe(), /uploadCode: false/);
       return true;
     });
+  });
+
+  test("a code root with nothing to upload gives no package", async () => {
+    assert.equal(await packageCode(project({ ".env": "SECRET=1", "node_modules/x.js": "" })), undefined);
   });
 
   test("the default limit is the seed's 10 MB", () => {
