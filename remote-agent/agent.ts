@@ -248,7 +248,9 @@ export class Agent {
     const state: CallState = { controller: new AbortController(), credit: message.credit ?? 0, wake: undefined };
     client.calls.set(callId, state);
     const { signal } = state.controller;
-    await client.send({ type: "started", callId });
+    // "started" only matters for calls that take a while: a call that settles within this turn of
+    // the event loop goes straight to its result, one message instead of two.
+    const started = setImmediate(() => void client.send({ type: "started", callId }));
     const context = { callId, functionId, signal };
     try {
       const value = await outputContext.run(client.sink(callId), () =>
@@ -258,6 +260,7 @@ export class Agent {
           return record.streaming ? await this.#pump(client, callId, state, result as AsyncIterator<unknown>) : result;
         }),
       );
+      clearImmediate(started);
       if (signal.aborted) {
         await fail(signal.reason, "cancelled");
         return;
@@ -265,6 +268,7 @@ export class Agent {
       const encoded = encode(value, "result");
       await client.send({ type: "result", callId, value: encoded.value }, encoded.blobs);
     } catch (error) {
+      clearImmediate(started);
       await fail(error, signal.aborted ? "cancelled" : "exception");
     } finally {
       client.calls.delete(callId);

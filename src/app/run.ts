@@ -13,8 +13,8 @@ import { AgentPool, type Lease } from "../runtime/agent-pool.ts";
 import { AgentSession } from "../runtime/session.ts";
 import type { FunctionOptions } from "./options.ts";
 import { DEFAULT_CONCURRENT_INPUTS } from "./remote-function.ts";
-import { nextDelayMs, retryPolicy } from "./retry-policy.ts";
-import { assignId, registry, type AppRecord, type CallOptions, type FunctionRecord, type Host } from "./registry.ts";
+import { nextDelayMs, retryPolicy, type RetryPolicy } from "./retry-policy.ts";
+import { assignId, registry, type AppRecord, type CallOptions, type CallOverrides, type FunctionRecord, type Host } from "./registry.ts";
 
 export interface RunOptions {
   /** Where agents run: "local" (default) or a Provider instance. */
@@ -23,11 +23,21 @@ export interface RunOptions {
   entry?: string;
 }
 
+const NO_OVERRIDES: CallOverrides = {};
+
+interface Target {
+  effective: FunctionOptions;
+  policy: RetryPolicy;
+  pool: AgentPool;
+  init: unknown[] | undefined;
+}
+
 export class AppRunner implements Host {
   readonly #entry: string;
   readonly #provider: Provider;
   /** One pool of agents per function and effective options (app.cls options make another pool). */
   readonly #pools = new Map<string, AgentPool>();
+  readonly #targets = new WeakMap<FunctionRecord, WeakMap<CallOverrides, Target>>();
   readonly #inFlight = new Set<AbortController>();
   #archive: Promise<CodeArchive> | undefined;
   #stopped = false;
@@ -53,12 +63,10 @@ export class AppRunner implements Host {
 
   /** One call, with retries per the function's policy; each attempt gets its own timeout. */
   async call(record: FunctionRecord, args: unknown[], options: CallOptions): Promise<unknown> {
-    const { init, ...overrides } = options.overrides ?? {};
-    const effective: FunctionOptions = { ...record.options, ...overrides };
-    const policy = retryPolicy(effective);
+    const { effective, policy, pool, init } = this.#target(record, options.overrides);
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#attempt(record, effective, (session, id, signal) =>
+        return await this.#attempt(record, effective, pool, (session, id, signal) =>
           session.call(id, args, { signal, init, onStarted: options.onStarted, localStack: options.callerStack }),
         options.signal);
       } catch (error) {
@@ -69,11 +77,9 @@ export class AppRunner implements Host {
     }
   }
 
-  /** A streaming call. Retried like any call until it yields its first item, never after. */
+  /** A streaming call. Not retried: items it already yielded cannot be taken back. */
   async *stream(record: FunctionRecord, args: unknown[], options: CallOptions): AsyncGenerator<unknown, void, undefined> {
-    const { init, ...overrides } = options.overrides ?? {};
-    const effective: FunctionOptions = { ...record.options, ...overrides };
-    const pool = this.#pool(record, effective);
+    const { pool, init } = this.#target(record, options.overrides);
     const lease = await pool.lease(options.signal);
     try {
       const id = this.#idOf(record, lease.session);
@@ -86,6 +92,7 @@ export class AppRunner implements Host {
   async #attempt<T>(
     record: FunctionRecord,
     effective: FunctionOptions,
+    pool: AgentPool,
     run: (session: AgentSession, functionId: string, signal: AbortSignal) => Promise<T>,
     callerSignal: AbortSignal | undefined,
   ): Promise<T> {
@@ -98,7 +105,7 @@ export class AppRunner implements Host {
     this.#inFlight.add(controller);
     let lease: Lease;
     try {
-      lease = await this.#pool(record, effective).lease(signal);
+      lease = await pool.lease(signal);
     } catch (error) {
       this.#inFlight.delete(controller);
       throw error;
@@ -125,6 +132,24 @@ export class AppRunner implements Host {
     const sessions = (await Promise.all(pools.map((pool) => pool.sessions()))).flat();
     await Promise.all(sessions.map((session) => session.close()));
     await this.#provider.shutdown();
+  }
+
+  /**
+   * What calls of `record` with `overrides` resolve to: merged options, retry policy, and the pool
+   * of agents. Cached per overrides object (each RemoteFunction keeps its own), so the hot path
+   * does no merging, parsing or key building.
+   */
+  #target(record: FunctionRecord, overrides: CallOverrides = NO_OVERRIDES): Target {
+    let byOverrides = this.#targets.get(record);
+    if (!byOverrides) this.#targets.set(record, (byOverrides = new WeakMap()));
+    let target = byOverrides.get(overrides);
+    if (!target) {
+      const { init, ...options } = overrides;
+      const effective: FunctionOptions = { ...record.options, ...options };
+      target = { effective, policy: retryPolicy(effective), pool: this.#pool(record, effective), init };
+      byOverrides.set(overrides, target);
+    }
+    return target;
   }
 
   #pool(record: FunctionRecord, effective: FunctionOptions): AgentPool {
