@@ -5,9 +5,8 @@
  */
 import { resolve } from "node:path";
 import { buildArchive } from "../bundler/index.ts";
-import { AgentSession } from "../runtime/session.ts";
 import { parseFunctionOptions, type FunctionOptions } from "./options.ts";
-import { createProvider, readSecrets, sdkExportNames, type RunOptions } from "./run.ts";
+import { createProvider, sdkExportNames, startAgentSession, type RunOptions } from "./run.ts";
 
 export interface InvokeOptions extends Omit<FunctionOptions, "name" | "retries"> {
   args?: unknown[];
@@ -17,20 +16,11 @@ export interface InvokeOptions extends Omit<FunctionOptions, "name" | "retries">
 export async function invoke<T = unknown>(file: string, functionName: string, options: InvokeOptions = {}): Promise<T> {
   const { args = [], provider: providerOption, ...functionOptions } = options;
   const parsed = parseFunctionOptions(functionOptions, `invoke("${file}", "${functionName}")`);
-  const label = `${file}::${functionName}`;
-  const secrets = readSecrets(parsed.secrets ?? [], label);
   const archive = await buildArchive({ entry: resolve(file), sdkExports: await sdkExportNames(), externals: parsed.externals ?? [] });
   const provider = createProvider(providerOption);
   try {
-    const endpoint = await provider.startAgent({ label, archive, options: parsed });
-    const session = await AgentSession.connect({
-      url: endpoint.url,
-      secret: endpoint.secret,
-      env: parsed.env ?? {},
-      secrets,
-      exposeExports: true,
-      onLog: (_callId, stream, data) => process[stream].write(data),
-    });
+    const spec = { label: `${file}::${functionName}`, archive, options: parsed };
+    const session = await startAgentSession(provider, spec, { exposeExports: true });
     const signal = parsed.timeoutMs === undefined ? undefined : AbortSignal.timeout(parsed.timeoutMs);
     try {
       return (await session.call(functionName, args, { signal })) as T;

@@ -8,7 +8,7 @@
 import { buildArchive, type CodeArchive } from "../bundler/index.ts";
 import { CancelledError, FlowError, FunctionTimeoutError, ValidationError } from "../errors.ts";
 import { LocalProvider } from "../providers/local/local-provider.ts";
-import type { Provider } from "../providers/provider.ts";
+import type { AgentSpec, Provider } from "../providers/provider.ts";
 import { AgentPool, type Lease } from "../runtime/agent-pool.ts";
 import { AgentSession } from "../runtime/session.ts";
 import type { FunctionOptions } from "./options.ts";
@@ -167,25 +167,9 @@ export class AppRunner implements Host {
   }
 
   async #startSession(record: FunctionRecord, options: FunctionOptions): Promise<AgentSession> {
-    const label = record.id ?? `function #${record.index}`;
-    const secrets = readSecrets(options.secrets ?? [], label);
     this.prepare();
     const archive = await this.#archive!;
-    const endpoint = await this.#provider.startAgent({ label, archive, options });
-    const session = await AgentSession.connect({
-      url: endpoint.url,
-      secret: endpoint.secret,
-      env: options.env ?? {},
-      secrets,
-      ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }),
-      onLog: (_callId, stream, data) => process[stream].write(data),
-    }).catch(async (error: unknown) => {
-      await endpoint.stop();
-      throw error;
-    });
-    // An agent whose connection is lost is of no more use: make sure it is gone (and billed no more).
-    session.onClose(() => void endpoint.stop());
-    return session;
+    return startAgentSession(this.#provider, { label: record.id ?? `function #${record.index}`, archive, options });
   }
 
   /** Functions named only by their export get the agent's name for them, matched by definition order. */
@@ -216,8 +200,37 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   });
 }
 
+/**
+ * Start an agent for `spec` and connect to it: the function's env and secrets go in the init
+ * message, its output to this process's stdout/stderr. The agent is stopped if the connection
+ * fails or is lost later, so a dead connection never leaves a machine running.
+ */
+export async function startAgentSession(
+  provider: Provider,
+  spec: AgentSpec,
+  connect: { exposeExports?: boolean } = {},
+): Promise<AgentSession> {
+  const { options } = spec;
+  const secrets = readSecrets(options.secrets ?? [], spec.label);
+  const endpoint = await provider.startAgent(spec);
+  const session = await AgentSession.connect({
+    url: endpoint.url,
+    secret: endpoint.secret,
+    env: options.env ?? {},
+    secrets,
+    ...connect,
+    ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }),
+    onLog: (_callId, stream, data) => process[stream].write(data),
+  }).catch(async (error: unknown) => {
+    await endpoint.stop();
+    throw error;
+  });
+  session.onClose(() => void endpoint.stop());
+  return session;
+}
+
 /** Secret values come from this process's environment at call time and travel only over the wire. */
-export function readSecrets(names: string[], label: string): Record<string, string> {
+function readSecrets(names: string[], label: string): Record<string, string> {
   const secrets: Record<string, string> = {};
   const missing: string[] = [];
   for (const name of names) {

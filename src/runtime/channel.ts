@@ -36,7 +36,7 @@ export interface ChannelHandlers<In> {
 }
 
 /** Default limit of one message with its binary parts: 2 GiB. */
-export const DEFAULT_MAX_PAYLOAD_BYTES = 2 ** 31;
+const DEFAULT_MAX_PAYLOAD_BYTES = 2 ** 31;
 
 const WHAT: Record<string, string> = { call: "arguments", result: "result data", yield: "yielded data" };
 

@@ -263,21 +263,13 @@ export class AgentSession {
       case "started":
         this.#pending.get(message.callId)?.onStarted?.();
         return;
-      case "yield": {
-        const pending = this.#pending.get(message.callId);
-        if (!pending?.onYield) return;
-        try {
-          pending.onYield(decode(message.value, blobs));
-        } catch (error) {
-          pending.reject(error);
-        }
-        return;
-      }
+      case "yield":
       case "result": {
         const pending = this.#pending.get(message.callId);
-        if (!pending) return;
+        const deliver = message.type === "yield" ? pending?.onYield : pending?.resolve;
+        if (!pending || !deliver) return;
         try {
-          pending.resolve(decode(message.value, blobs));
+          deliver(decode(message.value, blobs));
         } catch (error) {
           pending.reject(error);
         }

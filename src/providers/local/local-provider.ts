@@ -11,16 +11,12 @@ import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { ProviderError } from "../../errors.ts";
 import { agentPath } from "../../sdk-paths.ts";
+import { machineEnv } from "./machine-env.ts";
 import type { AgentEndpoint, AgentSpec, Provider } from "../provider.ts";
 
 const STOP_GRACE_MS = 1_500;
 const STDERR_TAIL_LINES = 40;
 
-/**
- * Only what any machine has. Function env and secrets reach the agent over the wire, as on the
- * cloud, so code that works here does not secretly depend on this shell's environment.
- */
-const PASSED_ENV = ["PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TZ", "NODE_EXTRA_CA_CERTS", "npm_config_cache"];
 
 export interface LocalProviderOptions {
   /** Agents exit after this long without a client. */
@@ -38,8 +34,8 @@ export class LocalProvider implements Provider {
 
   async startAgent(spec: AgentSpec): Promise<AgentEndpoint> {
     const secret = randomBytes(32).toString("base64url");
-    const env: NodeJS.ProcessEnv = { FLOW_AGENT_SECRET: secret };
-    for (const name of PASSED_ENV) if (process.env[name] !== undefined) env[name] = process.env[name];
+    // Function env and secrets arrive over the wire in the init message, as on the cloud.
+    const env = { ...machineEnv(), FLOW_AGENT_SECRET: secret };
 
     const child = spawn(
       process.execPath,
