@@ -6,6 +6,7 @@
 import type { ReadStream, WriteStream } from "node:tty";
 import type { Client, ClientChannel, PseudoTtyOptions } from "ssh2";
 import type { NetworkError } from "../../../errors.ts";
+import { exitCodeOf } from "./exit-code.ts";
 
 export interface ShellStreams {
   stdin: NodeJS.ReadableStream;
@@ -40,7 +41,7 @@ export function openShell(client: Client, options: { command?: string } & ShellS
       options.stdin.pipe(channel);
       channel.pipe(options.stdout, { end: false });
       channel.stderr.pipe(options.stderr, { end: false });
-      channel.on("exit", (exitCode: number | null) => (code = exitCode ?? 255));
+      channel.on("exit", (exitCode: number | null, signalName?: string) => (code = exitCodeOf(exitCode, signalName)));
       channel.once("close", () => {
         options.stdin.unpipe(channel);
         if (pty !== undefined) {

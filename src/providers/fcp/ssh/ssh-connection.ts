@@ -8,9 +8,9 @@
  * authenticates the client with its session secret, and nothing secret is sent before the key
  * exchange protects the channel.
  */
-import { constants as osConstants } from "node:os";
-import { Client, type ClientChannel, type SFTPWrapper } from "ssh2";
+import ssh2, { type Client, type ClientChannel, type SFTPWrapper } from "ssh2";
 import { AuthenticationError, NetworkError, TimeoutError } from "../../../errors.ts";
+import { exitCodeOf } from "./exit-code.ts";
 import { openShell, type ShellStreams } from "./interactive-shell.ts";
 import { uploadOverSftp, type UploadSource } from "./sftp-upload.ts";
 import { forwardLocalPort, type PortForward } from "./tcp-forward.ts";
@@ -248,7 +248,8 @@ export class SshConnection {
 /** One connection attempt; resolves once authenticated. */
 function attemptConnection(target: SshTarget, handshakeTimeoutMs: number, signal: AbortSignal | undefined): Promise<Client> {
   return new Promise((resolve, reject) => {
-    const client = new Client();
+    // ssh2 is CommonJS; Node's ESM loader cannot see its named exports, hence `ssh2.Client`.
+    const client = new ssh2.Client();
     let settled = false;
     const onAbort = () => settle(signal!.reason as Error);
     const settle = (error: Error | undefined) => {
@@ -312,13 +313,6 @@ function stopRemote(channel: ClientChannel): void {
     // The channel is already closed.
   }
   channel.close();
-}
-
-/** The exit code, or the shell convention 128+N when the command died of signal N. */
-function exitCodeOf(code: number | null, signalName: string | undefined): number {
-  if (code !== null) return code;
-  const signalNumber = signalName === undefined ? undefined : osConstants.signals[`SIG${signalName}` as keyof typeof osConstants.signals];
-  return signalNumber === undefined ? 255 : 128 + signalNumber;
 }
 
 function describe(target: SshTarget): string {

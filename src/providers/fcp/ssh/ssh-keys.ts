@@ -7,8 +7,11 @@ import { randomBytes } from "node:crypto";
 import { access, chmod, link, mkdir, readFile, unlink, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { basename, join, resolve } from "node:path";
-import { utils, type ParsedKey } from "ssh2";
+import ssh2, { type ParsedKey } from "ssh2";
 import { ValidationError } from "../../../errors.ts";
+
+// ssh2 is CommonJS; Node's ESM loader cannot see its named exports.
+const { utils } = ssh2;
 
 export interface SshKeyPair {
   /** A label for messages: the key file's name. */

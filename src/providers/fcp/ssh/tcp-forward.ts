@@ -15,7 +15,8 @@ export interface PortForward {
 
 export async function forwardLocalPort(client: Client, connectionClosed: Promise<void>, remoteHost: string, remotePort: number): Promise<PortForward> {
   const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
+  // allowHalfOpen: a client that finishes sending must still receive the rest of the reply.
+  const server = createServer({ allowHalfOpen: true }, (socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     // Until the channel opens, hold what the local side sends (paused sockets buffer in the kernel).
