@@ -132,7 +132,7 @@ describe("SSH connection against the simulator's sshd", { timeout: 30_000 }, () 
         socket.on("error", () => upstream.destroy());
         upstream.on("error", () => socket.destroy());
       }).listen(port, "127.0.0.1");
-    }, 1_500);
+    }, 300);
     try {
       const ssh = await SshConnection.connect({ ...target, port }, { timeoutMs: 20_000 });
       assert.equal((await ssh.exec("echo up")).stdout, "up\n");
@@ -169,7 +169,8 @@ describe("SSH connection against the simulator's sshd", { timeout: 30_000 }, () 
     }
     assert.deepEqual(seen.slice(0, 3), ["line 1", "line 2", "line 3"]);
     // The connection is still usable and the tail was stopped.
-    await waitFor(async () => (await ssh.exec("pgrep -f 'tail -n \\+1 -F' || true")).stdout === "");
+    // ("[+]" keeps the pattern from matching the bash that runs pgrep.)
+    await waitFor(async () => (await ssh.exec(`pgrep -f 'tail -n [+]1 -F ${log}' || true`)).stdout === "");
     ssh.close();
   });
 

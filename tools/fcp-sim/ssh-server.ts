@@ -291,8 +291,8 @@ function serveSftp(sftp: SFTPWrapper, home: string): void {
     const names = await readdir(handle.path);
     const entries = await Promise.all(
       names.map(async (filename) => {
-        const attrs = attributesOf(await lstat(resolvePath(handle.path, filename)));
-        return { filename, longname: filename, attrs };
+        const stats = await lstat(resolvePath(handle.path, filename));
+        return { filename, longname: longName(filename, stats), attrs: attributesOf(stats) };
       }),
     );
     sftp.name(reqId, entries);
@@ -301,6 +301,8 @@ function serveSftp(sftp: SFTPWrapper, home: string): void {
     sftp.on(unsupported, (reqId: number) => sftp.status(reqId, STATUS_CODE.OP_UNSUPPORTED));
   }
   sftp.on("error", () => {});
+  // The client's EOF ends the session (OpenSSH's sftp waits for the channel to close on `bye`).
+  sftp.once("end", () => sftp.end());
   sftp.once("close", () => {
     for (const handle of handles.values()) if (handle.kind === "file") void handle.file.close().catch(() => {});
     handles.clear();
@@ -333,6 +335,17 @@ function attributesOf(stats: Stats): Attributes {
     atime: Math.floor(stats.atimeMs / 1000),
     mtime: Math.floor(stats.mtimeMs / 1000),
   };
+}
+
+/** The `ls -l` line OpenSSH's sftp client prints for `ls -l`. */
+function longName(filename: string, stats: Stats): string {
+  const type = stats.isDirectory() ? "d" : stats.isSymbolicLink() ? "l" : "-";
+  const permissions = [6, 3, 0].map((shift) => {
+    const bits = (stats.mode >> shift) & 7;
+    return `${bits & 4 ? "r" : "-"}${bits & 2 ? "w" : "-"}${bits & 1 ? "x" : "-"}`;
+  });
+  const modified = stats.mtime.toISOString().slice(0, 16).replace("T", " ");
+  return `${type}${permissions.join("")} ${String(stats.nlink).padStart(3)} ${String(stats.uid).padEnd(8)} ${String(stats.gid).padEnd(8)} ${String(stats.size).padStart(10)} ${modified} ${filename}`;
 }
 
 function statusOf(error: unknown): number {

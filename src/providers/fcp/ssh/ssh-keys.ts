@@ -54,7 +54,8 @@ export async function loadPrivateKey(path: string): Promise<SshKeyPair> {
   const privateKey = await readKeyFile(privateKeyPath);
   const parsed = utils.parseKey(privateKey);
   if (parsed instanceof Error) throw unusableKey(privateKeyPath, parsed);
-  const key = Array.isArray(parsed) ? (parsed as ParsedKey[])[0] : parsed;
+  // A well-formed OpenSSH file holding zero keys parses to undefined.
+  const key: ParsedKey | undefined = parsed;
   if (key === undefined || !key.isPrivateKey()) {
     throw new ValidationError(`SSH key ${privateKeyPath} is a public key, not a private key.`, {
       suggestions: [`pass the private key file (usually the same path without ".pub")`],
