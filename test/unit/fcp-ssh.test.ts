@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 import { PassThrough, Readable } from "node:stream";
 import ssh2 from "ssh2";
 import { WebSocket, WebSocketServer } from "ws";
-import { AuthenticationError, NetworkError, ValidationError } from "../../src/errors.ts";
+import { AuthenticationError, NetworkError, TimeoutError, ValidationError } from "../../src/errors.ts";
 import { ensureProjectKey, loadPrivateKey, SshConnection, type SshKeyPair, type SshTarget } from "../../src/providers/fcp/ssh/index.ts";
 import { startInstanceSshServer, type InstanceSshServer } from "../../tools/fcp-sim/ssh-server.ts";
 
@@ -142,6 +142,15 @@ describe("SSH connection against the simulator's sshd", { timeout: 30_000 }, () 
       clearTimeout(timer);
       proxy?.close();
     }
+  });
+
+  it("gives up with a TimeoutError when sshd never comes up", async () => {
+    const port = await freePort();
+    await assert.rejects(SshConnection.connect({ ...target, port }, { timeoutMs: 500 }), (error: unknown) => {
+      assert.ok(error instanceof TimeoutError);
+      assert.match(error.message, /ECONNREFUSED/);
+      return true;
+    });
   });
 
   it("gives up on abort while retrying", async () => {
