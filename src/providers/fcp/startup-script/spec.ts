@@ -1,0 +1,99 @@
+/**
+ * What a startup script is built from, checked at the boundary. The script is stored by the API
+ * with the bid, so the spec holds only non-secret data: secret env values and the agent's session
+ * secret are uploaded over SSH, never passed here.
+ */
+import { z } from "zod";
+import { isSecretEnvName } from "../../../task/secret-env.ts";
+import { AbsolutePath, issuesFromZod, validationError } from "../../../task/validation.ts";
+
+export type InstanceWorkload =
+  /** A function agent: the client uploads the agent file and its session secret. */
+  | { kind: "agent"; idleTimeoutMs: number }
+  /**
+   * A task's command (argv, one shell line, or a multi-line script; DEFAULT_COMMAND when absent).
+   * `workingDir` is a path inside the container, where the code directory is mounted; on a host
+   * without Docker the command runs in the code directory itself.
+   */
+  | { kind: "command"; command?: string[] | string | undefined; workingDir?: string | undefined };
+
+export interface VolumeMount {
+  volumeFid: string;
+  mountPath: string;
+  interface: "block" | "file";
+}
+
+export interface StartupScriptSpec {
+  workload: InstanceWorkload;
+  /** Small code archives ride inside the script (base64); otherwise the client uploads it. */
+  inlineArchive?: Uint8Array | undefined;
+  /** The client will upload files and then write the `uploaded` marker; the start section waits for it. */
+  expectUploads: boolean;
+  /** Non-secret env for the workload. A secret-looking name (isSecretEnvName) is refused: secrets are uploaded. */
+  env: Record<string, string>;
+  /** Docker image; used only when a Docker daemon answers on the instance (then with `--gpus all` if gpus). */
+  image?: string | undefined;
+  gpus: boolean;
+  volumes: VolumeMount[];
+  maxRunTimeHours?: number | undefined;
+  /** After the workload exits (exit-code marker written), power off after this many seconds. */
+  poweroffGraceSeconds: number;
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const noNul = (value: string) => !value.includes("\0");
+
+const Workload = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("agent"), idleTimeoutMs: z.number().int().positive() }),
+  z.object({
+    kind: z.literal("command"),
+    command: z
+      .union([z.string().refine((c) => c.trim() !== "" && noNul(c)), z.array(z.string().refine(noNul)).min(1)], {
+        error: "must be a non-empty argv list or shell command without NUL characters",
+      })
+      .optional(),
+    workingDir: AbsolutePath.optional(),
+  }),
+]);
+
+const SpecSchema = z
+  .object({
+    workload: Workload,
+    inlineArchive: z.instanceof(Uint8Array).optional(),
+    expectUploads: z.boolean(),
+    env: z.record(
+      z.string().regex(ENV_NAME, "must be a shell variable name (letters, digits, _; not starting with a digit)"),
+      z.string().refine(noNul, "must not contain NUL characters"),
+    ),
+    image: z.string().min(1).optional(),
+    gpus: z.boolean(),
+    volumes: z.array(z.object({ volumeFid: z.string().min(1), mountPath: AbsolutePath, interface: z.enum(["block", "file"]) })),
+    maxRunTimeHours: z.number().positive().optional(),
+    poweroffGraceSeconds: z.number().int().nonnegative(),
+  })
+  .superRefine((spec, ctx) => {
+    for (const name of Object.keys(spec.env)) {
+      if (!isSecretEnvName(name)) continue;
+      ctx.addIssue({
+        code: "custom",
+        path: ["env", name],
+        message: "looks like a secret, and the startup script is stored in plain text by the API",
+        params: { suggestion: "pass secret env through the task's secret upload (secret.env over SSH), not the startup script" },
+      });
+    }
+    if (spec.workload.kind === "agent" && !spec.expectUploads) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["expectUploads"],
+        message: "an agent workload needs uploads: the agent file and its session secret come over SSH",
+        params: { suggestion: "set expectUploads: true" },
+      });
+    }
+  });
+
+/** The spec, checked; a ValidationError lists every problem (names only, never env values). */
+export function parseStartupScriptSpec(spec: StartupScriptSpec): StartupScriptSpec {
+  const parsed = SpecSchema.safeParse(spec);
+  if (parsed.success) return spec;
+  throw validationError("startup script spec", issuesFromZod(parsed.error));
+}
