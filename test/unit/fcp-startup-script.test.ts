@@ -22,8 +22,14 @@ const IMAGE = "example/image:1";
 let tmp: string;
 let caseNumber = 0;
 
+/** Every boot's kill switch: a failed test must not leave a script waiting for uploads. */
+const boots: Boot[] = [];
+
 before(async () => (tmp = await mkdtemp(join(tmpdir(), "flow-startup-"))));
-after(() => rm(tmp, { recursive: true, force: true }));
+after(async () => {
+  for (const started of boots) started.kill();
+  await rm(tmp, { recursive: true, force: true });
+});
 
 /** A fresh instance: its root, a bin dir of fakes, and what the fakes recorded. */
 interface Machine {
@@ -81,7 +87,7 @@ function boot(m: Machine, script: string): Boot {
   child.stdout.resume();
   child.stderr.resume();
   const done = new Promise<number | null>((resolve, reject) => child.once("error", reject).once("close", (code) => resolve(code)));
-  return {
+  const started: Boot = {
     done,
     kill: () => {
       try {
@@ -91,6 +97,8 @@ function boot(m: Machine, script: string): Boot {
       }
     },
   };
+  boots.push(started);
+  return started;
 }
 
 async function run(m: Machine, spec: StartupScriptSpec): Promise<{ exitCode: string; stdout: string; stderr: string; log: string }> {
@@ -224,11 +232,11 @@ describe("startup script: command tasks", () => {
 
   it("powers off at the max run time while the command still runs", async () => {
     const m = await machine();
-    const started = boot(m, buildStartupScript(commandSpec({ workload: { kind: "command", command: ["sleep", "60"] }, maxRunTimeHours: 0.0003 })).script);
+    const started = boot(m, buildStartupScript(commandSpec({ workload: { kind: "command", command: ["sleep", "60"] }, maxRunTimeHours: 0.0002 })).script);
     try {
       await until(() => existsSync(m.shutdownLog), "the deadline's shutdown");
       assert.equal(await readFile(m.shutdownLog, "utf8"), "shutdown -h now\n");
-      assert.match(await readFile(m.paths.startupLog, "utf8"), /max run time of 0.0003 h reached: powering off/);
+      assert.match(await readFile(m.paths.startupLog, "utf8"), /max run time of 0.0002 h reached: powering off/);
       assert.ok(!existsSync(m.paths.exitCode), "the command was still running");
     } finally {
       started.kill();

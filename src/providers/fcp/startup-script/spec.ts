@@ -91,9 +91,8 @@ const SpecSchema = z
     }
   });
 
-/** The spec, checked; a ValidationError lists every problem (names only, never env values). */
-export function parseStartupScriptSpec(spec: StartupScriptSpec): StartupScriptSpec {
+/** Throws a ValidationError listing every problem (env names only, never their values). */
+export function validateStartupScriptSpec(spec: StartupScriptSpec): void {
   const parsed = SpecSchema.safeParse(spec);
-  if (parsed.success) return spec;
-  throw validationError("startup script spec", issuesFromZod(parsed.error));
+  if (!parsed.success) throw validationError("startup script spec", issuesFromZod(parsed.error));
 }

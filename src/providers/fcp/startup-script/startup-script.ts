@@ -8,7 +8,7 @@
 import { gzipSync } from "node:zlib";
 import { ValidationError } from "../../../errors.ts";
 import { startupSections, type Section } from "./sections.ts";
-import { parseStartupScriptSpec, type StartupScriptSpec } from "./spec.ts";
+import { validateStartupScriptSpec, type StartupScriptSpec } from "./spec.ts";
 
 export const STARTUP_SCRIPT_LIMIT_BYTES = 10_000;
 
@@ -23,7 +23,7 @@ export interface BuiltStartupScript {
 }
 
 export function buildStartupScript(spec: StartupScriptSpec): BuiltStartupScript {
-  parseStartupScriptSpec(spec);
+  validateStartupScriptSpec(spec);
   const sections = startupSections(spec);
   const plain = sections.map((s) => s.body).join("");
   const sizes = sections.map((s) => ({ name: s.name, bytes: byteLength(s.body) }));
