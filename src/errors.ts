@@ -129,3 +129,11 @@ export class CancelledError extends FlowError {}
 
 /** The agent went away (crashed, was killed, or the connection dropped) while the call ran. */
 export class AgentLostError extends FlowError {}
+
+// ---- cloud API -------------------------------------------------------------------------------
+
+/** A 409 from the API: the request clashes with the resource's current state (e.g. a name in use). */
+export class ConflictError extends APIError {}
+
+/** The API kept answering 429 (too many requests) after every retry. */
+export class RateLimitError extends APIError {}
