@@ -1,0 +1,160 @@
+/**
+ * FcpSimulator: a local stand-in for the Mithril API (the operations the SDK uses, shapes exactly as
+ * mithril-openapi.json) whose instances are real sandboxes — the startup script runs under bash,
+ * and each instance has its own sshd — plus fault injection and a ledger of what would still cost
+ * money.
+ *
+ *   const sim = await FcpSimulator.start();
+ *   // point the SDK at sim.url with sim.apiKey and sim.project.fid ...
+ *   sim.faults.preempt(sim.liveInstances()[0].fid);
+ *   await sim.close();
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startApiServer, type ApiServer, type ControlHandler, type RecordedExchange } from "./api-server.ts";
+import { Cloud, type LiveInstance } from "./cloud.ts";
+import { DEFAULT_API_KEY, DEFAULT_PROJECT, defaultAuctions, SIM_USER, type AuctionOption } from "./fixtures.ts";
+import { HttpFaults, type DropNextOptions, type FailNextOptions } from "./http-faults.ts";
+import { nowIso } from "./ids.ts";
+import type { BidModel, InstanceModel } from "./models.ts";
+import { apiRoutes } from "./routes.ts";
+
+export type { RecordedExchange } from "./api-server.ts";
+export type { LiveInstance } from "./cloud.ts";
+export type { DropNextOptions, FailNextOptions } from "./http-faults.ts";
+
+export interface SimulatorOptions {
+  /** 0 (the default) picks a free port. */
+  port?: number;
+  /** Accepted bearer tokens; default ["fkey_sim_test"]. */
+  apiKeys?: string[];
+  /** Default [{ fid: "proj_sim0001", name: "sim-project" }]. */
+  projects?: { fid: string; name: string }[];
+  /**
+   * Per auction: instance type (name or FID), region, free capacity, last price in dollars.
+   * Default: every fixture type in us-central1-a and us-central1-b with seed-like prices.
+   */
+  auctions?: AuctionOption[];
+  /** How long an Open bid waits before it can be allocated; default 200. */
+  allocationDelayMs?: number;
+  /** Each STATUS_NEW → CONFIRMED → INITIALIZING → STARTING → RUNNING step; default 100. */
+  bootStepMs?: number;
+  /** Where sandboxes live; default a temp dir removed on close. */
+  stateDir?: string;
+  /** Serve the /_sim/... control routes (main.ts turns this on). */
+  control?: (simulator: FcpSimulator) => ControlHandler;
+}
+
+export interface SimulatorFaults {
+  /** Spot preemption: the bid's instances go STATUS_PREEMPTING, their sandboxes die, STATUS_PREEMPTED; the bid returns to Open. */
+  preempt(instanceFid: string): Promise<void>;
+  /** The machine dies: sandbox killed, STATUS_ERROR. */
+  kill(instanceFid: string): Promise<void>;
+  /** Free capacity of the type's auction in a region (every region when undefined). */
+  setCapacity(instanceType: string, region: string | undefined, capacity: number): void;
+  failNext(options: FailNextOptions): void;
+  dropNext(options: DropNextOptions): void;
+  setLatencyMs(ms: number): void;
+  dropSshConnections(instanceFid: string): void;
+}
+
+export class FcpSimulator {
+  readonly url: string;
+  readonly apiKey: string;
+  readonly project: { fid: string; name: string };
+  readonly requests: RecordedExchange[];
+  readonly faults: SimulatorFaults;
+  readonly #cloud: Cloud;
+  readonly #server: ApiServer;
+  readonly #ownedStateDir: string | undefined;
+  #closing: Promise<void> | undefined;
+
+  private constructor(init: { server: ApiServer; cloud: Cloud; httpFaults: HttpFaults; apiKey: string; requests: RecordedExchange[]; ownedStateDir: string | undefined }) {
+    const { cloud, httpFaults } = init;
+    this.url = init.server.url;
+    this.apiKey = init.apiKey;
+    const [project] = cloud.projects;
+    if (project === undefined) throw new Error("fcp-sim: at least one project is required");
+    this.project = { fid: project.fid, name: project.name };
+    this.requests = init.requests;
+    this.#cloud = cloud;
+    this.#server = init.server;
+    this.#ownedStateDir = init.ownedStateDir;
+    this.faults = {
+      preempt: (fid) => cloud.preempt(fid),
+      kill: (fid) => cloud.kill(fid),
+      setCapacity: (type, region, capacity) => cloud.setCapacity(type, region, capacity),
+      failNext: (options) => httpFaults.failNext(options),
+      dropNext: (options) => httpFaults.dropNext(options),
+      setLatencyMs: (ms) => httpFaults.setLatencyMs(ms),
+      dropSshConnections: (fid) => cloud.dropSshConnections(fid),
+    };
+  }
+
+  static async start(options: SimulatorOptions = {}): Promise<FcpSimulator> {
+    const apiKeys = options.apiKeys ?? [DEFAULT_API_KEY];
+    const apiKey = apiKeys[0];
+    if (apiKey === undefined) throw new Error("fcp-sim: apiKeys must name at least one key");
+    const ownedStateDir = options.stateDir === undefined ? await mkdtemp(join(tmpdir(), "fcp-sim-")) : undefined;
+    const createdAt = nowIso();
+    const cloud = new Cloud({
+      user: SIM_USER,
+      projects: (options.projects ?? [DEFAULT_PROJECT]).map((project) => ({ ...project, created_at: createdAt })),
+      auctions: options.auctions ?? defaultAuctions(),
+      allocationDelayMs: options.allocationDelayMs ?? 200,
+      bootStepMs: options.bootStepMs ?? 100,
+      stateDir: options.stateDir ?? ownedStateDir ?? "",
+    });
+    const httpFaults = new HttpFaults();
+    const requests: RecordedExchange[] = [];
+    let simulator: FcpSimulator | undefined;
+    const control = options.control;
+    let server: ApiServer;
+    try {
+      server = await startApiServer({
+        port: options.port ?? 0,
+        routes: apiRoutes(cloud),
+        apiKeys,
+        faults: httpFaults,
+        onExchange: (exchange) => requests.push(exchange),
+        ...(control === undefined
+          ? {}
+          : { control: (request) => (simulator === undefined ? Promise.resolve(undefined) : control(simulator)(request)) }),
+      });
+    } catch (error) {
+      await cloud.close();
+      if (ownedStateDir !== undefined) await rm(ownedStateDir, { recursive: true, force: true });
+      throw error;
+    }
+    simulator = new FcpSimulator({ server, cloud, httpFaults, apiKey, requests, ownedStateDir });
+    return simulator;
+  }
+
+  /** The ledger: instances not yet terminated, preempted or errored (what would still cost money). */
+  liveInstances(): LiveInstance[] {
+    return this.#cloud.liveInstances();
+  }
+
+  bids(): BidModel[] {
+    return this.#cloud.bids();
+  }
+
+  instances(): InstanceModel[] {
+    return this.#cloud.instances();
+  }
+
+  /** `<stateDir>/instances/<fid>`: the instance's disk (flow/, home/, bin/, startup-script.sh, console.log). */
+  sandboxDir(instanceFid: string): string {
+    return this.#cloud.sandboxDir(instanceFid);
+  }
+
+  /** Stops serving, kills every sandbox and sshd, and removes the default state dir. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await Promise.all([this.#server.close(), this.#cloud.close()]);
+      if (this.#ownedStateDir !== undefined) await rm(this.#ownedStateDir, { recursive: true, force: true });
+    })();
+    return this.#closing;
+  }
+}
