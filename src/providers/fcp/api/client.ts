@@ -175,7 +175,7 @@ export class FcpClient {
    * Places a spot bid. If the API's answer is lost, looks the bid up by its name (unique within
    * the project) and returns it instead of placing a second, paid-for bid.
    */
-  createBid(request: CreateBidRequest): Promise<Bid> {
+  async createBid(request: CreateBidRequest): Promise<Bid> {
     const body = checkRequest("createBid", CreateBidRequestSchema, request);
     return this.#transport.call({
       operation: "createBid",
@@ -190,7 +190,7 @@ export class FcpClient {
     });
   }
 
-  updateBid(fid: string, update: UpdateBidRequest): Promise<Bid> {
+  async updateBid(fid: string, update: UpdateBidRequest): Promise<Bid> {
     const body = checkRequest("updateBid", UpdateBidRequestSchema, update);
     return this.#transport.call({
       operation: "updateBid",
@@ -238,7 +238,7 @@ export class FcpClient {
   }
 
   /** Registers a public key. A lost answer is recovered by looking the key up by name. */
-  createSshKey(request: CreateSshKeyRequest): Promise<CreatedSshKey> {
+  async createSshKey(request: CreateSshKeyRequest): Promise<CreatedSshKey> {
     const body = checkRequest("createSshKey", CreateSshKeyRequestSchema, request);
     return this.#transport.call({
       operation: "createSshKey",
@@ -271,7 +271,7 @@ export class FcpClient {
    * Creates a volume. A lost answer is recovered by looking the volume up by name in its region
    * (the region matters: the same name may exist elsewhere).
    */
-  createVolume(request: CreateVolumeRequest): Promise<VolumeModel> {
+  async createVolume(request: CreateVolumeRequest): Promise<VolumeModel> {
     const body = checkRequest("createVolume", CreateVolumeRequestSchema, request);
     return this.#transport.call({
       operation: "createVolume",

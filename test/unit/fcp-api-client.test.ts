@@ -1,0 +1,423 @@
+import assert from "node:assert/strict";
+import { createServer, type IncomingHttpHeaders, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, describe, it } from "node:test";
+import {
+  APIError,
+  AuthenticationError,
+  ConflictError,
+  NetworkError,
+  ProviderError,
+  RateLimitError,
+  ResourceNotFoundError,
+  TimeoutError,
+  ValidationAPIError,
+  ValidationError,
+} from "../../src/errors.ts";
+import { FcpClient, type FcpClientOptions, type Bid, collectPages } from "../../src/providers/fcp/api/index.ts";
+import { backoffDelayMs, parseRetryAfterMs } from "../../src/providers/fcp/api/retry.ts";
+
+const API_KEY = "fkey_s3cr3t-value-never-printed";
+const PROJECT = "proj_test0001";
+
+interface Seen {
+  method: string;
+  url: URL;
+  headers: IncomingHttpHeaders;
+  body: unknown;
+}
+
+/** What a handler does with a request: answer it, or drop the connection without answering. */
+type Handler = (request: Seen, response: ServerResponse) => void | "destroy";
+
+interface FakeApi {
+  url: string;
+  seen: Seen[];
+  close(): Promise<void>;
+}
+
+const servers: FakeApi[] = [];
+after(() => Promise.all(servers.map((s) => s.close())));
+
+async function fakeApi(handler: Handler): Promise<FakeApi> {
+  const seen: Seen[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      const text = Buffer.concat(chunks).toString("utf8");
+      const request: Seen = { method: req.method ?? "", url: new URL(req.url ?? "/", "http://x"), headers: req.headers, body: text === "" ? undefined : JSON.parse(text) };
+      seen.push(request);
+      if (handler(request, res) === "destroy") req.socket.destroy();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const api: FakeApi = {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    seen,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+  servers.push(api);
+  return api;
+}
+
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { "content-type": "application/json", ...headers });
+  res.end(body === undefined ? undefined : JSON.stringify(body));
+}
+
+/** A client whose retries wait no time; `delays` records what they would have waited. */
+function clientFor(api: FakeApi, options: Partial<FcpClientOptions> = {}): { client: FcpClient; delays: number[] } {
+  const delays: number[] = [];
+  const client = new FcpClient({
+    apiUrl: api.url,
+    apiKey: API_KEY,
+    apiKeySource: "FLOW_API_KEY",
+    sleep: async (ms) => void delays.push(ms),
+    ...options,
+  });
+  after(() => client.close());
+  return { client, delays };
+}
+
+function bid(fid: string, name: string, overrides: Partial<Bid> = {}): Bid {
+  return {
+    fid,
+    name,
+    project: PROJECT,
+    created_by: "user_1",
+    created_at: "2025-01-01T00:00:00Z",
+    limit_price: "$2.25",
+    instance_quantity: 1,
+    instance_type: "it_MsIRhxj3ccyVWGfP",
+    region: "us-central1-a",
+    instances: [],
+    launch_specification: { volumes: [], ssh_keys: ["sshkey_1"], startup_script: "#!/bin/bash\n" },
+    status: "Open",
+    ...overrides,
+  };
+}
+
+const createBidBody = {
+  project: PROJECT,
+  region: "us-central1-a",
+  instance_type: "it_MsIRhxj3ccyVWGfP",
+  limit_price: "$2.25",
+  instance_quantity: 1,
+  name: "train-7f3a",
+  launch_specification: { volumes: [], ssh_keys: ["sshkey_1"], startup_script: "#!/bin/bash\necho hi\n" },
+};
+
+/** A bids endpoint backed by a list, with `onPost` deciding how each POST ends. */
+function bidsApi(onPost: (postNumber: number) => "ok" | "create-then-drop" | "500" | "429"): Handler {
+  const bids: Bid[] = [];
+  let posts = 0;
+  return (req, res) => {
+    if (req.method === "GET" && req.url.pathname === "/v2/spot/bids") {
+      const name = req.url.searchParams.get("name");
+      return json(res, 200, { data: bids.filter((b) => name === null || b.name === name), next_cursor: null });
+    }
+    if (req.method === "POST" && req.url.pathname === "/v2/spot/bids") {
+      const body = req.body as typeof createBidBody;
+      const outcome = onPost(++posts);
+      if (outcome === "429") return json(res, 429, { detail: "slow down" }, { "retry-after": "1" });
+      if (outcome === "500") return json(res, 500, { detail: "database hiccup" });
+      const created = bid(`bid_${bids.length + 1}`, body.name, { launch_specification: body.launch_specification });
+      bids.push(created);
+      if (outcome === "create-then-drop") return "destroy";
+      return json(res, 201, created);
+    }
+    json(res, 404, { detail: "Not Found" });
+  };
+}
+
+describe("FcpClient requests", () => {
+  it("sends the bearer key, a user agent, JSON headers and one request ID per operation, kept across retries", async () => {
+    let calls = 0;
+    const api = await fakeApi((req, res) => {
+      if (req.url.pathname === "/v2/me" && ++calls === 1) return json(res, 503, { detail: "warming up" });
+      json(res, 200, { id: "1", fid: "user_1", email: "a@b.c", organization_id: "org_1", user_name: null, future_field: true });
+    });
+    const { client } = clientFor(api);
+    const me = await client.me();
+    assert.equal(me.fid, "user_1");
+    await client.me();
+
+    assert.equal(api.seen.length, 3);
+    const [first, retry, next] = api.seen as [Seen, Seen, Seen];
+    assert.equal(first.headers.authorization, `Bearer ${API_KEY}`);
+    assert.match(first.headers["user-agent"] ?? "", /^flow-sdk-ts\/\d+\.\d+\.\d+\S* node\/\d+\.\d+\.\d+$/);
+    assert.equal(first.headers.accept, "application/json");
+    assert.match(String(first.headers["x-request-id"]), /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    assert.equal(retry.headers["x-request-id"], first.headers["x-request-id"], "a retry reuses the operation's request ID");
+    assert.notEqual(next.headers["x-request-id"], first.headers["x-request-id"], "a new operation gets a new ID");
+  });
+
+  it("sends JSON bodies with a content type and comma-separated array filters", async () => {
+    const api = await fakeApi((req, res) => {
+      if (req.url.pathname === "/v2/instances") return json(res, 200, { data: [] });
+      json(res, 200, bid("bid_1", "x", { status: "Paused" }));
+    });
+    const { client } = clientFor(api);
+    await client.updateBid("bid_1", { paused: true });
+    await client.listInstances({ project: PROJECT, bidFids: ["bid_1", "bid_2"], statuses: ["STATUS_RUNNING", "STATUS_NEW"] });
+
+    const [patch, list] = api.seen as [Seen, Seen];
+    assert.equal(patch.method, "PATCH");
+    assert.equal(patch.url.pathname, "/v2/spot/bids/bid_1");
+    assert.equal(patch.headers["content-type"], "application/json");
+    assert.deepEqual(patch.body, { paused: true });
+    assert.equal(list.url.searchParams.get("project"), PROJECT);
+    assert.equal(list.url.searchParams.get("bid_fid_in"), "bid_1,bid_2");
+    assert.equal(list.url.searchParams.get("status_in"), "STATUS_RUNNING,STATUS_NEW");
+    assert.deepEqual(await client.listInstances({ project: PROJECT, bidFids: [] }), [], "an empty filter matches nothing");
+    assert.equal(api.seen.length, 2);
+  });
+
+  it("follows next_cursor over three pages", async () => {
+    const pages: Record<string, { data: Bid[]; next_cursor?: string | null }> = {
+      "": { data: [bid("bid_1", "a"), bid("bid_2", "b")], next_cursor: "c2" },
+      c2: { data: [bid("bid_3", "c")], next_cursor: "c3" },
+      c3: { data: [bid("bid_4", "d")], next_cursor: null },
+    };
+    const api = await fakeApi((req, res) => json(res, 200, pages[req.url.searchParams.get("next_cursor") ?? ""]));
+    const { client } = clientFor(api);
+
+    const bids = await client.listBids({ project: PROJECT, status: "Open", region: "us-central1-a" });
+    assert.deepEqual(bids.map((b) => b.fid), ["bid_1", "bid_2", "bid_3", "bid_4"]);
+    assert.deepEqual(api.seen.map((s) => s.url.searchParams.get("next_cursor")), [null, "c2", "c3"]);
+    for (const { url } of api.seen) {
+      assert.equal(url.pathname, "/v2/spot/bids");
+      assert.equal(url.searchParams.get("project"), PROJECT);
+      assert.equal(url.searchParams.get("status"), "Open");
+      assert.equal(url.searchParams.get("region"), "us-central1-a");
+      assert.equal(url.searchParams.has("name"), false);
+    }
+  });
+
+  it("exports a generic paginator that refuses a cursor loop", async () => {
+    const items = await collectPages(async (cursor) => (cursor === undefined ? { data: [1, 2], next_cursor: "n" } : { data: [3] }));
+    assert.deepEqual(items, [1, 2, 3]);
+    await assert.rejects(
+      collectPages(async () => ({ data: [1], next_cursor: "same" })),
+      (e: unknown) => e instanceof ProviderError && /twice/.test(e.message),
+    );
+  });
+
+  it("resolves a project from its FID or its name, and lists the names when neither matches", async () => {
+    const api = await fakeApi((_req, res) =>
+      json(res, 200, [
+        { fid: "proj_a", name: "research", created_at: "2025-01-01T00:00:00Z" },
+        { fid: "proj_b", name: "prod", created_at: "2025-01-01T00:00:00Z" },
+      ]),
+    );
+    const { client } = clientFor(api);
+    assert.equal(await client.resolveProjectId("proj_b"), "proj_b");
+    assert.equal(await client.resolveProjectId("research"), "proj_a");
+    await assert.rejects(
+      client.resolveProjectId("staging"),
+      (e: unknown) => e instanceof ResourceNotFoundError && /"staging"/.test(e.message) && /research, prod/.test(e.describe()),
+    );
+  });
+});
+
+describe("FcpClient errors", () => {
+  it("401 names where the key came from, never the key, and is not retried", async () => {
+    const api = await fakeApi((_req, res) => json(res, 401, { detail: "Invalid API key" }));
+    const { client } = clientFor(api);
+    const error = await client.listProjects().then(
+      () => assert.fail("expected a rejection"),
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof AuthenticationError);
+    assert.match(error.message, /The API rejected the API key from FLOW_API_KEY \(401 Unauthorized\)/);
+    assert.match(error.describe(), /flow init/);
+    const everything = `${error.describe()} ${JSON.stringify(error)} ${String(error.stack)}`;
+    assert.equal(everything.includes(API_KEY), false, "the key must not appear in the error");
+    assert.equal(api.seen.length, 1);
+  });
+
+  it("404 is ResourceNotFoundError naming the resource", async () => {
+    const api = await fakeApi((_req, res) => json(res, 404, { detail: "Bid not found" }));
+    const { client } = clientFor(api);
+    await assert.rejects(client.getBid("bid_missing"), (e: unknown) => e instanceof ResourceNotFoundError && /bid bid_missing/.test(e.message));
+    assert.equal(api.seen.length, 1);
+  });
+
+  it("422 lists each field without the body/query prefix and keeps the raw entries", async () => {
+    const detail = [
+      { loc: ["body", "launch_specification", "startup_script"], msg: "script exceeds 10000 characters", type: "value_error" },
+      { loc: ["body", "launch_specification", "ssh_keys", 0], msg: "unknown SSH key", type: "value_error" },
+    ];
+    const api = await fakeApi((_req, res) => json(res, 422, { detail }));
+    const { client } = clientFor(api);
+    const error = await client.createBid(createBidBody).then(
+      () => assert.fail("expected a rejection"),
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof ValidationAPIError);
+    assert.equal(error.statusCode, 422);
+    assert.match(error.message, /launch_specification\.startup_script: script exceeds 10000 characters/);
+    assert.match(error.message, /launch_specification\.ssh_keys\[0\]: unknown SSH key/);
+    assert.deepEqual(error.validationErrors, detail);
+    assert.equal(api.seen.length, 1, "a 422 is final");
+  });
+
+  it("409 is a ConflictError with the status, body and request ID", async () => {
+    const api = await fakeApi((_req, res) => json(res, 409, { detail: "A volume named data already exists" }));
+    const { client } = clientFor(api);
+    const error = await client.createVolume({ name: "data", project: PROJECT, disk_interface: "Block", region: "us-central1-a", size_gb: 10 }).then(
+      () => assert.fail("expected a rejection"),
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof ConflictError && error instanceof APIError);
+    assert.equal(error.statusCode, 409);
+    assert.match(error.message, /already exists/);
+    assert.match(error.responseBody ?? "", /already exists/);
+    assert.equal(error.requestId, api.seen[0]?.headers["x-request-id"]);
+    assert.equal(api.seen.length, 1);
+  });
+
+  it("a response that fails its model is a ProviderError naming the operation and the field", async () => {
+    const api = await fakeApi((_req, res) => json(res, 200, { data: [bid("bid_1", "a", { status: "Exploded" as Bid["status"] })] }));
+    const { client } = clientFor(api);
+    await assert.rejects(
+      client.listBids({ project: PROJECT }),
+      (e: unknown) => e instanceof ProviderError && /listBids/.test(e.message) && /data\.0\.status/.test(e.message),
+    );
+  });
+
+  it("rejects a malformed request before sending it", async () => {
+    const api = await fakeApi((_req, res) => json(res, 500, {}));
+    const { client } = clientFor(api);
+    await assert.rejects(
+      client.createVolume({ name: "Bad_Name", project: PROJECT, disk_interface: "Block", region: "us-central1-a", size_gb: 10 }),
+      (e: unknown) => e instanceof ValidationError && e.issues[0]?.path === "name",
+    );
+    await assert.rejects(client.createBid({ ...createBidBody, limit_price: "2.25" }), (e: unknown) => e instanceof ValidationError && /limit_price/.test(e.message));
+    assert.equal(api.seen.length, 0);
+  });
+
+  it("DELETE of something already gone resolves", async () => {
+    const api = await fakeApi((req, res) => (req.url.pathname.endsWith("gone") ? json(res, 404, { detail: "Not found" }) : json(res, 204, undefined)));
+    const { client } = clientFor(api);
+    await client.cancelBid("bid_gone");
+    await client.deleteVolume("vol_present");
+    await client.deleteSshKey("sshkey_gone");
+    assert.deepEqual(
+      api.seen.map((s) => `${s.method} ${s.url.pathname}`),
+      ["DELETE /v2/spot/bids/bid_gone", "DELETE /v2/volumes/vol_present", "DELETE /v2/ssh-keys/sshkey_gone"],
+    );
+  });
+
+  it("an unreachable API is a NetworkError naming the host", async () => {
+    const api = await fakeApi(() => {});
+    const url = api.url;
+    await api.close();
+    const { client } = clientFor({ ...api, url }, { maxRetries: 2 });
+    await assert.rejects(client.listProjects(), (e: unknown) => e instanceof NetworkError && e.message.includes(new URL(url).host) && /FLOW_API_URL/.test(e.describe()));
+  });
+
+  it("an API that never answers is a TimeoutError", async () => {
+    const api = await fakeApi(() => {}); // never responds
+    const { client } = clientFor(api, { requestTimeoutMs: 150, maxRetries: 1 });
+    await assert.rejects(client.listProjects(), (e: unknown) => e instanceof TimeoutError && /listProjects/.test(e.message));
+    assert.equal(api.seen.length, 2, "a timed-out GET is retried");
+  });
+});
+
+describe("FcpClient retries", () => {
+  it("429 waits out Retry-After, then succeeds; a POST is retried on 429 too", async () => {
+    const api = await fakeApi(bidsApi((n) => (n === 1 ? "429" : "ok")));
+    const { client, delays } = clientFor(api);
+    const created = await client.createBid(createBidBody);
+    assert.equal(created.name, createBidBody.name);
+    assert.deepEqual(delays, [1000]);
+    assert.deepEqual(api.seen.map((s) => s.method), ["POST", "POST"], "a 429 needs no lookup: nothing was created");
+  });
+
+  it("Retry-After as an HTTP date is honoured; one longer than a minute fails at once", async () => {
+    let calls = 0;
+    const api = await fakeApi((req, res) => {
+      calls++;
+      if (req.url.pathname === "/v2/projects" && calls === 1) return json(res, 429, {}, { "retry-after": new Date(Date.now() + 30_000).toUTCString() });
+      if (req.url.pathname === "/v2/me") return json(res, 429, {}, { "retry-after": "3600" });
+      json(res, 200, []);
+    });
+    const { client, delays } = clientFor(api);
+    assert.deepEqual(await client.listProjects(), []);
+    assert.equal(delays.length, 1);
+    assert.ok(delays[0]! > 20_000 && delays[0]! <= 30_000, `waited ${delays[0]} ms`);
+    await assert.rejects(client.me(), (e: unknown) => e instanceof RateLimitError && /3600s/.test(e.message));
+  });
+
+  it("a 503 storm is ridden out with capped, jittered backoff", async () => {
+    let calls = 0;
+    const api = await fakeApi((_req, res) => (++calls <= 4 ? json(res, 503, { detail: "overloaded" }) : json(res, 200, [])));
+    const { client, delays } = clientFor(api, { initialRetryDelayMs: 100, maxRetryDelayMs: 250 });
+    assert.deepEqual(await client.listSpotAvailability(), []);
+    assert.equal(delays.length, 4);
+    delays.forEach((d, i) => assert.ok(d >= 0 && d <= Math.min(250, 100 * 2 ** i), `retry ${i} waited ${d} ms`));
+  });
+
+  it("gives up after maxRetries with an APIError carrying the status and request ID", async () => {
+    const api = await fakeApi((_req, res) => json(res, 502, { detail: "bad gateway" }));
+    const { client } = clientFor(api, { maxRetries: 3 });
+    const error = await client.listInstanceTypes().then(
+      () => assert.fail("expected a rejection"),
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof APIError);
+    assert.equal(error.statusCode, 502);
+    assert.equal(error.requestId, api.seen[0]?.headers["x-request-id"]);
+    assert.equal(api.seen.length, 4);
+  });
+
+  it("a GET whose connection is reset is retried", async () => {
+    let calls = 0;
+    const api = await fakeApi((_req, res) => (++calls === 1 ? "destroy" : json(res, 200, bid("bid_1", "a"))));
+    const { client, delays } = clientFor(api);
+    assert.equal((await client.getBid("bid_1")).fid, "bid_1");
+    assert.equal(api.seen.length, 2);
+    assert.equal(delays.length, 1);
+  });
+
+  it("a bid whose create response is lost is found by name, not placed twice", async () => {
+    const api = await fakeApi(bidsApi(() => "create-then-drop"));
+    const { client } = clientFor(api);
+    const created = await client.createBid(createBidBody);
+    assert.equal(created.fid, "bid_1");
+    assert.equal(created.name, createBidBody.name);
+
+    const posts = api.seen.filter((s) => s.method === "POST");
+    assert.equal(posts.length, 1, "exactly one POST");
+    const lookup = api.seen.find((s) => s.method === "GET");
+    assert.equal(lookup?.url.searchParams.get("name"), createBidBody.name);
+    assert.equal(lookup?.url.searchParams.get("project"), PROJECT);
+    assert.equal(lookup?.headers["x-request-id"], posts[0]?.headers["x-request-id"], "the lookup belongs to the create");
+    const all = await client.listBids({ project: PROJECT });
+    assert.equal(all.length, 1, "exactly one bid exists");
+  });
+
+  it("a create that failed with a 5xx is posted again only after the lookup finds nothing", async () => {
+    const api = await fakeApi(bidsApi((n) => (n === 1 ? "500" : "ok")));
+    const { client } = clientFor(api);
+    const created = await client.createBid(createBidBody);
+    assert.equal(created.fid, "bid_1");
+    assert.deepEqual(api.seen.map((s) => s.method), ["POST", "GET", "POST"]);
+  });
+
+  it("backoff is full jitter under the cap and Retry-After accepts seconds or a date", () => {
+    const policy = { initialRetryDelayMs: 500, maxRetryDelayMs: 20_000 };
+    assert.equal(backoffDelayMs(0, { ...policy, random: () => 0.999 }), 499);
+    assert.equal(backoffDelayMs(10, { ...policy, random: () => 0.5 }), 10_000);
+    assert.equal(backoffDelayMs(3, { ...policy, random: () => 0 }), 0);
+    assert.equal(parseRetryAfterMs("2"), 2000);
+    assert.equal(parseRetryAfterMs("Wed, 21 Oct 2015 07:28:30 GMT", Date.parse("Wed, 21 Oct 2015 07:28:00 GMT")), 30_000);
+    assert.equal(parseRetryAfterMs("soon"), undefined);
+    assert.equal(parseRetryAfterMs(undefined), undefined);
+  });
+});
