@@ -410,6 +410,26 @@ describe("FcpClient retries", () => {
     assert.deepEqual(api.seen.map((s) => s.method), ["POST", "GET", "POST"]);
   });
 
+  it("a lost create whose lookup fails too says the outcome is unknown instead of posting again", async () => {
+    const api = await fakeApi((req, res) => (req.method === "POST" ? "destroy" : json(res, 403, { detail: "no" })));
+    const { client } = clientFor(api);
+    await assert.rejects(
+      client.createSshKey({ project: PROJECT, name: "laptop", public_key: "ssh-ed25519 AAAA" }),
+      (e: unknown) => e instanceof ProviderError && e.errorCode === "outcome_unknown" && /SSH key "laptop"/.test(e.describe()),
+    );
+    assert.deepEqual(api.seen.map((s) => s.method), ["POST", "GET"]);
+  });
+
+  it("out of retries, a create is still looked up once before failing", async () => {
+    const api = await fakeApi((req, res) => (req.method === "POST" ? "destroy" : json(res, 200, [])));
+    const { client } = clientFor(api, { maxRetries: 0 });
+    await assert.rejects(
+      client.createVolume({ name: "data", project: PROJECT, disk_interface: "Block", region: "us-central1-a", size_gb: 10 }),
+      (e: unknown) => e instanceof NetworkError,
+    );
+    assert.deepEqual(api.seen.map((s) => `${s.method} ${s.url.pathname}${s.url.search}`), ["POST /v2/volumes", `GET /v2/volumes?project=${PROJECT}&region=us-central1-a`]);
+  });
+
   it("backoff is full jitter under the cap and Retry-After accepts seconds or a date", () => {
     const policy = { initialRetryDelayMs: 500, maxRetryDelayMs: 20_000 };
     assert.equal(backoffDelayMs(0, { ...policy, random: () => 0.999 }), 499);

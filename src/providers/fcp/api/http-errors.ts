@@ -75,13 +75,13 @@ export function errorFromResponse(request: RequestDescription, statusCode: numbe
       const parsed = HTTPValidationErrorSchema.safeParse(parseJson(bodyText));
       if (parsed.success) {
         const fields = parsed.data.detail.map((issue) => `  ${readableLocation(issue.loc)}: ${issue.msg}`);
-        return new ValidationAPIError(`The API rejected the request of ${what} (422):\n${fields.join("\n")}`, {
+        return new ValidationAPIError(`The API rejected ${what} (422 Unprocessable Entity):\n${fields.join("\n")}`, {
           ...common,
           errorCode: "invalid_request",
           validationErrors: parsed.data.detail.map(({ loc, msg, type }) => ({ loc, msg, type })),
         });
       }
-      return new APIError(withDetail(`The API rejected the request of ${what} (422)`), { ...common, errorCode: "invalid_request" });
+      return new APIError(withDetail(`The API rejected ${what} (422 Unprocessable Entity)`), { ...common, errorCode: "invalid_request" });
     }
     case 429:
       return new RateLimitError(`The API is rate limiting ${what} (429 Too Many Requests) and kept doing so after retries.`, {
@@ -119,7 +119,7 @@ export function malformedResponseError(request: RequestDescription, error: z.Zod
   const problem =
     error instanceof SyntaxError
       ? "is not JSON"
-      : `does not match the API model: ${error.issues.map((i) => `${i.path.length === 0 ? "(body)" : i.path.join(".")}: ${i.message}`).join("; ")}`;
+      : `does not match the API model: ${summarizeIssues(error.issues.map((i) => `${i.path.length === 0 ? "(body)" : i.path.join(".")}: ${i.message}`))}`;
   return new ProviderError(`The response to ${what} ${problem}.`, {
     errorCode: "malformed_response",
     cause: error,
@@ -201,6 +201,12 @@ function detailOf(bodyText: string): string | undefined {
   }
   const text = bodyText.trim();
   return text !== "" && text.length <= 200 && !text.startsWith("<") ? text : undefined;
+}
+
+/** The first few problems; a wholly different shape would otherwise list every field. */
+function summarizeIssues(issues: string[]): string {
+  const shown = issues.slice(0, 3).join("; ");
+  return issues.length > 3 ? `${shown}; and ${issues.length - 3} more` : shown;
 }
 
 function parseJson(text: string): unknown {
