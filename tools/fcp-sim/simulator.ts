@@ -108,8 +108,8 @@ export class FcpSimulator {
     });
     const httpFaults = new HttpFaults();
     const requests: RecordedExchange[] = [];
-    let simulator: FcpSimulator | undefined;
-    const control = options.control;
+    // The control routes need the simulator, which needs the server: bound once both exist.
+    let controlHandler: ControlHandler | undefined;
     let server: ApiServer;
     try {
       server = await startApiServer({
@@ -118,16 +118,15 @@ export class FcpSimulator {
         apiKeys,
         faults: httpFaults,
         onExchange: (exchange) => requests.push(exchange),
-        ...(control === undefined
-          ? {}
-          : { control: (request) => (simulator === undefined ? Promise.resolve(undefined) : control(simulator)(request)) }),
+        ...(options.control === undefined ? {} : { control: (request) => controlHandler?.(request) ?? Promise.resolve(undefined) }),
       });
     } catch (error) {
       await cloud.close();
       if (ownedStateDir !== undefined) await rm(ownedStateDir, { recursive: true, force: true });
       throw error;
     }
-    simulator = new FcpSimulator({ server, cloud, httpFaults, apiKey, requests, ownedStateDir });
+    const simulator = new FcpSimulator({ server, cloud, httpFaults, apiKey, requests, ownedStateDir });
+    controlHandler = options.control?.(simulator);
     return simulator;
   }
 
