@@ -83,6 +83,7 @@ export function apiRoutes(cloud: Cloud): Route[] {
       template: "/v2/spot/bids",
       handle({ query }) {
         const q = parseQuery(GetBidsQuery, query);
+        if (q.project !== undefined) requireProject(q.project);
         const bids = cloud
           .bids()
           .filter((bid) => knownProject(bid.project))
