@@ -15,12 +15,17 @@ const { values } = parseArgs({
   },
 });
 
+const port = toInt("--port", values.port);
 const simulator = await FcpSimulator.start({
-  port: toInt("--port", values.port),
+  port,
   ...(values["state-dir"] === undefined ? {} : { stateDir: values["state-dir"] }),
   ...(values["allocation-delay-ms"] === undefined ? {} : { allocationDelayMs: toInt("--allocation-delay-ms", values["allocation-delay-ms"]) }),
   ...(values["boot-step-ms"] === undefined ? {} : { bootStepMs: toInt("--boot-step-ms", values["boot-step-ms"]) }),
   control: controlApi,
+}).catch((error: unknown) => {
+  const inUse = (error as NodeJS.ErrnoException).code === "EADDRINUSE";
+  process.stderr.write(inUse ? `fcp-sim: port ${port} is in use; pass --port <free port> (0 picks one)\n` : `fcp-sim: could not start: ${String(error)}\n`);
+  process.exit(1);
 });
 
 // The key is a fixed test token of the simulator, not a secret.
