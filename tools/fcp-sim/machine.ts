@@ -132,7 +132,7 @@ if [ "$(basename "$0")" = shutdown ]; then
   minutes=1
   for arg in "$@"; do
     case "$arg" in
-      -c) exit 0 ;;
+      -c) exit 0 ;; # accepted; a pending delayed power-off is not cancelled
       now) minutes=0 ;;
       +[0-9]*) minutes="\${arg#+}" ;;
     esac
