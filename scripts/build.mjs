@@ -29,8 +29,8 @@ await Promise.all([
     outdir: "dist",
     outExtension: { ".js": ".mjs" },
     banner: { js: requireShim },
-    // Client-only tools, reached through dynamic imports that never run inside an agent.
-    external: ["esbuild", "tsx"],
+    // Client-only packages, reached through dynamic imports that never run inside an agent.
+    external: ["esbuild", "tsx", "ssh2", "undici"],
   }),
 ]);
 if (!process.argv.includes("--no-types")) {

@@ -11,7 +11,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
-import { Agent, request } from "undici";
+import type { Agent } from "undici";
 import type { z } from "zod";
 import { ProviderError } from "../../../errors.ts";
 import {
@@ -62,6 +62,8 @@ export interface TransportOptions {
   retry: RetryPolicy;
 }
 
+type Undici = { agent: Agent; request: typeof import("undici").request };
+
 type Attempt =
   | { kind: "response"; statusCode: number; headers: IncomingHttpHeaders; bodyText: string }
   | { kind: "transport"; failure: TransportFailure };
@@ -73,7 +75,9 @@ export class ApiTransport {
   readonly #userAgent: string;
   readonly #timeoutMs: number;
   readonly #retry: RetryPolicy;
-  readonly #agent: Agent;
+  // undici is loaded on the first request, not at import: the agent bundles the SDK, this module
+  // included, but never calls the cloud API, so the agent build leaves undici out.
+  #undici: Promise<Undici> | undefined;
 
   constructor(options: TransportOptions) {
     this.#apiUrl = options.apiUrl.replace(/\/+$/, "");
@@ -82,7 +86,6 @@ export class ApiTransport {
     this.#userAgent = options.userAgent;
     this.#timeoutMs = options.requestTimeoutMs;
     this.#retry = options.retry;
-    this.#agent = new Agent({ connect: { timeout: options.requestTimeoutMs } });
   }
 
   async call<S extends z.ZodType>(call: ApiCall<S>): Promise<z.output<S>> {
@@ -131,8 +134,15 @@ export class ApiTransport {
   }
 
   /** Closes idle connections; calls made afterwards fail. */
-  close(): Promise<void> {
-    return this.#agent.close();
+  async close(): Promise<void> {
+    if (this.#undici !== undefined) await (await this.#undici).agent.close();
+  }
+
+  #loadUndici(): Promise<Undici> {
+    return (this.#undici ??= import("undici").then(({ Agent, request }) => ({
+      agent: new Agent({ connect: { timeout: this.#timeoutMs } }),
+      request,
+    })));
   }
 
   async #attempt(call: ApiCall<z.ZodType>, description: RequestDescription): Promise<Attempt> {
@@ -143,11 +153,12 @@ export class ApiTransport {
       controller.abort();
     }, this.#timeoutMs);
     try {
+      const { agent, request } = await this.#loadUndici();
       const response = await request(description.url, {
         method: call.method,
         headers: this.#headers(description.requestId, call.body !== undefined),
         ...(call.body === undefined ? {} : { body: JSON.stringify(call.body) }),
-        dispatcher: this.#agent,
+        dispatcher: agent,
         signal: controller.signal,
         headersTimeout: this.#timeoutMs,
         bodyTimeout: this.#timeoutMs,

@@ -8,11 +8,13 @@
  * authenticates the client with its session secret, and nothing secret is sent before the key
  * exchange protects the channel.
  */
-import ssh2, { type Client, type ClientChannel, type SFTPWrapper } from "ssh2";
+import type Ssh2 from "ssh2";
+import type { Client, ClientChannel, SFTPWrapper } from "ssh2";
 import { AuthenticationError, NetworkError, TimeoutError } from "../../../errors.ts";
 import { exitCodeOf } from "./exit-code.ts";
 import { openShell, type ShellStreams } from "./interactive-shell.ts";
 import { uploadOverSftp, type UploadSource } from "./sftp-upload.ts";
+import { loadSsh2 } from "./ssh2-module.ts";
 import { forwardLocalPort, type PortForward } from "./tcp-forward.ts";
 
 export interface SshTarget {
@@ -77,7 +79,7 @@ export class SshConnection {
       options.signal?.throwIfAborted();
       const remainingMs = deadline - Date.now();
       try {
-        const client = await attemptConnection(target, Math.max(1_000, Math.min(HANDSHAKE_TIMEOUT_MS, remainingMs)), options.signal);
+        const client = await attemptConnection(await loadSsh2(), target, Math.max(1_000, Math.min(HANDSHAKE_TIMEOUT_MS, remainingMs)), options.signal);
         return new SshConnection(client, target);
       } catch (error) {
         if (options.signal?.aborted) throw options.signal.reason;
@@ -246,9 +248,8 @@ export class SshConnection {
 }
 
 /** One connection attempt; resolves once authenticated. */
-function attemptConnection(target: SshTarget, handshakeTimeoutMs: number, signal: AbortSignal | undefined): Promise<Client> {
+function attemptConnection(ssh2: typeof Ssh2, target: SshTarget, handshakeTimeoutMs: number, signal: AbortSignal | undefined): Promise<Client> {
   return new Promise((resolve, reject) => {
-    // ssh2 is CommonJS; Node's ESM loader cannot see its named exports, hence `ssh2.Client`.
     const client = new ssh2.Client();
     let settled = false;
     const onAbort = () => settle(signal!.reason as Error);

@@ -7,11 +7,9 @@ import { randomBytes } from "node:crypto";
 import { access, chmod, link, mkdir, readFile, unlink, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { basename, join, resolve } from "node:path";
-import ssh2, { type ParsedKey } from "ssh2";
+import type { ParsedKey } from "ssh2";
 import { ValidationError } from "../../../errors.ts";
-
-// ssh2 is CommonJS; Node's ESM loader cannot see its named exports.
-const { utils } = ssh2;
+import { loadSsh2 } from "./ssh2-module.ts";
 
 export interface SshKeyPair {
   /** A label for messages: the key file's name. */
@@ -52,6 +50,7 @@ export async function ensureProjectKey(options: { project: string; keysDir?: str
 export async function loadPrivateKey(path: string): Promise<SshKeyPair> {
   const privateKeyPath = resolve(path.startsWith("~/") ? join(homedir(), path.slice(2)) : path);
   const privateKey = await readKeyFile(privateKeyPath);
+  const { utils } = await loadSsh2();
   const parsed = utils.parseKey(privateKey);
   if (parsed instanceof Error) throw unusableKey(privateKeyPath, parsed);
   // A well-formed OpenSSH file holding zero keys parses to undefined.
@@ -76,6 +75,7 @@ export async function loadPrivateKey(path: string): Promise<SshKeyPair> {
  */
 async function createKeyUnlessPresent(path: string, comment: string): Promise<boolean> {
   if (await exists(path)) return false;
+  const { utils } = await loadSsh2();
   const generated = utils.generateKeyPairSync("ed25519", { comment });
   const temporary = `${path}.${randomBytes(4).toString("hex")}.tmp`;
   await writeFile(temporary, generated.private, { mode: 0o600, flag: "wx" });
