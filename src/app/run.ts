@@ -7,6 +7,8 @@
  */
 import { buildArchive, type CodeArchive } from "../bundler/index.ts";
 import { CancelledError, FlowError, FunctionTimeoutError, ValidationError } from "../errors.ts";
+import { FcpProvider } from "../providers/fcp/fcp-provider.ts";
+import { providerName, type ProviderName } from "../providers/provider-name.ts";
 import { LocalProvider } from "../providers/local/local-provider.ts";
 import type { AgentSpec, Provider } from "../providers/provider.ts";
 import { AgentPool, type Lease } from "../runtime/agent-pool.ts";
@@ -17,8 +19,8 @@ import { nextDelayMs, retryPolicy, type RetryPolicy } from "./retry-policy.ts";
 import { assignId, registry, type AppRecord, type CallOptions, type CallOverrides, type FunctionRecord, type Host } from "./registry.ts";
 
 export interface RunOptions {
-  /** Where agents run: "local" (default) or a Provider instance. */
-  provider?: "local" | Provider;
+  /** Where agents run: "local", "fcp" (the Mithril GPU cloud) or a Provider instance; FLOW_PROVIDER, else "local". */
+  provider?: ProviderName | Provider;
   /** The module to bundle; defaults to the file that created the App. */
   entry?: string;
 }
@@ -252,8 +254,10 @@ export async function sdkExportNames(): Promise<string[]> {
 }
 
 export function createProvider(provider: RunOptions["provider"]): Provider {
-  if (provider === undefined || provider === "local") return new LocalProvider();
-  return provider;
+  if (typeof provider === "object") return provider;
+  const name = providerName(provider);
+  if (name === "local") return new LocalProvider();
+  return new FcpProvider({ onProgress: (message) => process.stderr.write(`flow: ${message}\n`) });
 }
 
 /**

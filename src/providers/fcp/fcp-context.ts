@@ -1,0 +1,107 @@
+/**
+ * What every FCP operation needs, resolved once per process: the validated config (and where each
+ * value came from), the API client, the project's FID, and an SSH key the API knows about.
+ */
+import { createHash } from "node:crypto";
+import { hostname } from "node:os";
+import { DEFAULT_SOURCE, loadConfig, requireCloudConfig, type LoadedConfig } from "../../config/load-config.ts";
+import type { CloudConfig } from "../../config/flow-config.ts";
+import { catalogFromApi } from "../../instance-types/from-api.ts";
+import type { InstanceCatalog } from "../../instance-types/catalog.ts";
+import { FcpClient } from "./api/client.ts";
+import { ensureProjectKey, loadPrivateKey, type SshKeyPair } from "./ssh/ssh-keys.ts";
+
+export interface FcpContextOptions {
+  /** Defaults to loadConfig(): explicit > FLOW_* env > project config > ~/.flow/config.yaml. */
+  config?: LoadedConfig;
+  /** Where the generated per-project key lives; ~/.flow/keys by default. */
+  keysDir?: string;
+  /** A private key of the user's own to log in with instead of the generated one. */
+  sshKeyPath?: string;
+  /** How often to ask the API about a bid or instance while waiting. */
+  pollIntervalMs?: number;
+  /** Progress for people waiting on a GPU: "bid placed", "instance running", … */
+  onProgress?: (message: string) => void;
+}
+
+export interface RegisteredKey {
+  /** The key's FID, for a bid's launch_specification.ssh_keys. */
+  fid: string;
+  pair: SshKeyPair;
+}
+
+export class FcpContext {
+  readonly config: CloudConfig;
+  readonly sources: LoadedConfig["sources"];
+  readonly client: FcpClient;
+  readonly pollIntervalMs: number;
+  readonly progress: (message: string) => void;
+  readonly #options: FcpContextOptions;
+  #project: Promise<string> | undefined;
+  #key: Promise<RegisteredKey> | undefined;
+  #typeNames: Promise<Map<string, string>> | undefined;
+
+  constructor(options: FcpContextOptions = {}) {
+    const loaded = options.config ?? loadConfig();
+    this.config = requireCloudConfig(loaded);
+    this.sources = loaded.sources;
+    this.client = new FcpClient({ apiUrl: this.config.apiUrl, apiKey: this.config.apiKey, apiKeySource: loaded.sources.apiKey });
+    this.pollIntervalMs = options.pollIntervalMs ?? 500;
+    this.progress = options.onProgress ?? (() => {});
+    this.#options = options;
+  }
+
+  /** The region the user asked for, if any; the built-in default is no preference. */
+  get preferredRegion(): string | undefined {
+    return this.sources.region === DEFAULT_SOURCE ? undefined : this.config.region;
+  }
+
+  /** The configured project (a name or a FID) as the FID the API wants. */
+  projectFid(): Promise<string> {
+    this.#project ??= this.client.resolveProjectId(this.config.project);
+    this.#project.catch(() => (this.#project = undefined));
+    return this.#project;
+  }
+
+  /** The SSH key instances will accept: registered with the API on first use, then reused. */
+  sshKey(): Promise<RegisteredKey> {
+    this.#key ??= this.#registerKey();
+    this.#key.catch(() => (this.#key = undefined));
+    return this.#key;
+  }
+
+  /** Instance types with today's spot availability and prices. */
+  async catalog(): Promise<InstanceCatalog> {
+    const [types, auctions] = await Promise.all([this.client.listInstanceTypes(), this.client.listSpotAvailability()]);
+    return catalogFromApi(types, auctions);
+  }
+
+  /** "it_5ECS…" → "h100-80gb.sxm.8x", for bids this process did not place; the FID if unknown. */
+  async instanceTypeName(fid: string): Promise<string> {
+    this.#typeNames ??= this.client.listInstanceTypes().then((types) => new Map(types.map((type) => [type.fid, type.name])));
+    this.#typeNames.catch(() => (this.#typeNames = undefined));
+    return (await this.#typeNames).get(fid) ?? fid;
+  }
+
+  async #registerKey(): Promise<RegisteredKey> {
+    const project = await this.projectFid();
+    const pair =
+      this.#options.sshKeyPath === undefined
+        ? await ensureProjectKey({ project: this.config.project, ...(this.#options.keysDir === undefined ? {} : { keysDir: this.#options.keysDir }) })
+        : await loadPrivateKey(this.#options.sshKeyPath);
+    const known = await this.client.listSshKeys(project);
+    const body = keyBody(pair.publicKey);
+    const registered = known.find((key) => keyBody(key.public_key) === body);
+    if (registered !== undefined) return { fid: registered.fid, pair };
+    // Unique per machine and key, so a retry finds this key by name instead of adding another.
+    const name = `flow-sdk-${hostname().replace(/[^A-Za-z0-9-]/g, "-").slice(0, 32)}-${createHash("sha256").update(body).digest("hex").slice(0, 8)}`;
+    const created = await this.client.createSshKey({ project, name, public_key: pair.publicKey });
+    this.progress(`registered SSH key ${name} (${pair.privateKeyPath}) with project ${this.config.project}`);
+    return { fid: created.fid, pair };
+  }
+}
+
+/** "ssh-ed25519 AAAA… comment" → "ssh-ed25519 AAAA…": comments do not make keys different. */
+function keyBody(publicKey: string): string {
+  return publicKey.trim().split(/\s+/).slice(0, 2).join(" ");
+}

@@ -1,0 +1,132 @@
+/**
+ * The cloud provider for remote functions: each agent runs on a spot instance of its own.
+ *
+ * The path is the local provider's with a longer wire: the same agent file and code archive, the
+ * same protocol, the same per-agent secret. The agent listens on the instance's loopback only;
+ * the client reaches it through an SSH port-forward, so nothing is exposed on a public port.
+ *
+ * Nothing is left running: stop() and shutdown() cancel the bid (DELETE), which the run's
+ * SIGINT/SIGTERM handling and crash paths call. If this process dies without cleaning up, the
+ * agent's idle timeout ends the workload and the startup script powers the machine off.
+ */
+import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { FlowError } from "../../errors.ts";
+import { agentPath } from "../../sdk-paths.ts";
+import type { AgentEndpoint, AgentSpec, Provider } from "../provider.ts";
+import { FcpContext, type FcpContextOptions } from "./fcp-context.ts";
+import { InstanceConnection, type Upload } from "./instance-connection.ts";
+import { placeBid, waitForRunningInstances } from "./instance-launch.ts";
+import { choosePlacement } from "./placement.ts";
+import { buildStartupScript } from "./startup-script/index.ts";
+
+/** Archives up to this size ride inside the startup script; larger ones go over SFTP. */
+export const INLINE_ARCHIVE_LIMIT_BYTES = 4 * 1024;
+/** An agent nobody talks to for this long exits, and its instance powers off. */
+const AGENT_IDLE_TIMEOUT_MS = 10 * 60_000;
+/** After the agent exits the instance lingers this long (for `flow ssh` post-mortems). */
+const POWEROFF_GRACE_SECONDS = 30;
+
+export interface FcpProviderOptions extends FcpContextOptions {
+  context?: FcpContext;
+  /** Archives larger than this are uploaded over SFTP; INLINE_ARCHIVE_LIMIT_BYTES by default. */
+  inlineArchiveLimitBytes?: number;
+}
+
+export class FcpProvider implements Provider {
+  readonly name = "fcp";
+  readonly context: FcpContext;
+  readonly #inlineLimit: number;
+  readonly #running = new Set<() => Promise<void>>();
+
+  constructor(options: FcpProviderOptions = {}) {
+    this.context = options.context ?? new FcpContext(options);
+    this.#inlineLimit = options.inlineArchiveLimitBytes ?? INLINE_ARCHIVE_LIMIT_BYTES;
+  }
+
+  async startAgent(spec: AgentSpec, signal?: AbortSignal): Promise<AgentEndpoint> {
+    const context = this.context;
+    const [catalog, key] = await Promise.all([context.catalog(), context.sshKey()]);
+    const placement = choosePlacement(catalog, {
+      ...(spec.options.gpu === undefined ? {} : { instanceType: spec.options.gpu }),
+      ...(context.preferredRegion === undefined ? {} : { region: context.preferredRegion }),
+      priority: "med",
+      quantity: 1,
+    });
+    const archive = await readFile(spec.archive.path);
+    const inline = archive.byteLength <= this.#inlineLimit;
+    const { script } = buildStartupScript({
+      workload: { kind: "agent", idleTimeoutMs: AGENT_IDLE_TIMEOUT_MS },
+      ...(inline ? { inlineArchive: archive } : {}),
+      expectUploads: true,
+      env: {},
+      ...(spec.options.image === undefined ? {} : { image: spec.options.image }),
+      gpus: true,
+      volumes: [],
+      poweroffGraceSeconds: POWEROFF_GRACE_SECONDS,
+    });
+
+    const bid = await placeBid(context, {
+      name: bidName(spec.label),
+      placement,
+      startupScript: script,
+      quantity: 1,
+      sshKeyFids: [key.fid],
+    });
+    let connection: InstanceConnection | undefined;
+    let tunnel: { localPort: number; close(): Promise<void> } | undefined;
+    let stopped: Promise<void> | undefined;
+    // Stays in #running until the cancel has gone through, so shutdown() waits for a stop that
+    // a closing session already started.
+    const stop = () =>
+      (stopped ??= (async () => {
+        await tunnel?.close().catch(() => {});
+        connection?.close();
+        await context.client.cancelBid(bid.fid);
+        context.progress(`cancelled bid ${bid.fid}`);
+      })().finally(() => this.#running.delete(stop)));
+    this.#running.add(stop);
+
+    try {
+      const [instance] = await waitForRunningInstances(context, bid, signal === undefined ? {} : { signal });
+      connection = await InstanceConnection.open(instance!, key.pair, signal === undefined ? {} : { signal });
+      await connection.waitUntilReady(signal);
+      const secret = randomBytes(32).toString("base64url");
+      const { paths } = connection;
+      const uploads: Upload[] = [
+        { data: { localPath: agentPath() }, remotePath: paths.agentFile },
+        { data: new TextEncoder().encode(secret), remotePath: paths.agentSecret, mode: 0o600 },
+        ...(inline ? [] : [{ data: archive, remotePath: paths.archive }]),
+      ];
+      await connection.upload(uploads);
+      const port = await connection.agentPort(signal);
+      tunnel = await connection.ssh.forward("127.0.0.1", port);
+      // A preempted or dead instance drops the SSH connection: the session sees its WebSocket
+      // close, reports the agent lost (the retry policy takes it from there) and calls stop().
+      void connection.ssh.closed.then(() => tunnel?.close()).catch(() => {});
+      context.progress(`agent for ${spec.label} ready on ${instance!.fid}`);
+      return { url: `ws://127.0.0.1:${tunnel.localPort}`, secret, stop };
+    } catch (error) {
+      await stop().catch(() => {});
+      throw error;
+    }
+  }
+
+  /** Cancels every bid this provider placed; one that cannot be cancelled is named in the error. */
+  async shutdown(): Promise<void> {
+    const results = await Promise.allSettled([...this.#running].map((stop) => stop()));
+    const failures = results.flatMap((result) => (result.status === "rejected" ? [result.reason as Error] : []));
+    if (failures.length > 0) {
+      throw new FlowError(`Could not cancel ${failures.length} bid(s); they may still be running and billing.`, {
+        cause: failures[0],
+        suggestions: ["list them with `flow list --provider fcp` and cancel them with `flow cancel <bid>`, or in the console"],
+      });
+    }
+  }
+}
+
+/** Unique and readable in the console: `flow-fn-square-3f9a1c2b`. */
+function bidName(label: string): string {
+  const slug = label.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 40) || "function";
+  return `flow-fn-${slug}-${randomBytes(4).toString("hex")}`;
+}

@@ -1,0 +1,119 @@
+/**
+ * The client's side of the instance handshake (see instance-layout.ts): log in over SSH, learn
+ * the instance root, wait for the startup script's markers, upload what did not ride in the
+ * script, and find the agent's loopback port.
+ */
+import { ProviderError, TimeoutError } from "../../errors.ts";
+import type { Instance } from "./api/schemas.ts";
+import { INSTANCE_SSH_USER, instancePaths, rootProbeCommand, type InstancePaths } from "./instance-layout.ts";
+import { parseSshDestination, sleep } from "./instance-launch.ts";
+import { SshConnection } from "./ssh/ssh-connection.ts";
+import type { SshKeyPair } from "./ssh/ssh-keys.ts";
+
+/** Boot, Node download and volume mounts happen before `ready`; a slow image pull can take minutes. */
+const READY_TIMEOUT_MS = 15 * 60_000;
+const AGENT_START_TIMEOUT_MS = 5 * 60_000;
+const MARKER_POLL_MS = 250;
+
+export interface Upload {
+  data: Uint8Array | { localPath: string };
+  remotePath: string;
+  mode?: number;
+}
+
+export class InstanceConnection {
+  readonly ssh: SshConnection;
+  readonly paths: InstancePaths;
+  readonly instance: Instance;
+
+  private constructor(ssh: SshConnection, paths: InstancePaths, instance: Instance) {
+    this.ssh = ssh;
+    this.paths = paths;
+    this.instance = instance;
+  }
+
+  static async open(instance: Instance, key: SshKeyPair, options: { signal?: AbortSignal } = {}): Promise<InstanceConnection> {
+    if (!instance.ssh_destination) throw new ProviderError(`Instance ${instance.fid} has no SSH destination yet.`);
+    const { host, port } = parseSshDestination(instance.ssh_destination);
+    const ssh = await SshConnection.connect(
+      { host, port, user: INSTANCE_SSH_USER, privateKey: key.privateKey, keyName: key.privateKeyPath },
+      { timeoutMs: 5 * 60_000, ...(options.signal === undefined ? {} : { signal: options.signal }) },
+    );
+    try {
+      const probe = await ssh.exec(rootProbeCommand);
+      if (probe.code !== 0 || probe.stdout === "") throw new ProviderError(`Could not find the Flow directory on ${instance.fid}: ${probe.stderr}`);
+      return new InstanceConnection(ssh, instancePaths(probe.stdout), instance);
+    } catch (error) {
+      ssh.close();
+      throw error;
+    }
+  }
+
+  /** The file's text, or undefined when it does not exist (yet). */
+  async read(path: string): Promise<string | undefined> {
+    const result = await this.ssh.exec(`cat ${quote(path)} 2>/dev/null`);
+    return result.code === 0 ? result.stdout : undefined;
+  }
+
+  /** Waits for the startup script's `ready` marker; an early exit-code means setup failed. */
+  async waitUntilReady(signal?: AbortSignal): Promise<void> {
+    await this.#poll("the instance to finish setting up", READY_TIMEOUT_MS, signal, async () => {
+      const state = await this.ssh.exec(`test -e ${quote(this.paths.ready)} && echo ready; test -e ${quote(this.paths.exitCode)} && echo ended; true`);
+      if (state.stdout.includes("ready")) return true;
+      if (state.stdout.includes("ended")) throw await this.#setupFailure("the startup script stopped before it was ready");
+      return false;
+    });
+  }
+
+  /** Uploads every file, then the `uploaded` marker the startup script is waiting for. */
+  async upload(files: readonly Upload[]): Promise<void> {
+    for (const file of files) await this.ssh.upload(file.data, file.remotePath, file.mode === undefined ? {} : { mode: file.mode });
+    await this.ssh.upload(new Uint8Array(), this.paths.uploaded);
+  }
+
+  /** The loopback port the agent announced, once it listens. */
+  async agentPort(signal?: AbortSignal): Promise<number> {
+    let port: number | undefined;
+    await this.#poll("the agent to start", AGENT_START_TIMEOUT_MS, signal, async () => {
+      const out = await this.read(this.paths.agentOut);
+      for (const line of (out ?? "").split("\n")) {
+        if (!line.startsWith("{")) continue;
+        const event = JSON.parse(line) as { event?: string; port?: number };
+        if (event.event === "listening" && typeof event.port === "number") port = event.port;
+      }
+      if (port !== undefined) return true;
+      if ((await this.read(this.paths.exitCode)) !== undefined) {
+        const stderr = (await this.read(this.paths.agentErr)) ?? "";
+        throw new ProviderError(`The agent on ${this.instance.fid} exited before it listened.\n${tail(stderr, 30)}`);
+      }
+      return false;
+    });
+    return port!;
+  }
+
+  close(): void {
+    this.ssh.close();
+  }
+
+  async #poll(what: string, timeoutMs: number, signal: AbortSignal | undefined, done: () => Promise<boolean>): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await done())) {
+      if (Date.now() > deadline) throw new TimeoutError(`Gave up waiting for ${what} on ${this.instance.fid} after ${Math.round(timeoutMs / 60_000)} minutes.`);
+      await sleep(MARKER_POLL_MS, signal);
+    }
+  }
+
+  async #setupFailure(what: string): Promise<ProviderError> {
+    const log = (await this.read(this.paths.startupLog)) ?? "";
+    return new ProviderError(`Instance ${this.instance.fid}: ${what}. The end of its startup log:\n${tail(log, 30)}`);
+  }
+}
+
+/** Single-quoted for bash. */
+export function quote(value: string): string {
+  return `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+function tail(text: string, lines: number): string {
+  return text.trimEnd().split("\n").slice(-lines).join("\n");
+}
