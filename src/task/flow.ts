@@ -16,6 +16,8 @@ import type { FlowConfig } from "../config/flow-config.ts";
 import { loadConfig } from "../config/load-config.ts";
 import { ValidationError } from "../errors.ts";
 import type { InstanceCatalog } from "../instance-types/catalog.ts";
+import { FcpTaskProvider } from "../providers/fcp/fcp-task-provider.ts";
+import { resolveFlowHome } from "../providers/local/flow-home.ts";
 import { LocalTaskRunner } from "../providers/local/task-runner.ts";
 import type { TaskProvider } from "../providers/task-provider.ts";
 import { packageCode } from "./code-package.ts";
@@ -26,8 +28,10 @@ import type { TaskStatus } from "./task-status.ts";
 import type { CreateVolumeOptions, Volume } from "./volume.ts";
 
 export interface FlowOptions {
-  /** Where tasks run: "local" (the default, and for now the only built-in) or a TaskProvider. */
-  provider?: "local" | TaskProvider;
+  /** "local" (this machine, the default), "fcp" (the Mithril GPU cloud) or a provider of your own. */
+  provider?: "local" | "fcp" | TaskProvider;
+  /** Progress while a cloud provider waits for instances ("bid placed", "instance running"). */
+  onProgress?: (message: string) => void;
   /** Settings that win over FLOW_* env and config files (e.g. from CLI flags). */
   config?: Partial<FlowConfig>;
   /** The local provider's state directory; FLOW_HOME, else ~/.flow. */
@@ -71,19 +75,23 @@ export class Flow {
 
   constructor(options: FlowOptions = {}) {
     this.#cwd = options.cwd ?? process.cwd();
-    this.config = loadConfig({
+    const loaded = loadConfig({
       cwd: this.#cwd,
       ...(options.config === undefined ? {} : { explicit: options.config }),
       ...(options.env === undefined ? {} : { env: options.env }),
       ...(options.homeDir === undefined ? {} : { homeDir: options.homeDir }),
-    }).config;
+    });
+    this.config = loaded.config;
+    const flowHome = options.flowHome ?? resolveFlowHome(undefined, options.env);
     this.provider =
       options.provider === undefined || options.provider === "local"
         ? new LocalTaskRunner({
             ...(options.flowHome === undefined ? {} : { flowHome: options.flowHome }),
             ...(options.env === undefined ? {} : { env: options.env }),
           })
-        : options.provider;
+        : options.provider === "fcp"
+          ? new FcpTaskProvider({ config: loaded, flowHome, ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }) })
+          : options.provider;
     const provider = this.provider;
     this.volumes = {
       create: (volume = {}) => provider.createVolume(volume),

@@ -1,0 +1,441 @@
+/**
+ * Tasks on the FCP cloud: one spot bid per task (the bid's FID is the task id), its instances
+ * booted by a startup script that runs the command, logs and shells over SSH.
+ *
+ * Secret env values never enter the startup script (which the API stores): when a task has any,
+ * or its code is too big to ride in the script, submit() waits for the instance and uploads them
+ * over SFTP before the command starts.
+ */
+import { randomBytes } from "node:crypto";
+import { AuthenticationError, ResourceNotFoundError, TaskNotFoundError, ValidationError } from "../../errors.ts";
+import type { InstanceCatalog } from "../../instance-types/catalog.ts";
+import type { Instance as TaskInstance } from "../../task/instance.ts";
+import { isSecretEnvName, redactEnv } from "../../task/secret-env.ts";
+import { MAX_TASK_NAME_LENGTH, type TaskConfig } from "../../task/task-config.ts";
+import type { TaskInfo } from "../../task/task-info.ts";
+import { isTerminalStatus, type TaskStatus } from "../../task/task-status.ts";
+import type { User } from "../../task/user.ts";
+import type { CreateVolumeOptions, Volume } from "../../task/volume.ts";
+import type { FollowLogsOptions, ReadLogsOptions, ShellOptions, SubmitRequest, TaskProvider } from "../task-provider.ts";
+import type { Bid, Instance, VolumeModel } from "./api/schemas.ts";
+import { FcpContext, type FcpContextOptions } from "./fcp-context.ts";
+import { InstanceConnection, quote, type Upload } from "./instance-connection.ts";
+import { INSTANCE_SSH_USER } from "./instance-layout.ts";
+import { parseSshDestination, placeBid, waitForRunningInstances } from "./instance-launch.ts";
+import { INLINE_ARCHIVE_LIMIT_BYTES } from "./fcp-provider.ts";
+import { choosePlacement } from "./placement.ts";
+import { buildStartupScript } from "./startup-script/index.ts";
+import { TaskRecords, type TaskRecord } from "./task-records.ts";
+import { taskStatusFromApi } from "./task-status-from-api.ts";
+
+/** After the command exits the instance stays up this long, so logs and the exit code can be read. */
+const LINGER_SECONDS = 10 * 60;
+const TERMINATE_ON_EXIT_GRACE_SECONDS = 30;
+
+export interface FcpTaskProviderOptions extends FcpContextOptions {
+  context?: FcpContext;
+  flowHome?: string;
+}
+
+export class FcpTaskProvider implements TaskProvider {
+  readonly name = "fcp";
+  readonly statusPollIntervalMs = 2_000;
+  readonly context: FcpContext;
+  readonly #records: TaskRecords;
+  readonly #connections = new Map<string, Promise<InstanceConnection>>();
+
+  constructor(options: FcpTaskProviderOptions = {}) {
+    this.context = options.context ?? new FcpContext(options);
+    this.#records = new TaskRecords(options.flowHome);
+  }
+
+  async submit({ config, code }: SubmitRequest): Promise<TaskInfo> {
+    const context = this.context;
+    if (config.allocationMode === "reserved") {
+      throw new ValidationError("Reserved capacity is not supported by this SDK yet; tasks run on the spot market.", {
+        issues: [{ path: "allocationMode", message: 'must be "spot" or "auto" for now' }],
+      });
+    }
+    const [catalog, key] = await Promise.all([context.catalog(), context.sshKey()]);
+    const region = config.region ?? context.preferredRegion;
+    const placement = choosePlacement(catalog, {
+      ...(config.instanceType === undefined ? {} : { instanceType: config.instanceType }),
+      ...(config.minGpuMemoryGb === undefined ? {} : { minGpuMemoryGb: config.minGpuMemoryGb }),
+      ...(region === undefined ? {} : { region }),
+      ...(config.maxPricePerHour === undefined ? {} : { maxPricePerHour: config.maxPricePerHour }),
+      priority: config.priority,
+      quantity: config.numInstances,
+    });
+
+    const plainEnv = Object.fromEntries(Object.entries(config.env).filter(([name]) => !isSecretEnvName(name)));
+    const secretEnv = Object.entries(config.env).filter(([name]) => isSecretEnvName(name));
+    const inline = code !== undefined && chooseInline(config, code.archive.byteLength);
+    const uploadedArchive = code !== undefined && !inline ? code.archive : undefined;
+    const volumes = await this.#volumesFor(config, placement.region);
+    const suffix = randomBytes(3).toString("hex");
+    const name = config.uniqueName ? `${config.name.slice(0, MAX_TASK_NAME_LENGTH - suffix.length - 1)}-${suffix}` : config.name;
+
+    const { script } = buildStartupScript({
+      workload: { kind: "command", command: config.command, workingDir: config.workingDir },
+      ...(inline ? { inlineArchive: code.archive } : {}),
+      expectUploads: uploadedArchive !== undefined || secretEnv.length > 0,
+      env: { ...plainEnv, FLOW_TASK_NAME: name },
+      image: config.image,
+      gpus: true,
+      volumes: volumes.map((v) => ({ volumeFid: v.fid, mountPath: v.mountPath, interface: v.interface })),
+      ...(config.maxRunTimeHours === undefined ? {} : { maxRunTimeHours: config.maxRunTimeHours }),
+      poweroffGraceSeconds: config.terminateOnExit ? TERMINATE_ON_EXIT_GRACE_SECONDS : LINGER_SECONDS,
+    });
+    const bid = await placeBid(context, {
+      name,
+      placement,
+      startupScript: script,
+      quantity: config.numInstances,
+      sshKeyFids: [key.fid, ...(await this.#extraKeys(config))],
+      volumeFids: volumes.map((v) => v.fid),
+    });
+    await this.#records.write({
+      taskId: bid.fid,
+      name,
+      createdAt: new Date().toISOString(),
+      config: { ...config, env: redactEnv(config.env) },
+      instanceTypeName: placement.instanceTypeName,
+      region: placement.region,
+      limitPrice: bid.limit_price,
+    });
+
+    if (uploadedArchive !== undefined || secretEnv.length > 0) {
+      try {
+        await this.#deliver(bid, uploadedArchive, secretEnv);
+      } catch (error) {
+        await context.client.cancelBid(bid.fid).catch(() => {});
+        throw error;
+      }
+    }
+    return this.getTask(bid.fid);
+  }
+
+  async getTask(taskId: string): Promise<TaskInfo> {
+    const bid = await this.#bid(taskId);
+    return this.#info(bid);
+  }
+
+  async listTasks(filter: { status?: TaskStatus; limit: number }): Promise<TaskInfo[]> {
+    const bids = await this.context.client.listBids({ project: await this.context.projectFid() });
+    const newestFirst = [...bids].sort((a, b) => b.created_at.localeCompare(a.created_at));
+    const tasks: TaskInfo[] = [];
+    for (const bid of newestFirst) {
+      if (tasks.length >= filter.limit) break;
+      const info = await this.#info(bid, { probe: false });
+      if (filter.status === undefined || info.status === filter.status) tasks.push(info);
+    }
+    return tasks;
+  }
+
+  async cancel(taskId: string): Promise<TaskInfo> {
+    const bid = await this.#bid(taskId);
+    const before = await this.#info(bid);
+    if (isTerminalStatus(before.status)) return before;
+    await this.context.client.cancelBid(bid.fid);
+    await this.#records.update(bid.fid, { cancelled: true });
+    this.#forget(bid.fid);
+    return this.getTask(bid.fid);
+  }
+
+  async readLogs(taskId: string, options: ReadLogsOptions): Promise<string> {
+    const connection = await this.#connection(await this.#bid(taskId), "read its logs");
+    const file = options.stream === "stdout" ? connection.paths.taskStdout : connection.paths.taskStderr;
+    return (await connection.ssh.exec(`tail -n ${options.tail} ${quote(file)} 2>/dev/null; true`)).stdout;
+  }
+
+  async *followLogs(taskId: string, options: FollowLogsOptions): AsyncIterable<string> {
+    const connection = await this.#connection(await this.#bid(taskId), "follow its logs");
+    const { paths } = connection;
+    const file = options.stream === "stdout" ? paths.taskStdout : paths.taskStderr;
+    // tail -F until the completion marker appears (plus a moment for the last lines to land).
+    const command =
+      `touch ${quote(file)} 2>/dev/null; tail -n ${options.tail} -F ${quote(file)} 2>/dev/null & t=$!; ` +
+      `while [ ! -e ${quote(paths.exitCode)} ]; do sleep 0.5; done; sleep 1; kill $t`;
+    for await (const line of connection.ssh.lines(command, options.signal === undefined ? {} : { signal: options.signal })) yield line;
+  }
+
+  async getInstances(taskId: string): Promise<TaskInstance[]> {
+    const bid = await this.#bid(taskId);
+    const record = await this.#records.read(bid.fid);
+    const instanceType = record?.instanceTypeName ?? (await this.context.instanceTypeName(bid.instance_type));
+    return (await this.#instances(bid)).map((i) => toTaskInstance(i, bid, instanceType));
+  }
+
+  async getUser(userId: string): Promise<User | undefined> {
+    const me = await this.context.client.me();
+    if (userId !== me.fid && userId !== me.id) return undefined;
+    return { userId: me.fid, username: me.user_name ?? me.email, email: me.email };
+  }
+
+  async shell(taskId: string, options: ShellOptions): Promise<void> {
+    const bid = await this.#bid(taskId);
+    const instances = await this.#instances(bid);
+    const instance = instances[options.node ?? 0];
+    if (instance === undefined || instance.status !== "STATUS_RUNNING") {
+      throw new ValidationError(`Task ${taskId} has no running instance${options.node ? ` ${options.node}` : ""} to open a shell on.`, {
+        suggestions: [`check it with \`flow status ${taskId} --provider fcp\``],
+      });
+    }
+    const connection = await InstanceConnection.open(instance, (await this.context.sshKey()).pair);
+    try {
+      const code = await connection.ssh.shell({
+        ...(options.command === undefined ? {} : { command: options.command }),
+        stdin: process.stdin,
+        stdout: process.stdout,
+        stderr: process.stderr,
+      });
+      if (code !== 0) process.exitCode = code;
+    } finally {
+      connection.close();
+    }
+  }
+
+  async createVolume(options: CreateVolumeOptions): Promise<Volume> {
+    const name = options.name ?? `flow-volume-${randomBytes(3).toString("hex")}`;
+    const created = await this.context.client.createVolume({
+      name,
+      project: await this.context.projectFid(),
+      disk_interface: options.interface === "file" ? "File" : "Block",
+      region: this.context.config.region,
+      size_gb: options.sizeGb ?? 1,
+    });
+    return toVolume(created);
+  }
+
+  async listVolumes(): Promise<Volume[]> {
+    return (await this.context.client.listVolumes(await this.context.projectFid())).map(toVolume);
+  }
+
+  async deleteVolume(idOrName: string): Promise<void> {
+    const volumes = await this.context.client.listVolumes(await this.context.projectFid());
+    const volume = volumes.find((v) => v.fid === idOrName || v.name === idOrName);
+    if (volume === undefined) {
+      throw new ResourceNotFoundError(`No volume ${JSON.stringify(idOrName)} in project ${this.context.config.project}.`, {
+        suggestions: volumes.length > 0 ? [`volumes: ${volumes.map((v) => v.name).join(", ")}`] : [],
+      });
+    }
+    await this.context.client.deleteVolume(volume.fid);
+  }
+
+  catalog(): Promise<InstanceCatalog> {
+    return this.context.catalog();
+  }
+
+  /** Close SSH connections kept for status checks and logs, so the process can exit. */
+  close(): void {
+    for (const fid of [...this.#connections.keys()]) this.#forget(fid);
+  }
+
+  async #deliver(bid: Bid, archive: Buffer | undefined, secretEnv: [string, string][]): Promise<void> {
+    const [instance, ...others] = await waitForRunningInstances(this.context, bid);
+    const key = (await this.context.sshKey()).pair;
+    for (const target of [instance!, ...others]) {
+      const connection = await InstanceConnection.open(target, key);
+      try {
+        await connection.waitUntilReady();
+        const files: Upload[] = [];
+        if (archive !== undefined) files.push({ data: archive, remotePath: connection.paths.archive });
+        if (secretEnv.length > 0) files.push({ data: new TextEncoder().encode(envFile(secretEnv)), remotePath: connection.paths.secretEnv, mode: 0o600 });
+        await connection.upload(files);
+        this.context.progress(`uploaded ${files.map((f) => f.remotePath.split("/").pop()).join(" and ")} to ${target.fid}`);
+      } finally {
+        connection.close();
+      }
+    }
+  }
+
+  async #bid(taskId: string): Promise<Bid> {
+    try {
+      if (taskId.startsWith("bid_")) return await this.context.client.getBid(taskId);
+    } catch (error) {
+      if (!(error instanceof ResourceNotFoundError)) throw error;
+    }
+    const byName = await this.context.client.listBids({ project: await this.context.projectFid(), name: taskId });
+    const bid = byName[0];
+    if (bid === undefined) {
+      throw new TaskNotFoundError(`No task ${JSON.stringify(taskId)} in project ${this.context.config.project}.`, {
+        suggestions: ["list tasks with `flow list --provider fcp`"],
+      });
+    }
+    return bid;
+  }
+
+  async #instances(bid: Bid): Promise<Instance[]> {
+    if (bid.instances.length === 0) return [];
+    return this.context.client.listInstances({ project: await this.context.projectFid(), bidFids: [bid.fid] });
+  }
+
+  async #info(bid: Bid, options: { probe?: boolean } = {}): Promise<TaskInfo> {
+    const record = await this.#records.read(bid.fid);
+    const instances = bid.status === "Terminated" ? [] : await this.#instances(bid);
+    let observed = { ...(record?.cancelled ? { cancelled: true } : {}), ...(record?.exitCode === undefined ? {} : { exitCode: record.exitCode }) };
+    if (options.probe !== false && record?.exitCode === undefined && !record?.cancelled && instances[0]?.status === "STATUS_RUNNING") {
+      const exitCode = await this.#probeExitCode(bid, instances[0]);
+      if (exitCode !== undefined) {
+        await this.#records.update(bid.fid, { exitCode });
+        observed = { exitCode };
+      }
+    }
+    const { status, message } = taskStatusFromApi(bid, instances, observed);
+    if (isTerminalStatus(status)) this.#forget(bid.fid);
+    const first = instances[0];
+    const ssh = first?.ssh_destination ? parseSshDestination(first.ssh_destination) : undefined;
+    const config = record?.config as TaskConfig | undefined;
+    return {
+      taskId: bid.fid,
+      name: bid.name,
+      status,
+      ...(config === undefined ? {} : { config }),
+      createdAt: new Date(bid.created_at),
+      ...(first === undefined ? {} : { startedAt: new Date(first.created_at), instanceCreatedAt: new Date(first.created_at) }),
+      ...(bid.deactivated_at ? { completedAt: new Date(bid.deactivated_at) } : {}),
+      instanceType: record?.instanceTypeName ?? (await this.context.instanceTypeName(bid.instance_type)),
+      numInstances: bid.instance_quantity,
+      region: bid.region ?? record?.region ?? "",
+      costPerHour: bid.limit_price,
+      createdBy: bid.created_by,
+      ...(ssh === undefined
+        ? {}
+        : {
+            sshHost: ssh.host,
+            sshPort: ssh.port,
+            sshUser: INSTANCE_SSH_USER,
+            shellCommand: `flow ssh ${bid.fid} --provider fcp`,
+          }),
+      endpoints: {},
+      instances: instances.map((i) => i.fid),
+      message,
+      ...(observed.exitCode === undefined ? {} : { exitCode: observed.exitCode }),
+      providerMetadata: { bidStatus: bid.status, instanceStatuses: instances.map((i) => i.status), limitPrice: bid.limit_price },
+    };
+  }
+
+  /** The completion marker's exit code, if the instance answers and the command has ended. */
+  async #probeExitCode(bid: Bid, instance: Instance): Promise<number | undefined> {
+    try {
+      const connection = await this.#connection(bid, "check on it", instance);
+      const text = await connection.read(connection.paths.exitCode);
+      const code = text === undefined ? NaN : Number.parseInt(text.trim(), 10);
+      return Number.isInteger(code) ? code : undefined;
+    } catch (error) {
+      if (error instanceof AuthenticationError) throw error;
+      this.#forget(bid.fid);
+      return undefined;
+    }
+  }
+
+  /** One SSH connection per task for status probes and logs, reopened if it dropped. */
+  async #connection(bid: Bid, purpose: string, known?: Instance): Promise<InstanceConnection> {
+    let pending = this.#connections.get(bid.fid);
+    if (pending === undefined) {
+      pending = (async () => {
+        const instance = known ?? (await this.#instances(bid)).find((i) => i.status === "STATUS_RUNNING" && i.ssh_destination);
+        if (instance === undefined) {
+          throw new ValidationError(`Task ${bid.fid} has no running instance to ${purpose}.`, {
+            suggestions: [`check it with \`flow status ${bid.fid} --provider fcp\``],
+          });
+        }
+        const connection = await InstanceConnection.open(instance, (await this.context.sshKey()).pair);
+        void connection.ssh.closed.then(() => {
+          if (this.#connections.get(bid.fid) === pending) this.#connections.delete(bid.fid);
+        });
+        return connection;
+      })();
+      this.#connections.set(bid.fid, pending);
+      pending.catch(() => this.#connections.delete(bid.fid));
+    }
+    return pending;
+  }
+
+  #forget(fid: string): void {
+    const pending = this.#connections.get(fid);
+    this.#connections.delete(fid);
+    void pending?.then((c) => c.close()).catch(() => {});
+  }
+
+  async #volumesFor(config: TaskConfig, region: string): Promise<{ fid: string; mountPath: string; interface: "block" | "file" }[]> {
+    if (config.volumes.length === 0) return [];
+    const project = await this.context.projectFid();
+    const existing = await this.context.client.listVolumes(project);
+    const result = [];
+    for (const spec of config.volumes) {
+      let volume = spec.volumeId === undefined ? existing.find((v) => v.name === spec.name && v.region === region) : existing.find((v) => v.fid === spec.volumeId);
+      if (volume === undefined && spec.volumeId !== undefined) {
+        throw new ResourceNotFoundError(`Volume ${spec.volumeId} does not exist in project ${this.context.config.project}.`);
+      }
+      volume ??= await this.context.client.createVolume({
+        name: spec.name ?? `flow-volume-${randomBytes(3).toString("hex")}`,
+        project,
+        disk_interface: spec.interface === "file" ? "File" : "Block",
+        region,
+        size_gb: spec.sizeGb ?? 1,
+      });
+      result.push({ fid: volume.fid, mountPath: spec.mountPath ?? `/volumes/${volume.name}`, interface: spec.interface });
+    }
+    return result;
+  }
+
+  async #extraKeys(config: TaskConfig): Promise<string[]> {
+    if (config.sshKeys.length === 0) return [];
+    const known = await this.context.client.listSshKeys(await this.context.projectFid());
+    return config.sshKeys.map((wanted) => {
+      const key = known.find((k) => k.fid === wanted || k.name === wanted);
+      if (key === undefined) {
+        throw new ValidationError(`SSH key ${JSON.stringify(wanted)} is not registered with project ${this.context.config.project}.`, {
+          issues: [{ path: "sshKeys", message: `unknown key ${JSON.stringify(wanted)}`, suggestion: `registered keys: ${known.map((k) => k.name).join(", ") || "none"}` }],
+        });
+      }
+      return key.fid;
+    });
+  }
+}
+
+/** "embedded" always inlines, "scp" always uploads, "auto" inlines what fits comfortably. */
+function chooseInline(config: TaskConfig, bytes: number): boolean {
+  if (config.uploadStrategy === "embedded") return true;
+  if (config.uploadStrategy === "scp") return false;
+  return bytes <= INLINE_ARCHIVE_LIMIT_BYTES;
+}
+
+function envFile(entries: readonly [string, string][]): string {
+  return entries.map(([name, value]) => `${name}=${quote(value)}\n`).join("");
+}
+
+function toTaskInstance(instance: Instance, bid: Bid, instanceType: string): TaskInstance {
+  const ssh = instance.ssh_destination ? parseSshDestination(instance.ssh_destination) : undefined;
+  const status =
+    instance.status === "STATUS_RUNNING"
+      ? "running"
+      : ["STATUS_TERMINATED", "STATUS_PREEMPTED", "STATUS_ERROR", "STATUS_REPLACED"].includes(instance.status)
+        ? "terminated"
+        : instance.status === "STATUS_PAUSED" || instance.status === "STATUS_STOPPING"
+          ? "stopped"
+          : "pending";
+  return {
+    instanceId: instance.fid,
+    taskId: bid.fid,
+    status,
+    ...(ssh === undefined ? {} : { sshHost: ssh.host, sshPort: ssh.port, sshUser: INSTANCE_SSH_USER }),
+    ...(instance.private_ip ? { privateIp: instance.private_ip } : {}),
+    instanceType,
+    region: instance.region ?? bid.region ?? "",
+    createdAt: new Date(instance.created_at),
+  };
+}
+
+function toVolume(volume: VolumeModel): Volume {
+  return {
+    volumeId: volume.fid,
+    name: volume.name,
+    sizeGb: volume.capacity_gb,
+    region: volume.region,
+    interface: volume.interface === "File" ? "file" : "block",
+    createdAt: new Date(volume.created_at),
+    attachedTo: Object.keys(volume.attachments),
+  };
+}

@@ -1,0 +1,61 @@
+/**
+ * A task's status from what the cloud says about its bid and instances, plus what only the
+ * client can know: that it cancelled the task, or the exit code it read from the instance's
+ * completion marker. The spec's enums: bids Open|Allocated|Preempting|Terminated|Paused,
+ * instances STATUS_NEW … STATUS_ERROR.
+ */
+import { TaskStatus } from "../../task/task-status.ts";
+import type { Bid, Instance } from "./api/schemas.ts";
+
+export interface ObservedOutcome {
+  cancelled?: boolean;
+  exitCode?: number;
+}
+
+export interface DerivedStatus {
+  status: TaskStatus;
+  message: string;
+}
+
+const BOOTING = new Set(["STATUS_NEW", "STATUS_CONFIRMED", "STATUS_INITIALIZING", "STATUS_STARTING", "STATUS_RELOCATING"]);
+
+export function taskStatusFromApi(bid: Bid, instances: readonly Instance[], observed: ObservedOutcome): DerivedStatus {
+  if (observed.cancelled) return { status: TaskStatus.CANCELLED, message: "cancelled by the user" };
+  if (observed.exitCode !== undefined) {
+    return observed.exitCode === 0
+      ? { status: TaskStatus.COMPLETED, message: "exited with code 0" }
+      : { status: TaskStatus.FAILED, message: `exited with code ${observed.exitCode}` };
+  }
+  const errored = instances.find((i) => i.status === "STATUS_ERROR");
+  if (errored !== undefined) return { status: TaskStatus.FAILED, message: `instance ${errored.fid} failed (STATUS_ERROR)` };
+
+  switch (bid.status) {
+    case "Terminated":
+      return { status: TaskStatus.CANCELLED, message: "the bid was terminated before the task reported an exit code" };
+    case "Paused":
+      return { status: TaskStatus.PAUSED, message: "the bid is paused" };
+    case "Preempting":
+      return { status: TaskStatus.PREEMPTING, message: "the spot instance is being reclaimed" };
+    case "Open":
+      return instances.some((i) => i.status === "STATUS_PREEMPTED")
+        ? { status: TaskStatus.PENDING, message: "preempted; waiting for capacity to restart" }
+        : { status: TaskStatus.PENDING, message: `waiting for capacity at up to ${bid.limit_price}/hour` };
+    case "Allocated":
+      break;
+  }
+  if (instances.some((i) => i.status === "STATUS_PREEMPTING")) {
+    return { status: TaskStatus.PREEMPTING, message: "the spot instance is being reclaimed" };
+  }
+  if (instances.some((i) => i.status === "STATUS_PAUSED")) return { status: TaskStatus.PAUSED, message: "the instance is paused" };
+  if (instances.length > 0 && instances.every((i) => i.status === "STATUS_RUNNING")) {
+    return { status: TaskStatus.RUNNING, message: "running" };
+  }
+  const booting = instances.filter((i) => BOOTING.has(i.status));
+  if (booting.length > 0 || instances.length === 0) {
+    return { status: TaskStatus.PENDING, message: `starting (${booting.map((i) => i.status).join(", ") || "allocated"})` };
+  }
+  const running = instances.some((i) => i.status === "STATUS_RUNNING");
+  return running
+    ? { status: TaskStatus.RUNNING, message: "running" }
+    : { status: TaskStatus.PENDING, message: instances.map((i) => i.status).join(", ") };
+}
