@@ -4,6 +4,8 @@
  */
 import { z } from "zod";
 import { ValidationError } from "../errors.ts";
+import { providerName } from "../providers/provider-name.ts";
+import { Flow } from "../task/flow.ts";
 import { TaskStatusSchema } from "../task/task-status.ts";
 import { validationError } from "../task/validation.ts";
 
@@ -63,9 +65,7 @@ export function envFromPairs(pairs: readonly string[] = []): Record<string, stri
   return env;
 }
 
-/** Only the local provider exists so far; any other name is refused up front. */
-export function checkProvider(provider: string): void {
-  if (provider !== "local") {
-    throw new ValidationError(`Unknown provider '${provider}'.`, { suggestions: ["Use --provider local (the only provider so far)."] });
-  }
+/** The Flow client for `--provider`; cloud progress ("bid placed", …) goes to stderr. */
+export function flowFor(provider: string): Flow {
+  return new Flow({ provider: providerName(provider), onProgress: (message) => process.stderr.write(`flow: ${message}\n`) });
 }

@@ -12,6 +12,7 @@ import { initCommand } from "./commands/init.ts";
 import { listCommand } from "./commands/list.ts";
 import { logsCommand } from "./commands/logs.ts";
 import { runTaskCommand, TASK_FLAGS, type RunTaskOptions } from "./commands/run-task.ts";
+import { sshCommand } from "./commands/ssh.ts";
 import { statusCommand } from "./commands/status.ts";
 
 const program = new Command()
@@ -19,7 +20,8 @@ const program = new Command()
   .description("Run TypeScript functions and commands on GPUs.")
   .showHelpAfterError();
 
-const providerOption = () => new Option("--provider <name>", "where tasks run (only \"local\" so far)").default("local");
+const providerOption = () =>
+  new Option("--provider <name>", 'where it runs: "local" (this machine) or "fcp" (the Mithril GPU cloud)').default(process.env["FLOW_PROVIDER"] || "local");
 const TASK_HELP = "task id (or name: the newest task with it)";
 
 program
@@ -107,6 +109,15 @@ program
   .addOption(providerOption())
   .option("--json", "print as JSON")
   .action(catalogCommand);
+
+program
+  .command("ssh")
+  .description("Open a shell on a task's instance, or run a command there")
+  .argument("<task>", TASK_HELP)
+  .argument("[command...]", "run this instead of an interactive shell")
+  .option("--node <n>", "which instance of a multi-node task (0-based)", "0")
+  .addOption(providerOption())
+  .action(sshCommand);
 
 program
   .command("init")

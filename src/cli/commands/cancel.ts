@@ -1,11 +1,9 @@
 /** `flow cancel <task>`: stop a task (its whole process tree); a task that already ended is left alone. */
-import { Flow } from "../../task/flow.ts";
-import { checkProvider } from "../cli-inputs.ts";
+import { flowFor } from "../cli-inputs.ts";
 import { paintStatus, printJson } from "../output.ts";
 
 export async function cancelCommand(idOrName: string, options: { provider: string; json?: boolean }): Promise<void> {
-  checkProvider(options.provider);
-  const task = await new Flow().getTask(idOrName);
+  const task = await flowFor(options.provider).getTask(idOrName);
   const wasTerminal = task.isTerminal;
   if (!wasTerminal) await task.cancel();
   if (options.json) printJson(task);

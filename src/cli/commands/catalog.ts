@@ -1,6 +1,5 @@
 /** `flow catalog`: the instance types the provider offers, with regions, prices and capacity. */
-import { Flow } from "../../task/flow.ts";
-import { CatalogFlagsSchema, checkProvider, parseFlags } from "../cli-inputs.ts";
+import { CatalogFlagsSchema, flowFor, parseFlags } from "../cli-inputs.ts";
 import { formatTable, printJson } from "../output.ts";
 
 export interface CatalogCommandOptions {
@@ -13,9 +12,8 @@ export interface CatalogCommandOptions {
 }
 
 export async function catalogCommand(options: CatalogCommandOptions): Promise<void> {
-  checkProvider(options.provider);
   const { gpu, ...criteria } = parseFlags(CatalogFlagsSchema, options);
-  const entries = (await new Flow().catalog()).search({ ...criteria, ...(gpu === undefined ? {} : { gpuModel: gpu.toLowerCase() }) });
+  const entries = (await flowFor(options.provider).catalog()).search({ ...criteria, ...(gpu === undefined ? {} : { gpuModel: gpu.toLowerCase() }) });
   if (options.json) {
     printJson(entries);
     return;

@@ -1,7 +1,6 @@
 /** `flow logs <task> [-f] [--tail N] [--stderr]`: a task's output, or follow it until it ends. */
 import { DEFAULT_LOG_TAIL_LINES } from "../../task/task.ts";
-import { Flow } from "../../task/flow.ts";
-import { checkProvider, parseFlags, TailSchema } from "../cli-inputs.ts";
+import { flowFor, parseFlags, TailSchema } from "../cli-inputs.ts";
 import { z } from "zod";
 
 export interface LogsCommandOptions {
@@ -12,9 +11,8 @@ export interface LogsCommandOptions {
 }
 
 export async function logsCommand(idOrName: string, options: LogsCommandOptions): Promise<void> {
-  checkProvider(options.provider);
   const { tail } = parseFlags(z.object({ tail: TailSchema.optional() }), { tail: options.tail });
-  const task = await new Flow().getTask(idOrName);
+  const task = await flowFor(options.provider).getTask(idOrName);
   const common = { tail: tail ?? DEFAULT_LOG_TAIL_LINES, stderr: options.stderr === true };
   if (!options.follow) {
     process.stdout.write(await task.logs(common));

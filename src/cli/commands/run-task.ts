@@ -5,10 +5,9 @@
  * and exits with the task's exit code. Ctrl-C stops waiting, not the task.
  */
 import { ValidationError } from "../../errors.ts";
-import { Flow } from "../../task/flow.ts";
 import type { Task } from "../../task/task.ts";
 import { isYamlPath, type TaskOverrides, type TaskSource } from "../../task/task-source.ts";
-import { checkProvider, envFromPairs, parseFlags, TaskFlagsSchema } from "../cli-inputs.ts";
+import { envFromPairs, flowFor, parseFlags, TaskFlagsSchema } from "../cli-inputs.ts";
 import { paint, printJson } from "../output.ts";
 import { StatusLine } from "../status-line.ts";
 import { exitCodeOf, outcomeLine } from "../task-view.ts";
@@ -34,7 +33,6 @@ const STATUS_POLL_MS = 250;
 
 /** `target` alone is a command line or a task file; with `args`, target and args are an argv. */
 export async function runTaskCommand(target: string, args: string[], options: RunTaskOptions): Promise<void> {
-  checkProvider(options.provider);
   const flags = parseFlags(TaskFlagsSchema, {
     ...options,
     // Commander's --no-upload-code defaults uploadCode to true; only an explicit "no" overrides.
@@ -50,7 +48,7 @@ export async function runTaskCommand(target: string, args: string[], options: Ru
     });
   }
 
-  const task = await new Flow().run(source, overrides);
+  const task = await flowFor(options.provider).run(source, overrides);
   if (!options.wait) {
     if (options.json) printJson(task);
     else printSubmitted(task);

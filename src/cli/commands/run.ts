@@ -8,7 +8,8 @@ import { inspect } from "node:util";
 import { nameFromExports } from "../../app/exports.ts";
 import { registry } from "../../app/registry.ts";
 import { AppRunner, createProvider, withRunner } from "../../app/run.ts";
-import { BuildError, FlowError, ValidationError } from "../../errors.ts";
+import { BuildError, FlowError } from "../../errors.ts";
+import { providerName } from "../../providers/provider-name.ts";
 
 export interface RunCommandOptions {
   provider: string;
@@ -17,9 +18,7 @@ export interface RunCommandOptions {
 
 export async function runCommand(target: string, rawArgs: string[], options: RunCommandOptions): Promise<void> {
   const [file, functionName] = splitTarget(target);
-  if (options.provider !== "local") {
-    throw new ValidationError(`Unknown provider '${options.provider}'.`, { suggestions: ["Use --provider local."] });
-  }
+  const provider = providerName(options.provider);
   const entry = resolve(file);
   await import("../../register.ts");
   const namespace = (await import(pathToFileURL(entry).href).catch((error: unknown) => {
@@ -27,7 +26,7 @@ export async function runCommand(target: string, rawArgs: string[], options: Run
   })) as Record<string, unknown>;
   nameFromExports(namespace);
 
-  const runner = new AppRunner(entry, createProvider("local"));
+  const runner = new AppRunner(entry, createProvider(provider));
   runner.prepare();
   await withRunner(runner, async () => {
     if (functionName !== undefined) {

@@ -1,14 +1,12 @@
 /** `flow status [task]`: one task in detail, or the most recent ones as a table. */
-import { Flow } from "../../task/flow.ts";
-import { checkProvider } from "../cli-inputs.ts";
+import { flowFor } from "../cli-inputs.ts";
 import { printJson } from "../output.ts";
 import { describeTask, taskTable } from "../task-view.ts";
 
 const RECENT_TASKS = 10;
 
 export async function statusCommand(idOrName: string | undefined, options: { provider: string; json?: boolean }): Promise<void> {
-  checkProvider(options.provider);
-  const flow = new Flow();
+  const flow = flowFor(options.provider);
   if (idOrName === undefined) {
     const tasks = await flow.listTasks({ limit: RECENT_TASKS });
     if (options.json) printJson(tasks);
