@@ -1,0 +1,188 @@
+// The FCP provider end to end against the simulator (tools/fcp-sim): real HTTP, real bash running
+// the generated startup scripts, real SSH (key auth, SFTP, port forwarding), real agents. Every
+// step a user takes is a separate `flow` process pointed at the simulator by FLOW_API_URL.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { loadConfig } from "../../src/config/load-config.ts";
+import { FcpProvider } from "../../src/providers/fcp/fcp-provider.ts";
+import { FcpSimulator } from "../../tools/fcp-sim/simulator.ts";
+import { repoRoot, runCli, startCli, tempDir, until, type CliResult } from "./helpers.ts";
+
+let sim: FcpSimulator;
+let root: string;
+let env: NodeJS.ProcessEnv;
+
+before(async () => {
+  root = tempDir("flow-fcp-");
+  sim = await FcpSimulator.start({ allocationDelayMs: 50, bootStepMs: 30, stateDir: join(root, "sim") });
+  env = {
+    FLOW_API_URL: sim.url,
+    FLOW_API_KEY: sim.apiKey,
+    FLOW_PROJECT: sim.project.name,
+    FLOW_PROVIDER: "fcp",
+    HOME: join(root, "home"),
+    FLOW_HOME: join(root, "home", ".flow"),
+  };
+});
+
+after(async () => {
+  await sim.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+const flow = (args: string[], extra: NodeJS.ProcessEnv = {}, cwd = repoRoot): Promise<CliResult> => runCli(args, { cwd, env: { ...env, ...extra } });
+
+/** Nothing may be left costing money once a test is done. */
+async function assertNothingLive(): Promise<void> {
+  await until(() => sim.liveInstances().length === 0, "every instance to be terminated", 30_000);
+}
+
+/** `{ n: 3, mean: 2, at: 2026-… }`: the timestamp differs between runs. */
+const withoutDates = (text: string) => text.replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, "<date>");
+
+describe("functions on fcp", () => {
+  it("runs examples/hello.ts with the same output as the local provider, and leaves nothing running", async () => {
+    const local = await flow(["run", "examples/hello.ts", "--provider", "local"]);
+    assert.equal(local.code, 0, local.stderr);
+    const cloud = await flow(["run", "examples/hello.ts"]);
+    assert.equal(cloud.code, 0, cloud.stderr);
+    assert.equal(withoutDates(cloud.stdout), withoutDates(local.stdout));
+    assert.match(cloud.stderr, /bid bid_\w+ for 1 × h100/);
+    await assertNothingLive();
+  });
+
+  it("calls one function by name", async () => {
+    const result = await flow(["run", "examples/hello.ts::square", "7"]);
+    assert.equal(result.stdout.trim(), "49", result.stderr);
+    await assertNothingLive();
+  });
+
+  it("sends secrets over the tunnel, never in the startup script", async () => {
+    const secret = `s3cret-${randomBytes(8).toString("hex")}`;
+    const result = await flow(["run", "test/fixtures/e2e/fcp-functions.ts::secretLength"], { FCP_E2E_SECRET: secret });
+    assert.equal(result.stdout.trim(), String(secret.length), result.stderr);
+    for (const exchange of sim.requests) assert.ok(!JSON.stringify(exchange).includes(secret), `${exchange.method} ${exchange.path} carried the secret`);
+    for (const exchange of sim.requests) assert.ok(!JSON.stringify(exchange.requestBody ?? "").includes(sim.apiKey));
+    await assertNothingLive();
+  });
+
+  it("retries a call whose instance is preempted mid-call on a fresh instance", async () => {
+    const { app, slowDouble } = await import("../fixtures/e2e/fcp-functions.ts");
+    let agentsReady = 0;
+    const provider = new FcpProvider({
+      config: loadConfig({ env: { FLOW_API_URL: sim.url, FLOW_API_KEY: sim.apiKey, FLOW_PROJECT: sim.project.name }, homeDir: join(root, "home") }),
+      keysDir: join(root, "home", ".flow", "keys"),
+      pollIntervalMs: 50,
+      onProgress: (message) => void (message.includes(" ready on ") && agentsReady++),
+    });
+    const bidsBefore = sim.bids().length;
+    const result = await app.run(
+      async () => {
+        const call = slowDouble.remote(21, 3_000);
+        await until(() => agentsReady === 1, "the first agent", 60_000);
+        // The call is on the instance now (it takes 3 s); reclaim the instance under it.
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const [instance] = sim.liveInstances();
+        await sim.faults.preempt(instance!.fid);
+        return call;
+      },
+      { provider, entry: join(repoRoot, "test/fixtures/e2e/fcp-functions.ts") },
+    );
+    assert.equal(result, 42);
+    assert.equal(agentsReady, 2, "the retry ran on a fresh agent");
+    assert.equal(sim.bids().length - bidsBefore, 2, "one bid for the preempted instance, one for the retry");
+    await assertNothingLive();
+  });
+});
+
+describe("command tasks on fcp", () => {
+  it("runs a command, follows its logs and cancels it", async () => {
+    const started = await flow(["run", "echo hello from the cloud; sleep 600", "--instance-type", "a100", "--json"]);
+    assert.equal(started.code, 0, started.stderr);
+    const taskId = (JSON.parse(started.stdout) as { taskId: string }).taskId;
+    assert.match(taskId, /^bid_/);
+
+    const follow = startCli(["logs", taskId, "-f"], { cwd: repoRoot, env });
+    await until(() => follow.output().includes("hello from the cloud"), "the task's output", 60_000);
+    const cancelled = await flow(["cancel", taskId, "--json"]);
+    assert.equal(cancelled.code, 0, cancelled.stderr);
+    assert.equal((JSON.parse(cancelled.stdout) as { status: string }).status, "cancelled");
+    await follow.done;
+    await assertNothingLive();
+  });
+
+  it("waits for a command and exits with its exit code", async () => {
+    const result = await flow(["run", "echo done; exit 3", "-i", "a100", "--wait"]);
+    assert.equal(result.code, 3, result.stderr);
+    assert.match(result.stdout, /done/);
+  });
+
+  it("uploads a large code archive over SFTP and boots a script that was over 10,000 bytes", async () => {
+    const project = join(root, "big-project");
+    mkdirSync(project, { recursive: true });
+    writeFileSync(join(project, "weights.bin"), randomBytes(200_000));
+    // Compressible but long: the plain startup script exceeds the FCP limit.
+    const longEnv = Array.from({ length: 12 }, (_, i) => ["--env", `SETTING_${i}=${"x".repeat(900)}`]).flat();
+    const result = await flow(["run", "wc -c < weights.bin; echo ${#SETTING_11}", "-i", "a100", "--wait", ...longEnv], {}, project);
+    assert.equal(result.code, 0, result.stderr);
+    const lines = result.stdout.split("\n").map((line) => line.trim());
+    assert.ok(lines.includes("200000") && lines.includes("900"), result.stdout);
+    const posted = sim.requests.filter((r) => r.method === "POST" && r.path === "/v2/spot/bids").at(-1);
+    const script = (posted?.requestBody as { launch_specification: { startup_script: string } }).launch_specification.startup_script;
+    assert.ok(Buffer.byteLength(script) <= 10_000, `startup script is ${Buffer.byteLength(script)} bytes`);
+    assert.ok(!script.includes("SETTING_11=xxx"), "the script was sent compressed");
+  });
+});
+
+describe("errors and faults on fcp", () => {
+  it("names where a rejected API key came from", async () => {
+    const result = await flow(["catalog"], { FLOW_API_KEY: "fkey_wrong" });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /AuthenticationError|API key/);
+    assert.match(result.stderr, /FLOW_API_KEY/);
+    assert.ok(!result.stderr.includes("fkey_wrong"));
+  });
+
+  it("lists the catalog with regions, capacity and prices", async () => {
+    const result = await flow(["catalog", "--json"]);
+    assert.equal(result.code, 0, result.stderr);
+    const entries = JSON.parse(result.stdout) as { name: string; region?: string; pricePerHour?: number }[];
+    assert.ok(entries.some((e) => e.name === "a100-80gb.sxm.1x" && e.region !== undefined && e.pricePerHour !== undefined));
+  });
+
+  it("refuses a price below the market before bidding", async () => {
+    const bids = sim.bids().length;
+    const result = await flow(["run", "echo hi", "-i", "8xh100", "--max-price-per-hour", "1"]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /below the spot price/);
+    assert.match(result.stderr, /raise maxPricePerHour to at least \$/);
+    assert.equal(sim.bids().length, bids);
+  });
+
+  it("rides out 429 and 5xx storms and lost responses without placing a bid twice", async () => {
+    sim.faults.failNext({ status: 429, count: 2, retryAfterSeconds: 0, method: "POST", path: "/v2/spot/bids" });
+    sim.faults.failNext({ status: 503, count: 3, method: "GET" });
+    sim.faults.dropNext({ count: 1, method: "POST", path: "/v2/spot/bids", afterHandling: true });
+    const name = `storm-${randomBytes(3).toString("hex")}`;
+    const result = await flow(["run", "echo calm", "-i", "a100", "--name", name, "--wait"]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /calm/);
+    assert.equal(sim.bids().filter((b) => b.name.startsWith(name)).length, 1);
+  });
+
+  it("cancels the run's instances on Ctrl-C", async () => {
+    // Earlier command tasks may still be powering off on their own; only this run's bids count.
+    const earlier = new Set(sim.bids().map((bid) => bid.fid));
+    const ours = () => sim.liveInstances().filter((instance) => !earlier.has(instance.bid));
+    const run = startCli(["run", "test/fixtures/e2e/fcp-functions.ts"], { cwd: repoRoot, env });
+    await until(() => run.output().includes("doubling 1"), "the remote call to start", 60_000);
+    assert.equal(ours().length, 1);
+    run.child.kill("SIGINT");
+    const result = await run.done;
+    assert.equal(result.code, 130, result.stderr);
+    assert.deepEqual(ours(), []);
+  });
+});
