@@ -1,11 +1,9 @@
 // The `flow` CLI as a user runs it: real processes, real agents, real signals.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { isAlive, repoRoot, runCli, startCli, tempDir, until } from "./helpers.ts";
+import { isAlive, repoRoot, runCli, runNode, startCli, tempDir, until } from "./helpers.ts";
 
 describe("flow run", () => {
   it("runs the local entrypoint of examples/hello.ts", async () => {
@@ -70,19 +68,10 @@ describe("flow run", () => {
   });
 });
 
-/** Run node in the repository root; stdout and stderr together, as a user sees them. */
-async function runNode(args: string[]): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, args, { cwd: repoRoot });
-  let out = "";
-  child.stdout.on("data", (d: Buffer) => (out += d));
-  child.stderr.on("data", (d: Buffer) => (out += d));
-  const [code] = (await once(child, "close")) as [number | null];
-  return { code, out };
-}
-
 describe("script mode", () => {
   it("npx tsx examples/script.ts runs remote calls inside app.run()", async () => {
-    const { code, out } = await runNode(["--import", "tsx", "examples/script.ts"]);
+    const { code, stdout, stderr } = await runNode(["--import", "tsx", "examples/script.ts"]);
+    const out = stdout + stderr;
     assert.equal(code, 0, out);
     const local = /caller pid (\d+)/.exec(out)?.[1];
     const remote = /HELLO! \(from pid (\d+)\)/.exec(out)?.[1];
@@ -100,7 +89,8 @@ describe("examples", () => {
   });
 
   it("examples/invoke.ts calls a file that never imports flow-sdk", async () => {
-    const { code, out } = await runNode(["--import", "flow-sdk/register", "examples/invoke.ts"]);
+    const { code, stdout, stderr } = await runNode(["--import", "flow-sdk/register", "examples/invoke.ts"]);
+    const out = stdout + stderr;
     assert.equal(code, 0, out);
     assert.match(out, /trained 3 epochs/);
     assert.match(out, /epochs: 3, loss: 0\.125/);

@@ -15,12 +15,23 @@ export interface CliResult {
   stderr: string;
 }
 
-export function startCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): {
+export interface Started {
   child: ChildProcess;
   done: Promise<CliResult>;
   output: () => string;
-} {
-  const child = spawn(process.execPath, [flowBin, ...args], {
+}
+
+export function startCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Started {
+  return startNode([flowBin, ...args], options);
+}
+
+export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  return startCli(args, options).done;
+}
+
+/** `node <args>` (e.g. `--import tsx examples/script.ts`), as a user would start a script. */
+export function startNode(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Started {
+  const child = spawn(process.execPath, args, {
     cwd: options.cwd ?? repoRoot,
     env: { ...process.env, NO_COLOR: "1", ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -35,8 +46,8 @@ export function startCli(args: string[], options: { cwd?: string; env?: NodeJS.P
   return { child, done, output: () => stdout + stderr };
 }
 
-export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
-  return startCli(args, options).done;
+export function runNode(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  return startNode(args, options).done;
 }
 
 export function tempDir(prefix = "flow-e2e-"): string {
