@@ -5,6 +5,7 @@
  * "container"), routes calls and logs, and stops every agent when the run ends, on Ctrl-C,
  * SIGTERM or an error.
  */
+import { inspect } from "node:util";
 import { buildArchive, type CodeArchive } from "../bundler/index.ts";
 import { CancelledError, FlowError, FunctionTimeoutError, ValidationError } from "../errors.ts";
 import { FcpProvider } from "../providers/fcp/fcp-provider.ts";
@@ -261,8 +262,9 @@ export function createProvider(provider: RunOptions["provider"]): Provider {
 }
 
 /**
- * Run `fn` with `runner` installed as the host; stop it afterwards and on SIGINT/SIGTERM
- * (exiting 130/143 once agents are down).
+ * Run `fn` with `runner` installed as the host; stop it afterwards, on SIGINT/SIGTERM (exiting
+ * 130/143 once agents are down) and when the process crashes on an uncaught exception (printed,
+ * then exit 1): on a cloud provider every agent is an instance that bills until it is stopped.
  */
 export async function withRunner<T>(runner: AppRunner, fn: () => T | Promise<T>): Promise<T> {
   const reg = registry();
@@ -271,13 +273,20 @@ export async function withRunner<T>(runner: AppRunner, fn: () => T | Promise<T>)
   const onSignal = (signal: NodeJS.Signals) => {
     void runner.stop(`interrupted by ${signal}`).finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
   };
+  // Listening replaces Node's crash, so this does what it would have done, after the stop.
+  const onCrash = (error: unknown) => {
+    process.stderr.write(`${inspect(error)}\n`);
+    void runner.stop("the process crashed").finally(() => process.exit(1));
+  };
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
+  process.once("uncaughtException", onCrash);
   try {
     return await fn();
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    process.off("uncaughtException", onCrash);
     reg.host = undefined;
     await runner.stop();
   }

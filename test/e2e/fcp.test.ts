@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { loadConfig } from "../../src/config/load-config.ts";
 import { FcpProvider } from "../../src/providers/fcp/fcp-provider.ts";
 import { FcpSimulator } from "../../tools/fcp-sim/simulator.ts";
-import { repoRoot, runCli, startCli, tempDir, until, type CliResult } from "./helpers.ts";
+import { repoRoot, runCli, runNode, startCli, tempDir, until, type CliResult } from "./helpers.ts";
 
 let sim: FcpSimulator;
 let root: string;
@@ -40,19 +40,32 @@ async function assertNothingLive(): Promise<void> {
   await until(() => sim.liveInstances().length === 0, "every instance to be terminated", 30_000);
 }
 
-/** `{ n: 3, mean: 2, at: 2026-… }`: the timestamp differs between runs. */
-const withoutDates = (text: string) => text.replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, "<date>");
+/** What differs between two runs of the same example: timestamps and process ids. */
+const normalized = (text: string) =>
+  text.replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, "<date>").replace(/pid:? \d+/g, "pid <n>");
+
+/** Every function example, started the way its header says; stdout must not depend on the provider. */
+const EXAMPLES: { name: string; args: string[]; node?: true }[] = [
+  { name: "hello.ts", args: ["run", "examples/hello.ts"] },
+  { name: "errors.ts", args: ["run", "examples/errors.ts"] },
+  { name: "binary.ts", args: ["run", "examples/binary.ts"] },
+  { name: "script.ts", args: ["--import", "tsx", "examples/script.ts"], node: true },
+  { name: "invoke.ts", args: ["--import", "flow-sdk/register", "examples/invoke.ts"], node: true },
+];
 
 describe("functions on fcp", () => {
-  it("runs examples/hello.ts with the same output as the local provider, and leaves nothing running", async () => {
-    const local = await flow(["run", "examples/hello.ts", "--provider", "local"]);
-    assert.equal(local.code, 0, local.stderr);
-    const cloud = await flow(["run", "examples/hello.ts"]);
-    assert.equal(cloud.code, 0, cloud.stderr);
-    assert.equal(withoutDates(cloud.stdout), withoutDates(local.stdout));
-    assert.match(cloud.stderr, /bid bid_\w+ for 1 × h100/);
-    await assertNothingLive();
-  });
+  for (const example of EXAMPLES) {
+    it(`runs examples/${example.name} with the same output as the local provider, and leaves nothing running`, async () => {
+      const start = (provider: string) => (example.node ? runNode : runCli)(example.args, { cwd: repoRoot, env: { ...env, FLOW_PROVIDER: provider } });
+      const local = await start("local");
+      assert.equal(local.code, 0, local.stderr);
+      const cloud = await start("fcp");
+      assert.equal(cloud.code, 0, cloud.stderr);
+      assert.equal(normalized(cloud.stdout), normalized(local.stdout));
+      assert.match(cloud.stderr, /flow: bid bid_\w+ for 1 × /);
+      await assertNothingLive();
+    });
+  }
 
   it("calls one function by name", async () => {
     const result = await flow(["run", "examples/hello.ts::square", "7"]);
@@ -173,16 +186,23 @@ describe("errors and faults on fcp", () => {
     assert.equal(sim.bids().filter((b) => b.name.startsWith(name)).length, 1);
   });
 
-  it("cancels the run's instances on Ctrl-C", async () => {
-    // Earlier command tasks may still be powering off on their own; only this run's bids count.
-    const earlier = new Set(sim.bids().map((bid) => bid.fid));
-    const ours = () => sim.liveInstances().filter((instance) => !earlier.has(instance.bid));
-    const run = startCli(["run", "test/fixtures/e2e/fcp-functions.ts"], { cwd: repoRoot, env });
-    await until(() => run.output().includes("doubling 1"), "the remote call to start", 60_000);
-    assert.equal(ours().length, 1);
-    run.child.kill("SIGINT");
-    const result = await run.done;
-    assert.equal(result.code, 130, result.stderr);
-    assert.deepEqual(ours(), []);
-  });
+  const STOPS: { how: string; signal: NodeJS.Signals; code: number }[] = [
+    { how: "on Ctrl-C", signal: "SIGINT", code: 130 },
+    { how: "on SIGTERM", signal: "SIGTERM", code: 143 },
+    { how: "when the caller crashes", signal: "SIGUSR2", code: 1 },
+  ];
+  for (const stop of STOPS) {
+    it(`cancels the run's instances ${stop.how}`, async () => {
+      // Earlier command tasks may still be powering off on their own; only this run's bids count.
+      const earlier = new Set(sim.bids().map((bid) => bid.fid));
+      const ours = () => sim.liveInstances().filter((instance) => !earlier.has(instance.bid));
+      const run = startCli(["run", "test/fixtures/e2e/fcp-functions.ts"], { cwd: repoRoot, env });
+      await until(() => run.output().includes("doubling 1"), "the remote call to start", 60_000);
+      assert.equal(ours().length, 1);
+      run.child.kill(stop.signal);
+      const result = await run.done;
+      assert.equal(result.code, stop.code, result.stderr);
+      assert.deepEqual(ours(), []);
+    });
+  }
 });
