@@ -1,0 +1,81 @@
+// A task's status on FCP, from the spec's bid and instance enums plus what only the client knows.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import type { Bid, BidStatus, Instance, InstanceStatus } from "../../src/providers/fcp/api/schemas.ts";
+import { taskStatusFromApi } from "../../src/providers/fcp/task-status-from-api.ts";
+import { TaskStatus } from "../../src/task/task-status.ts";
+
+function bid(status: BidStatus): Bid {
+  return {
+    fid: "bid_1",
+    name: "job",
+    project: "proj_1",
+    created_by: "user_1",
+    created_at: "2026-11-29T10:00:00Z",
+    limit_price: "$2.25",
+    instance_quantity: 1,
+    instance_type: "it_1",
+    region: "us-central1-a",
+    instances: [],
+    launch_specification: { volumes: [], ssh_keys: ["sshkey_1"] },
+    status,
+  };
+}
+
+function instance(status: InstanceStatus, fid = "inst_1"): Instance {
+  return { fid, name: fid, project: "proj_1", created_at: "2026-11-29T10:00:05Z", created_by: "user_1", instance_type: "it_1", status };
+}
+
+const statusOf = (bidStatus: BidStatus, instances: InstanceStatus[], observed = {}) =>
+  taskStatusFromApi(bid(bidStatus), instances.map((status, i) => instance(status, `inst_${i}`)), observed).status;
+
+describe("task status from the FCP API", () => {
+  test("an open bid waits for capacity, with its limit price in the message", () => {
+    const derived = taskStatusFromApi(bid("Open"), [], {});
+    assert.equal(derived.status, TaskStatus.PENDING);
+    assert.match(derived.message, /\$2\.25/);
+  });
+
+  test("an open bid whose instance was preempted is pending a restart", () => {
+    const derived = taskStatusFromApi(bid("Open"), [instance("STATUS_PREEMPTED")], {});
+    assert.equal(derived.status, TaskStatus.PENDING);
+    assert.match(derived.message, /preempted/);
+  });
+
+  test("an allocated bid is pending while its instances boot and running once all run", () => {
+    for (const booting of ["STATUS_NEW", "STATUS_CONFIRMED", "STATUS_INITIALIZING", "STATUS_STARTING"] as const) {
+      assert.equal(statusOf("Allocated", [booting]), TaskStatus.PENDING, booting);
+    }
+    assert.equal(statusOf("Allocated", []), TaskStatus.PENDING);
+    assert.equal(statusOf("Allocated", ["STATUS_RUNNING", "STATUS_RUNNING"]), TaskStatus.RUNNING);
+  });
+
+  test("preempting and paused come from the bid or from any instance", () => {
+    assert.equal(statusOf("Preempting", ["STATUS_RUNNING"]), TaskStatus.PREEMPTING);
+    assert.equal(statusOf("Allocated", ["STATUS_RUNNING", "STATUS_PREEMPTING"]), TaskStatus.PREEMPTING);
+    assert.equal(statusOf("Paused", []), TaskStatus.PAUSED);
+    assert.equal(statusOf("Allocated", ["STATUS_PAUSED"]), TaskStatus.PAUSED);
+  });
+
+  test("an instance in STATUS_ERROR fails the task, naming the instance", () => {
+    const derived = taskStatusFromApi(bid("Allocated"), [instance("STATUS_RUNNING", "inst_a"), instance("STATUS_ERROR", "inst_b")], {});
+    assert.equal(derived.status, TaskStatus.FAILED);
+    assert.match(derived.message, /inst_b/);
+  });
+
+  test("the exit code read from the instance decides completed or failed, whatever the bid says", () => {
+    assert.equal(statusOf("Allocated", ["STATUS_RUNNING"], { exitCode: 0 }), TaskStatus.COMPLETED);
+    assert.equal(statusOf("Terminated", [], { exitCode: 0 }), TaskStatus.COMPLETED);
+    const failed = taskStatusFromApi(bid("Terminated"), [], { exitCode: 3 });
+    assert.equal(failed.status, TaskStatus.FAILED);
+    assert.match(failed.message, /code 3/);
+  });
+
+  test("a cancel by the user wins over everything else", () => {
+    assert.equal(statusOf("Allocated", ["STATUS_ERROR"], { cancelled: true, exitCode: 0 }), TaskStatus.CANCELLED);
+  });
+
+  test("a terminated bid without an exit code reads as cancelled", () => {
+    assert.equal(statusOf("Terminated", ["STATUS_TERMINATED"]), TaskStatus.CANCELLED);
+  });
+});
