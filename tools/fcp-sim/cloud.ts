@@ -9,6 +9,7 @@
  * bid's instances and puts the bid back to Open, where it is allocated again (new instances) as
  * soon as the auction allows.
  */
+import { join } from "node:path";
 import { ApiError, notFound } from "./api-error.ts";
 import { seedAuctionFid, type AuctionOption, resolveInstanceType } from "./fixtures.ts";
 import { newFid, nowIso } from "./ids.ts";
@@ -439,6 +440,10 @@ export class Cloud {
       layout: sandboxLayout(this.#options.stateDir, instance.model.fid),
       startupScript: spec.startup_script ?? "",
       authorizedKeys: () => spec.ssh_keys.flatMap((fid) => this.#sshKeys.get(fid)?.public_key ?? []),
+      disks: spec.volumes.flatMap((fid) => {
+        const volume = this.#volumes.get(fid);
+        return volume === undefined ? [] : [{ volumeFid: fid, interface: volume.interface, store: join(this.#options.stateDir, "volumes", fid) }];
+      }),
     }).catch((error: unknown) => {
       process.emitWarning(`fcp-sim: instance ${instance.model.fid} failed to boot: ${String(error)}`);
       return undefined;

@@ -5,7 +5,8 @@
  * Layout of `<stateDir>/instances/<fid>/`:
  *   flow/               the instance root (FLOW_INSTANCE_ROOT, see instance-layout.ts)
  *   home/               HOME of the login user
- *   bin/                first on PATH: `shutdown`/`poweroff` shims that record a power-off
+ *   bin/                first on PATH: `shutdown`/`poweroff` shims that record a power-off,
+ *                       and disk shims (lsblk, mkfs.ext4, mount, …; see disk-shims.ts)
  *   startup-script.sh   exactly launch_specification.startup_script
  *   console.log         the script's stdout and stderr, like a cloud serial console
  *   powered-off         written by the shims; the simulator then ends the instance
@@ -15,6 +16,7 @@ import { closeSync, existsSync, openSync } from "node:fs";
 import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { INSTANCE_ROOT_ENV, INSTANCE_SSH_USER } from "../../src/providers/fcp/instance-layout.ts";
+import { installDiskShims, removeSimulatedMounts, type SimDisk } from "./disk-shims.ts";
 import { killMachineProcesses, type MachineProcesses } from "./process-reaper.ts";
 import { startInstanceSshServer, type InstanceSshServer } from "./ssh-server.ts";
 
@@ -55,24 +57,29 @@ export interface MachineOptions {
   /** The submitted startup script; an absent one boots a machine that just idles. */
   startupScript: string;
   authorizedKeys: () => readonly string[];
+  /** The bid's volumes, in its launch_specification order. */
+  disks: readonly SimDisk[];
 }
 
 export class Machine {
   readonly #layout: SandboxLayout;
   readonly #ssh: InstanceSshServer;
   readonly #processes: MachineProcesses;
+  readonly #mountTable: string;
   #killing: Promise<void> | undefined;
 
-  private constructor(layout: SandboxLayout, ssh: InstanceSshServer, processes: MachineProcesses) {
+  private constructor(layout: SandboxLayout, ssh: InstanceSshServer, processes: MachineProcesses, mountTable: string) {
     this.#layout = layout;
     this.#ssh = ssh;
     this.#processes = processes;
+    this.#mountTable = mountTable;
   }
 
   /** Prepares the sandbox, starts the startup script and the sshd. */
   static async boot(options: MachineOptions): Promise<Machine> {
     const { layout } = options;
     await prepareSandbox(layout, options.startupScript);
+    const mountTable = await installDiskShims(layout.dir, layout.bin, options.disks);
     const env = sandboxEnv(layout);
     const processes: MachineProcesses = { envMarker: `${INSTANCE_ROOT_ENV}=${layout.root}` };
     processes.processGroup = startScript(layout, env);
@@ -83,7 +90,7 @@ export class Machine {
       await killMachineProcesses(processes);
       throw error;
     }
-    return new Machine(layout, ssh, processes);
+    return new Machine(layout, ssh, processes, mountTable);
   }
 
   get sshPort(): number {
@@ -99,9 +106,9 @@ export class Machine {
     this.#ssh.dropConnections();
   }
 
-  /** Pulls the plug: every process of the machine and its sshd. Idempotent. */
+  /** Pulls the plug: every process of the machine and its sshd, then its mounts. Idempotent. */
   kill(): Promise<void> {
-    this.#killing ??= Promise.all([this.#ssh.close(), killMachineProcesses(this.#processes)]).then(() => undefined);
+    this.#killing ??= Promise.all([this.#ssh.close(), killMachineProcesses(this.#processes)]).then(() => removeSimulatedMounts(this.#mountTable));
     return this.#killing;
   }
 }
