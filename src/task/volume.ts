@@ -23,4 +23,6 @@ export interface CreateVolumeOptions {
   /** Defaults to 1 GB, the seed's deliberately small default. */
   sizeGb?: number;
   interface?: StorageInterface;
+  /** Where a cloud volume lives (tasks that mount it run there); the configured region by default. */
+  region?: string;
 }

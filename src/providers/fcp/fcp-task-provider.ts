@@ -56,8 +56,8 @@ export class FcpTaskProvider implements TaskProvider {
         issues: [{ path: "allocationMode", message: 'must be "spot" or "auto" for now' }],
       });
     }
-    const [catalog, key] = await Promise.all([context.catalog(), context.sshKey()]);
-    const region = config.region ?? context.preferredRegion;
+    const [catalog, key, existingVolumes] = await Promise.all([context.catalog(), context.sshKey(), this.#existingVolumes(config)]);
+    const region = regionOfVolumes(existingVolumes, config.region) ?? config.region ?? context.preferredRegion;
     const placement = choosePlacement(catalog, {
       ...(config.instanceType === undefined ? {} : { instanceType: config.instanceType }),
       ...(config.minGpuMemoryGb === undefined ? {} : { minGpuMemoryGb: config.minGpuMemoryGb }),
@@ -71,7 +71,7 @@ export class FcpTaskProvider implements TaskProvider {
     const secretEnv = Object.entries(config.env).filter(([name]) => isSecretEnvName(name));
     const inline = code !== undefined && chooseInline(config, code.archive.byteLength);
     const uploadedArchive = code !== undefined && !inline ? code.archive : undefined;
-    const volumes = await this.#volumesFor(config, placement.region);
+    const volumes = await this.#volumesFor(config, existingVolumes, placement.region);
     const suffix = randomBytes(3).toString("hex");
     const name = config.uniqueName ? `${config.name.slice(0, MAX_TASK_NAME_LENGTH - suffix.length - 1)}-${suffix}` : config.name;
 
@@ -135,9 +135,10 @@ export class FcpTaskProvider implements TaskProvider {
   async cancel(taskId: string): Promise<TaskInfo> {
     const bid = await this.#bid(taskId);
     const before = await this.#info(bid);
-    if (isTerminalStatus(before.status)) return before;
-    await this.context.client.cancelBid(bid.fid);
-    await this.#records.update(bid.fid, { cancelled: true });
+    // A finished task's instance may still be up (lingering for `flow ssh`); cancelling releases it
+    // and keeps the outcome.
+    if (bid.status !== "Terminated") await this.context.client.cancelBid(bid.fid);
+    if (!isTerminalStatus(before.status)) await this.#records.update(bid.fid, { cancelled: true });
     this.#forget(bid.fid);
     return this.getTask(bid.fid);
   }
@@ -201,7 +202,7 @@ export class FcpTaskProvider implements TaskProvider {
       name,
       project: await this.context.projectFid(),
       disk_interface: options.interface === "file" ? "File" : "Block",
-      region: this.context.config.region,
+      region: options.region ?? this.context.config.region,
       size_gb: options.sizeGb ?? 1,
     });
     return toVolume(created);
@@ -358,24 +359,37 @@ export class FcpTaskProvider implements TaskProvider {
     void pending?.then((c) => c.close()).catch(() => {});
   }
 
-  async #volumesFor(config: TaskConfig, region: string): Promise<{ fid: string; mountPath: string; interface: "block" | "file" }[]> {
+  /** The volumes the task names that exist already (by FID, else by name), in config order. */
+  async #existingVolumes(config: TaskConfig): Promise<(VolumeModel | undefined)[]> {
     if (config.volumes.length === 0) return [];
-    const project = await this.context.projectFid();
-    const existing = await this.context.client.listVolumes(project);
-    const result = [];
-    for (const spec of config.volumes) {
-      let volume = spec.volumeId === undefined ? existing.find((v) => v.name === spec.name && v.region === region) : existing.find((v) => v.fid === spec.volumeId);
-      if (volume === undefined && spec.volumeId !== undefined) {
-        throw new ResourceNotFoundError(`Volume ${spec.volumeId} does not exist in project ${this.context.config.project}.`);
+    const existing = await this.context.client.listVolumes(await this.context.projectFid());
+    return config.volumes.map((spec) => {
+      if (spec.volumeId === undefined) return existing.find((v) => v.name === spec.name);
+      const volume = existing.find((v) => v.fid === spec.volumeId);
+      if (volume === undefined) {
+        throw new ResourceNotFoundError(`Volume ${spec.volumeId} does not exist in project ${this.context.config.project}.`, {
+          suggestions: existing.length > 0 ? [`volumes: ${existing.map((v) => `${v.fid} (${v.name})`).join(", ")}`] : ["create one with flow.volumes.create()"],
+        });
       }
-      volume ??= await this.context.client.createVolume({
-        name: spec.name ?? `flow-volume-${randomBytes(3).toString("hex")}`,
-        project,
-        disk_interface: spec.interface === "file" ? "File" : "Block",
-        region,
-        size_gb: spec.sizeGb ?? 1,
-      });
-      result.push({ fid: volume.fid, mountPath: spec.mountPath ?? `/volumes/${volume.name}`, interface: spec.interface });
+      return volume;
+    });
+  }
+
+  /** Existing volumes as they are; the others are created in the region the task was placed in. */
+  async #volumesFor(config: TaskConfig, existing: (VolumeModel | undefined)[], region: string): Promise<{ fid: string; mountPath: string; interface: "block" | "file" }[]> {
+    const project = config.volumes.length === 0 ? "" : await this.context.projectFid();
+    const result = [];
+    for (const [index, spec] of config.volumes.entries()) {
+      const volume =
+        existing[index] ??
+        (await this.context.client.createVolume({
+          name: spec.name ?? `flow-volume-${randomBytes(3).toString("hex")}`,
+          project,
+          disk_interface: spec.interface === "file" ? "File" : "Block",
+          region,
+          size_gb: spec.sizeGb ?? 1,
+        }));
+      result.push({ fid: volume.fid, mountPath: spec.mountPath ?? `/volumes/${volume.name}`, interface: volume.interface === "File" ? "file" as const : "block" as const });
     }
     return result;
   }
@@ -393,6 +407,23 @@ export class FcpTaskProvider implements TaskProvider {
       return key.fid;
     });
   }
+}
+
+/**
+ * A volume attaches only in its own region, so existing volumes decide where the task runs; a
+ * configured region or volumes in two regions that cannot all attach are refused up front.
+ */
+function regionOfVolumes(volumes: readonly (VolumeModel | undefined)[], configured: string | undefined): string | undefined {
+  const regions = [...new Set(volumes.flatMap((v) => (v === undefined ? [] : [v.region])))];
+  const wanted = configured === undefined ? regions : [...new Set([configured, ...regions])];
+  if (wanted.length > 1) {
+    const where = volumes.flatMap((v) => (v === undefined ? [] : [`${v.name} is in ${v.region}`])).join(", ");
+    throw new ValidationError(`The task's volumes cannot all attach in one region: ${where}${configured === undefined ? "" : `, and region is ${configured}`}.`, {
+      issues: [{ path: "volumes", message: "every existing volume must be in the task's region" }],
+      suggestions: ["use volumes from one region, and set region to it (or leave region unset)"],
+    });
+  }
+  return regions[0];
 }
 
 /** "embedded" always inlines, "scp" always uploads, "auto" inlines what fits comfortably. */
