@@ -90,7 +90,7 @@ export class Flow {
             ...(options.env === undefined ? {} : { env: options.env }),
           })
         : options.provider === "fcp"
-          ? new FcpTaskProvider({ config: loaded, flowHome, ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }) })
+          ? new FcpTaskProvider({ config: loaded, flowHome, keysDir: path.join(flowHome, "keys"), ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }) })
           : options.provider;
     const provider = this.provider;
     this.volumes = {

@@ -9,6 +9,7 @@ import { homedir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import type { ParsedKey } from "ssh2";
 import { ValidationError } from "../../../errors.ts";
+import { resolveFlowHome } from "../../local/flow-home.ts";
 import { loadSsh2 } from "./ssh2-module.ts";
 
 export interface SshKeyPair {
@@ -20,8 +21,9 @@ export interface SshKeyPair {
   publicKey: string;
 }
 
+/** `<FLOW_HOME>/keys`: ~/.flow/keys unless FLOW_HOME moves Flow's state elsewhere. */
 export function defaultKeysDir(): string {
-  return join(homedir(), ".flow", "keys");
+  return join(resolveFlowHome(), "keys");
 }
 
 /**
