@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { loadConfig } from "../../src/config/load-config.ts";
 import { FcpProvider } from "../../src/providers/fcp/fcp-provider.ts";
+import { Flow } from "../../src/task/flow.ts";
 import { FcpSimulator } from "../../tools/fcp-sim/simulator.ts";
 import { repoRoot, runCli, runNode, startCli, tempDir, until, type CliResult } from "./helpers.ts";
 
@@ -120,6 +121,11 @@ describe("command tasks on fcp", () => {
 
     const follow = startCli(["logs", taskId, "-f"], { cwd: repoRoot, env });
     await until(() => follow.output().includes("hello from the cloud"), "the task's output", 60_000);
+    const ssh = await flow(["ssh", taskId, "--", "echo $((6 * 7)) from $FLOW_INSTANCE_ROOT"]);
+    assert.equal(ssh.code, 0, ssh.stderr);
+    assert.match(ssh.stdout, /^42 from \//);
+    const status = await flow(["status", taskId]);
+    assert.match(status.stdout, /status\s+running/);
     const cancelled = await flow(["cancel", taskId, "--json"]);
     assert.equal(cancelled.code, 0, cancelled.stderr);
     assert.equal((JSON.parse(cancelled.stdout) as { status: string }).status, "cancelled");
@@ -147,6 +153,47 @@ describe("command tasks on fcp", () => {
     const script = (posted?.requestBody as { launch_specification: { startup_script: string } }).launch_specification.startup_script;
     assert.ok(Buffer.byteLength(script) <= 10_000, `startup script is ${Buffer.byteLength(script)} bytes`);
     assert.ok(!script.includes("SETTING_11=xxx"), "the script was sent compressed");
+  });
+});
+
+describe("volumes on fcp", () => {
+  it("formats a new block volume once, mounts it, and keeps its files for the next task", async () => {
+    const flow = new Flow({ provider: "fcp", env, flowHome: env["FLOW_HOME"]!, homeDir: env["HOME"]! });
+    const volume = await flow.volumes.create({ name: "checkpoints", sizeGb: 10 });
+    // Simulated mounts are host paths (tools/fcp-sim/disk-shims.ts), so the mount path is a temp dir.
+    const mountPath = join(root, "mnt", "checkpoints");
+    const onVolume = (command: string) =>
+      flow.run({ name: "volume-user", instanceType: "a100", command, volumes: [{ volumeId: volume.volumeId, mountPath }], uploadCode: false });
+
+    const writer = await onVolume(`mountpoint -q ${mountPath} && echo epoch-7 > ${mountPath}/state && echo wrote`);
+    await writer.wait();
+    assert.equal(writer.status, "completed", await writer.logs());
+    // A finished task lingers for `flow ssh`, holding its volume; cancelling releases both and
+    // keeps the outcome.
+    await writer.cancel();
+    assert.equal(writer.status, "completed");
+
+    const reader = await onVolume(`cat ${mountPath}/state`);
+    await reader.wait();
+    assert.equal(reader.status, "completed", reader.message);
+    // Had the second boot formatted the disk again, the file would be gone.
+    assert.match(await reader.logs(), /epoch-7/);
+    await reader.cancel();
+    await assertNothingLive();
+    await flow.volumes.delete(volume.volumeId);
+    assert.deepEqual((await flow.volumes.list()).map((v) => v.volumeId), []);
+  });
+
+  it("places a task in the region of the volume it mounts", async () => {
+    const flow = new Flow({ provider: "fcp", env, flowHome: env["FLOW_HOME"]!, homeDir: env["HOME"]! });
+    const elsewhere = "us-central1-a"; // the configured (default) region is us-central1-b
+    const volume = await flow.volumes.create({ name: "far", sizeGb: 1, region: elsewhere });
+    const task = await flow.run({ name: "far-user", instanceType: "a100", command: "true", volumes: [{ volumeId: volume.volumeId, mountPath: join(root, "mnt", "far") }], uploadCode: false });
+    assert.equal(task.region, elsewhere);
+    await task.wait();
+    assert.equal(task.status, "completed");
+    await task.cancel();
+    await flow.volumes.delete(volume.volumeId);
   });
 });
 
