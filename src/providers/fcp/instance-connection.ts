@@ -6,14 +6,13 @@
 import { ProviderError, TimeoutError } from "../../errors.ts";
 import type { Instance } from "./api/schemas.ts";
 import { INSTANCE_SSH_USER, instancePaths, rootProbeCommand, type InstancePaths } from "./instance-layout.ts";
-import { parseSshDestination, sleep } from "./instance-launch.ts";
+import { parseSshDestination } from "./instance-launch.ts";
 import { SshConnection } from "./ssh/ssh-connection.ts";
 import type { SshKeyPair } from "./ssh/ssh-keys.ts";
 
 /** Boot, Node download and volume mounts happen before `ready`; a slow image pull can take minutes. */
 const READY_TIMEOUT_MS = 15 * 60_000;
 const AGENT_START_TIMEOUT_MS = 5 * 60_000;
-const MARKER_POLL_MS = 250;
 
 export interface Upload {
   data: Uint8Array | { localPath: string };
@@ -57,12 +56,9 @@ export class InstanceConnection {
 
   /** Waits for the startup script's `ready` marker; an early exit-code means setup failed. */
   async waitUntilReady(signal?: AbortSignal): Promise<void> {
-    await this.#poll("the instance to finish setting up", READY_TIMEOUT_MS, signal, async () => {
-      const state = await this.ssh.exec(`test -e ${quote(this.paths.ready)} && echo ready; test -e ${quote(this.paths.exitCode)} && echo ended; true`);
-      if (state.stdout.includes("ready")) return true;
-      if (state.stdout.includes("ended")) throw await this.#setupFailure("the startup script stopped before it was ready");
-      return false;
-    });
+    const outcome = await this.#waitOnInstance(`[ -e ${quote(this.paths.ready)} ] || [ -e ${quote(this.paths.exitCode)} ]`, READY_TIMEOUT_MS, signal);
+    if (outcome === "timeout") throw this.#timeout("the instance to finish setting up", READY_TIMEOUT_MS);
+    if ((await this.read(this.paths.ready)) === undefined) throw await this.#setupFailure("the startup script stopped before it was ready");
   }
 
   /** Uploads every file, then the `uploaded` marker the startup script is waiting for. */
@@ -73,34 +69,34 @@ export class InstanceConnection {
 
   /** The loopback port the agent announced, once it listens. */
   async agentPort(signal?: AbortSignal): Promise<number> {
-    let port: number | undefined;
-    await this.#poll("the agent to start", AGENT_START_TIMEOUT_MS, signal, async () => {
-      const out = await this.read(this.paths.agentOut);
-      for (const line of (out ?? "").split("\n")) {
-        if (!line.startsWith("{")) continue;
-        const event = JSON.parse(line) as { event?: string; port?: number };
-        if (event.event === "listening" && typeof event.port === "number") port = event.port;
-      }
-      if (port !== undefined) return true;
-      if ((await this.read(this.paths.exitCode)) !== undefined) {
-        const stderr = (await this.read(this.paths.agentErr)) ?? "";
-        throw new ProviderError(`The agent on ${this.instance.fid} exited before it listened.\n${tail(stderr, 30)}`);
-      }
-      return false;
-    });
-    return port!;
+    const outcome = await this.#waitOnInstance(`grep -q '"listening"' ${quote(this.paths.agentOut)} 2>/dev/null || [ -e ${quote(this.paths.exitCode)} ]`, AGENT_START_TIMEOUT_MS, signal);
+    if (outcome === "timeout") throw this.#timeout("the agent to start", AGENT_START_TIMEOUT_MS);
+    for (const line of ((await this.read(this.paths.agentOut)) ?? "").split("\n")) {
+      if (!line.startsWith("{")) continue;
+      const event = JSON.parse(line) as { event?: string; port?: number };
+      if (event.event === "listening" && typeof event.port === "number") return event.port;
+    }
+    const stderr = (await this.read(this.paths.agentErr)) ?? "";
+    throw new ProviderError(`The agent on ${this.instance.fid} exited before it listened.\n${tail(stderr, 30)}`);
   }
 
   close(): void {
     this.ssh.close();
   }
 
-  async #poll(what: string, timeoutMs: number, signal: AbortSignal | undefined, done: () => Promise<boolean>): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await done())) {
-      if (Date.now() > deadline) throw new TimeoutError(`Gave up waiting for ${what} on ${this.instance.fid} after ${Math.round(timeoutMs / 60_000)} minutes.`);
-      await sleep(MARKER_POLL_MS, signal);
-    }
+  /**
+   * Waits on the instance itself, in one SSH exec, until `condition` (a bash test) holds: no round
+   * trip per check, so the client learns of a marker within a tenth of a second.
+   */
+  async #waitOnInstance(condition: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<"met" | "timeout"> {
+    const seconds = Math.ceil(timeoutMs / 1000);
+    const script = `end=$((SECONDS + ${seconds})); until ${condition}; do [ $SECONDS -ge $end ] && { echo timeout; exit 0; }; sleep 0.1; done; echo met`;
+    const result = await this.ssh.exec(script, signal === undefined ? {} : { signal });
+    return result.stdout.trim() === "met" ? "met" : "timeout";
+  }
+
+  #timeout(what: string, timeoutMs: number): TimeoutError {
+    return new TimeoutError(`Gave up waiting for ${what} on ${this.instance.fid} after ${Math.round(timeoutMs / 60_000)} minutes.`);
   }
 
   async #setupFailure(what: string): Promise<ProviderError> {

@@ -54,7 +54,7 @@ export async function waitForRunningInstances(context: FcpContext, bid: Bid, opt
   const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_LAUNCH_TIMEOUT_MS);
   const project = await context.projectFid();
   let reported = "";
-  for (;;) {
+  for (let attempt = 0; ; attempt++) {
     options.signal?.throwIfAborted();
     const current = await context.client.getBid(bid.fid);
     if (current.status === "Terminated") {
@@ -79,7 +79,8 @@ export async function waitForRunningInstances(context: FcpContext, bid: Bid, opt
         suggestions: ["raise maxPricePerHour or priority, or try another region or instance type"],
       });
     }
-    await sleep(context.pollIntervalMs, options.signal);
+    // Quick first looks (an allocation can be immediate), then every pollIntervalMs.
+    await sleep(Math.min(context.pollIntervalMs, 50 * 2 ** attempt), options.signal);
   }
 }
 
