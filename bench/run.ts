@@ -1,14 +1,21 @@
 // `npm run bench`: the SDK against raw baselines measured by the same harness, in one run.
 // Prints a table and writes bench/results.json. Targets are in README.md; nothing here asserts.
-import { execFileSync, spawn } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { performance } from "node:perf_hooks";
+import { promisify } from "node:util";
 import superjson from "superjson";
 import { WebSocket } from "ws";
+import { loadConfig } from "../src/config/load-config.ts";
+import { FcpProvider } from "../src/providers/fcp/fcp-provider.ts";
+import { FcpSimulator } from "../tools/fcp-sim/simulator.ts";
 import { agentPeakRss, app, echo } from "./functions.ts";
 
+const execFileAsync = promisify(execFile);
 const ROUND_TRIPS = 2_000;
 const MAP_INPUTS = 20_000;
 const BULK_BYTES = 64 << 20;
@@ -122,6 +129,35 @@ const wall = (args: string[]) => {
   return median(times);
 };
 rows.push({ name: "cold start", flow: wall(["bin/flow.js", "run", "examples/hello.ts"]), baseline: wall(["-e", ""]), unit: "ms", baselineName: 'node -e ""' });
+
+// 5. The cloud path against the simulator (no allocation or boot delays, so what remains is ours:
+//    API calls, the startup script, SSH, uploads, the tunnel), against the same on the local provider.
+const scratch = mkdtempSync(join(tmpdir(), "flow-bench-"));
+const sim = await FcpSimulator.start({ allocationDelayMs: 0, bootStepMs: 0, stateDir: join(scratch, "sim") });
+const cloudEnv = { ...process.env, FLOW_API_URL: sim.url, FLOW_API_KEY: sim.apiKey, FLOW_PROJECT: sim.project.name, FLOW_HOME: join(scratch, "flow") };
+// Asynchronously: the simulator serves from this process's event loop.
+const squareOn = async (provider: string) => {
+  const times: number[] = [];
+  for (let i = 0; i < COLD_RUNS; i++) {
+    const t = performance.now();
+    await execFileAsync(process.execPath, ["bin/flow.js", "run", "examples/hello.ts::square", "7", "--provider", provider], { env: cloudEnv });
+    times.push(performance.now() - t);
+  }
+  return median(times);
+};
+rows.push({ name: "cold call on a fresh instance (sim)", flow: await squareOn("fcp"), baseline: await squareOn("local"), unit: "ms", baselineName: "same on the local provider" });
+const provider = new FcpProvider({
+  config: loadConfig({ env: cloudEnv }),
+  keysDir: join(scratch, "flow", "keys"),
+  pollIntervalMs: 20,
+});
+let tunnelTimes: number[] = [];
+let localTimes: number[] = [];
+await app.run(async () => void (tunnelTimes = await timeRoundTrips(ROUND_TRIPS, () => echo.remote({ n: 1 }))), { provider });
+await app.run(async () => void (localTimes = await timeRoundTrips(ROUND_TRIPS, () => echo.remote({ n: 1 }))));
+rows.push({ name: "warm round trip p50 over SSH (sim)", flow: percentile(tunnelTimes, 50), baseline: percentile(localTimes, 50), unit: "ms", baselineName: "local provider" });
+await sim.close();
+rmSync(scratch, { recursive: true, force: true });
 
 const table = rows.map((r) => ({
   measure: r.name,
