@@ -158,30 +158,35 @@ describe("command tasks on fcp", () => {
 });
 
 describe("volumes on fcp", () => {
-  it("formats a new block volume once, mounts it, and keeps its files for the next task", async () => {
+  it("formats a new block volume once, mounts it and a file share, and keeps their files for the next task", async () => {
     const flow = new Flow({ provider: "fcp", env, flowHome: env["FLOW_HOME"]!, homeDir: env["HOME"]! });
-    const volume = await flow.volumes.create({ name: "checkpoints", sizeGb: 10 });
-    // Simulated mounts are host paths (tools/fcp-sim/disk-shims.ts), so the mount path is a temp dir.
-    const mountPath = join(root, "mnt", "checkpoints");
-    const onVolume = (command: string) =>
-      flow.run({ name: "volume-user", instanceType: "a100", command, volumes: [{ volumeId: volume.volumeId, mountPath }], uploadCode: false });
+    const disk = await flow.volumes.create({ name: "checkpoints", sizeGb: 10 });
+    const share = await flow.volumes.create({ name: "datasets", sizeGb: 10, interface: "file" });
+    // Simulated mounts are host paths (tools/fcp-sim/disk-shims.ts), so mount paths are temp dirs.
+    const diskPath = join(root, "mnt", "checkpoints");
+    const sharePath = join(root, "mnt", "datasets");
+    const volumes = [
+      { volumeId: disk.volumeId, mountPath: diskPath },
+      { volumeId: share.volumeId, mountPath: sharePath, interface: "file" as const },
+    ];
+    const onVolumes = (command: string) => flow.run({ name: "volume-user", instanceType: "a100", command, volumes, uploadCode: false });
 
-    const writer = await onVolume(`mountpoint -q ${mountPath} && echo epoch-7 > ${mountPath}/state && echo wrote`);
+    const writer = await onVolumes(`mountpoint -q ${diskPath} && echo epoch-7 > ${diskPath}/state && echo rows > ${sharePath}/data && echo wrote`);
     await writer.wait();
     assert.equal(writer.status, "completed", await writer.logs());
-    // A finished task lingers for `flow ssh`, holding its volume; cancelling releases both and
+    // A finished task lingers for `flow ssh`, holding its volumes; cancelling releases both and
     // keeps the outcome.
     await writer.cancel();
     assert.equal(writer.status, "completed");
 
-    const reader = await onVolume(`cat ${mountPath}/state`);
+    const reader = await onVolumes(`cat ${diskPath}/state ${sharePath}/data`);
     await reader.wait();
     assert.equal(reader.status, "completed", reader.message);
     // Had the second boot formatted the disk again, the file would be gone.
-    assert.match(await reader.logs(), /epoch-7/);
+    assert.match(await reader.logs(), /epoch-7\s+rows/);
     await reader.cancel();
     await assertNothingLive([writer.taskId, reader.taskId]);
-    await flow.volumes.delete(volume.volumeId);
+    for (const volume of [disk, share]) await flow.volumes.delete(volume.volumeId);
     assert.deepEqual((await flow.volumes.list()).map((v) => v.volumeId), []);
   });
 
