@@ -138,6 +138,13 @@ describe("command tasks on fcp", () => {
     const result = await flow(["run", "echo done; exit 3", "-i", "a100", "--wait"]);
     assert.equal(result.code, 3, result.stderr);
     assert.match(result.stdout, /done/);
+    // The instance lingers for `flow ssh`; cancelling the finished task releases it.
+    const taskId = /Submitted (bid_\w+)/.exec(result.stdout)?.[1];
+    assert.ok(taskId, result.stdout);
+    assert.equal(sim.liveInstances().filter((i) => i.bid === taskId).length, 1);
+    const cancelled = await flow(["cancel", taskId]);
+    assert.match(cancelled.stdout, /had already ended \(failed\); nothing is left running/);
+    await assertNothingLive([taskId]);
   });
 
   it("uploads a large code archive over SFTP and boots a script that was over 10,000 bytes", async () => {
