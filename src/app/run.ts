@@ -14,6 +14,7 @@ import { LocalProvider } from "../providers/local/local-provider.ts";
 import type { AgentSpec, Provider } from "../providers/provider.ts";
 import { AgentPool, type Lease } from "../runtime/agent-pool.ts";
 import { AgentSession } from "../runtime/session.ts";
+import { sleep } from "../sleep.ts";
 import type { FunctionOptions } from "./options.ts";
 import { DEFAULT_CONCURRENT_INPUTS } from "./remote-function.ts";
 import { nextDelayMs, retryPolicy, type RetryPolicy } from "./retry-policy.ts";
@@ -189,19 +190,6 @@ export class AppRunner implements Host {
   }
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
-  });
-}
 
 /**
  * Start an agent for `spec` and connect to it: the function's env and secrets go in the init

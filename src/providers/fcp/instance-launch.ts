@@ -4,6 +4,7 @@
  * STATUS_RUNNING with an SSH destination — or fail, naming what the cloud said.
  */
 import { ProviderError, TimeoutError } from "../../errors.ts";
+import { sleep } from "../../sleep.ts";
 import type { Bid, Instance } from "./api/schemas.ts";
 import type { FcpContext } from "./fcp-context.ts";
 import { dollars, type Placement } from "./placement.ts";
@@ -90,18 +91,4 @@ export function parseSshDestination(destination: string): { host: string; port: 
   const host = match?.[1]?.replace(/^\[|\]$/g, "") ?? "";
   if (host === "") throw new ProviderError(`Unexpected ssh_destination ${JSON.stringify(destination)} from the API.`);
   return { host, port: match?.[2] === undefined ? 22 : Number(match[2]) };
-}
-
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
-  });
 }

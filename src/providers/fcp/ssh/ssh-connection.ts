@@ -11,6 +11,7 @@
 import type Ssh2 from "ssh2";
 import type { Client, ClientChannel, SFTPWrapper } from "ssh2";
 import { AuthenticationError, NetworkError, TimeoutError } from "../../../errors.ts";
+import { sleep } from "../../../sleep.ts";
 import { exitCodeOf } from "./exit-code.ts";
 import { openShell, type ShellStreams } from "./interactive-shell.ts";
 import { uploadOverSftp, type UploadSource } from "./sftp-upload.ts";
@@ -93,7 +94,7 @@ export class SshConnection {
             { cause: error, suggestions: ["the instance may still be booting, or it was stopped; check its status and try again"] },
           );
         }
-        await delay(RETRY_DELAY_MS, options.signal);
+        await sleep(RETRY_DELAY_MS, options.signal);
       }
     }
   }
@@ -325,16 +326,3 @@ function abbreviate(command: string): string {
   return firstLine.length > 60 ? `${firstLine.slice(0, 57)}...` : firstLine;
 }
 
-function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
