@@ -3,7 +3,6 @@
  * problems as one ValidationError naming the flag (never echoing values, which may be secrets).
  */
 import { z } from "zod";
-import { ValidationError } from "../errors.ts";
 import { providerName } from "../providers/provider-name.ts";
 import { Flow } from "../task/flow.ts";
 import { TaskStatusSchema } from "../task/task-status.ts";

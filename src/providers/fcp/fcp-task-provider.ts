@@ -25,7 +25,7 @@ import { parseSshDestination, placeBid, waitForRunningInstances } from "./instan
 import { INLINE_ARCHIVE_LIMIT_BYTES } from "./fcp-provider.ts";
 import { choosePlacement } from "./placement.ts";
 import { buildStartupScript } from "./startup-script/index.ts";
-import { TaskRecords, type TaskRecord } from "./task-records.ts";
+import { TaskRecords } from "./task-records.ts";
 import { taskStatusFromApi } from "./task-status-from-api.ts";
 
 /** After the command exits the instance stays up this long, so logs and the exit code can be read. */
