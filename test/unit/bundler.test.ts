@@ -8,7 +8,7 @@ import path from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
-import { gunzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { Header, create, list } from "tar";
 import { BuildError, FlowError, ValidationError } from "../../src/errors.ts";
 import { ARCHIVE_MTIME } from "../../src/bundler/archive.ts";
@@ -225,7 +225,10 @@ describe("unpackArchive", () => {
   /** Packs `entries` of `cwd` as tar.gz and checks the archive really holds the wanted entry. */
   async function evilArchive(cwd: string, entries: string[], expect: Listed, preservePaths = false): Promise<string> {
     const file = path.join(await tempDir(), "evil.tar.gz");
-    await create({ file, cwd, gzip: true, preservePaths }, entries);
+    // Gzipped apart: node-tar's own gzip can end its zlib stream twice after a hard-link entry.
+    const tarFile = `${file}.tar`;
+    await create({ file: tarFile, cwd, preservePaths }, entries);
+    await writeFile(file, gzipSync(await readFile(tarFile)));
     assert.deepEqual(
       (await listArchive(file)).find((e) => e.path === expect.path),
       expect,
