@@ -15,6 +15,8 @@ export const CONFIG_FIELD_SCHEMAS = {
   apiUrl: z
     .url({ protocol: /^https?$/, error: 'must be an http(s) URL like "https://api.mithril.ai"' })
     .transform((url) => url.replace(/\/+$/, "")),
+  /** A private key of your own for instance logins, instead of the generated per-project key. */
+  sshKey: z.string().min(1, "must be the path of a private key file"),
 } as const;
 
 export const FlowConfigSchema = z.strictObject({
@@ -22,11 +24,12 @@ export const FlowConfigSchema = z.strictObject({
   project: CONFIG_FIELD_SCHEMAS.project.optional(),
   region: CONFIG_FIELD_SCHEMAS.region.default(DEFAULT_REGION),
   apiUrl: CONFIG_FIELD_SCHEMAS.apiUrl.default(DEFAULT_API_URL),
+  sshKey: CONFIG_FIELD_SCHEMAS.sshKey.optional(),
 });
 
 export type FlowConfig = z.output<typeof FlowConfigSchema>;
 
-export const CONFIG_KEYS = ["apiKey", "project", "region", "apiUrl"] as const satisfies readonly (keyof FlowConfig)[];
+export const CONFIG_KEYS = ["apiKey", "project", "region", "apiUrl", "sshKey"] as const satisfies readonly (keyof FlowConfig)[];
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
 
 /** A config a cloud provider can use: both credentials present. */

@@ -24,6 +24,7 @@ export const CONFIG_ENV_VARS: Readonly<Record<ConfigKey, string>> = {
   project: "FLOW_PROJECT",
   region: "FLOW_REGION",
   apiUrl: "FLOW_API_URL",
+  sshKey: "FLOW_SSH_KEY",
 };
 
 /** Source of a value that was passed in code (e.g. from a CLI flag). */
@@ -88,6 +89,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
       ...(config.project === undefined ? {} : { project: config.project }),
       region: config.region ?? DEFAULT_REGION,
       apiUrl: config.apiUrl ?? DEFAULT_API_URL,
+      ...(config.sshKey === undefined ? {} : { sshKey: config.sshKey }),
     },
     sources,
   };

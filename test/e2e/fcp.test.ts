@@ -3,9 +3,10 @@
 // step a user takes is a separate `flow` process pointed at the simulator by FLOW_API_URL.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import ssh2 from "ssh2";
 import { loadConfig } from "../../src/config/load-config.ts";
 import { FcpProvider } from "../../src/providers/fcp/fcp-provider.ts";
 import { Flow } from "../../src/task/flow.ts";
@@ -72,6 +73,22 @@ describe("functions on fcp", () => {
   it("calls one function by name", async () => {
     const result = await flow(["run", "examples/hello.ts::square", "7"]);
     assert.equal(result.stdout.trim(), "49", result.stderr);
+    await assertNothingLive();
+  });
+
+  it("logs in with the user's own key from FLOW_SSH_KEY, registering it once", async () => {
+    const { private: privateKey, public: publicKey } = ssh2.utils.generateKeyPairSync("ed25519", { comment: "me@laptop" });
+    const keyPath = join(root, "own-key");
+    writeFileSync(keyPath, privateKey, { mode: 0o600 });
+    const body = publicKey.split(" ").slice(0, 2).join(" ");
+    const flowHome = join(root, "own-key-home");
+    for (const x of [3, 4]) {
+      const result = await flow(["run", "examples/hello.ts::square", String(x)], { FLOW_SSH_KEY: keyPath, FLOW_HOME: flowHome });
+      assert.equal(result.stdout.trim(), String(x * x), result.stderr);
+    }
+    const registered = sim.requests.filter((r) => r.method === "POST" && r.path === "/v2/ssh-keys" && JSON.stringify(r.requestBody).includes(body));
+    assert.equal(registered.length, 1);
+    assert.ok(!existsSync(join(flowHome, "keys")), "no key was generated");
     await assertNothingLive();
   });
 

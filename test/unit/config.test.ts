@@ -62,26 +62,26 @@ describe("loadConfig precedence", () => {
     {
       name: "nothing set: defaults",
       expect: { region: "us-central1-b", apiUrl: "https://api.mithril.ai" },
-      sources: { apiKey: "unset", project: "unset", region: "default", apiUrl: "default" },
+      sources: { apiKey: "unset", project: "unset", region: "default", apiUrl: "default", sshKey: "unset" },
     },
     {
       name: "global file only",
       files: { global: GLOBAL },
       expect: { apiKey: "fkey_global_000000000", project: "global-proj", region: "us-east1-a", apiUrl: "https://api.mithril.ai" },
-      sources: { apiKey: "$global", project: "$global", region: "$global", apiUrl: "default" },
+      sources: { apiKey: "$global", project: "$global", region: "$global", apiUrl: "default", sshKey: "unset" },
     },
     {
       name: "local file over global file",
       files: { global: GLOBAL, local: LOCAL },
       expect: { apiKey: "fkey_global_000000000", project: "local-proj", region: "us-east1-a", apiUrl: "https://local.example.com" },
-      sources: { apiKey: "$global", project: "$local", region: "$global", apiUrl: "$local" },
+      sources: { apiKey: "$global", project: "$local", region: "$global", apiUrl: "$local", sshKey: "unset" },
     },
     {
       name: "env over files",
       files: { global: GLOBAL, local: LOCAL },
       env: { FLOW_API_KEY: "fkey_env_1111111111", FLOW_REGION: "eu-central1-a", FLOW_PROJECT: "" },
       expect: { apiKey: "fkey_env_1111111111", project: "local-proj", region: "eu-central1-a", apiUrl: "https://local.example.com" },
-      sources: { apiKey: "FLOW_API_KEY", project: "$local", region: "FLOW_REGION", apiUrl: "$local" },
+      sources: { apiKey: "FLOW_API_KEY", project: "$local", region: "FLOW_REGION", apiUrl: "$local", sshKey: "unset" },
     },
     {
       name: "explicit over everything",
@@ -89,19 +89,19 @@ describe("loadConfig precedence", () => {
       env: { FLOW_API_KEY: "fkey_env_1111111111", FLOW_PROJECT: "env-proj", FLOW_API_URL: "http://localhost:8080" },
       explicit: { project: "cli-proj", apiUrl: "https://cli.example.com" },
       expect: { apiKey: "fkey_env_1111111111", project: "cli-proj", region: "us-east1-a", apiUrl: "https://cli.example.com" },
-      sources: { apiKey: "FLOW_API_KEY", project: "explicit", region: "$global", apiUrl: "explicit" },
+      sources: { apiKey: "FLOW_API_KEY", project: "explicit", region: "$global", apiUrl: "explicit", sshKey: "unset" },
     },
     {
       name: "camelCase keys in a file",
       files: { global: "apiKey: fkey_camel_22222222\napiUrl: https://camel.example.com\n" },
       expect: { apiKey: "fkey_camel_22222222", region: "us-central1-b", apiUrl: "https://camel.example.com" },
-      sources: { apiKey: "$global", project: "unset", region: "default", apiUrl: "$global" },
+      sources: { apiKey: "$global", project: "unset", region: "default", apiUrl: "$global", sshKey: "unset" },
     },
     {
       name: "unrelated keys and empty values are ignored",
       files: { global: "provider: mithril\nproject:\napi_key: ''\nmithril:\n  anything: 1\n" },
       expect: { region: "us-central1-b", apiUrl: "https://api.mithril.ai" },
-      sources: { apiKey: "unset", project: "unset", region: "default", apiUrl: "default" },
+      sources: { apiKey: "unset", project: "unset", region: "default", apiUrl: "default", sshKey: "unset" },
     },
   ];
   for (const row of rows) {
@@ -188,7 +188,7 @@ describe("writeConfigFile", () => {
 describe("requireCloudConfig", () => {
   const loaded = (config: Partial<FlowConfig>): LoadedConfig => ({
     config: { region: "us-central1-b", apiUrl: "https://api.mithril.ai", ...config },
-    sources: { apiKey: "unset", project: "unset", region: "default", apiUrl: "default" },
+    sources: { apiKey: "unset", project: "unset", region: "default", apiUrl: "default", sshKey: "unset" },
   });
 
   test("both present", () => {

@@ -16,7 +16,7 @@ export interface FcpContextOptions {
   config?: LoadedConfig;
   /** Where the generated per-project key lives; ~/.flow/keys by default. */
   keysDir?: string;
-  /** A private key of the user's own to log in with instead of the generated one. */
+  /** A private key of the user's own to log in with instead of the generated one; FLOW_SSH_KEY / `ssh_key:` otherwise. */
   sshKeyPath?: string;
   /** How often to ask the API about a bid or instance while waiting. */
   pollIntervalMs?: number;
@@ -85,10 +85,11 @@ export class FcpContext {
 
   async #registerKey(): Promise<RegisteredKey> {
     const project = await this.projectFid();
+    const ownKey = this.#options.sshKeyPath ?? this.config.sshKey;
     const pair =
-      this.#options.sshKeyPath === undefined
+      ownKey === undefined
         ? await ensureProjectKey({ project: this.config.project, ...(this.#options.keysDir === undefined ? {} : { keysDir: this.#options.keysDir }) })
-        : await loadPrivateKey(this.#options.sshKeyPath);
+        : await loadPrivateKey(ownKey);
     const known = await this.client.listSshKeys(project);
     const body = keyBody(pair.publicKey);
     const registered = known.find((key) => keyBody(key.public_key) === body);
