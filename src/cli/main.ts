@@ -5,6 +5,7 @@
  */
 import { Command, Option } from "commander";
 import { FlowError, ValidationError } from "../errors.ts";
+import { providerOfTaskId } from "../providers/provider-name.ts";
 import { TASK_STATUSES } from "../task/task-status.ts";
 import { cancelCommand } from "./commands/cancel.ts";
 import { catalogCommand } from "./commands/catalog.ts";
@@ -118,6 +119,17 @@ program
   .option("--node <n>", "which instance of a multi-node task (0-based)", "0")
   .addOption(providerOption())
   .action(sshCommand);
+
+// A task id says where its task lives, so `flow logs bid_…` needs no --provider fcp; an explicit
+// --provider or FLOW_PROVIDER still decides.
+program.hook("preAction", (_program, command) => {
+  if (!["status", "logs", "cancel", "ssh"].includes(command.name())) return;
+  const taskId = command.args[0];
+  const inferred = taskId === undefined ? undefined : providerOfTaskId(taskId);
+  if (inferred !== undefined && command.getOptionValueSource("provider") === "default" && !process.env["FLOW_PROVIDER"]) {
+    command.setOptionValue("provider", inferred);
+  }
+});
 
 program
   .command("init")

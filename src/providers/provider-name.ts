@@ -15,3 +15,8 @@ export function providerName(name: string | undefined = process.env["FLOW_PROVID
     suggestions: [`use one of: ${PROVIDER_NAMES.join(", ")} (with --provider, or FLOW_PROVIDER)`],
   });
 }
+
+/** The provider a task id belongs to, when its form says so: FCP tasks are bids (`bid_…`). */
+export function providerOfTaskId(taskId: string): ProviderName | undefined {
+  return /^bid_[A-Za-z0-9]+$/.test(taskId) ? "fcp" : undefined;
+}

@@ -144,7 +144,8 @@ describe("command tasks on fcp", () => {
     assert.match(ssh.stdout, /^42 from \//);
     const status = await flow(["status", taskId]);
     assert.match(status.stdout, /status\s+running/);
-    const cancelled = await flow(["cancel", taskId, "--json"]);
+    // The bid_ id says where the task lives: no --provider, no FLOW_PROVIDER.
+    const cancelled = await flow(["cancel", taskId, "--json"], { FLOW_PROVIDER: "" });
     assert.equal(cancelled.code, 0, cancelled.stderr);
     assert.equal((JSON.parse(cancelled.stdout) as { status: string }).status, "cancelled");
     await follow.done;
