@@ -149,6 +149,7 @@ rows.push({ name: "cold call on a fresh instance (sim)", flow: await squareOn("f
 const provider = new FcpProvider({
   config: loadConfig({ env: cloudEnv }),
   keysDir: join(scratch, "flow", "keys"),
+  flowHome: join(scratch, "flow"),
   pollIntervalMs: 20,
 });
 let tunnelTimes: number[] = [];

@@ -107,6 +107,7 @@ describe("functions on fcp", () => {
     const provider = new FcpProvider({
       config: loadConfig({ env: { FLOW_API_URL: sim.url, FLOW_API_KEY: sim.apiKey, FLOW_PROJECT: sim.project.name }, homeDir: join(root, "home") }),
       keysDir: join(root, "home", ".flow", "keys"),
+      flowHome: join(root, "home", ".flow"),
       pollIntervalMs: 50,
       onProgress: (message) => void (message.includes(" ready on ") && agentsReady++),
     });
@@ -283,4 +284,20 @@ describe("errors and faults on fcp", () => {
       assert.deepEqual(ours(), []);
     });
   }
+
+  it("cancels the bids of a run that was SIGKILLed when the next run starts", async () => {
+    const earlier = new Set(sim.bids().map((bid) => bid.fid));
+    const ours = () => sim.liveInstances().filter((instance) => !earlier.has(instance.bid));
+    const killed = startCli(["run", "test/fixtures/e2e/fcp-functions.ts"], { cwd: repoRoot, env });
+    await until(() => killed.output().includes("doubling 1"), "the remote call to start", 60_000);
+    const [orphan] = ours();
+    killed.child.kill("SIGKILL");
+    await killed.done;
+    assert.ok(orphan !== undefined && sim.liveInstances().some((i) => i.fid === orphan.fid), "nothing cleaned up after SIGKILL");
+
+    const next = await flow(["run", "examples/hello.ts::square", "5"]);
+    assert.equal(next.stdout.trim(), "25", next.stderr);
+    assert.match(next.stderr, new RegExp(`cancelled bid ${orphan.bid}, left open by an earlier run`));
+    assert.deepEqual(ours(), []);
+  });
 });

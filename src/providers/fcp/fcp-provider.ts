@@ -7,7 +7,8 @@
  *
  * Nothing is left running: stop() and shutdown() cancel the bid (DELETE), which the run's
  * SIGINT/SIGTERM handling and crash paths call. If this process dies without cleaning up, the
- * agent's idle timeout ends the workload and the startup script powers the machine off.
+ * next run on this machine cancels its bids (function-bids.ts); until then the agent's idle
+ * timeout ends the workload and the startup script powers the machine off.
  */
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
@@ -15,6 +16,7 @@ import { FlowError } from "../../errors.ts";
 import { agentPath } from "../../sdk-paths.ts";
 import type { AgentEndpoint, AgentSpec, Provider } from "../provider.ts";
 import { FcpContext, type FcpContextOptions } from "./fcp-context.ts";
+import { FunctionBids } from "./function-bids.ts";
 import { InstanceConnection, type Upload } from "./instance-connection.ts";
 import { placeBid, waitForRunningInstances } from "./instance-launch.ts";
 import { choosePlacement } from "./placement.ts";
@@ -29,6 +31,8 @@ const POWEROFF_GRACE_SECONDS = 30;
 
 export interface FcpProviderOptions extends FcpContextOptions {
   context?: FcpContext;
+  /** Where open function bids are remembered (see function-bids.ts); FLOW_HOME or ~/.flow. */
+  flowHome?: string;
   /** Archives larger than this are uploaded over SFTP; INLINE_ARCHIVE_LIMIT_BYTES by default. */
   inlineArchiveLimitBytes?: number;
 }
@@ -38,14 +42,18 @@ export class FcpProvider implements Provider {
   readonly context: FcpContext;
   readonly #inlineLimit: number;
   readonly #running = new Set<() => Promise<void>>();
+  readonly #bids: FunctionBids;
+  #swept: Promise<void> | undefined;
 
   constructor(options: FcpProviderOptions = {}) {
     this.context = options.context ?? new FcpContext(options);
     this.#inlineLimit = options.inlineArchiveLimitBytes ?? INLINE_ARCHIVE_LIMIT_BYTES;
+    this.#bids = new FunctionBids(options.flowHome);
   }
 
   async startAgent(spec: AgentSpec, signal?: AbortSignal): Promise<AgentEndpoint> {
     const context = this.context;
+    await (this.#swept ??= this.#cancelOrphans());
     const [catalog, key] = await Promise.all([context.catalog(), context.sshKey()]);
     const placement = choosePlacement(catalog, {
       ...(spec.options.gpu === undefined ? {} : { instanceType: spec.options.gpu }),
@@ -73,6 +81,7 @@ export class FcpProvider implements Provider {
       quantity: 1,
       sshKeyFids: [key.fid],
     });
+    await this.#bids.add(bid.fid);
     let connection: InstanceConnection | undefined;
     let tunnel: { localPort: number; close(): Promise<void> } | undefined;
     let stopped: Promise<void> | undefined;
@@ -83,6 +92,7 @@ export class FcpProvider implements Provider {
         await tunnel?.close().catch(() => {});
         connection?.close();
         await context.client.cancelBid(bid.fid);
+        await this.#bids.remove(bid.fid);
         context.progress(`cancelled bid ${bid.fid}`);
       })().finally(() => this.#running.delete(stop)));
     this.#running.add(stop);
@@ -109,6 +119,19 @@ export class FcpProvider implements Provider {
     } catch (error) {
       await stop().catch(() => {});
       throw error;
+    }
+  }
+
+  /** Bids an earlier run on this machine left behind when it died without cleaning up. */
+  async #cancelOrphans(): Promise<void> {
+    for (const fid of await this.#bids.orphans()) {
+      try {
+        await this.context.client.cancelBid(fid);
+        await this.#bids.remove(fid);
+        this.context.progress(`cancelled bid ${fid}, left open by an earlier run that ended without cleaning up`);
+      } catch (error) {
+        this.context.progress(`could not cancel bid ${fid}, left open by an earlier run (${(error as Error).message}); cancel it with \`flow cancel ${fid}\``);
+      }
     }
   }
 
