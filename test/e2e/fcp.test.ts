@@ -166,6 +166,21 @@ describe("command tasks on fcp", () => {
     await assertNothingLive([taskId]);
   });
 
+  it("stops a task whose secrets went over SSH when a preemption restarts it elsewhere", async () => {
+    const started = await flow(["run", "echo started; sleep 600", "-i", "a100", "--env", "HF_TOKEN=hf_e2e", "--json"]);
+    assert.equal(started.code, 0, started.stderr);
+    const taskId = (JSON.parse(started.stdout) as { taskId: string }).taskId;
+    const [first] = sim.liveInstances().filter((i) => i.bid === taskId);
+    await sim.faults.preempt(first!.fid);
+    // The bid is open again; the simulator allocates it a fresh machine, which waits for uploads.
+    await until(() => sim.liveInstances().some((i) => i.bid === taskId && i.fid !== first!.fid), "the replacement instance", 30_000);
+    const status = await flow(["status", taskId, "--json"]);
+    const info = JSON.parse(status.stdout) as { status: string; message: string };
+    assert.equal(info.status, "failed");
+    assert.match(info.message, /preempted; the replacement instance inst_\w+ cannot get the code archive or secret env/);
+    await assertNothingLive([taskId]);
+  });
+
   it("uploads a large code archive over SFTP and boots a script that was over 10,000 bytes", async () => {
     const project = join(root, "big-project");
     mkdirSync(project, { recursive: true });

@@ -71,6 +71,12 @@ describe("task status from the FCP API", () => {
     assert.match(failed.message, /code 3/);
   });
 
+  test("a task the client gave up on fails with the client's reason", () => {
+    const derived = taskStatusFromApi(bid("Allocated"), [instance("STATUS_RUNNING")], { failure: "preempted; run it again" });
+    assert.equal(derived.status, TaskStatus.FAILED);
+    assert.equal(derived.message, "preempted; run it again");
+  });
+
   test("a cancel by the user wins over everything else", () => {
     assert.equal(statusOf("Allocated", ["STATUS_ERROR"], { cancelled: true, exitCode: 0 }), TaskStatus.CANCELLED);
   });

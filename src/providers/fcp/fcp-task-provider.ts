@@ -31,6 +31,7 @@ import { taskStatusFromApi } from "./task-status-from-api.ts";
 /** After the command exits the instance stays up this long, so logs and the exit code can be read. */
 const LINGER_SECONDS = 10 * 60;
 const TERMINATE_ON_EXIT_GRACE_SECONDS = 30;
+const PROBE_LOGIN_TIMEOUT_MS = 20_000;
 
 export interface FcpTaskProviderOptions extends FcpContextOptions {
   context?: FcpContext;
@@ -106,7 +107,7 @@ export class FcpTaskProvider implements TaskProvider {
 
     if (uploadedArchive !== undefined || secretEnv.length > 0) {
       try {
-        await this.#deliver(bid, uploadedArchive, secretEnv);
+        await this.#records.update(bid.fid, { deliveredTo: await this.#deliver(bid, uploadedArchive, secretEnv) });
       } catch (error) {
         await context.client.cancelBid(bid.fid).catch(() => {});
         throw error;
@@ -232,7 +233,8 @@ export class FcpTaskProvider implements TaskProvider {
     for (const fid of [...this.#connections.keys()]) this.#forget(fid);
   }
 
-  async #deliver(bid: Bid, archive: Buffer | undefined, secretEnv: [string, string][]): Promise<void> {
+  /** Uploads to every instance of the bid; returns their FIDs. */
+  async #deliver(bid: Bid, archive: Buffer | undefined, secretEnv: [string, string][]): Promise<string[]> {
     const [instance, ...others] = await waitForRunningInstances(this.context, bid);
     const key = (await this.context.sshKey()).pair;
     for (const target of [instance!, ...others]) {
@@ -248,6 +250,7 @@ export class FcpTaskProvider implements TaskProvider {
         connection.close();
       }
     }
+    return [instance!, ...others].map((i) => i.fid);
   }
 
   async #bid(taskId: string): Promise<Bid> {
@@ -274,8 +277,22 @@ export class FcpTaskProvider implements TaskProvider {
   async #info(bid: Bid, options: { probe?: boolean } = {}): Promise<TaskInfo> {
     const record = await this.#records.read(bid.fid);
     const instances = bid.status === "Terminated" ? [] : await this.#instances(bid);
-    let observed = { ...(record?.cancelled ? { cancelled: true } : {}), ...(record?.exitCode === undefined ? {} : { exitCode: record.exitCode }) };
-    if (options.probe !== false && record?.exitCode === undefined && !record?.cancelled && instances[0]?.status === "STATUS_RUNNING") {
+    let observed = {
+      ...(record?.cancelled ? { cancelled: true } : {}),
+      ...(record?.exitCode === undefined ? {} : { exitCode: record.exitCode }),
+      ...(record?.failure === undefined ? {} : { failure: record.failure }),
+    };
+    const stranded = record?.deliveredTo === undefined || observed.exitCode !== undefined ? undefined : strandedReplacement(instances, record.deliveredTo);
+    if (stranded !== undefined && !observed.cancelled && observed.failure === undefined) {
+      // The spot bid restarted the task on a new machine after a preemption; that machine waits
+      // for code or secrets that went over SSH and are not kept here, so it would idle until its
+      // upload deadline. Release it and say so.
+      const failure = `preempted; the replacement instance ${stranded.fid} cannot get the code archive or secret env that were uploaded over SSH, so the task was stopped. Run it again.`;
+      await this.context.client.cancelBid(bid.fid);
+      await this.#records.update(bid.fid, { failure });
+      observed = { ...observed, failure };
+    }
+    if (options.probe !== false && observed.exitCode === undefined && !observed.cancelled && observed.failure === undefined && instances[0]?.status === "STATUS_RUNNING") {
       const exitCode = await this.#probeExitCode(bid, instances[0]);
       if (exitCode !== undefined) {
         await this.#records.update(bid.fid, { exitCode });
@@ -319,7 +336,8 @@ export class FcpTaskProvider implements TaskProvider {
   /** The completion marker's exit code, if the instance answers and the command has ended. */
   async #probeExitCode(bid: Bid, instance: Instance): Promise<number | undefined> {
     try {
-      const connection = await this.#connection(bid, "check on it", instance);
+      // A status check must not hang on an instance that is going away: a short login window.
+      const connection = await this.#connection(bid, "check on it", instance, PROBE_LOGIN_TIMEOUT_MS);
       const text = await connection.read(connection.paths.exitCode);
       const code = text === undefined ? NaN : Number.parseInt(text.trim(), 10);
       return Number.isInteger(code) ? code : undefined;
@@ -331,7 +349,7 @@ export class FcpTaskProvider implements TaskProvider {
   }
 
   /** One SSH connection per task for status probes and logs, reopened if it dropped. */
-  async #connection(bid: Bid, purpose: string, known?: Instance): Promise<InstanceConnection> {
+  async #connection(bid: Bid, purpose: string, known?: Instance, timeoutMs?: number): Promise<InstanceConnection> {
     let pending = this.#connections.get(bid.fid);
     if (pending === undefined) {
       pending = (async () => {
@@ -341,7 +359,7 @@ export class FcpTaskProvider implements TaskProvider {
             suggestions: [`check it with \`flow status ${bid.fid} --provider fcp\``],
           });
         }
-        const connection = await InstanceConnection.open(instance, (await this.context.sshKey()).pair);
+        const connection = await InstanceConnection.open(instance, (await this.context.sshKey()).pair, timeoutMs === undefined ? {} : { timeoutMs });
         void connection.ssh.closed.then(() => {
           if (this.#connections.get(bid.fid) === pending) this.#connections.delete(bid.fid);
         });
@@ -424,6 +442,12 @@ function regionOfVolumes(volumes: readonly (VolumeModel | undefined)[], configur
     });
   }
   return regions[0];
+}
+
+/** A live instance of the bid that is not one the task's uploads went to. */
+function strandedReplacement(instances: readonly Instance[], deliveredTo: readonly string[]): Instance | undefined {
+  const ended = new Set(["STATUS_TERMINATED", "STATUS_PREEMPTED", "STATUS_ERROR", "STATUS_REPLACED"]);
+  return instances.find((instance) => !ended.has(instance.status) && !deliveredTo.includes(instance.fid));
 }
 
 /** "embedded" always inlines, "scp" always uploads, "auto" inlines what fits comfortably. */

@@ -31,12 +31,13 @@ export class InstanceConnection {
     this.instance = instance;
   }
 
-  static async open(instance: Instance, key: SshKeyPair, options: { signal?: AbortSignal } = {}): Promise<InstanceConnection> {
+  /** `timeoutMs` bounds the login attempts (5 minutes by default: a booting sshd takes a while). */
+  static async open(instance: Instance, key: SshKeyPair, options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<InstanceConnection> {
     if (!instance.ssh_destination) throw new ProviderError(`Instance ${instance.fid} has no SSH destination yet.`);
     const { host, port } = parseSshDestination(instance.ssh_destination);
     const ssh = await SshConnection.connect(
       { host, port, user: INSTANCE_SSH_USER, privateKey: key.privateKey, keyName: key.privateKeyPath },
-      { timeoutMs: 5 * 60_000, ...(options.signal === undefined ? {} : { signal: options.signal }) },
+      { timeoutMs: options.timeoutMs ?? 5 * 60_000, ...(options.signal === undefined ? {} : { signal: options.signal }) },
     );
     try {
       const probe = await ssh.exec(rootProbeCommand);

@@ -19,6 +19,10 @@ const TaskRecordSchema = z.object({
   limitPrice: z.string(),
   cancelled: z.boolean().optional(),
   exitCode: z.number().int().optional(),
+  /** Instances that got the task's SFTP uploads (code archive, secret env). */
+  deliveredTo: z.array(z.string()).optional(),
+  /** Why the client gave up on the task (e.g. a replacement instance it cannot deliver to). */
+  failure: z.string().optional(),
 });
 export type TaskRecord = z.infer<typeof TaskRecordSchema>;
 

@@ -10,6 +10,8 @@ import type { Bid, Instance } from "./api/schemas.ts";
 export interface ObservedOutcome {
   cancelled?: boolean;
   exitCode?: number;
+  /** The client gave up on the task, for this reason. */
+  failure?: string;
 }
 
 export interface DerivedStatus {
@@ -21,6 +23,7 @@ const BOOTING = new Set(["STATUS_NEW", "STATUS_CONFIRMED", "STATUS_INITIALIZING"
 
 export function taskStatusFromApi(bid: Bid, instances: readonly Instance[], observed: ObservedOutcome): DerivedStatus {
   if (observed.cancelled) return { status: TaskStatus.CANCELLED, message: "cancelled by the user" };
+  if (observed.failure !== undefined) return { status: TaskStatus.FAILED, message: observed.failure };
   if (observed.exitCode !== undefined) {
     return observed.exitCode === 0
       ? { status: TaskStatus.COMPLETED, message: "exited with code 0" }
