@@ -12,6 +12,7 @@ import { FcpProvider } from "../../src/providers/fcp/fcp-provider.ts";
 import { Flow } from "../../src/task/flow.ts";
 import { FcpSimulator } from "../../tools/fcp-sim/simulator.ts";
 import { repoRoot, runCli, runNode, startCli, tempDir, until, type CliResult } from "./helpers.ts";
+import { generateEd25519KeyPair } from "../../src/providers/fcp/ssh/ed25519-keygen.ts";
 
 let sim: FcpSimulator;
 let root: string;
@@ -77,7 +78,7 @@ describe("functions on fcp", () => {
   });
 
   it("logs in with the user's own key from FLOW_SSH_KEY, registering it once", async () => {
-    const { private: privateKey, public: publicKey } = ssh2.utils.generateKeyPairSync("ed25519", { comment: "me@laptop" });
+    const { private: privateKey, public: publicKey } = generateEd25519KeyPair(ssh2.utils, "me@laptop");
     const keyPath = join(root, "own-key");
     writeFileSync(keyPath, privateKey, { mode: 0o600 });
     const body = publicKey.split(" ").slice(0, 2).join(" ");

@@ -12,6 +12,7 @@ import ssh2 from "ssh2";
 import type { BidModel, InstanceModel } from "../../tools/fcp-sim/models.ts";
 import type { Page } from "../../tools/fcp-sim/pagination.ts";
 import { FcpSimulator } from "../../tools/fcp-sim/simulator.ts";
+import { generateEd25519KeyPair } from "../../src/providers/fcp/ssh/ed25519-keygen.ts";
 
 const { Client, utils } = ssh2;
 
@@ -150,7 +151,7 @@ describe("fcp-sim behaviour", () => {
   });
 
   it("boots through the status progression, runs the startup script and serves SSH with the bid's keys", async () => {
-    const keyPair = utils.generateKeyPairSync("ed25519");
+    const keyPair = generateEd25519KeyPair(utils);
     const key = await api<{ fid: string }>(sim, "POST", "/v2/ssh-keys", { project: sim.project.fid, name: "behaviour", public_key: keyPair.public });
     const script = `#!/bin/bash
 # comment kept verbatim: "quotes" and $dollars
@@ -181,7 +182,7 @@ printf '%s' "$PATH" > "$FLOW_INSTANCE_ROOT/path"
     const [host, port] = (instance.ssh_destination ?? "").split(":");
     const output = await sshExec({ host: host ?? "", port: Number(port), privateKey: keyPair.private }, 'cat "$FLOW_INSTANCE_ROOT/hello"');
     assert.equal(output, "from the script\n");
-    const stranger = utils.generateKeyPairSync("ed25519");
+    const stranger = generateEd25519KeyPair(utils);
     await assert.rejects(sshExec({ host: host ?? "", port: Number(port), privateKey: stranger.private }, "true"), /authentication/i);
 
     await api(sim, "DELETE", `/v2/spot/bids/${bid.fid}`);

@@ -10,6 +10,7 @@ import { chmod, lstat, mkdir, open, readdir, rename, rmdir, stat, truncate, unli
 import { connect as netConnect, createServer, type Socket } from "node:net";
 import { resolve as resolvePath } from "node:path";
 import ssh2, { type Attributes, type Connection, type ParsedKey, type PublicKeyAuthContext, type ServerChannel, type Session, type SFTPWrapper } from "ssh2";
+import { generateEd25519KeyPair } from "../../src/providers/fcp/ssh/ed25519-keygen.ts";
 
 // ssh2 is CommonJS; Node's ESM loader cannot see its named exports.
 const { Server, utils } = ssh2;
@@ -38,7 +39,7 @@ const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "::1"]);
 export async function startInstanceSshServer(options: InstanceSshServerOptions): Promise<InstanceSshServer> {
   const sockets = new Set<Socket>();
   const children = new Set<ChildProcess>();
-  const ssh = new Server({ hostKeys: [utils.generateKeyPairSync("ed25519").private] }, (connection) =>
+  const ssh = new Server({ hostKeys: [generateEd25519KeyPair(utils).private] }, (connection) =>
     serveConnection(connection, options, children),
   );
   // We own the TCP listener so that dropConnections() can reach the raw sockets.

@@ -10,6 +10,7 @@ import { basename, join, resolve } from "node:path";
 import type { ParsedKey } from "ssh2";
 import { ValidationError } from "../../../errors.ts";
 import { resolveFlowHome } from "../../local/flow-home.ts";
+import { generateEd25519KeyPair } from "./ed25519-keygen.ts";
 import { loadSsh2 } from "./ssh2-module.ts";
 
 export interface SshKeyPair {
@@ -78,7 +79,7 @@ export async function loadPrivateKey(path: string): Promise<SshKeyPair> {
 async function createKeyUnlessPresent(path: string, comment: string): Promise<boolean> {
   if (await exists(path)) return false;
   const { utils } = await loadSsh2();
-  const generated = utils.generateKeyPairSync("ed25519", { comment });
+  const generated = generateEd25519KeyPair(utils, comment);
   const temporary = `${path}.${randomBytes(4).toString("hex")}.tmp`;
   await writeFile(temporary, generated.private, { mode: 0o600, flag: "wx" });
   try {
