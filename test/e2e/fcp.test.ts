@@ -167,6 +167,30 @@ describe("command tasks on fcp", () => {
     await assertNothingLive([taskId]);
   });
 
+  it("gives each node of a multi-node task its rank, the node count, the leader's address and the task id", async () => {
+    const project = join(root, "multinode");
+    mkdirSync(project, { recursive: true });
+    writeFileSync(
+      join(project, "job.yaml"),
+      [
+        "name: multinode",
+        "instance_type: a100",
+        "num_instances: 2",
+        "upload_code: false",
+        'command: echo "rank $FLOW_NODE_RANK of $FLOW_NUM_NODES, leader $FLOW_MAIN_IP, task $FLOW_TASK_ID"',
+        "",
+      ].join("\n"),
+    );
+    const result = await flow(["run", "job.yaml", "--wait"], {}, project);
+    assert.equal(result.code, 0, result.stderr);
+    const taskId = /Submitted (bid_\w+)/.exec(result.stdout)?.[1];
+    assert.match(result.stdout, new RegExp(`rank 0 of 2, leader 127\\.0\\.0\\.1, task ${taskId}`));
+    const second = await flow(["ssh", taskId!, "--node", "1", "--", "cat $FLOW_INSTANCE_ROOT/task/stdout.log"]);
+    assert.match(second.stdout, new RegExp(`rank 1 of 2, leader 127\\.0\\.0\\.1, task ${taskId}`), second.stderr);
+    await flow(["cancel", taskId!]);
+    await assertNothingLive([taskId!]);
+  });
+
   it("stops a task whose secrets went over SSH when a preemption restarts it elsewhere", async () => {
     const started = await flow(["run", "echo started; sleep 600", "-i", "a100", "--env", "HF_TOKEN=hf_e2e", "--json"]);
     assert.equal(started.code, 0, started.stderr);

@@ -457,6 +457,8 @@ export class Cloud {
     }
     instance.booted = machine;
     instance.model.ssh_destination = `127.0.0.1:${machine.sshPort}`;
+    // Every simulated machine lives on this host: its private network is the loopback.
+    instance.model.private_ip = "127.0.0.1";
     await this.#sleep(this.#options.bootStepMs);
     if (current()) instance.model.status = "STATUS_RUNNING";
   }

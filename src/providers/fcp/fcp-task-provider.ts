@@ -72,6 +72,10 @@ export class FcpTaskProvider implements TaskProvider {
     const secretEnv = Object.entries(config.env).filter(([name]) => isSecretEnvName(name));
     const inline = code !== undefined && chooseInline(config, code.archive.byteLength);
     const uploadedArchive = code !== undefined && !inline ? code.archive : undefined;
+    // One script serves every instance of the bid, so a node's rank (and the leader's address)
+    // can only reach it in the env file the client uploads; a single node needs none of that.
+    const assignRanks = config.numInstances > 1 && config.distributedMode !== "manual";
+    const nodeEnv: Record<string, string> = config.numInstances === 1 ? { FLOW_NODE_RANK: "0", FLOW_MAIN_IP: "127.0.0.1" } : {};
     const volumes = await this.#volumesFor(config, existingVolumes, placement.region);
     const suffix = randomBytes(3).toString("hex");
     const name = config.uniqueName ? `${config.name.slice(0, MAX_TASK_NAME_LENGTH - suffix.length - 1)}-${suffix}` : config.name;
@@ -79,8 +83,8 @@ export class FcpTaskProvider implements TaskProvider {
     const { script } = buildStartupScript({
       workload: { kind: "command", command: config.command, workingDir: config.workingDir },
       ...(inline ? { inlineArchive: code.archive } : {}),
-      expectUploads: uploadedArchive !== undefined || secretEnv.length > 0,
-      env: { ...plainEnv, FLOW_TASK_NAME: name },
+      expectUploads: uploadedArchive !== undefined || secretEnv.length > 0 || assignRanks,
+      env: { ...plainEnv, FLOW_TASK_NAME: name, FLOW_NUM_NODES: String(config.numInstances), ...nodeEnv },
       image: config.image,
       gpus: true,
       volumes: volumes.map((v) => ({ volumeFid: v.fid, mountPath: v.mountPath, interface: v.interface })),
@@ -105,9 +109,9 @@ export class FcpTaskProvider implements TaskProvider {
       limitPrice: bid.limit_price,
     });
 
-    if (uploadedArchive !== undefined || secretEnv.length > 0) {
+    if (uploadedArchive !== undefined || secretEnv.length > 0 || assignRanks) {
       try {
-        await this.#records.update(bid.fid, { deliveredTo: await this.#deliver(bid, uploadedArchive, secretEnv) });
+        await this.#records.update(bid.fid, { deliveredTo: await this.#deliver(bid, uploadedArchive, secretEnv, assignRanks) });
       } catch (error) {
         await context.client.cancelBid(bid.fid).catch(() => {});
         throw error;
@@ -233,24 +237,34 @@ export class FcpTaskProvider implements TaskProvider {
     for (const fid of [...this.#connections.keys()]) this.#forget(fid);
   }
 
-  /** Uploads to every instance of the bid; returns their FIDs. */
-  async #deliver(bid: Bid, archive: Buffer | undefined, secretEnv: [string, string][]): Promise<string[]> {
-    const [instance, ...others] = await waitForRunningInstances(this.context, bid);
+  /**
+   * Uploads to every instance of the bid: the code archive, and an env file with the secret env,
+   * the task id and, with `assignRanks`, each node's rank and the leader's address. Returns the
+   * instances' FIDs.
+   */
+  async #deliver(bid: Bid, archive: Buffer | undefined, secretEnv: [string, string][], assignRanks: boolean): Promise<string[]> {
+    const instances = await waitForRunningInstances(this.context, bid);
+    const leader = instances[0]!;
+    const leaderIp = leader.private_ip || parseSshDestination(leader.ssh_destination ?? "").host;
     const key = (await this.context.sshKey()).pair;
-    for (const target of [instance!, ...others]) {
+    for (const [rank, target] of instances.entries()) {
       const connection = await InstanceConnection.open(target, key);
       try {
         await connection.waitUntilReady();
-        const files: Upload[] = [];
+        const env: [string, string][] = [
+          ...secretEnv,
+          ["FLOW_TASK_ID", bid.fid],
+          ...(assignRanks ? ([["FLOW_NODE_RANK", String(rank)], ["FLOW_MAIN_IP", leaderIp]] as [string, string][]) : []),
+        ];
+        const files: Upload[] = [{ data: new TextEncoder().encode(envFile(env)), remotePath: connection.paths.secretEnv, mode: 0o600 }];
         if (archive !== undefined) files.push({ data: archive, remotePath: connection.paths.archive });
-        if (secretEnv.length > 0) files.push({ data: new TextEncoder().encode(envFile(secretEnv)), remotePath: connection.paths.secretEnv, mode: 0o600 });
         await connection.upload(files);
         this.context.progress(`uploaded ${files.map((f) => f.remotePath.split("/").pop()).join(" and ")} to ${target.fid}`);
       } finally {
         connection.close();
       }
     }
-    return [instance!, ...others].map((i) => i.fid);
+    return instances.map((i) => i.fid);
   }
 
   async #bid(taskId: string): Promise<Bid> {
