@@ -26,6 +26,7 @@ export const TaskFlagsSchema = z.object({
   env: z.array(EnvPair).optional(),
   maxPricePerHour: PositiveNumber.optional(),
   maxRunTimeHours: PositiveNumber.optional(),
+  region: z.string().optional(),
   codeRoot: z.string().optional(),
   uploadCode: z.boolean().optional(),
 });

@@ -49,6 +49,7 @@ program
   .option("-e, --env <KEY=VALUE...>", "environment variables for the task (repeatable)")
   .option("--max-price-per-hour <usd>", "refuse instance types that cost more")
   .option("--max-run-time-hours <hours>", "stop the task after this long (it fails)")
+  .option("--region <region>", "run in this region (default: the cheapest with capacity)")
   .option("--code-root <dir>", "the directory to upload (default: the current one)")
   .option("--no-upload-code", "upload no code; the command brings its own")
   .action(async (target: string, args: string[], options: RunTaskOptions) => {

@@ -102,34 +102,43 @@ describe("functions on fcp", () => {
     await assertNothingLive();
   });
 
-  it("retries a call whose instance is preempted mid-call on a fresh instance", async () => {
-    const { app, slowDouble } = await import("../fixtures/e2e/fcp-functions.ts");
-    let agentsReady = 0;
-    const provider = new FcpProvider({
-      config: loadConfig({ env: { FLOW_API_URL: sim.url, FLOW_API_KEY: sim.apiKey, FLOW_PROJECT: sim.project.name }, homeDir: join(root, "home") }),
-      keysDir: join(root, "home", ".flow", "keys"),
-      flowHome: join(root, "home", ".flow"),
-      pollIntervalMs: 50,
-      onProgress: (message) => void (message.includes(" ready on ") && agentsReady++),
+  const FAULTS: { what: string; inflict: (instanceFid: string) => Promise<void> | void }[] = [
+    { what: "is preempted", inflict: (fid) => sim.faults.preempt(fid) },
+    { what: "dies (STATUS_ERROR)", inflict: (fid) => sim.faults.kill(fid) },
+    { what: "drops its SSH connections", inflict: (fid) => sim.faults.dropSshConnections(fid) },
+  ];
+  for (const fault of FAULTS) {
+    it(`retries a call whose instance ${fault.what} mid-call on a fresh instance, and cancels the old bid`, async () => {
+      const { app, slowDouble } = await import("../fixtures/e2e/fcp-functions.ts");
+      let agentsReady = 0;
+      const provider = new FcpProvider({
+        config: loadConfig({ env: { FLOW_API_URL: sim.url, FLOW_API_KEY: sim.apiKey, FLOW_PROJECT: sim.project.name }, homeDir: join(root, "home") }),
+        keysDir: join(root, "home", ".flow", "keys"),
+        flowHome: join(root, "home", ".flow"),
+        pollIntervalMs: 50,
+        onProgress: (message) => void (message.includes(" ready on ") && agentsReady++),
+      });
+      const earlier = new Set(sim.bids().map((bid) => bid.fid));
+      const ours = () => sim.bids().filter((bid) => !earlier.has(bid.fid));
+      const result = await app.run(
+        async () => {
+          const call = slowDouble.remote(21, 3_000);
+          await until(() => agentsReady === 1, "the first agent", 60_000);
+          // The call is on the instance now (it takes 3 s); take the instance away under it.
+          await new Promise((resolve) => setTimeout(resolve, 500));
+          const [instance] = sim.liveInstances().filter((i) => !earlier.has(i.bid));
+          await fault.inflict(instance!.fid);
+          return call;
+        },
+        { provider, entry: join(repoRoot, "test/fixtures/e2e/fcp-functions.ts") },
+      );
+      assert.equal(result, 42);
+      assert.equal(agentsReady, 2, "the retry ran on a fresh agent");
+      assert.equal(ours().length, 2, "one bid for the lost instance, one for the retry");
+      assert.deepEqual(ours().map((bid) => bid.status), ["Terminated", "Terminated"]);
+      await assertNothingLive(ours().map((bid) => bid.fid));
     });
-    const bidsBefore = sim.bids().length;
-    const result = await app.run(
-      async () => {
-        const call = slowDouble.remote(21, 3_000);
-        await until(() => agentsReady === 1, "the first agent", 60_000);
-        // The call is on the instance now (it takes 3 s); reclaim the instance under it.
-        await new Promise((resolve) => setTimeout(resolve, 500));
-        const [instance] = sim.liveInstances();
-        await sim.faults.preempt(instance!.fid);
-        return call;
-      },
-      { provider, entry: join(repoRoot, "test/fixtures/e2e/fcp-functions.ts") },
-    );
-    assert.equal(result, 42);
-    assert.equal(agentsReady, 2, "the retry ran on a fresh agent");
-    assert.equal(sim.bids().length - bidsBefore, 2, "one bid for the preempted instance, one for the retry");
-    await assertNothingLive();
-  });
+  }
 });
 
 describe("command tasks on fcp", () => {
@@ -292,6 +301,20 @@ describe("errors and faults on fcp", () => {
     assert.match(result.stderr, /below the spot price/);
     assert.match(result.stderr, /raise maxPricePerHour to at least \$/);
     assert.equal(sim.bids().length, bids);
+  });
+
+  it("says where there is capacity instead of bidding where there is none", async () => {
+    const bids = sim.bids().length;
+    sim.faults.setCapacity("a100-80gb.sxm.8x", "us-central1-a", 0);
+    try {
+      const result = await flow(["run", "echo hi", "-i", "8xa100", "--region", "us-central1-a"]);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /No capacity for 1 × 8xa100 \(a100-80gb\.sxm\.8x\) in us-central1-a right now/);
+      assert.match(result.stderr, /capacity elsewhere: us-central1-b/);
+      assert.equal(sim.bids().length, bids);
+    } finally {
+      sim.faults.setCapacity("a100-80gb.sxm.8x", "us-central1-a", 4);
+    }
   });
 
   it("rides out 429 and 5xx storms and lost responses without placing a bid twice", async () => {

@@ -22,12 +22,13 @@ export interface RunTaskOptions {
   env?: string[];
   maxPricePerHour?: string;
   maxRunTimeHours?: string;
+  region?: string;
   codeRoot?: string;
   uploadCode?: boolean;
 }
 
 /** The flags that describe a task, for refusing them on function targets. */
-export const TASK_FLAGS = ["wait", "instanceType", "minGpuMemoryGb", "name", "env", "maxPricePerHour", "maxRunTimeHours", "codeRoot"] as const;
+export const TASK_FLAGS = ["wait", "instanceType", "minGpuMemoryGb", "name", "env", "maxPricePerHour", "maxRunTimeHours", "region", "codeRoot"] as const;
 
 const STATUS_POLL_MS = 250;
 
