@@ -17,8 +17,9 @@ import { isTerminalStatus, type TaskStatus } from "../../task/task-status.ts";
 import type { User } from "../../task/user.ts";
 import type { CreateVolumeOptions, Volume } from "../../task/volume.ts";
 import type { FollowLogsOptions, ReadLogsOptions, ShellOptions, SubmitRequest, TaskProvider } from "../task-provider.ts";
-import type { Bid, Instance, VolumeModel } from "./api/schemas.ts";
+import type { Bid, Instance } from "./api/schemas.ts";
 import { FcpContext, type FcpContextOptions } from "./fcp-context.ts";
+import { FcpVolumes, regionOfVolumes } from "./fcp-volumes.ts";
 import { InstanceConnection, quote, type Upload } from "./instance-connection.ts";
 import { INSTANCE_SSH_USER } from "./instance-layout.ts";
 import { parseSshDestination, placeBid, waitForRunningInstances } from "./instance-launch.ts";
@@ -43,11 +44,13 @@ export class FcpTaskProvider implements TaskProvider {
   readonly statusPollIntervalMs = 2_000;
   readonly context: FcpContext;
   readonly #records: TaskRecords;
+  readonly #volumes: FcpVolumes;
   readonly #connections = new Map<string, Promise<InstanceConnection>>();
 
   constructor(options: FcpTaskProviderOptions = {}) {
     this.context = options.context ?? new FcpContext(options);
     this.#records = new TaskRecords(options.flowHome);
+    this.#volumes = new FcpVolumes(this.context);
   }
 
   async submit({ config, code }: SubmitRequest): Promise<TaskInfo> {
@@ -57,7 +60,7 @@ export class FcpTaskProvider implements TaskProvider {
         issues: [{ path: "allocationMode", message: 'must be "spot" or "auto" for now' }],
       });
     }
-    const [catalog, key, existingVolumes] = await Promise.all([context.catalog(), context.sshKey(), this.#existingVolumes(config)]);
+    const [catalog, key, existingVolumes] = await Promise.all([context.catalog(), context.sshKey(), this.#volumes.existing(config)]);
     const region = regionOfVolumes(existingVolumes, config.region) ?? config.region ?? context.preferredRegion;
     const placement = choosePlacement(catalog, {
       ...(config.instanceType === undefined ? {} : { instanceType: config.instanceType }),
@@ -76,7 +79,7 @@ export class FcpTaskProvider implements TaskProvider {
     // can only reach it in the env file the client uploads; a single node needs none of that.
     const assignRanks = config.numInstances > 1 && config.distributedMode !== "manual";
     const nodeEnv: Record<string, string> = config.numInstances === 1 ? { FLOW_NODE_RANK: "0", FLOW_MAIN_IP: "127.0.0.1" } : {};
-    const volumes = await this.#volumesFor(config, existingVolumes, placement.region);
+    const volumes = await this.#volumes.mounts(config, existingVolumes, placement.region);
     const suffix = randomBytes(3).toString("hex");
     const name = config.uniqueName ? `${config.name.slice(0, MAX_TASK_NAME_LENGTH - suffix.length - 1)}-${suffix}` : config.name;
 
@@ -87,7 +90,7 @@ export class FcpTaskProvider implements TaskProvider {
       env: { ...plainEnv, FLOW_TASK_NAME: name, FLOW_NUM_NODES: String(config.numInstances), ...nodeEnv },
       image: config.image,
       gpus: true,
-      volumes: volumes.map((v) => ({ volumeFid: v.fid, mountPath: v.mountPath, interface: v.interface })),
+      volumes,
       ...(config.maxRunTimeHours === undefined ? {} : { maxRunTimeHours: config.maxRunTimeHours }),
       poweroffGraceSeconds: config.terminateOnExit ? TERMINATE_ON_EXIT_GRACE_SECONDS : LINGER_SECONDS,
     });
@@ -97,7 +100,7 @@ export class FcpTaskProvider implements TaskProvider {
       startupScript: script,
       quantity: config.numInstances,
       sshKeyFids: [key.fid, ...(await this.#extraKeys(config))],
-      volumeFids: volumes.map((v) => v.fid),
+      volumeFids: volumes.map((v) => v.volumeFid),
     });
     await this.#records.write({
       taskId: bid.fid,
@@ -201,31 +204,16 @@ export class FcpTaskProvider implements TaskProvider {
     }
   }
 
-  async createVolume(options: CreateVolumeOptions): Promise<Volume> {
-    const name = options.name ?? `flow-volume-${randomBytes(3).toString("hex")}`;
-    const created = await this.context.client.createVolume({
-      name,
-      project: await this.context.projectFid(),
-      disk_interface: options.interface === "file" ? "File" : "Block",
-      region: options.region ?? this.context.config.region,
-      size_gb: options.sizeGb ?? 1,
-    });
-    return toVolume(created);
+  createVolume(options: CreateVolumeOptions): Promise<Volume> {
+    return this.#volumes.create(options);
   }
 
-  async listVolumes(): Promise<Volume[]> {
-    return (await this.context.client.listVolumes(await this.context.projectFid())).map(toVolume);
+  listVolumes(): Promise<Volume[]> {
+    return this.#volumes.list();
   }
 
-  async deleteVolume(idOrName: string): Promise<void> {
-    const volumes = await this.context.client.listVolumes(await this.context.projectFid());
-    const volume = volumes.find((v) => v.fid === idOrName || v.name === idOrName);
-    if (volume === undefined) {
-      throw new ResourceNotFoundError(`No volume ${JSON.stringify(idOrName)} in project ${this.context.config.project}.`, {
-        suggestions: volumes.length > 0 ? [`volumes: ${volumes.map((v) => v.name).join(", ")}`] : [],
-      });
-    }
-    await this.context.client.deleteVolume(volume.fid);
+  deleteVolume(idOrName: string): Promise<void> {
+    return this.#volumes.delete(idOrName);
   }
 
   catalog(): Promise<InstanceCatalog> {
@@ -391,41 +379,6 @@ export class FcpTaskProvider implements TaskProvider {
     void pending?.then((c) => c.close()).catch(() => {});
   }
 
-  /** The volumes the task names that exist already (by FID, else by name), in config order. */
-  async #existingVolumes(config: TaskConfig): Promise<(VolumeModel | undefined)[]> {
-    if (config.volumes.length === 0) return [];
-    const existing = await this.context.client.listVolumes(await this.context.projectFid());
-    return config.volumes.map((spec) => {
-      if (spec.volumeId === undefined) return existing.find((v) => v.name === spec.name);
-      const volume = existing.find((v) => v.fid === spec.volumeId);
-      if (volume === undefined) {
-        throw new ResourceNotFoundError(`Volume ${spec.volumeId} does not exist in project ${this.context.config.project}.`, {
-          suggestions: existing.length > 0 ? [`volumes: ${existing.map((v) => `${v.fid} (${v.name})`).join(", ")}`] : ["create one with flow.volumes.create()"],
-        });
-      }
-      return volume;
-    });
-  }
-
-  /** Existing volumes as they are; the others are created in the region the task was placed in. */
-  async #volumesFor(config: TaskConfig, existing: (VolumeModel | undefined)[], region: string): Promise<{ fid: string; mountPath: string; interface: "block" | "file" }[]> {
-    const project = config.volumes.length === 0 ? "" : await this.context.projectFid();
-    const result = [];
-    for (const [index, spec] of config.volumes.entries()) {
-      const volume =
-        existing[index] ??
-        (await this.context.client.createVolume({
-          name: spec.name ?? `flow-volume-${randomBytes(3).toString("hex")}`,
-          project,
-          disk_interface: spec.interface === "file" ? "File" : "Block",
-          region,
-          size_gb: spec.sizeGb ?? 1,
-        }));
-      result.push({ fid: volume.fid, mountPath: spec.mountPath ?? `/volumes/${volume.name}`, interface: volume.interface === "File" ? "file" as const : "block" as const });
-    }
-    return result;
-  }
-
   async #extraKeys(config: TaskConfig): Promise<string[]> {
     if (config.sshKeys.length === 0) return [];
     const known = await this.context.client.listSshKeys(await this.context.projectFid());
@@ -439,23 +392,6 @@ export class FcpTaskProvider implements TaskProvider {
       return key.fid;
     });
   }
-}
-
-/**
- * A volume attaches only in its own region, so existing volumes decide where the task runs; a
- * configured region or volumes in two regions that cannot all attach are refused up front.
- */
-function regionOfVolumes(volumes: readonly (VolumeModel | undefined)[], configured: string | undefined): string | undefined {
-  const regions = [...new Set(volumes.flatMap((v) => (v === undefined ? [] : [v.region])))];
-  const wanted = configured === undefined ? regions : [...new Set([configured, ...regions])];
-  if (wanted.length > 1) {
-    const where = volumes.flatMap((v) => (v === undefined ? [] : [`${v.name} is in ${v.region}`])).join(", ");
-    throw new ValidationError(`The task's volumes cannot all attach in one region: ${where}${configured === undefined ? "" : `, and region is ${configured}`}.`, {
-      issues: [{ path: "volumes", message: "every existing volume must be in the task's region" }],
-      suggestions: ["use volumes from one region, and set region to it (or leave region unset)"],
-    });
-  }
-  return regions[0];
 }
 
 /** A live instance of the bid that is not one the task's uploads went to. */
@@ -494,17 +430,5 @@ function toTaskInstance(instance: Instance, bid: Bid, instanceType: string): Tas
     instanceType,
     region: instance.region ?? bid.region ?? "",
     createdAt: new Date(instance.created_at),
-  };
-}
-
-function toVolume(volume: VolumeModel): Volume {
-  return {
-    volumeId: volume.fid,
-    name: volume.name,
-    sizeGb: volume.capacity_gb,
-    region: volume.region,
-    interface: volume.interface === "File" ? "file" : "block",
-    createdAt: new Date(volume.created_at),
-    attachedTo: Object.keys(volume.attachments),
   };
 }
