@@ -171,6 +171,12 @@ describe("command tasks on fcp", () => {
     const taskId = /Submitted (bid_\w+)/.exec(result.stdout)?.[1];
     assert.ok(taskId, result.stdout);
     assert.equal(sim.liveInstances().filter((i) => i.bid === taskId).length, 1);
+    // Only the instance knows the exit code; the listing asks it.
+    const listed = JSON.parse((await flow(["list", "--json"])).stdout) as { taskId: string; status: string; exitCode?: number }[];
+    assert.deepEqual(
+      listed.filter((task) => task.taskId === taskId).map(({ status, exitCode }) => ({ status, exitCode })),
+      [{ status: "failed", exitCode: 3 }],
+    );
     const cancelled = await flow(["cancel", taskId]);
     assert.match(cancelled.stdout, /had already ended \(failed\); nothing is left running/);
     await assertNothingLive([taskId]);

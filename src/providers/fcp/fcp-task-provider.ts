@@ -33,6 +33,7 @@ import { taskStatusFromApi } from "./task-status-from-api.ts";
 const LINGER_SECONDS = 10 * 60;
 const TERMINATE_ON_EXIT_GRACE_SECONDS = 30;
 const PROBE_LOGIN_TIMEOUT_MS = 20_000;
+const LIST_BATCH = 10;
 
 export interface FcpTaskProviderOptions extends FcpContextOptions {
   context?: FcpContext;
@@ -131,13 +132,18 @@ export class FcpTaskProvider implements TaskProvider {
   async listTasks(filter: { status?: TaskStatus; limit: number }): Promise<TaskInfo[]> {
     const bids = await this.context.client.listBids({ project: await this.context.projectFid() });
     const newestFirst = [...bids].sort((a, b) => b.created_at.localeCompare(a.created_at));
+    // The instances of every live bid in one listing, not one request per task.
+    const live = newestFirst.filter((bid) => bid.status !== "Terminated" && bid.instances.length > 0);
+    const instances = await this.context.client.listInstances({ project: await this.context.projectFid(), bidFids: live.map((bid) => bid.fid) });
+    // A command that ended leaves its instance up for a while; only the instance knows the exit
+    // code, so running tasks are probed over SSH, a batch at a time.
     const tasks: TaskInfo[] = [];
-    for (const bid of newestFirst) {
-      if (tasks.length >= filter.limit) break;
-      const info = await this.#info(bid, { probe: false });
-      if (filter.status === undefined || info.status === filter.status) tasks.push(info);
+    for (let start = 0; start < newestFirst.length && tasks.length < filter.limit; start += LIST_BATCH) {
+      const batch = newestFirst.slice(start, start + LIST_BATCH);
+      const infos = await Promise.all(batch.map((bid) => this.#info(bid, { instances: instances.filter((i) => i.bid === bid.fid) })));
+      tasks.push(...infos.filter((info) => filter.status === undefined || info.status === filter.status));
     }
-    return tasks;
+    return tasks.slice(0, filter.limit);
   }
 
   async cancel(taskId: string): Promise<TaskInfo> {
@@ -276,9 +282,10 @@ export class FcpTaskProvider implements TaskProvider {
     return this.context.client.listInstances({ project: await this.context.projectFid(), bidFids: [bid.fid] });
   }
 
-  async #info(bid: Bid, options: { probe?: boolean } = {}): Promise<TaskInfo> {
+  /** `instances`: the bid's, when the caller has them already. */
+  async #info(bid: Bid, options: { instances?: Instance[] } = {}): Promise<TaskInfo> {
     const record = await this.#records.read(bid.fid);
-    const instances = bid.status === "Terminated" ? [] : await this.#instances(bid);
+    const instances = bid.status === "Terminated" ? [] : (options.instances ?? (await this.#instances(bid)));
     let observed = {
       ...(record?.cancelled ? { cancelled: true } : {}),
       ...(record?.exitCode === undefined ? {} : { exitCode: record.exitCode }),
@@ -294,7 +301,7 @@ export class FcpTaskProvider implements TaskProvider {
       await this.#records.update(bid.fid, { failure });
       observed = { ...observed, failure };
     }
-    if (options.probe !== false && observed.exitCode === undefined && !observed.cancelled && observed.failure === undefined && instances[0]?.status === "STATUS_RUNNING") {
+    if (observed.exitCode === undefined && !observed.cancelled && observed.failure === undefined && instances[0]?.status === "STATUS_RUNNING") {
       const exitCode = await this.#probeExitCode(bid, instances[0]);
       if (exitCode !== undefined) {
         await this.#records.update(bid.fid, { exitCode });
