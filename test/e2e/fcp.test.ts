@@ -2,9 +2,11 @@
 // the generated startup scripts, real SSH (key auth, SFTP, port forwarding), real agents. Every
 // step a user takes is a separate `flow` process pointed at the simulator by FLOW_API_URL.
 import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import ssh2 from "ssh2";
 import { loadConfig } from "../../src/config/load-config.ts";
@@ -13,6 +15,8 @@ import { Flow } from "../../src/task/flow.ts";
 import { FcpSimulator } from "../../tools/fcp-sim/simulator.ts";
 import { repoRoot, runCli, runNode, startCli, tempDir, until, type CliResult } from "./helpers.ts";
 import { generateEd25519KeyPair } from "../../src/providers/fcp/ssh/ed25519-keygen.ts";
+
+const execFileAsync = promisify(execFile);
 
 let sim: FcpSimulator;
 let root: string;
@@ -90,6 +94,30 @@ describe("functions on fcp", () => {
     const registered = sim.requests.filter((r) => r.method === "POST" && r.path === "/v2/ssh-keys" && JSON.stringify(r.requestBody).includes(body));
     assert.equal(registered.length, 1);
     assert.ok(!existsSync(join(flowHome, "keys")), "no key was generated");
+    await assertNothingLive();
+  });
+
+  it("uses a passphrase-protected FLOW_SSH_KEY through ssh-agent, and says what to do without one", async () => {
+    const keyPath = join(root, "sealed-key");
+    await execFileAsync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "a passphrase", "-C", "sealed@laptop", "-f", keyPath]);
+    const flowHome = join(root, "sealed-key-home");
+    const withoutAgent = await flow(["run", "examples/hello.ts::square", "2"], { FLOW_SSH_KEY: keyPath, FLOW_HOME: flowHome, SSH_AUTH_SOCK: "" });
+    assert.equal(withoutAgent.code, 1);
+    assert.match(withoutAgent.stderr, /protected by a passphrase[\s\S]*ssh-add/);
+
+    const socket = join(root, "agent.sock");
+    const agent = spawn("ssh-agent", ["-D", "-a", socket], { stdio: "ignore" });
+    try {
+      await until(() => existsSync(socket), "ssh-agent's socket");
+      // ssh-add reads the passphrase from SSH_ASKPASS when it has no terminal.
+      const askpass = join(root, "askpass.sh");
+      writeFileSync(askpass, "#!/bin/sh\necho 'a passphrase'\n", { mode: 0o700 });
+      await execFileAsync("ssh-add", [keyPath], { env: { ...process.env, SSH_AUTH_SOCK: socket, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: "force", DISPLAY: ":0" } });
+      const result = await flow(["run", "examples/hello.ts::square", "6"], { FLOW_SSH_KEY: keyPath, FLOW_HOME: flowHome, SSH_AUTH_SOCK: socket });
+      assert.equal(result.stdout.trim(), "36", result.stderr);
+    } finally {
+      agent.kill();
+    }
     await assertNothingLive();
   });
 

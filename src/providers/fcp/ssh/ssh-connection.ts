@@ -22,8 +22,10 @@ export interface SshTarget {
   host: string;
   port: number;
   user: string;
-  /** The private key's text (OpenSSH format, no passphrase). */
-  privateKey: string;
+  /** The private key's text (OpenSSH format, no passphrase)… */
+  privateKey?: string;
+  /** …or an ssh-agent socket that signs with the key. */
+  agent?: string;
   /** How messages name the key, e.g. its path. */
   keyName?: string;
 }
@@ -277,7 +279,8 @@ function attemptConnection(ssh2: typeof Ssh2, target: SshTarget, handshakeTimeou
       host: target.host,
       port: target.port,
       username: target.user,
-      privateKey: target.privateKey,
+      ...(target.privateKey === undefined ? {} : { privateKey: target.privateKey }),
+      ...(target.agent === undefined ? {} : { agent: target.agent }),
       readyTimeout: handshakeTimeoutMs,
       keepaliveInterval: KEEPALIVE_INTERVAL_MS,
       keepaliveCountMax: KEEPALIVE_COUNT_MAX,
@@ -303,6 +306,7 @@ function refusedKey(target: SshTarget, cause: unknown): AuthenticationError {
     suggestions: [
       "check that this key's public half is registered with the project the instance was launched in",
       "if you passed a key path, make sure it is the private key whose public key you registered",
+      ...(target.agent === undefined ? [] : [`the key is used through ssh-agent: check it is loaded (\`ssh-add -l\`; \`ssh-add ${key}\` adds it)`]),
     ],
   });
 }

@@ -17,7 +17,10 @@ export interface SshKeyPair {
   /** A label for messages: the key file's name. */
   name: string;
   privateKeyPath: string;
-  privateKey: string;
+  /** The private key's text; absent when ssh-agent holds the key (it was passphrase-protected). */
+  privateKey?: string;
+  /** The ssh-agent socket that signs for the key, when `privateKey` is absent. */
+  agent?: string;
   /** One OpenSSH public key line: "ssh-ed25519 AAAA… comment". */
   publicKey: string;
 }
@@ -47,14 +50,18 @@ export async function ensureProjectKey(options: { project: string; keysDir?: str
 }
 
 /**
- * A key the user supplied by path (an OpenSSH, PEM or PPK private key without a passphrase). The
- * public half is derived from the private key, so a missing or stale `.pub` does not matter.
+ * A key the user supplied by path (an OpenSSH, PEM or PPK private key). The public half is
+ * derived from the private key, so a missing or stale `.pub` does not matter. A passphrase-
+ * protected key is used through ssh-agent (`agentSocket`, SSH_AUTH_SOCK by default), with its
+ * public half from `<path>.pub`: Flow never prompts for passphrases.
  */
-export async function loadPrivateKey(path: string): Promise<SshKeyPair> {
+export async function loadPrivateKey(path: string, options: { agentSocket?: string } = {}): Promise<SshKeyPair> {
   const privateKeyPath = resolve(path.startsWith("~/") ? join(homedir(), path.slice(2)) : path);
   const privateKey = await readKeyFile(privateKeyPath);
   const { utils } = await loadSsh2();
   const parsed = utils.parseKey(privateKey);
+  const agentSocket = options.agentSocket ?? process.env["SSH_AUTH_SOCK"];
+  if (parsed instanceof Error && isEncrypted(parsed) && agentSocket) return keyInAgent(privateKeyPath, agentSocket, parsed);
   if (parsed instanceof Error) throw unusableKey(privateKeyPath, parsed);
   // A well-formed OpenSSH file holding zero keys parses to undefined.
   const key: ParsedKey | undefined = parsed;
@@ -113,13 +120,32 @@ async function readKeyFile(path: string): Promise<string> {
   }
 }
 
+/** The agent signs; the public half comes from `<path>.pub`, since the private file is sealed. */
+async function keyInAgent(privateKeyPath: string, agent: string, cause: Error): Promise<SshKeyPair> {
+  const publicPath = `${privateKeyPath}.pub`;
+  const text = await readFile(publicPath, "utf8").catch(() => undefined);
+  const { utils } = await loadSsh2();
+  const parsed = text === undefined ? undefined : utils.parseKey(text);
+  if (parsed === undefined || parsed instanceof Error) {
+    throw new ValidationError(`SSH key ${privateKeyPath} is protected by a passphrase, and ${publicPath} (its public half) is ${text === undefined ? "missing" : "unreadable"}.`, {
+      cause,
+      suggestions: [`write it with \`ssh-keygen -y -f ${privateKeyPath} > ${publicPath}\`; the key itself is used through ssh-agent`],
+    });
+  }
+  return { name: basename(privateKeyPath), privateKeyPath, agent, publicKey: text!.trim() };
+}
+
+function isEncrypted(error: Error): boolean {
+  return /encrypted/i.test(error.message);
+}
+
 function unusableKey(path: string, error: Error): ValidationError {
-  if (/encrypted/i.test(error.message)) {
+  if (isEncrypted(error)) {
     return new ValidationError(`SSH key ${path} is protected by a passphrase, which Flow cannot prompt for.`, {
       cause: error,
       suggestions: [
-        "use a key without a passphrase (leave the key unset and Flow generates one for this project)",
-        `or remove the passphrase from a copy: \`cp ${path} ${path}-flow && ssh-keygen -p -N "" -f ${path}-flow\``,
+        `load it into ssh-agent (\`eval "$(ssh-agent -s)" && ssh-add ${path}\`): Flow uses the agent when SSH_AUTH_SOCK is set`,
+        "or use a key without a passphrase (leave the key unset and Flow generates one for this project)",
       ],
     });
   }
