@@ -18,6 +18,7 @@ import { ValidationError } from "../errors.ts";
 import type { InstanceCatalog } from "../instance-types/catalog.ts";
 import { FcpTaskProvider } from "../providers/fcp/fcp-task-provider.ts";
 import { resolveFlowHome } from "../providers/local/flow-home.ts";
+import { providerName } from "../providers/provider-name.ts";
 import { LocalTaskRunner } from "../providers/local/task-runner.ts";
 import type { TaskProvider } from "../providers/task-provider.ts";
 import { packageCode } from "./code-package.ts";
@@ -28,7 +29,7 @@ import type { TaskStatus } from "./task-status.ts";
 import type { CreateVolumeOptions, Volume } from "./volume.ts";
 
 export interface FlowOptions {
-  /** "local" (this machine, the default), "fcp" (the Mithril GPU cloud) or a provider of your own. */
+  /** "local" (this machine), "fcp" (the Mithril GPU cloud) or a provider of your own; FLOW_PROVIDER, else "local". */
   provider?: "local" | "fcp" | TaskProvider;
   /** Progress while a cloud provider waits for instances ("bid placed", "instance running"). */
   onProgress?: (message: string) => void;
@@ -83,15 +84,16 @@ export class Flow {
     });
     this.config = loaded.config;
     const flowHome = options.flowHome ?? resolveFlowHome(undefined, options.env);
+    const chosen = typeof options.provider === "object" ? options.provider : providerName(options.provider ?? (options.env ?? process.env)["FLOW_PROVIDER"]);
     this.provider =
-      options.provider === undefined || options.provider === "local"
+      chosen === "local"
         ? new LocalTaskRunner({
             ...(options.flowHome === undefined ? {} : { flowHome: options.flowHome }),
             ...(options.env === undefined ? {} : { env: options.env }),
           })
-        : options.provider === "fcp"
+        : chosen === "fcp"
           ? new FcpTaskProvider({ config: loaded, flowHome, keysDir: path.join(flowHome, "keys"), ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }) })
-          : options.provider;
+          : chosen;
     const provider = this.provider;
     this.volumes = {
       create: (volume = {}) => provider.createVolume(volume),

@@ -300,7 +300,8 @@ describe("volumes on fcp", () => {
   });
 
   it("places a task in the region of the volume it mounts", async () => {
-    const flow = new Flow({ provider: "fcp", env, flowHome: env["FLOW_HOME"]!, homeDir: env["HOME"]! });
+    // No provider given: FLOW_PROVIDER=fcp in env picks the cloud.
+    const flow = new Flow({ env, flowHome: env["FLOW_HOME"]!, homeDir: env["HOME"]! });
     const elsewhere = "us-central1-a"; // the configured (default) region is us-central1-b
     const volume = await flow.volumes.create({ name: "far", sizeGb: 1, region: elsewhere });
     const task = await flow.run({ name: "far-user", instanceType: "a100", command: "true", volumes: [{ volumeId: volume.volumeId, mountPath: join(root, "mnt", "far") }], uploadCode: false });
