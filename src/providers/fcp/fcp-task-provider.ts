@@ -22,7 +22,7 @@ import { FcpContext, type FcpContextOptions } from "./fcp-context.ts";
 import { FcpVolumes, regionOfVolumes } from "./fcp-volumes.ts";
 import { InstanceConnection, quote, type Upload } from "./instance-connection.ts";
 import { INSTANCE_SSH_USER } from "./instance-layout.ts";
-import { parseSshDestination, placeBid, waitForRunningInstances } from "./instance-launch.ts";
+import { inBidOrder, parseSshDestination, placeBid, waitForRunningInstances } from "./instance-launch.ts";
 import { INLINE_ARCHIVE_LIMIT_BYTES } from "./fcp-provider.ts";
 import { choosePlacement } from "./placement.ts";
 import { buildStartupScript } from "./startup-script/index.ts";
@@ -140,7 +140,7 @@ export class FcpTaskProvider implements TaskProvider {
     const tasks: TaskInfo[] = [];
     for (let start = 0; start < newestFirst.length && tasks.length < filter.limit; start += LIST_BATCH) {
       const batch = newestFirst.slice(start, start + LIST_BATCH);
-      const infos = await Promise.all(batch.map((bid) => this.#info(bid, { instances: instances.filter((i) => i.bid === bid.fid) })));
+      const infos = await Promise.all(batch.map((bid) => this.#info(bid, { instances: inBidOrder(bid, instances.filter((i) => i.bid === bid.fid)) })));
       tasks.push(...infos.filter((info) => filter.status === undefined || info.status === filter.status));
     }
     return tasks.slice(0, filter.limit);
@@ -279,7 +279,7 @@ export class FcpTaskProvider implements TaskProvider {
 
   async #instances(bid: Bid): Promise<Instance[]> {
     if (bid.instances.length === 0) return [];
-    return this.context.client.listInstances({ project: await this.context.projectFid(), bidFids: [bid.fid] });
+    return inBidOrder(bid, await this.context.client.listInstances({ project: await this.context.projectFid(), bidFids: [bid.fid] }));
   }
 
   /** `instances`: the bid's, when the caller has them already. */

@@ -73,7 +73,7 @@ export async function waitForRunningInstances(context: FcpContext, bid: Bid, opt
       context.progress(`bid ${bid.fid}: ${summary || current.status}`);
       reported = summary;
     }
-    const ready = instances.filter((i) => i.status === "STATUS_RUNNING" && i.ssh_destination);
+    const ready = inBidOrder(current, instances).filter((i) => i.status === "STATUS_RUNNING" && i.ssh_destination);
     if (ready.length >= current.instance_quantity) return ready;
     if (Date.now() > deadline) {
       throw new TimeoutError(`Bid ${bid.fid} had no running instance after ${Math.round((options.timeoutMs ?? DEFAULT_LAUNCH_TIMEOUT_MS) / 60_000)} minutes (${summary || current.status}).`, {
@@ -83,6 +83,18 @@ export async function waitForRunningInstances(context: FcpContext, bid: Bid, opt
     // Quick first looks (an allocation can be immediate), then every pollIntervalMs.
     await sleep(Math.min(context.pollIntervalMs, 50 * 2 ** attempt), options.signal);
   }
+}
+
+/**
+ * Instances in the order the bid lists them, which is stable, unlike a listing's: a multi-node
+ * task's ranks and `flow ssh --node N` count in this order.
+ */
+export function inBidOrder(bid: Bid, instances: readonly Instance[]): Instance[] {
+  const position = (instance: Instance) => {
+    const index = bid.instances.indexOf(instance.fid);
+    return index === -1 ? Number.MAX_SAFE_INTEGER : index;
+  };
+  return [...instances].sort((a, b) => position(a) - position(b));
 }
 
 /** "34.1.2.3:2222" or "34.1.2.3" (port 22), as InstanceModel.ssh_destination writes it. */
