@@ -8,6 +8,7 @@
 import { inspect } from "node:util";
 import { buildArchive, type CodeArchive } from "../bundler/index.ts";
 import { CancelledError, FlowError, FunctionTimeoutError, ValidationError } from "../errors.ts";
+import { cleanUpOnInterrupt } from "../interrupt.ts";
 import { FcpProvider } from "../providers/fcp/fcp-provider.ts";
 import { providerName, type ProviderName } from "../providers/provider-name.ts";
 import { LocalProvider } from "../providers/local/local-provider.ts";
@@ -258,22 +259,17 @@ export async function withRunner<T>(runner: AppRunner, fn: () => T | Promise<T>)
   const reg = registry();
   if (reg.host) throw new FlowError("An app run is already active in this process.");
   reg.host = runner;
-  const onSignal = (signal: NodeJS.Signals) => {
-    void runner.stop(`interrupted by ${signal}`).finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
-  };
   // Listening replaces Node's crash, so this does what it would have done, after the stop.
   const onCrash = (error: unknown) => {
     process.stderr.write(`${inspect(error)}\n`);
     void runner.stop("the process crashed").finally(() => process.exit(1));
   };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  const removeInterruptHandlers = cleanUpOnInterrupt((signal) => runner.stop(`interrupted by ${signal}`));
   process.once("uncaughtException", onCrash);
   try {
     return await fn();
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    removeInterruptHandlers();
     process.off("uncaughtException", onCrash);
     reg.host = undefined;
     await runner.stop();

@@ -234,6 +234,23 @@ describe("command tasks on fcp", () => {
     await assertNothingLive([taskId!]);
   });
 
+  it("cancels the bid when Ctrl-C interrupts a submit that still has to upload secrets", async () => {
+    // A slow API keeps the submit in its wait for the instance long enough to interrupt it.
+    sim.faults.setLatencyMs(150);
+    try {
+      const run = startCli(["run", "sleep 600", "-i", "a100", "--env", "HF_TOKEN=hf_e2e"], { cwd: repoRoot, env });
+      await until(() => /flow: bid (bid_\w+) for/.test(run.output()), "the bid", 30_000);
+      const bidFid = /flow: bid (bid_\w+) for/.exec(run.output())![1]!;
+      run.child.kill("SIGINT");
+      const result = await run.done;
+      assert.equal(result.code, 130, result.stderr);
+      assert.equal(sim.bids().find((bid) => bid.fid === bidFid)?.status, "Terminated");
+      await assertNothingLive([bidFid]);
+    } finally {
+      sim.faults.setLatencyMs(0);
+    }
+  });
+
   it("stops a task whose secrets went over SSH when a preemption restarts it elsewhere", async () => {
     const started = await flow(["run", "echo started; sleep 600", "-i", "a100", "--env", "HF_TOKEN=hf_e2e", "--json"]);
     assert.equal(started.code, 0, started.stderr);

@@ -8,6 +8,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { AuthenticationError, ResourceNotFoundError, TaskNotFoundError, ValidationError } from "../../errors.ts";
+import { cleanUpOnInterrupt } from "../../interrupt.ts";
 import type { InstanceCatalog } from "../../instance-types/catalog.ts";
 import type { Instance as TaskInstance } from "../../task/instance.ts";
 import { isSecretEnvName, redactEnv } from "../../task/secret-env.ts";
@@ -114,11 +115,16 @@ export class FcpTaskProvider implements TaskProvider {
     });
 
     if (uploadedArchive !== undefined || secretEnv.length > 0 || assignRanks) {
+      // Until the uploads are in, the instance cannot run the task: interrupted or failed, the
+      // bid goes rather than idle until the script's upload deadline.
+      const removeInterruptHandlers = cleanUpOnInterrupt(() => context.client.cancelBid(bid.fid));
       try {
         await this.#records.update(bid.fid, { deliveredTo: await this.#deliver(bid, uploadedArchive, secretEnv, assignRanks) });
       } catch (error) {
         await context.client.cancelBid(bid.fid).catch(() => {});
         throw error;
+      } finally {
+        removeInterruptHandlers();
       }
     }
     return this.getTask(bid.fid);

@@ -16,8 +16,11 @@ export interface Section {
 
 /** The official Linux build the node section downloads when the machine has no Node ≥ 20. */
 export const PINNED_NODE_VERSION = "v20.20.2";
-/** A client that never uploads (it crashed, the laptop closed) must not keep the machine up. */
-const UPLOAD_WAIT_SECONDS = 30 * 60;
+/**
+ * A client that never uploads (it crashed, the laptop closed) must not keep the machine up; one
+ * that is there uploads within seconds of `ready`.
+ */
+const UPLOAD_WAIT_SECONDS = 10 * 60;
 
 /** Instance paths as the script spells them: under the root it picks at run time. */
 const at = instancePaths("$ROOT");
