@@ -81,6 +81,7 @@ export class FcpTaskProvider implements TaskProvider {
     // can only reach it in the env file the client uploads; a single node needs none of that.
     const assignRanks = config.numInstances > 1 && config.distributedMode !== "manual";
     const nodeEnv: Record<string, string> = config.numInstances === 1 ? { FLOW_NODE_RANK: "0", FLOW_MAIN_IP: "127.0.0.1" } : {};
+    const expectUploads = uploadedArchive !== undefined || secretEnv.length > 0 || assignRanks;
     const volumes = await this.#volumes.mounts(config, existingVolumes, placement.region);
     const suffix = randomBytes(3).toString("hex");
     const name = config.uniqueName ? `${config.name.slice(0, MAX_TASK_NAME_LENGTH - suffix.length - 1)}-${suffix}` : config.name;
@@ -88,7 +89,7 @@ export class FcpTaskProvider implements TaskProvider {
     const { script } = buildStartupScript({
       workload: { kind: "command", command: config.command, workingDir: config.workingDir },
       ...(inline ? { inlineArchive: code.archive } : {}),
-      expectUploads: uploadedArchive !== undefined || secretEnv.length > 0 || assignRanks,
+      expectUploads,
       env: { ...plainEnv, FLOW_TASK_NAME: name, FLOW_NUM_NODES: String(config.numInstances), ...nodeEnv },
       image: config.image,
       gpus: true,
@@ -114,7 +115,7 @@ export class FcpTaskProvider implements TaskProvider {
       limitPrice: bid.limit_price,
     });
 
-    if (uploadedArchive !== undefined || secretEnv.length > 0 || assignRanks) {
+    if (expectUploads) {
       // Until the uploads are in, the instance cannot run the task: interrupted or failed, the
       // bid goes rather than idle until the script's upload deadline.
       const removeInterruptHandlers = cleanUpOnInterrupt(() => context.client.cancelBid(bid.fid));
