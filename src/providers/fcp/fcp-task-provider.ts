@@ -372,7 +372,7 @@ export class FcpTaskProvider implements TaskProvider {
         const instance = known ?? (await this.#instances(bid)).find((i) => i.status === "STATUS_RUNNING" && i.ssh_destination);
         if (instance === undefined) {
           throw new ValidationError(`Task ${bid.fid} has no running instance to ${purpose}.`, {
-            suggestions: [`check it with \`flow status ${bid.fid} --provider fcp\``],
+            suggestions: [`check it with \`flow status ${bid.fid}\`; a task's logs and files live on its instance and end with it`],
           });
         }
         const connection = await InstanceConnection.open(instance, (await this.context.sshKey()).pair, timeoutMs === undefined ? {} : { timeoutMs });
