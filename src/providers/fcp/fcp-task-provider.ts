@@ -97,38 +97,46 @@ export class FcpTaskProvider implements TaskProvider {
       ...(config.maxRunTimeHours === undefined ? {} : { maxRunTimeHours: config.maxRunTimeHours }),
       poweroffGraceSeconds: config.terminateOnExit ? TERMINATE_ON_EXIT_GRACE_SECONDS : LINGER_SECONDS,
     });
-    const bid = await placeBid(context, {
-      name,
-      placement,
-      startupScript: script,
-      quantity: config.numInstances,
-      sshKeyFids: [key.fid, ...(await this.#extraKeys(config))],
-      volumeFids: volumes.map((v) => v.volumeFid),
-    });
-    await this.#records.write({
-      taskId: bid.fid,
-      name,
-      createdAt: new Date().toISOString(),
-      config: { ...config, env: redactEnv(config.env) },
-      instanceTypeName: placement.instanceTypeName,
-      region: placement.region,
-      limitPrice: bid.limit_price,
-    });
-
-    if (expectUploads) {
-      // Until the uploads are in, the instance cannot run the task: interrupted or failed, the
-      // bid goes rather than idle until the script's upload deadline.
-      const removeInterruptHandlers = cleanUpOnInterrupt(() => context.client.cancelBid(bid.fid));
-      try {
-        await this.#records.update(bid.fid, { deliveredTo: await this.#deliver(bid, uploadedArchive, secretEnv, assignRanks) });
-      } catch (error) {
-        await context.client.cancelBid(bid.fid).catch(() => {});
-        throw error;
-      } finally {
-        removeInterruptHandlers();
+    // Until the uploads are in, the instance cannot run the task: interrupted (from the moment the
+    // bid may exist) or failed, the bid goes rather than idle until the script's upload deadline.
+    let placing: Promise<Bid> | undefined;
+    const removeInterruptHandlers = expectUploads
+      ? cleanUpOnInterrupt(async () => {
+          const placed = await placing?.catch(() => undefined);
+          if (placed !== undefined) await context.client.cancelBid(placed.fid);
+        })
+      : () => {};
+    try {
+      placing = placeBid(context, {
+        name,
+        placement,
+        startupScript: script,
+        quantity: config.numInstances,
+        sshKeyFids: [key.fid, ...(await this.#extraKeys(config))],
+        volumeFids: volumes.map((v) => v.volumeFid),
+      });
+      const bid = await placing;
+      await this.#records.write({
+        taskId: bid.fid,
+        name,
+        createdAt: new Date().toISOString(),
+        config: { ...config, env: redactEnv(config.env) },
+        instanceTypeName: placement.instanceTypeName,
+        region: placement.region,
+        limitPrice: bid.limit_price,
+      });
+      if (expectUploads) {
+        try {
+          await this.#records.update(bid.fid, { deliveredTo: await this.#deliver(bid, uploadedArchive, secretEnv, assignRanks) });
+        } catch (error) {
+          await context.client.cancelBid(bid.fid).catch(() => {});
+          throw error;
+        }
       }
+      return await this.getTask(bid.fid);
+    } finally {
+      removeInterruptHandlers();
     }
-    return this.getTask(bid.fid);
   }
 
   async getTask(taskId: string): Promise<TaskInfo> {
