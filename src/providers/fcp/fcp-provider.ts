@@ -74,30 +74,34 @@ export class FcpProvider implements Provider {
       poweroffGraceSeconds: POWEROFF_GRACE_SECONDS,
     });
 
-    const bid = await placeBid(context, {
+    let connection: InstanceConnection | undefined;
+    let tunnel: { localPort: number; close(): Promise<void> } | undefined;
+    let stopped: Promise<void> | undefined;
+    const placing = placeBid(context, {
       name: bidName(spec.label),
       placement,
       startupScript: script,
       quantity: 1,
       sshKeyFids: [key.fid],
     });
-    await this.#bids.add(bid.fid);
-    let connection: InstanceConnection | undefined;
-    let tunnel: { localPort: number; close(): Promise<void> } | undefined;
-    let stopped: Promise<void> | undefined;
-    // Stays in #running until the cancel has gone through, so shutdown() waits for a stop that
-    // a closing session already started.
+    // Registered before the bid exists, so a shutdown (Ctrl-C) while it is being placed waits for
+    // it and cancels it; it stays in #running until the cancel has gone through, so shutdown()
+    // also waits for a stop that a closing session already started.
     const stop = () =>
       (stopped ??= (async () => {
+        const placed = await placing.catch(() => undefined);
+        if (placed === undefined) return;
         await tunnel?.close().catch(() => {});
         connection?.close();
-        await context.client.cancelBid(bid.fid);
-        await this.#bids.remove(bid.fid);
-        context.progress(`cancelled bid ${bid.fid}`);
+        await context.client.cancelBid(placed.fid);
+        await this.#bids.remove(placed.fid);
+        context.progress(`cancelled bid ${placed.fid}`);
       })().finally(() => this.#running.delete(stop)));
     this.#running.add(stop);
 
     try {
+      const bid = await placing;
+      await this.#bids.add(bid.fid);
       const [instance] = await waitForRunningInstances(context, bid, signal === undefined ? {} : { signal });
       connection = await InstanceConnection.open(instance!, key.pair, signal === undefined ? {} : { signal });
       await connection.waitUntilReady(signal);
