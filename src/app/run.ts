@@ -5,10 +5,9 @@
  * "container"), routes calls and logs, and stops every agent when the run ends, on Ctrl-C,
  * SIGTERM or an error.
  */
-import { inspect } from "node:util";
 import { buildArchive, type CodeArchive } from "../bundler/index.ts";
 import { CancelledError, FlowError, FunctionTimeoutError, ValidationError } from "../errors.ts";
-import { cleanUpOnInterrupt } from "../interrupt.ts";
+import { cleanUpBeforeExit } from "../clean-up-before-exit.ts";
 import { FcpProvider } from "../providers/fcp/fcp-provider.ts";
 import { providerName, type ProviderName } from "../providers/provider-name.ts";
 import { LocalProvider } from "../providers/local/local-provider.ts";
@@ -191,7 +190,6 @@ export class AppRunner implements Host {
   }
 }
 
-
 /**
  * Start an agent for `spec` and connect to it: the function's env and secrets go in the init
  * message, its output to this process's stdout/stderr. The agent is stopped if the connection
@@ -259,18 +257,11 @@ export async function withRunner<T>(runner: AppRunner, fn: () => T | Promise<T>)
   const reg = registry();
   if (reg.host) throw new FlowError("An app run is already active in this process.");
   reg.host = runner;
-  // Listening replaces Node's crash, so this does what it would have done, after the stop.
-  const onCrash = (error: unknown) => {
-    process.stderr.write(`${inspect(error)}\n`);
-    void runner.stop("the process crashed").finally(() => process.exit(1));
-  };
-  const removeInterruptHandlers = cleanUpOnInterrupt((signal) => runner.stop(`interrupted by ${signal}`));
-  process.once("uncaughtException", onCrash);
+  const removeExitHandlers = cleanUpBeforeExit((reason) => runner.stop(reason));
   try {
     return await fn();
   } finally {
-    removeInterruptHandlers();
-    process.off("uncaughtException", onCrash);
+    removeExitHandlers();
     reg.host = undefined;
     await runner.stop();
   }

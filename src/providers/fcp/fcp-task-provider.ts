@@ -8,7 +8,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { AuthenticationError, ResourceNotFoundError, TaskNotFoundError, ValidationError } from "../../errors.ts";
-import { cleanUpOnInterrupt } from "../../interrupt.ts";
+import { cleanUpBeforeExit } from "../../clean-up-before-exit.ts";
 import type { InstanceCatalog } from "../../instance-types/catalog.ts";
 import type { Instance as TaskInstance } from "../../task/instance.ts";
 import { isSecretEnvName, redactEnv } from "../../task/secret-env.ts";
@@ -98,10 +98,11 @@ export class FcpTaskProvider implements TaskProvider {
       poweroffGraceSeconds: config.terminateOnExit ? TERMINATE_ON_EXIT_GRACE_SECONDS : LINGER_SECONDS,
     });
     // Until the uploads are in, the instance cannot run the task: interrupted (from the moment the
-    // bid may exist) or failed, the bid goes rather than idle until the script's upload deadline.
+    // bid may exist), crashed or failed, the bid goes rather than idle until the script's upload
+    // deadline.
     let placing: Promise<Bid> | undefined;
-    const removeInterruptHandlers = expectUploads
-      ? cleanUpOnInterrupt(async () => {
+    const removeExitHandlers = expectUploads
+      ? cleanUpBeforeExit(async () => {
           const placed = await placing?.catch(() => undefined);
           if (placed !== undefined) await context.client.cancelBid(placed.fid);
         })
@@ -135,7 +136,7 @@ export class FcpTaskProvider implements TaskProvider {
       }
       return await this.getTask(bid.fid);
     } finally {
-      removeInterruptHandlers();
+      removeExitHandlers();
     }
   }
 
