@@ -148,7 +148,6 @@ const squareOn = async (provider: string) => {
 rows.push({ name: "cold call on a fresh instance (sim)", flow: await squareOn("fcp"), baseline: await squareOn("local"), unit: "ms", baselineName: "same on the local provider" });
 const provider = new FcpProvider({
   config: loadConfig({ env: cloudEnv }),
-  keysDir: join(scratch, "flow", "keys"),
   flowHome: join(scratch, "flow"),
   pollIntervalMs: 20,
 });

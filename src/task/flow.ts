@@ -92,7 +92,7 @@ export class Flow {
             ...(options.env === undefined ? {} : { env: options.env }),
           })
         : chosen === "fcp"
-          ? new FcpTaskProvider({ config: loaded, flowHome, keysDir: path.join(flowHome, "keys"), ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }) })
+          ? new FcpTaskProvider({ config: loaded, flowHome, ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }) })
           : chosen;
     const provider = this.provider;
     this.volumes = {

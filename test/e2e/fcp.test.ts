@@ -141,7 +141,6 @@ describe("functions on fcp", () => {
       let agentsReady = 0;
       const provider = new FcpProvider({
         config: loadConfig({ env: { FLOW_API_URL: sim.url, FLOW_API_KEY: sim.apiKey, FLOW_PROJECT: sim.project.name }, homeDir: join(root, "home") }),
-        keysDir: join(root, "home", ".flow", "keys"),
         flowHome: join(root, "home", ".flow"),
         pollIntervalMs: 50,
         onProgress: (message) => void (message.includes(" ready on ") && agentsReady++),

@@ -6,16 +6,16 @@ import { createHash } from "node:crypto";
 import { hostname } from "node:os";
 import { DEFAULT_SOURCE, loadConfig, requireCloudConfig, type LoadedConfig } from "../../config/load-config.ts";
 import type { CloudConfig } from "../../config/flow-config.ts";
-import { catalogFromApi } from "../../instance-types/from-api.ts";
+import { catalogFromApi, type InstanceTypeModel } from "../../instance-types/from-api.ts";
 import type { InstanceCatalog } from "../../instance-types/catalog.ts";
 import { FcpClient } from "./api/client.ts";
-import { ensureProjectKey, loadPrivateKey, type SshKeyPair } from "./ssh/ssh-keys.ts";
+import { defaultKeysDir, ensureProjectKey, loadPrivateKey, type SshKeyPair } from "./ssh/ssh-keys.ts";
 
 export interface FcpContextOptions {
   /** Defaults to loadConfig(): explicit > FLOW_* env > project config > ~/.flow/config.yaml. */
   config?: LoadedConfig;
-  /** Where the generated per-project key lives; ~/.flow/keys by default. */
-  keysDir?: string;
+  /** Flow's state directory (FLOW_HOME, else ~/.flow); the generated per-project key lives in its keys/. */
+  flowHome?: string;
   /** A private key of the user's own to log in with instead of the generated one; FLOW_SSH_KEY / `ssh_key:` otherwise. */
   sshKeyPath?: string;
   /** How often to ask the API about a bid or instance while waiting. */
@@ -39,7 +39,7 @@ export class FcpContext {
   readonly #options: FcpContextOptions;
   #project: Promise<string> | undefined;
   #key: Promise<RegisteredKey> | undefined;
-  #typeNames: Promise<Map<string, string>> | undefined;
+  #types: Promise<InstanceTypeModel[]> | undefined;
 
   constructor(options: FcpContextOptions = {}) {
     const loaded = options.config ?? loadConfig();
@@ -70,17 +70,22 @@ export class FcpContext {
     return this.#key;
   }
 
-  /** Instance types with today's spot availability and prices. */
+  /** Instance types with the spot market as it is now (availability and prices are not cached). */
   async catalog(): Promise<InstanceCatalog> {
-    const [types, auctions] = await Promise.all([this.client.listInstanceTypes(), this.client.listSpotAvailability()]);
+    const [types, auctions] = await Promise.all([this.#instanceTypes(), this.client.listSpotAvailability()]);
     return catalogFromApi(types, auctions);
   }
 
   /** "it_5ECS…" → "h100-80gb.sxm.8x", for bids this process did not place; the FID if unknown. */
   async instanceTypeName(fid: string): Promise<string> {
-    this.#typeNames ??= this.client.listInstanceTypes().then((types) => new Map(types.map((type) => [type.fid, type.name])));
-    this.#typeNames.catch(() => (this.#typeNames = undefined));
-    return (await this.#typeNames).get(fid) ?? fid;
+    return (await this.#instanceTypes()).find((type) => type.fid === fid)?.name ?? fid;
+  }
+
+  /** The instance-type list, fetched once per process: it does not change while we run. */
+  #instanceTypes(): Promise<InstanceTypeModel[]> {
+    this.#types ??= this.client.listInstanceTypes();
+    this.#types.catch(() => (this.#types = undefined));
+    return this.#types;
   }
 
   async #registerKey(): Promise<RegisteredKey> {
@@ -88,7 +93,7 @@ export class FcpContext {
     const ownKey = this.#options.sshKeyPath ?? this.config.sshKey;
     const pair =
       ownKey === undefined
-        ? await ensureProjectKey({ project: this.config.project, ...(this.#options.keysDir === undefined ? {} : { keysDir: this.#options.keysDir }) })
+        ? await ensureProjectKey({ project: this.config.project, keysDir: defaultKeysDir(this.#options.flowHome) })
         : await loadPrivateKey(ownKey);
     const known = await this.client.listSshKeys(project);
     const body = keyBody(pair.publicKey);

@@ -31,8 +31,6 @@ const POWEROFF_GRACE_SECONDS = 30;
 
 export interface FcpProviderOptions extends FcpContextOptions {
   context?: FcpContext;
-  /** Where open function bids are remembered (see function-bids.ts); FLOW_HOME or ~/.flow. */
-  flowHome?: string;
   /** Archives larger than this are uploaded over SFTP; INLINE_ARCHIVE_LIMIT_BYTES by default. */
   inlineArchiveLimitBytes?: number;
 }

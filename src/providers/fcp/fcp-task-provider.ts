@@ -38,7 +38,6 @@ const LIST_BATCH = 10;
 
 export interface FcpTaskProviderOptions extends FcpContextOptions {
   context?: FcpContext;
-  flowHome?: string;
 }
 
 export class FcpTaskProvider implements TaskProvider {

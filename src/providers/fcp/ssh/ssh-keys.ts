@@ -26,8 +26,8 @@ export interface SshKeyPair {
 }
 
 /** `<FLOW_HOME>/keys`: ~/.flow/keys unless FLOW_HOME moves Flow's state elsewhere. */
-export function defaultKeysDir(): string {
-  return join(resolveFlowHome(), "keys");
+export function defaultKeysDir(flowHome = resolveFlowHome()): string {
+  return join(flowHome, "keys");
 }
 
 /**
