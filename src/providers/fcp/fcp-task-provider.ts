@@ -28,7 +28,7 @@ import { INLINE_ARCHIVE_LIMIT_BYTES } from "./fcp-provider.ts";
 import { choosePlacement } from "./placement.ts";
 import { buildStartupScript } from "./startup-script/index.ts";
 import { TaskRecords } from "./task-records.ts";
-import { taskStatusFromApi } from "./task-status-from-api.ts";
+import { taskStatusFromApi, type ObservedOutcome } from "./task-status-from-api.ts";
 
 /** After the command exits the instance stays up this long, so logs and the exit code can be read. */
 const LINGER_SECONDS = 10 * 60;
@@ -301,13 +301,10 @@ export class FcpTaskProvider implements TaskProvider {
   async #info(bid: Bid, options: { instances?: Instance[] } = {}): Promise<TaskInfo> {
     const record = await this.#records.read(bid.fid);
     const instances = bid.status === "Terminated" ? [] : (options.instances ?? (await this.#instances(bid)));
-    let observed = {
-      ...(record?.cancelled ? { cancelled: true } : {}),
-      ...(record?.exitCode === undefined ? {} : { exitCode: record.exitCode }),
-      ...(record?.failure === undefined ? {} : { failure: record.failure }),
-    };
-    const stranded = record?.deliveredTo === undefined || observed.exitCode !== undefined ? undefined : strandedReplacement(instances, record.deliveredTo);
-    if (stranded !== undefined && !observed.cancelled && observed.failure === undefined) {
+    let observed: ObservedOutcome = { cancelled: record?.cancelled, exitCode: record?.exitCode, failure: record?.failure };
+    const undecided = () => !observed.cancelled && observed.exitCode === undefined && observed.failure === undefined;
+    const stranded = record?.deliveredTo === undefined || !undecided() ? undefined : strandedReplacement(instances, record.deliveredTo);
+    if (stranded !== undefined) {
       // The spot bid restarted the task on a new machine after a preemption; that machine waits
       // for code or secrets that went over SSH and are not kept here, so it would idle until its
       // upload deadline. Release it and say so.
@@ -316,7 +313,7 @@ export class FcpTaskProvider implements TaskProvider {
       await this.#records.update(bid.fid, { failure });
       observed = { ...observed, failure };
     }
-    if (observed.exitCode === undefined && !observed.cancelled && observed.failure === undefined && instances[0]?.status === "STATUS_RUNNING") {
+    if (undecided() && instances[0]?.status === "STATUS_RUNNING") {
       const exitCode = await this.#probeExitCode(bid, instances[0]);
       if (exitCode !== undefined) {
         await this.#records.update(bid.fid, { exitCode });
