@@ -15,6 +15,7 @@
  */
 import { chmod, lstat, mkdir, readFile, rm, symlink, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { quote } from "../../src/providers/fcp/startup-script/bash.ts";
 
 export interface SimDisk {
   volumeFid: string;
@@ -45,9 +46,9 @@ export async function installDiskShims(sandboxDir: string, bin: string, disks: r
   await writeFile(table, rows.map((row) => `${row}\n`).join(""));
   await writeFile(mounts, "");
   const common = `#!/bin/bash
-# fcp-sim: acts on the simulated disks in ${shellQuote(table)}, never on the host's.
-DISKS=${shellQuote(table)}
-MOUNTS=${shellQuote(mounts)}
+# fcp-sim: acts on the simulated disks in ${quote(table)}, never on the host's.
+DISKS=${quote(table)}
+MOUNTS=${quote(mounts)}
 store_of() { awk -F'\\t' -v d="$1" '$1 == d { print $3; exit }' "$DISKS"; }
 mounted_at() { awk -F'\\t' -v d="$1" '$3 == d { print $1; exit }' "$MOUNTS"; }
 `;
@@ -151,7 +152,3 @@ awk -F'\\t' -v t="$target" '$1 == t { found = 1 } END { exit !found }' "$MOUNTS"
 rm "$target" && mkdir "$target" && awk -F'\\t' -v t="$target" '$1 != t' "$MOUNTS" > "$MOUNTS.new" && mv "$MOUNTS.new" "$MOUNTS"
 `,
 };
-
-function shellQuote(value: string): string {
-  return `'${value.replaceAll("'", `'\\''`)}'`;
-}

@@ -16,6 +16,7 @@ import { closeSync, existsSync, openSync } from "node:fs";
 import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { INSTANCE_ROOT_ENV, INSTANCE_SSH_USER } from "../../src/providers/fcp/instance-layout.ts";
+import { quote } from "../../src/providers/fcp/startup-script/bash.ts";
 import { installDiskShims, removeSimulatedMounts, type SimDisk } from "./disk-shims.ts";
 import { killMachineProcesses, type MachineProcesses } from "./process-reaper.ts";
 import { startInstanceSshServer, type InstanceSshServer } from "./ssh-server.ts";
@@ -133,7 +134,7 @@ async function prepareSandbox(layout: SandboxLayout, startupScript: string): Pro
 function powerOffShim(marker: string): string {
   return `#!/bin/bash
 # fcp-sim: records the power-off; the simulator then terminates this instance.
-record() { printf '%s %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" >> ${shellQuote(marker)}; }
+record() { printf '%s %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" >> ${quote(marker)}; }
 minutes=0
 if [ "$(basename "$0")" = shutdown ]; then
   minutes=1
@@ -165,8 +166,4 @@ function startScript(layout: SandboxLayout, env: Record<string, string>): number
   } finally {
     closeSync(consoleFd);
   }
-}
-
-function shellQuote(value: string): string {
-  return `'${value.replaceAll("'", `'\\''`)}'`;
 }

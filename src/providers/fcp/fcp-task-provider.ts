@@ -21,11 +21,12 @@ import type { FollowLogsOptions, ReadLogsOptions, ShellOptions, SubmitRequest, T
 import type { Bid, Instance } from "./api/schemas.ts";
 import { FcpContext, type FcpContextOptions } from "./fcp-context.ts";
 import { FcpVolumes, regionOfVolumes } from "./fcp-volumes.ts";
-import { InstanceConnection, quote, type Upload } from "./instance-connection.ts";
+import { InstanceConnection, type Upload } from "./instance-connection.ts";
 import { INSTANCE_SSH_USER } from "./instance-layout.ts";
 import { inBidOrder, parseSshDestination, placeBid, waitForRunningInstances } from "./instance-launch.ts";
 import { INLINE_ARCHIVE_LIMIT_BYTES } from "./fcp-provider.ts";
 import { choosePlacement } from "./placement.ts";
+import { quote } from "./startup-script/bash.ts";
 import { buildStartupScript } from "./startup-script/index.ts";
 import { TaskRecords } from "./task-records.ts";
 import { taskStatusFromApi, type ObservedOutcome } from "./task-status-from-api.ts";

@@ -8,6 +8,7 @@ import type { Instance } from "./api/schemas.ts";
 import { INSTANCE_SSH_USER, instancePaths, rootProbeCommand, type InstancePaths } from "./instance-layout.ts";
 import { parseSshDestination } from "./instance-launch.ts";
 import { SshConnection } from "./ssh/ssh-connection.ts";
+import { quote } from "./startup-script/bash.ts";
 import type { SshKeyPair } from "./ssh/ssh-keys.ts";
 
 /** Boot, Node download and volume mounts happen before `ready`; a slow image pull can take minutes. */
@@ -104,11 +105,6 @@ export class InstanceConnection {
     const log = (await this.read(this.paths.startupLog)) ?? "";
     return new ProviderError(`Instance ${this.instance.fid}: ${what}. The end of its startup log:\n${tail(log, 30)}`);
   }
-}
-
-/** Single-quoted for bash. */
-export function quote(value: string): string {
-  return `'${value.replaceAll("'", `'\\''`)}'`;
 }
 
 function tail(text: string, lines: number): string {
