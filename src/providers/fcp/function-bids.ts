@@ -8,6 +8,7 @@ import { hostname } from "node:os";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
+import { parseJsonOrUndefined } from "../../parse-json.ts";
 import { resolveFlowHome } from "../local/flow-home.ts";
 import { isAlive } from "../local/processes.ts";
 
@@ -35,7 +36,7 @@ export class FunctionBids {
     const names = await readdir(this.#dir).catch(() => []);
     const orphans: string[] = [];
     for (const name of names) {
-      const parsed = FunctionBidSchema.safeParse(parseJson(await readFile(join(this.#dir, name), "utf8").catch(() => "")));
+      const parsed = FunctionBidSchema.safeParse(parseJsonOrUndefined(await readFile(join(this.#dir, name), "utf8").catch(() => "")));
       if (!parsed.success) continue;
       const { bid, pid, host } = parsed.data;
       if (host === hostname() && pid !== process.pid && !isAlive(pid)) orphans.push(bid);
@@ -45,13 +46,5 @@ export class FunctionBids {
 
   #path(bid: string): string {
     return join(this.#dir, `${bid.replace(/[^A-Za-z0-9_-]/g, "_")}.json`);
-  }
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }

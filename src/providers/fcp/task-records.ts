@@ -6,6 +6,7 @@
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
+import { parseJsonOrUndefined } from "../../parse-json.ts";
 import { resolveFlowHome } from "../local/flow-home.ts";
 
 const TaskRecordSchema = z.object({
@@ -36,7 +37,7 @@ export class TaskRecords {
   async read(taskId: string): Promise<TaskRecord | undefined> {
     const text = await readFile(this.#path(taskId), "utf8").catch(() => undefined);
     if (text === undefined) return undefined;
-    const parsed = TaskRecordSchema.safeParse(JSON.parse(text));
+    const parsed = TaskRecordSchema.safeParse(parseJsonOrUndefined(text));
     return parsed.success ? parsed.data : undefined;
   }
 

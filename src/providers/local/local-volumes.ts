@@ -7,6 +7,7 @@ import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { ProviderError, ResourceNotFoundError } from "../../errors.ts";
+import { parseJsonOrUndefined } from "../../parse-json.ts";
 import { issuesFromZod, validationError } from "../../task/validation.ts";
 import { VolumeSpecSchema } from "../../task/volume-spec.ts";
 import type { CreateVolumeOptions, Volume } from "../../task/volume.ts";
@@ -76,7 +77,7 @@ export class LocalVolumes {
       const file = join(this.#dir, id, "volume.json");
       const text = await readFile(file, "utf8").catch(() => undefined);
       if (text === undefined) continue; // being created or deleted right now
-      const parsed = VolumeRecordSchema.safeParse(safeJson(text));
+      const parsed = VolumeRecordSchema.safeParse(parseJsonOrUndefined(text));
       if (!parsed.success) throw new ProviderError(`The volume record ${file} is unreadable; delete its directory if you no longer need it.`);
       records.push(parsed.data);
     }
@@ -94,13 +95,5 @@ export class LocalVolumes {
       attachedTo: [],
       localPath: join(this.#dir, record.volumeId, "data"),
     };
-  }
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }

@@ -16,6 +16,7 @@ import {
   TimeoutError,
   ValidationAPIError,
 } from "../../../errors.ts";
+import { parseJsonOrUndefined } from "../../../parse-json.ts";
 import { HTTPValidationErrorSchema } from "./schemas.ts";
 
 /** Enough of a request to describe its failure. */
@@ -72,7 +73,7 @@ export function errorFromResponse(request: RequestDescription, statusCode: numbe
         suggestions: ["A resource with the same name may already exist; choose another name or reuse the existing one."],
       });
     case 422: {
-      const parsed = HTTPValidationErrorSchema.safeParse(parseJson(bodyText));
+      const parsed = HTTPValidationErrorSchema.safeParse(parseJsonOrUndefined(bodyText));
       if (parsed.success) {
         const fields = parsed.data.detail.map((issue) => `  ${readableLocation(issue.loc)}: ${issue.msg}`);
         return new ValidationAPIError(`The API rejected ${what} (422 Unprocessable Entity):\n${fields.join("\n")}`, {
@@ -194,7 +195,7 @@ export function readableLocation(loc: readonly (string | number)[]): string {
 
 /** The human part of an error body: FastAPI's `{"detail": "..."}`, or a short plain-text body. */
 function detailOf(bodyText: string): string | undefined {
-  const json = parseJson(bodyText);
+  const json = parseJsonOrUndefined(bodyText);
   if (json !== undefined) {
     if (typeof json === "object" && json !== null && "detail" in json && typeof json.detail === "string") return json.detail;
     return undefined;
@@ -207,14 +208,6 @@ function detailOf(bodyText: string): string | undefined {
 function summarizeIssues(issues: string[]): string {
   const shown = issues.slice(0, 3).join("; ");
   return issues.length > 3 ? `${shown}; and ${issues.length - 3} more` : shown;
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
 }
 
 function truncate(text: string): string {
