@@ -9,8 +9,9 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { WebSocketServer, type WebSocket } from "ws";
 import { callContextStorage } from "../src/app/call-context.ts";
 import { nameFromExports } from "../src/app/exports.ts";
-import { findFunction, registry } from "../src/app/registry.ts";
+import { assignId, findFunction, isStopLoading, registry } from "../src/app/registry.ts";
 import { runImplementation } from "../src/app/remote-function.ts";
+import { MODULE_NAMESPACES_GLOBAL } from "../src/bundler/agent-entry.ts";
 import { AGENT_SDK_GLOBAL } from "../src/bundler/sdk-alias.ts";
 import { CancelledError, PayloadTooLargeError } from "../src/errors.ts";
 import * as sdk from "../src/index.ts";
@@ -100,6 +101,7 @@ export class Agent {
   #loaded: Promise<FunctionInfo[]> | undefined;
   readonly #instances = new WarmInstances();
   #idleTimer: NodeJS.Timeout | undefined;
+  #shutdown: Promise<void> | undefined;
 
   constructor(options: AgentOptions) {
     this.#options = options;
@@ -193,6 +195,10 @@ export class Agent {
         call?.wake?.();
         return;
       }
+      case "stop":
+        // The hooks print to the client that asked, which is still connected to see it.
+        void outputContext.run(client.sink(null), () => this.shutdown()).then(() => client.send({ type: "stopped" }));
+        return;
     }
   }
 
@@ -207,17 +213,32 @@ export class Agent {
     }
   }
 
-  /** Import the user's module once, with its environment in place, in remote mode. */
+  /**
+   * Import the user's modules once, with their environment in place, in remote mode. Loading ends
+   * when the bundle has run, or when a module reaches app.run() (which holds it there for good, see
+   * registry.ts entrypointReached). Functions are then named from each module's exports; one that no
+   * export names is still reachable by its site, which the client knows too.
+   */
   async #load(client: Client, message: InitMessage): Promise<FunctionInfo[]> {
     Object.assign(process.env, message.env, message.secrets);
-    registry().mode = "remote";
+    const reg = registry();
+    reg.mode = "remote";
+    const globals = globalThis as Record<symbol, unknown>;
     // The bundle's `import ... from "flow-sdk"` reads this (see sdk-alias.ts).
-    (globalThis as Record<symbol, unknown>)[Symbol.for(AGENT_SDK_GLOBAL)] = sdk;
-    const namespace = (await outputContext.run(client.sink(null), () =>
-      import(pathToFileURL(this.#options.entry).href),
-    )) as Record<string, unknown>;
-    nameFromExports(namespace, { exposeExports: message.exposeExports });
-    return registry().functions.flatMap((f) => (f.id === undefined ? [] : [{ id: f.id, kind: f.kind, index: f.index }]));
+    globals[Symbol.for(AGENT_SDK_GLOBAL)] = sdk;
+    const namespaces = new Map<string, Record<string, unknown>>();
+    globals[Symbol.for(MODULE_NAMESPACES_GLOBAL)] = namespaces;
+    const reachedEntrypoint = new Promise<void>((resolve) => (reg.onEntrypoint = resolve));
+    await outputContext.run(client.sink(null), () =>
+      Promise.race([import(pathToFileURL(this.#options.entry).href), reachedEntrypoint]).catch((error: unknown) => {
+        if (!isStopLoading(error)) throw error;
+      }),
+    );
+    for (const namespace of namespaces.values()) nameFromExports(namespace, { exposeExports: message.exposeExports });
+    return reg.functions.flatMap((f) => {
+      if (f.id === undefined && f.site !== undefined) assignId(f, f.site);
+      return f.id === undefined ? [] : [{ id: f.id, kind: f.kind, index: f.index, ...(f.site === undefined ? {} : { site: f.site }) }];
+    });
   }
 
   async #call(client: Client, message: CallMessage, blobs: Uint8Array[]): Promise<void> {
@@ -297,8 +318,12 @@ export class Agent {
     }
   }
 
-  /** Stop: run the warm instances' @exit() hooks, then leave. */
-  async shutdown(): Promise<void> {
-    await this.#instances.exit((error) => agentLog(`flow-agent: an @exit() hook failed: ${String(error)}\n`));
+  /**
+   * Run the warm instances' @exit() hooks, once: a client's `stop`, SIGTERM and the end of stdin
+   * may all ask, and every one of them must wait for the same run.
+   */
+  shutdown(): Promise<void> {
+    this.#shutdown ??= this.#instances.exit((error) => console.error(`flow-agent: an @exit() hook failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`));
+    return this.#shutdown;
   }
 }

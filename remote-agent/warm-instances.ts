@@ -5,8 +5,8 @@
  */
 import { lifecycleMethods } from "../src/app/lifecycle.ts";
 import type { FunctionRecord } from "../src/app/registry.ts";
+import { EXIT_HOOKS_LIMIT_MS } from "../src/runtime/protocol.ts";
 
-const EXIT_HOOKS_LIMIT_MS = 10_000;
 
 export class WarmInstances {
   readonly #instances = new Map<object, Map<string, Promise<object>>>();

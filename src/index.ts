@@ -1,7 +1,7 @@
 /**
  * flow-sdk: mark a TypeScript function for GPU execution and call it as if it were local.
  */
-export { App, type MethodDecorator } from "./app/app.ts";
+export { App, isRemote, type MethodDecorator } from "./app/app.ts";
 export { currentCall, type CallContext } from "./app/call-context.ts";
 export type { ClsHandle, ClsOptions } from "./app/cls.ts";
 export { FunctionCall, type CallStatus } from "./app/function-call.ts";

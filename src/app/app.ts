@@ -9,7 +9,7 @@
 import { FlowError, ValidationError } from "../errors.ts";
 import { classHandle, registerMethod, type ClsHandle, type ClsOptions } from "./cls.ts";
 import { parseAppDefaults, parseFunctionOptions, type AppDefaults, type FunctionOptions } from "./options.ts";
-import { addFunction, callerFrame, formatFrame, registry, type AppRecord } from "./registry.ts";
+import { addFunction, callerFrame, entrypointReached, formatFrame, nextSite, registry, type AppRecord } from "./registry.ts";
 import { RemoteFunction } from "./remote-function.ts";
 import type { RunOptions } from "./run.ts";
 
@@ -47,11 +47,12 @@ export class App {
   function(options: FunctionOptions = {}, fn?: AnyFunction): unknown {
     if (fn !== undefined) {
       if (typeof fn !== "function") throw new ValidationError("app.function(options, fn): fn must be a function.");
-      const definedAt = formatFrame(callerFrame(import.meta.url));
+      const frame = callerFrame(import.meta.url);
+      const definedAt = formatFrame(frame);
       const name = options.name ?? (fn.name || undefined);
       const merged = this.#merge(options, name ?? `function defined at ${definedAt}`);
       const record = addFunction(
-        { kind: "function", app: this.name, options: merged, definedAt, implementation: fn },
+        { kind: "function", app: this.name, options: merged, definedAt, site: nextSite(frame.file), implementation: fn },
         name,
       );
       return new RemoteFunction(record);
@@ -67,20 +68,32 @@ export class App {
     return classHandle(cls, options);
   }
 
-  /** The code `flow run <file>` runs on this machine; it does not run on agents. */
+  /**
+   * The code `flow run <file>` runs on this machine. On an agent neither it nor the top-level
+   * code after this call runs: the agent loads the module only for its functions.
+   */
   localEntrypoint(fn: () => unknown): void {
     if (typeof fn !== "function") throw new ValidationError("app.localEntrypoint(fn): fn must be a function.");
+    if (registry().mode === "remote") entrypointReached("localEntrypoint");
+    noteEntrypointModule();
     this.#record.entrypoints.push(fn);
   }
 
   /**
    * Run `fn` with this app's functions callable remotely, then stop every agent it started.
-   * Inside an agent this does nothing (the module is only being loaded there) and resolves undefined.
+   * On an agent, where the module is only loaded for its functions, it never settles: neither
+   * `fn` nor the code after `await app.run(...)` runs there.
    */
-  async run<T>(fn: () => T | Promise<T>, options: RunOptions = {}): Promise<T | undefined> {
-    if (registry().mode === "remote") return undefined;
+  async run<T>(fn: () => T | Promise<T>, options: RunOptions = {}): Promise<T> {
+    if (registry().mode === "remote") return entrypointReached("run");
+    noteEntrypointModule();
     const { runWithHost } = await import("./run.ts");
     return runWithHost(this.#record, fn, options);
+  }
+
+  /** True inside an agent (where remote functions run), false in your own process. */
+  isRemote(): boolean {
+    return isRemote();
   }
 
   #merge(options: FunctionOptions, what: string): FunctionOptions {
@@ -94,7 +107,9 @@ export class App {
   }
 
   #decorator(options: FunctionOptions): MethodDecorator {
-    const definedAt = formatFrame(callerFrame(import.meta.url));
+    const frame = callerFrame(import.meta.url);
+    const definedAt = formatFrame(frame);
+    const site = nextSite(frame.file);
     const app = this.name;
     const merge = (name: string) => this.#merge(options, name);
     return ((value: unknown, context: unknown, descriptor?: PropertyDescriptor) => {
@@ -105,7 +120,7 @@ export class App {
         // The class is not final yet (nor, under esbuild's lowering, its name): the method is
         // registered when the class is seen, by app.cls() or the scan of the module's exports.
         const name = String(context.name);
-        registry().pendingMethods.set(value as object, { app, name, isStatic: context.static, options: merge(`@app.function() on method ${name} (${definedAt})`), definedAt });
+        registry().pendingMethods.set(value as object, { app, name, isStatic: context.static, options: merge(`@app.function() on method ${name} (${definedAt})`), definedAt, site });
         return;
       }
       // Legacy decorators: (prototype or constructor, key, descriptor).
@@ -115,9 +130,20 @@ export class App {
       const isStatic = typeof value === "function";
       const owner = (isStatic ? value : (value as { constructor: unknown }).constructor) as abstract new () => unknown;
       const name = String(context);
-      registerMethod(owner, descriptor.value as AnyFunction, { app, name, isStatic, options: merge(`${owner.name}.${name}`), definedAt });
+      registerMethod(owner, descriptor.value as AnyFunction, { app, name, isStatic, options: merge(`${owner.name}.${name}`), definedAt, site });
     }) as MethodDecorator;
   }
+}
+
+/** True inside an agent (where remote functions run), false in your own process. */
+export function isRemote(): boolean {
+  return registry().mode === "remote";
+}
+
+/** The file calling app.run() or app.localEntrypoint(): the agent loads it after the others. */
+function noteEntrypointModule(): void {
+  const { file } = callerFrame(import.meta.url);
+  if (file !== undefined) registry().entrypointModules.add(file);
 }
 
 function isTc39Context(value: unknown): value is ClassMethodDecoratorContext | ClassMemberDecoratorContext {

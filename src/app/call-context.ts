@@ -2,7 +2,7 @@
  * What a running remote function can learn about its own call: its id and its AbortSignal.
  *
  *   export const slow = app.function({}, async () => {
- *     const { signal } = currentCall()!;       // fires on cancel(), timeouts and Ctrl-C
+ *     const { signal } = currentCall();       // fires on cancel(), timeouts and Ctrl-C
  *     await fetchWeights({ signal });
  *   });
  *
@@ -10,6 +10,7 @@
  * copies of the SDK.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
+import { FlowError } from "../errors.ts";
 
 export interface CallContext {
   callId: string;
@@ -25,7 +26,16 @@ export function callContextStorage(): AsyncLocalStorage<CallContext> {
   return g[KEY];
 }
 
-/** The current remote call, or undefined outside one (e.g. in `.local()` calls). */
-export function currentCall(): CallContext | undefined {
-  return callContextStorage().getStore();
+/**
+ * The call the calling code runs for: a remote call on an agent, or a `.local()` call (whose
+ * signal never fires). Anywhere else it throws, since there is no call to describe.
+ */
+export function currentCall(): CallContext {
+  const context = callContextStorage().getStore();
+  if (context === undefined) {
+    throw new FlowError("currentCall() was called outside a remote function.", {
+      suggestions: ["Call it from the body of a function defined with app.function() (or @app.function()), during a call."],
+    });
+  }
+  return context;
 }

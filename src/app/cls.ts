@@ -41,6 +41,7 @@ export function registerMethod(
       app: pending.app,
       options: pending.options,
       definedAt: pending.definedAt,
+      site: pending.site,
       implementation: method,
       owner,
     },

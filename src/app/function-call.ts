@@ -18,14 +18,18 @@ export class FunctionCall<R> implements TaskHandle<R> {
 
   /** `start` receives the abort signal and a callback to report that the agent began the call. */
   constructor(start: (signal: AbortSignal, started: () => void) => Promise<R>) {
-    this.#result = start(this.#controller.signal, () => {
+    const { signal } = this.#controller;
+    this.#result = start(signal, () => {
       if (this.#status === "pending") this.#status = "running";
     }).then(
       (value) => {
+        // A cancelled call stays cancelled, even if its result crossed the cancel on the wire.
+        if (signal.aborted) throw signal.reason;
         this.#status = "completed";
         return value;
       },
       (error: unknown) => {
+        if (signal.aborted) throw signal.reason;
         this.#status = error instanceof CancelledError ? "cancelled" : "failed";
         throw error;
       },
@@ -77,6 +81,8 @@ export class FunctionCall<R> implements TaskHandle<R> {
 
   /** Cancel the call: the remote function's AbortSignal fires and `result()` rejects with CancelledError. */
   cancel(reason = "cancelled by the caller"): void {
-    if (!this.isTerminal) this.#controller.abort(new CancelledError(reason));
+    if (this.isTerminal) return;
+    this.#status = "cancelled";
+    this.#controller.abort(new CancelledError(reason));
   }
 }

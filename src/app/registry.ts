@@ -10,15 +10,21 @@ import { fileURLToPath } from "node:url";
 import { FlowError } from "../errors.ts";
 import type { FunctionOptions } from "./options.ts";
 
-const REGISTRY_KEY = Symbol.for("flow-sdk.registry.v1");
+const REGISTRY_KEY = Symbol.for("flow-sdk.registry.v2");
 
 export type FunctionKind = "function" | "static-method" | "method" | "export";
 
 export interface FunctionRecord {
   /** Unique, stable id: the function's name, or `Class.method`. Undefined until it can be named. */
   id: string | undefined;
-  /** Definition order within the process; the same on the client and the agent. */
+  /** Definition order within the process. */
   index: number;
+  /**
+   * Where it was defined, as `<file>#<n>`: the n-th function defined (or method decorated) in that
+   * module. The client and the agent evaluate each module the same way, so a site names the same
+   * function on both, even one the client could not name from an export (see run.ts #idOf).
+   */
+  site: string | undefined;
   kind: FunctionKind;
   app: string;
   options: FunctionOptions;
@@ -61,6 +67,7 @@ export interface PendingMethod {
   isStatic: boolean;
   options: FunctionOptions;
   definedAt: string;
+  site: string | undefined;
 }
 
 /** What the CLI needs to know about each App created in this process. */
@@ -77,7 +84,18 @@ export interface Registry {
   mode: "local" | "remote";
   functions: FunctionRecord[];
   apps: AppRecord[];
+  /** Files that define remote functions, in the order they first did: what the agent must load. */
+  modules: string[];
+  /** Files that call app.run() or app.localEntrypoint(): the agent loads them last (see bundler). */
+  entrypointModules: Set<string>;
+  /** How many functions each file has defined so far (the `n` of a site). */
+  siteCounts: Map<string, number>;
   host: Host | undefined;
+  /**
+   * Inside the agent: told when the module being loaded reaches app.run() or
+   * app.localEntrypoint(), where the agent's part of it ends (see entrypointReached()).
+   */
+  onEntrypoint: (() => void) | undefined;
   pendingMethods: WeakMap<object, PendingMethod>;
   /** Methods marked @enter() or @exit(). */
   lifecycle: WeakMap<object, "enter" | "exit">;
@@ -89,11 +107,34 @@ export function registry(): Registry {
     mode: "local",
     functions: [],
     apps: [],
+    modules: [],
+    entrypointModules: new Set(),
+    siteCounts: new Map(),
     host: undefined,
+    onEntrypoint: undefined,
     pendingMethods: new WeakMap(),
     lifecycle: new WeakMap(),
   };
   return g[REGISTRY_KEY];
+}
+
+const STOP_LOADING = Symbol.for("flow-sdk.stop-loading.v1");
+
+/**
+ * Inside the agent, app.run() and app.localEntrypoint() mark where a module's own work begins:
+ * what follows is the client's program (a file write, `process.exit(0)`, printing results), not
+ * something the agent should repeat. The agent is told it has seen what it needs; app.run() then
+ * never settles, so `await app.run(...)` holds the rest of the module, and localEntrypoint(), which
+ * cannot wait, throws this marker, which the agent recognises and ignores.
+ */
+export function entrypointReached(kind: "run" | "localEntrypoint"): Promise<never> {
+  registry().onEntrypoint?.();
+  if (kind === "run") return new Promise<never>(() => {});
+  throw Object.assign(new Error("flow-sdk: the agent loads a module only up to its app.localEntrypoint()"), { [STOP_LOADING]: true });
+}
+
+export function isStopLoading(error: unknown): boolean {
+  return typeof error === "object" && error !== null && STOP_LOADING in error;
 }
 
 export function findFunction(id: string): FunctionRecord | undefined {
@@ -110,6 +151,19 @@ export function assignId(record: FunctionRecord, id: string): void {
     );
   }
   record.id = id;
+}
+
+/**
+ * The site of the next function defined in `file` (undefined when the file is unknown), and the
+ * file noted as one the agent must load.
+ */
+export function nextSite(file: string | undefined): string | undefined {
+  if (file === undefined) return undefined;
+  const reg = registry();
+  const count = reg.siteCounts.get(file) ?? 0;
+  if (count === 0) reg.modules.push(file);
+  reg.siteCounts.set(file, count + 1);
+  return `${file}#${count}`;
 }
 
 export function addFunction(record: Omit<FunctionRecord, "index" | "id" | "streaming">, id: string | undefined): FunctionRecord {

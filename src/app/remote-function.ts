@@ -3,7 +3,9 @@
  * `.local()` runs it here, `.spawn()` starts it and hands back a FunctionCall, `.map()` fans
  * inputs out, and `.with()` returns the same function with per-call options.
  */
+import { randomUUID } from "node:crypto";
 import { FlowError } from "../errors.ts";
+import { callContextStorage } from "./call-context.ts";
 import { FunctionCall } from "./function-call.ts";
 import { mapCalls, type MapOptions } from "./map.ts";
 import type { FunctionOptions } from "./options.ts";
@@ -60,9 +62,11 @@ export class RemoteFunction<Args extends unknown[], R> {
     return this.spawn(...args).result() as RemoteResult<R>;
   }
 
-  /** Run in this process, as a plain call. */
+  /** Run in this process, as a plain call; currentCall() works there too, with a signal that never fires. */
   async local(...args: Args): Promise<Awaited<R>> {
-    return (await runImplementation(this[REMOTE_FUNCTION], args, localInstance(this[REMOTE_FUNCTION], this.#overrides))) as Awaited<R>;
+    const record = this[REMOTE_FUNCTION];
+    const context = { callId: `local-${randomUUID()}`, functionId: this.name, signal: this.#signal ?? new AbortController().signal };
+    return (await callContextStorage().run(context, () => runImplementation(record, args, localInstance(record, this.#overrides)))) as Awaited<R>;
   }
 
   /** Start on an agent and return a handle: `status`, `result()`, `cancel()`. */

@@ -18,6 +18,7 @@ import { sleep } from "../sleep.ts";
 import type { FunctionOptions } from "./options.ts";
 import { DEFAULT_CONCURRENT_INPUTS } from "./remote-function.ts";
 import { nextDelayMs, retryPolicy, type RetryPolicy } from "./retry-policy.ts";
+import { agentModules } from "../bundler/agent-entry.ts";
 import { assignId, registry, type AppRecord, type CallOptions, type CallOverrides, type FunctionRecord, type Host } from "./registry.ts";
 
 export interface RunOptions {
@@ -43,6 +44,8 @@ export class AppRunner implements Host {
   readonly #pools = new Map<string, AgentPool>();
   readonly #targets = new WeakMap<FunctionRecord, WeakMap<CallOverrides, Target>>();
   readonly #inFlight = new Set<AbortController>();
+  /** Functions without a name, by the site the agent calls them by. */
+  readonly #wireIds = new WeakMap<FunctionRecord, string>();
   #archive: Promise<CodeArchive> | undefined;
   #stopped = false;
 
@@ -54,11 +57,14 @@ export class AppRunner implements Host {
   /** Start bundling now, so the first call does not wait for it. */
   prepare(): void {
     if (this.#archive) return;
+    const reg = registry();
+    const modules = agentModules(reg.modules, reg.entrypointModules);
     this.#archive = sdkExportNames().then((sdkExports) =>
       buildArchive({
         entry: this.#entry,
+        ...(modules.length > 0 ? { modules } : {}),
         sdkExports,
-        externals: [...new Set(registry().functions.flatMap((f) => f.options.externals ?? []))],
+        externals: [...new Set(reg.functions.flatMap((f) => f.options.externals ?? []))],
       }),
     );
     // Awaited by the first call; an early failure must not count as unhandled meanwhile.
@@ -176,18 +182,44 @@ export class AppRunner implements Host {
     return startAgentSession(this.#provider, { label: record.id ?? `function #${record.index}`, archive, options });
   }
 
-  /** Functions named only by their export get the agent's name for them, matched by definition order. */
+  /**
+   * The id the agent knows a function by. Functions this process could not name (a module held
+   * at `await app.run(...)` has no namespace to read) are matched by their site, which the agent
+   * computes the same way; an export name it found becomes their name here too.
+   */
   #idOf(record: FunctionRecord, session: AgentSession): string {
-    if (record.id !== undefined) return record.id;
-    const remote = session.functions.find((f) => f.index === record.index);
-    if (!remote || remote.kind !== record.kind) {
-      throw new FlowError(`The agent's module defines its functions differently from this process (function #${record.index}).`, {
-        suggestions: ["Define remote functions unconditionally at the top level of the module."],
-      });
+    const known = this.#wireIds.get(record) ?? record.id;
+    if (known !== undefined) {
+      if (!session.defines(known)) throw unreachableFunction(record);
+      return known;
     }
-    assignId(record, remote.id);
+    const remote = record.site === undefined ? undefined : session.functions.find((f) => f.site === record.site);
+    if (!remote) throw unreachableFunction(record);
+    if (remote.id === record.site) this.#wireIds.set(record, remote.id);
+    else assignId(record, remote.id);
     return remote.id;
   }
+}
+
+/**
+ * A function the agent did not define while loading the modules: it is created at run time (in
+ * a function or a callback), or below the app.run()/app.localEntrypoint() call of its module,
+ * where the agent stops loading it.
+ */
+function unreachableFunction(record: FunctionRecord): FlowError {
+  const name = record.id === undefined ? "The remote function" : `Remote function ${record.id}`;
+  const what = `${name} (defined at ${record.definedAt}) does not exist on the agent, so it cannot run there.`;
+  if (record.owner !== undefined) {
+    return new FlowError(what, {
+      suggestions: [`Export the class that holds it: \`export class ${record.owner.name}\` (the agent finds classes by their exports).`],
+    });
+  }
+  return new FlowError(what, {
+    suggestions: [
+      "Define remote functions at the top level of a module, not inside a function or callback,",
+      "above any app.run(...) or app.localEntrypoint(...) in the same file (the agent stops loading a file there).",
+    ],
+  });
 }
 
 /**

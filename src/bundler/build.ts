@@ -9,8 +9,10 @@ import { BUNDLE_ENTRY, MANIFEST_FILE, MANIFEST_VERSION, NODE_RANGE, type Manifes
 import { findProjectRoot } from "./project.ts";
 
 export interface BundleOptions {
-  /** Absolute path of the user's module (.ts/.js/.mts). */
+  /** Absolute path of the user's module (.ts/.js/.mts); its project is the archive's source root. */
   entry: string;
+  /** The modules the agent loads (agent-entry.ts); default: `entry` alone. */
+  modules?: readonly string[];
   /** Packages to leave out of the bundle (a name, or an exact deep import like `pkg/sub`). */
   externals?: string[];
   /** Export names of the SDK; when given, `flow-sdk` resolves to the agent's copy of it (sdk-alias.ts). */
@@ -45,6 +47,7 @@ export async function buildArchive(options: BundleOptions): Promise<CodeArchive>
   const sourceRoot = projectDir ?? path.dirname(entry);
   const output = await bundle({
     entry,
+    modules: (options.modules ?? [entry]).map((m) => path.resolve(m)),
     workingDir: sourceRoot,
     externals: options.externals ?? [],
     sdkExports: options.sdkExports,

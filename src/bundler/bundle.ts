@@ -11,11 +11,15 @@ import type { ArchiveFile } from "./archive.ts";
 import { externalsPlugin, type ExternalUse } from "./externals.ts";
 import { BUNDLE_ENTRY } from "./manifest.ts";
 import { displayPath } from "./project.ts";
+import { AGENT_ENTRY, agentEntryPlugin } from "./agent-entry.ts";
 import { keywordDecoratorsPlugin } from "./decorator-syntax-plugin.ts";
 import { sdkAliasPlugin } from "./sdk-alias.ts";
 
 export interface BundleInput {
+  /** The user's module: the bundle's entry unless `modules` is given. */
   entry: string;
+  /** For an agent: the modules that define remote functions, loaded in this order (agent-entry.ts). */
+  modules?: readonly string[] | undefined;
   /** Paths in the output (bundle comments) are relative to it; the project root. */
   workingDir: string;
   externals: readonly string[];
@@ -54,13 +58,15 @@ export async function bundle(input: BundleInput): Promise<BundleOutput> {
   const outfile = path.join(input.workingDir, BUNDLE_ENTRY);
   const uses = new Map<string, ExternalUse>();
   const plugins = [keywordDecoratorsPlugin(), externalsPlugin(input.externals, uses)];
+  // Before the decorator plugin: it loads the modules it publishes, decorators rewritten too.
+  if (input.modules !== undefined) plugins.unshift(agentEntryPlugin(input.modules, input.entry));
   // First, so `flow-sdk` never reaches the externals plugin.
   if (input.sdkExports !== undefined) plugins.unshift(sdkAliasPlugin(input.sdkExports));
 
   // Loaded on first use: the SDK is also loaded inside agents, where esbuild is never installed.
   const { build } = await import("esbuild");
   const result = await build({
-    entryPoints: [input.entry],
+    entryPoints: [input.modules === undefined ? input.entry : AGENT_ENTRY],
     absWorkingDir: input.workingDir,
     outfile,
     bundle: true,
@@ -89,6 +95,8 @@ export async function bundle(input: BundleInput): Promise<BundleOutput> {
     files.push({ path: name, contents });
   }
   const inputs = Object.keys(result.metafile.inputs)
+    // Virtual modules (the agent entry, the SDK alias) are named `<namespace>:<path>`.
+    .filter((p) => !/^[\w-]+:/.test(p))
     .map((p) => path.resolve(input.workingDir, p))
     .sort();
   return { files, externals: [...uses.values()], inputs };

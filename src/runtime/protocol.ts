@@ -86,7 +86,16 @@ export const CancelMessage = z.object({
   reason: z.string().optional(),
 });
 
-export const ClientMessage = z.discriminatedUnion("type", [InitMessage, CallMessage, CreditMessage, CancelMessage]);
+/**
+ * The client is done with the agent: it runs its warm instances' @exit() hooks (their output
+ * goes to this client), then answers `stopped`. The client closes the connection after that.
+ */
+export const StopMessage = z.object({ type: z.literal("stop") });
+
+/** How long an agent lets @exit() hooks run before it stops anyway. */
+export const EXIT_HOOKS_LIMIT_MS = 10_000;
+
+export const ClientMessage = z.discriminatedUnion("type", [InitMessage, CallMessage, CreditMessage, CancelMessage, StopMessage]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
 
 // ---- agent → client ------------------------------------------------------------------------
@@ -94,8 +103,10 @@ export type ClientMessage = z.infer<typeof ClientMessage>;
 export const FunctionInfo = z.object({
   id: z.string(),
   kind: z.enum(["function", "static-method", "method", "export"]),
-  /** Definition order in the module; lets a client name functions it could not name itself. */
+  /** Definition order on the agent. */
   index: z.number().int().nonnegative(),
+  /** Where it was defined (`<file>#<n>`, see registry.ts): how a client finds a function it could not name. */
+  site: z.string().optional(),
 });
 export type FunctionInfo = z.infer<typeof FunctionInfo>;
 
@@ -148,7 +159,11 @@ export const ErrorMessage = z.object({
   reason: z.enum(["exception", "cancelled", "unknown-function", "bad-arguments"]),
 });
 
+/** The @exit() hooks have run (or given up after their time limit); see StopMessage. */
+export const StoppedMessage = z.object({ type: z.literal("stopped") });
+
 export const AgentMessage = z.discriminatedUnion("type", [
+  StoppedMessage,
   ReadyMessage,
   InitErrorMessage,
   StartedMessage,

@@ -11,6 +11,7 @@ import { fromFailure } from "./failure.ts";
 import {
   AUTH_HEADER,
   AgentMessage,
+  EXIT_HOOKS_LIMIT_MS,
   PROTOCOL_VERSION,
   bearer,
   type ClientMessage,
@@ -63,6 +64,8 @@ export class AgentSession {
   readonly #closeListeners: ((error: Error) => void)[] = [];
   #ready: { pid: number; functions: FunctionInfo[] } | undefined;
   #closedWith: Error | undefined;
+  #functionIds: Set<string> | undefined;
+  #onStopped: (() => void) | undefined;
 
   private constructor(ws: WebSocket, onLog: LogHandler, onReady: (message: AgentMessage) => void) {
     this.#ws = ws;
@@ -132,6 +135,12 @@ export class AgentSession {
 
   get functions(): FunctionInfo[] {
     return this.#ready?.functions ?? [];
+  }
+
+  /** Whether the agent has a function with this id. */
+  defines(functionId: string): boolean {
+    this.#functionIds ??= new Set(this.functions.map((f) => f.id));
+    return this.#functionIds.has(functionId);
   }
 
   get closed(): boolean {
@@ -246,9 +255,20 @@ export class AgentSession {
     });
   }
 
+  /**
+   * End the session: the agent runs its @exit() hooks first (their output arrives as logs), then
+   * the connection closes. An agent that does not answer is cut off after the hooks' time limit.
+   */
   async close(): Promise<void> {
     if (this.#ws.readyState === WebSocket.CLOSED) return;
     const closed = new Promise<void>((resolve) => this.#ws.once("close", () => resolve()));
+    if (this.#ready && this.#channel.open) {
+      const stopped = new Promise<void>((resolve) => (this.#onStopped = resolve));
+      await this.#channel.send({ type: "stop" }).catch(() => {});
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([stopped, closed, new Promise((resolve) => (timer = setTimeout(resolve, EXIT_HOOKS_LIMIT_MS + 2_000)))]);
+      clearTimeout(timer);
+    }
     this.#ws.close(1000, "client done");
     const timer = setTimeout(() => this.#ws.terminate(), 1_000);
     await closed;
@@ -284,6 +304,9 @@ export class AgentSession {
         );
         return;
       }
+      case "stopped":
+        this.#onStopped?.();
+        return;
       case "ready":
       case "init-error":
         return;

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { App, FlowError, RemoteFunction, ValidationError, type FunctionOptions } from "../../src/index.ts";
+import { App, CancelledError, FlowError, RemoteFunction, ValidationError, currentCall, type FunctionOptions } from "../../src/index.ts";
 import { nameFromExports } from "../../src/app/exports.ts";
-import { findFunction, registry, type FunctionRecord } from "../../src/app/registry.ts";
+import { findFunction, isStopLoading, registry, type FunctionRecord } from "../../src/app/registry.ts";
 import { REMOTE_FUNCTION } from "../../src/app/remote-function.ts";
 
 // The registry is process-global: every test uses function and class names of its own.
@@ -119,6 +119,36 @@ describe("app.function(options, fn)", () => {
     assert.equal(call.isTerminal, true);
   });
 
+  test("a cancelled call reads cancelled at once, and stays so when its result crosses the cancel", async () => {
+    const fn = app.function({}, async function cancelledAtOnce() { return 1; });
+    let finish: (value: unknown) => void = () => {};
+    registry().host = {
+      call: (_record, _args, options) => {
+        options.onStarted?.();
+        return new Promise((resolve) => (finish = resolve));
+      },
+      stream: () => { throw new Error("not used"); },
+    };
+    try {
+      const call = fn.spawn();
+      assert.equal(call.status, "running");
+      call.cancel();
+      assert.equal(call.status, "cancelled");
+      assert.equal(call.isTerminal, true);
+      finish(1); // the agent's result arrives anyway
+      await assert.rejects(call.result(), CancelledError);
+      assert.equal(call.status, "cancelled");
+    } finally {
+      registry().host = undefined;
+    }
+  });
+
+  test("currentCall() works in .local() calls and says what is wrong outside a call", async () => {
+    const fn = app.function({}, async function whoAmILocally() { return currentCall().functionId; });
+    assert.equal(await fn.local(), "whoAmILocally");
+    assert.throws(() => currentCall(), { name: "FlowError", message: "currentCall() was called outside a remote function." });
+  });
+
   test(".remote() inside an agent (mode remote) explains that nested calls are not supported", async () => {
     const fn = app.function({}, async function nestedRemote() { return 1; });
     registry().mode = "remote";
@@ -129,12 +159,22 @@ describe("app.function(options, fn)", () => {
         assert.deepEqual(error.suggestions, ["Call nestedRemote.local(...) to run it in the same agent."]);
         return true;
       });
-      // app.run() does nothing inside an agent.
+      // Inside an agent, app.run() tells the agent loading has reached the module's own program
+      // and never settles, so neither its callback nor the code after `await app.run()` runs.
       let ran = false;
-      assert.equal(await app.run(() => (ran = true)), undefined);
+      let reached = 0;
+      registry().onEntrypoint = () => reached++;
+      const outcome = await Promise.race([app.run(() => (ran = true)).then(() => "settled"), new Promise((r) => setTimeout(r, 50, "pending"))]);
+      assert.equal(outcome, "pending");
+      assert.equal(ran, false);
+      assert.equal(reached, 1);
+      // localEntrypoint() cannot wait, so it stops the module's evaluation with a marker the agent ignores.
+      assert.throws(() => app.localEntrypoint(() => (ran = true)), (error: unknown) => isStopLoading(error));
+      assert.equal(reached, 2);
       assert.equal(ran, false);
     } finally {
       registry().mode = "local";
+      registry().onEntrypoint = undefined;
     }
   });
 

@@ -5,7 +5,7 @@
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { inspect } from "node:util";
-import { nameFromExports } from "../../app/exports.ts";
+import { nameFromExports, nameFromModules } from "../../app/exports.ts";
 import { registry } from "../../app/registry.ts";
 import { AppRunner, createProvider, withRunner } from "../../app/run.ts";
 import { BuildError, FlowError } from "../../errors.ts";
@@ -25,6 +25,7 @@ export async function runCommand(target: string, rawArgs: string[], options: Run
     throw loadError(file, error);
   })) as Record<string, unknown>;
   nameFromExports(namespace);
+  await nameFromModules();
 
   const runner = new AppRunner(entry, createProvider(provider));
   runner.prepare();
