@@ -293,7 +293,8 @@ export async function withRunner<T>(runner: AppRunner, fn: () => T | Promise<T>)
   try {
     return await fn();
   } finally {
-    removeExitHandlers();
+    // After Ctrl-C this waits for the exit: the calls the stop cancelled must not exit 1 first.
+    await removeExitHandlers();
     reg.host = undefined;
     await runner.stop();
   }

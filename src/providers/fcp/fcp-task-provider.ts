@@ -106,7 +106,7 @@ export class FcpTaskProvider implements TaskProvider {
           const placed = await placing?.catch(() => undefined);
           if (placed !== undefined) await context.client.cancelBid(placed.fid);
         })
-      : () => {};
+      : async () => {};
     try {
       placing = placeBid(context, {
         name,
@@ -136,7 +136,9 @@ export class FcpTaskProvider implements TaskProvider {
       }
       return await this.getTask(bid.fid);
     } finally {
-      removeExitHandlers();
+      // After Ctrl-C this waits for the exit: the cancelled bid fails the wait for its instance,
+      // and that error must not exit 1 before the cancel is answered.
+      await removeExitHandlers();
     }
   }
 
