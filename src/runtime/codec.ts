@@ -18,6 +18,7 @@
  * - A value whose JSON text is big travels as a blob of that text (`t: "json"`), so it moves in
  *   chunks that other messages (heartbeats, logs, other calls) can pass between.
  */
+import { createHash } from "node:crypto";
 import { types } from "node:util";
 import { SuperJSON, type SuperJSONResult, type SuperJSONValue } from "superjson";
 import { SerializationError } from "../errors.ts";
@@ -288,4 +289,15 @@ function decodeValue({ json, meta }: EncodedValue, fresh: boolean): unknown {
   if (referentialEqualities !== undefined) restoreReferences(result, referentialEqualities);
   if (holes !== undefined) punchHoles(result, holes);
   return result;
+}
+
+/**
+ * A string that tells encoded values apart, blobs included: equal values (sent the same way) give
+ * equal keys. The JSON alone would not do: every binary value, packed array and big value is a
+ * placeholder like `{ i: 0, t: "json" }` there.
+ */
+export function encodedKey(value: EncodedValue | undefined, blobs: readonly Uint8Array[]): string {
+  const hash = createHash("sha256").update(JSON.stringify(value ?? null));
+  for (const blob of blobs) hash.update(`\n${blob.byteLength}\n`).update(blob);
+  return hash.digest("base64");
 }

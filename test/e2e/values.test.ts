@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
   Account,
+  Model,
   Money,
   PRIORITY,
   addMoney,
@@ -64,5 +65,15 @@ describe("values cross exactly through a real agent", () => {
     assert.ok(Object.is(echoedNumbers[7], -0));
     assert.deepEqual(echoedNumbers, xs);
     assert.deepEqual(echoedRows, rows);
+  });
+
+  it("keeps one warm instance per distinct constructor arguments, also when they travel as blobs", async () => {
+    const weights = (w: number) => Array.from({ length: 1_000 }, () => w);
+    const firsts = await app.run(async () => [
+      await app.cls(Model, { args: [weights(1), new Float32Array([10])] }).firstWeights.remote(),
+      await app.cls(Model, { args: [weights(2), new Float32Array([10])] }).firstWeights.remote(),
+      await app.cls(Model, { args: [weights(2), new Float32Array([20])] }).firstWeights.remote(),
+    ]);
+    assert.deepEqual(firsts, [[1, 10], [2, 10], [2, 20]]);
   });
 });

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { SerializationError } from "../../src/errors.ts";
 import { PACK_MIN_LENGTH } from "../../src/runtime/codec-inspection.ts";
-import { decode, encode } from "../../src/runtime/codec.ts";
+import { decode, encode, encodedKey } from "../../src/runtime/codec.ts";
 import { assertSameGraph, overTheWire, roundTrip } from "./codec-graph.ts";
 
 const numbers = (length: number, at: (i: number) => number = (i) => i) => Array.from({ length }, (_, i) => at(i));
@@ -177,4 +177,23 @@ describe("codec: big JSON travels as a blob of text", () => {
       assert.throws(() => decode(placeholder, blobs), SerializationError);
     });
   }
+});
+
+describe("codec: encodedKey", () => {
+  const key = (value: unknown) => {
+    const { value: encoded, blobs } = encode(value);
+    return encodedKey(encoded, blobs);
+  };
+
+  test("tells apart values whose JSON is the same placeholder", () => {
+    assert.notEqual(key(numbers(PACK_MIN_LENGTH, () => 1)), key(numbers(PACK_MIN_LENGTH, () => 2)));
+    assert.notEqual(key([new Float32Array([1])]), key([new Float32Array([2])]));
+    assert.notEqual(key([new Uint8Array([1, 2]), new Uint8Array([3])]), key([new Uint8Array([1]), new Uint8Array([2, 3])]));
+    assert.notEqual(key("x".repeat(300_000)), key("y".repeat(300_000)));
+  });
+
+  test("is the same for equal values", () => {
+    assert.equal(key({ a: [1, 2], w: new Float32Array([1]) }), key({ a: [1, 2], w: new Float32Array([1]) }));
+    assert.equal(encodedKey(undefined, []), encodedKey(undefined, []));
+  });
 });
