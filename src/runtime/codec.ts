@@ -129,8 +129,9 @@ function build(r: Registrations): SuperJSON {
 
 function toBlob(v: BinaryValue | number[]): Placeholder {
   if (Array.isArray(v)) {
-    const bytes = new Uint8Array(Float64Array.from(v).buffer);
-    return { i: active.blobs.push(bytes) - 1, t: "Array" };
+    const floats = new Float64Array(v.length);
+    floats.set(v); // faster than Float64Array.from for a plain array
+    return { i: active.blobs.push(new Uint8Array(floats.buffer)) - 1, t: "Array" };
   }
   const t = binaryType(v) as BinaryType;
   // A view of exactly this value's bytes, not a copy.
