@@ -80,7 +80,7 @@ export function binaryType(v: unknown): BinaryType | undefined {
 }
 
 /** The registration of the class `v` is a direct instance of, as superjson looks it up. */
-export function classRegistration(v: unknown): ClassRegistration | undefined {
+function classRegistration(v: unknown): ClassRegistration | undefined {
   const ctor = (v as { constructor?: unknown } | null | undefined)?.constructor;
   return ctor === undefined ? undefined : registrations().classByConstructor.get(ctor);
 }
