@@ -19,6 +19,7 @@ const execFileAsync = promisify(execFile);
 const ROUND_TRIPS = 2_000;
 const MAP_INPUTS = 20_000;
 const BULK_BYTES = 64 << 20;
+const PLAIN_NUMBERS = 5_000_000;
 const COLD_RUNS = 5;
 
 interface Row {
@@ -115,6 +116,19 @@ await app.run(async () => {
   const superjsonMs = performance.now() - t;
   rows.push({ name: "64 MiB Float32Array round trip", flow: mbps(median(flowBulk)), baseline: mbps(median(rawBulk)), unit: "MB/s", baselineName: "raw ws binary echo" });
   rows.push({ name: "64 MiB Float32Array round trip", flow: mbps(median(flowBulk)), baseline: mbps(superjsonMs), unit: "MB/s", baselineName: "plain superjson encode+decode" });
+
+  // A plain number[] of 5M elements there and back, against the same numbers as a Float64Array.
+  const numbers = Array.from({ length: PLAIN_NUMBERS }, (_, i) => i * 0.5);
+  const medianEcho = async (value: unknown) => {
+    const times: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t = performance.now();
+      await echo.remote(value);
+      times.push(performance.now() - t);
+    }
+    return median(times);
+  };
+  rows.push({ name: "5M-element number[] round trip", flow: await medianEcho(numbers), baseline: await medianEcho(Float64Array.from(numbers)), unit: "ms", baselineName: "same numbers as a Float64Array" });
 });
 raw.stop();
 

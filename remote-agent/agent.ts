@@ -16,7 +16,7 @@ import { AGENT_SDK_GLOBAL } from "../src/bundler/sdk-alias.ts";
 import { CancelledError, PayloadTooLargeError } from "../src/errors.ts";
 import * as sdk from "../src/index.ts";
 import { Channel } from "../src/runtime/channel.ts";
-import { decode, encode } from "../src/runtime/codec.ts";
+import { decode, encode, encodedKey } from "../src/runtime/codec.ts";
 import { toFailure } from "../src/runtime/failure.ts";
 import {
   AUTH_HEADER,
@@ -256,8 +256,8 @@ export class Agent {
     }
     let args: unknown;
     let init: unknown[] = [];
+    const argBlobs = message.argBlobs ?? blobs.length;
     try {
-      const argBlobs = message.argBlobs ?? blobs.length;
       args = decode(message.args, blobs.slice(0, argBlobs));
       if (!Array.isArray(args)) throw new TypeError("arguments must arrive as an array");
       if (message.init) init = decode(message.init, blobs.slice(argBlobs)) as unknown[];
@@ -276,7 +276,7 @@ export class Agent {
     try {
       const value = await outputContext.run(client.sink(callId), () =>
         callContextStorage().run(context, async () => {
-          const self = record.kind === "method" ? await this.#instances.get(record, init, JSON.stringify(message.init ?? null)) : undefined;
+          const self = record.kind === "method" ? await this.#instances.get(record, init, encodedKey(message.init, blobs.slice(argBlobs))) : undefined;
           const result = await runImplementation(record, args as unknown[], self);
           return record.streaming ? await this.#pump(client, callId, state, result as AsyncIterator<unknown>) : result;
         }),

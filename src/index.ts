@@ -11,7 +11,14 @@ export type { MapOptions } from "./app/map.ts";
 export type { AppDefaults, FunctionOptions } from "./app/options.ts";
 export { RemoteFunction, type RemoteResult, type WithOptions } from "./app/remote-function.ts";
 export type { RunOptions } from "./app/run.ts";
-export { registerClass } from "./runtime/codec.ts";
+export {
+  registerClass,
+  registerCustom,
+  registerSymbol,
+  type ClassOptions,
+  type CustomTransformer,
+  type JsonValue,
+} from "./runtime/codec-registrations.ts";
 export type { AgentEndpoint, AgentSpec, Provider } from "./providers/provider.ts";
 export { LocalProvider, type LocalProviderOptions } from "./providers/local/local-provider.ts";
 export * from "./errors.ts";

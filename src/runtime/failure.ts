@@ -35,9 +35,7 @@ function convert(error: unknown, chain: Set<unknown>, depth: number): Failure {
     if (typeof error.stack === "string") failure.stack = error.stack;
     const aggregate = error instanceof AggregateError && Array.isArray(error.errors);
     const own: Record<string, unknown> = {};
-    for (const key of Object.keys(error)) {
-      if (!SENT_APART.has(key) && !(aggregate && key === "errors")) own[key] = read(error, key);
-    }
+    for (const key of extraProperties(error)) own[key] = read(error, key);
     const props = jsonSafe(own);
     if (typeof props === "object" && props !== null && Object.keys(props).length > 0) {
       failure.props = props as Record<string, unknown>;
@@ -64,6 +62,16 @@ function convert(error: unknown, chain: Set<unknown>, depth: number): Failure {
   } finally {
     chain.delete(error);
   }
+}
+
+/**
+ * An error's own enumerable properties (`code`, `errno`, `meta`…) other than those sent in fields of
+ * their own: name, message, stack, cause, and an AggregateError's errors. The codec sends the same
+ * ones for an Error returned as a value.
+ */
+export function extraProperties(error: Error): string[] {
+  const aggregate = error instanceof AggregateError && Array.isArray(error.errors);
+  return Object.keys(error).filter((key) => !SENT_APART.has(key) && !(aggregate && key === "errors"));
 }
 
 /** Errors from this realm or another (vm contexts, worker-created errors). */
@@ -171,14 +179,16 @@ export interface FromFailureOptions {
   localStack?: string;
 }
 
+/** A new error of JavaScript's built-in class called `name` (an AggregateError of `errors`), if there is one. */
+export function builtInError(name: string, message: string, errors: unknown[] = []): Error | undefined {
+  if (name === "AggregateError") return new AggregateError(errors, message);
+  return Object.hasOwn(BUILT_IN, name) ? new BUILT_IN[name]!(message) : undefined;
+}
+
 export function fromFailure(failure: Failure, options: FromFailureOptions = {}): Error {
   const nested = { ...options, localStack: undefined };
-  const error =
-    failure.name === "AggregateError"
-      ? new AggregateError((failure.errors ?? []).map((f) => fromFailure(f, nested)), failure.message)
-      : Object.hasOwn(BUILT_IN, failure.name)
-        ? new BUILT_IN[failure.name]!(failure.message)
-        : new RemoteError(failure.name, failure.message);
+  const members = failure.name === "AggregateError" ? (failure.errors ?? []).map((f) => fromFailure(f, nested)) : undefined;
+  const error = builtInError(failure.name, failure.message, members) ?? new RemoteError(failure.name, failure.message);
 
   for (const [key, value] of Object.entries(failure.props ?? {})) {
     // Never overwrite what the error already has (message, stack, name, methods, __proto__).
