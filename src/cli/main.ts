@@ -150,9 +150,9 @@ try {
   process.exit(1);
 }
 
-/** file.ts, file.mjs, file.ts::name: TypeScript/JavaScript functions rather than a command. */
+/** file.ts, file.cts, file.mjs, file.ts::name: TypeScript/JavaScript functions rather than a command. */
 function isFunctionTarget(target: string): boolean {
-  return /^\S+\.(ts|mts|js|mjs)(::\S*)?$/.test(target);
+  return /^\S+\.(ts|mts|cts|js|mjs|cjs)(::\S*)?$/.test(target);
 }
 
 function formatError(error: unknown): string {

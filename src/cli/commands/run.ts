@@ -20,11 +20,14 @@ export async function runCommand(target: string, rawArgs: string[], options: Run
   const [file, functionName] = splitTarget(target);
   const provider = providerName(options.provider);
   const entry = resolve(file);
+  // This installation's ES module copy of the SDK, loaded before the user's file, so a CommonJS
+  // project's `require("flow-sdk")` returns it instead of loading a second copy (require-entry.cts).
+  await import("../../index.ts");
   await import("../../register.ts");
   const namespace = (await import(pathToFileURL(entry).href).catch((error: unknown) => {
     throw loadError(file, error);
   })) as Record<string, unknown>;
-  nameFromExports(namespace);
+  nameFromExports(moduleExports(namespace));
 
   const runner = new AppRunner(entry, createProvider(provider));
   runner.prepare();
@@ -43,6 +46,16 @@ export async function runCommand(target: string, rawArgs: string[], options: Run
     if (entrypoints.length > 1) throw new FlowError(`${file} defines ${entrypoints.length} local entrypoints; keep one.`);
     await entrypoints[0]!();
   });
+}
+
+/**
+ * The module's exports. A CommonJS module (a .ts file in a CommonJS package, which tsx compiles to
+ * CommonJS) arrives as `{ default: module.exports }`; `__esModule` marks one compiled from
+ * `export` syntax, whose exports are that object (tsx's own interop for import() reads it so).
+ */
+function moduleExports(namespace: Record<string, unknown>): Record<string, unknown> {
+  const commonJs = namespace["default"];
+  return typeof commonJs === "object" && commonJs !== null && "__esModule" in commonJs ? (commonJs as Record<string, unknown>) : namespace;
 }
 
 /** esbuild's syntax errors (through tsx) read like our bundler's: file:line:column, no stack. */
