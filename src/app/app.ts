@@ -67,8 +67,11 @@ export class App {
     return classHandle(cls, options);
   }
 
-  /** The code `flow run <file>` runs on this machine; it does not run on agents. */
-  localEntrypoint(fn: () => unknown): void {
+  /**
+   * The code `flow run <file> [args…]` runs on this machine (never on agents). It receives what
+   * follows the file on the command line, e.g. `["--epochs", "3"]`; `util.parseArgs` reads it.
+   */
+  localEntrypoint(fn: (argv: string[]) => unknown): void {
     if (typeof fn !== "function") throw new ValidationError("app.localEntrypoint(fn): fn must be a function.");
     this.#record.entrypoints.push(fn);
   }
