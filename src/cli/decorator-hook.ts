@@ -31,7 +31,8 @@ export const load: LoadHook = async (url, context, nextLoad) => {
   if (!url.startsWith("file:")) return result;
   const path = fileURLToPath(url);
   if (!isUserSourcePath(path)) return result;
-  if (result.format === "commonjs") {
+  // ("commonjs-typescript": what Node 22's own TypeScript support calls a .ts file there.)
+  if (result.format === "commonjs" || result.format === "commonjs-typescript") {
     // CommonJS sources come without text (Node's require() reads them); look at the file itself.
     if (/\.c[jt]s$/.test(path)) return result;
     const original = await readFile(path, "utf8");
