@@ -5,7 +5,7 @@
 // and installed once, into a template project made by `npm init -y`; each consumerProject() copies
 // that template (its package.json and node_modules) into a new temp dir and sets the package type.
 import { execFile, spawn } from "node:child_process";
-import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { repoRoot, tempDir, type CliResult } from "./helpers.ts";
@@ -29,9 +29,16 @@ export interface ConsumerProject {
 const run = promisify(execFile);
 let template: Promise<string> | undefined;
 
+// Each project holds a copy of node_modules (about 40 MB): removed when the test process ends.
+const created: string[] = [];
+process.on("exit", () => {
+  for (const dir of created) rmSync(dir, { recursive: true, force: true });
+});
+
 export async function consumerProject(type: PackageType): Promise<ConsumerProject> {
   const source = await (template ??= installTemplate());
   const dir = tempDir(`flow-consumer-${type}-`);
+  created.push(dir);
   cpSync(join(source, "node_modules"), join(dir, "node_modules"), { recursive: true, verbatimSymlinks: true });
   const manifest = JSON.parse(readFileSync(join(source, "package.json"), "utf8")) as { type?: string };
   if (type === "none") delete manifest.type;
@@ -53,6 +60,7 @@ export async function consumerProject(type: PackageType): Promise<ConsumerProjec
 
 async function installTemplate(): Promise<string> {
   const root = tempDir("flow-consumer-template-");
+  created.push(root);
   await run("npm", ["pack", "--pack-destination", root], { cwd: repoRoot, env: npmEnv() });
   const tarball = join(root, readdirSync(root).find((name) => name.endsWith(".tgz"))!);
   const dir = join(root, "project");
