@@ -1,5 +1,5 @@
 // Zero-import execution: call an exported function of a file that never imports flow-sdk.
-//   npx tsx examples/invoke.ts
+//   node --import flow-sdk/register examples/invoke.ts
 import { invoke } from "flow-sdk";
 import type { train } from "./plain.ts";
 

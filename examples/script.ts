@@ -1,4 +1,4 @@
-// The same kind of app as a plain program: `npx tsx examples/script.ts`.
+// The same kind of app as a plain program: `node --import flow-sdk/register examples/script.ts`.
 // app.run() starts agents for the calls inside it and stops them when it returns.
 import { App } from "flow-sdk";
 

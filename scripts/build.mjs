@@ -1,30 +1,57 @@
 // Builds the package: the library and CLI (sharing chunks, so both see the same module state),
-// the agent as one self-contained file, and type declarations.
+// CommonJS builds of the library and the toolchain plugins (for `require`), the agent as one
+// self-contained file, and type declarations.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
 
-const common = { bundle: true, platform: "node", target: "node20", format: "esm", sourcemap: "linked", keepNames: true, logLevel: "warning" };
+const common = { bundle: true, platform: "node", target: "node20", sourcemap: "linked", keepNames: true, logLevel: "warning" };
+const esm = { ...common, format: "esm" };
 // ESM bundles of CommonJS dependencies (ws) still call require() for builtins.
 const requireShim = "import { createRequire as __flowCreateRequire } from 'node:module'; const require = __flowCreateRequire(import.meta.url);";
+// CommonJS has no import.meta; the SDK uses import.meta.url to find its own files and frames.
+const importMetaUrlShim = "const __flowImportMetaUrl = require('node:url').pathToFileURL(__filename).href;";
 
 rmSync("dist", { recursive: true, force: true });
 await Promise.all([
   build({
-    ...common,
+    ...esm,
     entryPoints: {
       index: "src/index.ts",
       cli: "src/cli/main.ts",
       "decorator-hook": "src/cli/decorator-hook.ts",
+      "commonjs-entry-hook": "src/cli/commonjs-entry-hook.ts",
       register: "src/register.ts",
       "task-supervisor": "src/providers/local/task-supervisor.ts",
+      esbuild: "src/plugins/esbuild.ts",
+      vite: "src/plugins/vite.ts",
     },
     outdir: "dist",
     splitting: true,
     packages: "external",
   }),
+  // `require("flow-sdk")` (dist/index.cjs, see require-entry.cts) and the plugins for CommonJS
+  // build scripts and configs. No splitting in CommonJS: each file is whole.
   build({
     ...common,
+    format: "cjs",
+    entryPoints: { index: "src/index.ts", esbuild: "src/plugins/esbuild.ts", vite: "src/plugins/vite.ts" },
+    outdir: "dist/cjs",
+    outExtension: { ".js": ".cjs" },
+    packages: "external",
+    banner: { js: importMetaUrlShim },
+    define: { "import.meta.url": "__flowImportMetaUrl" },
+  }),
+  build({
+    ...common,
+    format: "cjs",
+    entryPoints: { index: "src/require-entry.cts" },
+    outdir: "dist",
+    outExtension: { ".js": ".cjs" },
+    bundle: false,
+  }),
+  build({
+    ...esm,
     entryPoints: { agent: "remote-agent/main.ts" },
     outdir: "dist",
     outExtension: { ".js": ".mjs" },

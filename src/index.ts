@@ -61,3 +61,10 @@ export type {
 export { LocalTaskRunner, type LocalTaskRunnerOptions } from "./providers/local/task-runner.ts";
 export * from "./instance-types/index.ts";
 export * from "./config/index.ts";
+
+// Publish this copy's exports, so `require("flow-sdk")` from CommonJS code in the same process
+// returns them instead of loading a second copy (see require-entry.cts, which derives the same
+// key from this file's URL). The CommonJS build publishes under its own URL, which nobody reads.
+import * as loadedCopy from "./index.ts";
+const LOADED_COPY_KEY = Symbol.for(`flow-sdk.loaded-copy ${import.meta.url}`);
+(globalThis as Record<symbol, unknown>)[LOADED_COPY_KEY] ??= loadedCopy;

@@ -69,10 +69,11 @@ export class App {
   }
 
   /**
-   * The code `flow run <file>` runs on this machine. On an agent neither it nor the top-level
-   * code after this call runs: the agent loads the module only for its functions.
+   * The code `flow run <file> [args…]` runs on this machine. It receives what follows the file on
+   * the command line, e.g. `["--epochs", "3"]`; `util.parseArgs` reads it. On an agent neither it
+   * nor the top-level code after this call runs: the agent loads the module only for its functions.
    */
-  localEntrypoint(fn: () => unknown): void {
+  localEntrypoint(fn: (argv: string[]) => unknown): void {
     if (typeof fn !== "function") throw new ValidationError("app.localEntrypoint(fn): fn must be a function.");
     if (registry().mode === "remote") entrypointReached("localEntrypoint");
     noteEntrypointModule();

@@ -41,7 +41,13 @@ export function nameFromExports(namespace: Record<string, unknown>, options: { e
  * hands back their namespaces.
  */
 export async function nameFromModules(): Promise<void> {
-  for (const file of registry().modules) nameFromExports((await import(pathToFileURL(file).href)) as Record<string, unknown>);
+  for (const file of registry().modules) nameFromExports(moduleExports((await import(pathToFileURL(file).href)) as Record<string, unknown>));
+}
+
+/** The exports of a module as import() hands it back: a CommonJS module's are under `default`. */
+export function moduleExports(namespace: Record<string, unknown>): Record<string, unknown> {
+  const commonJs = namespace["default"];
+  return typeof commonJs === "object" && commonJs !== null && "__esModule" in commonJs ? (commonJs as Record<string, unknown>) : namespace;
 }
 
 function initializedExports(namespace: Record<string, unknown>): [string, unknown][] {

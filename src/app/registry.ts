@@ -76,7 +76,8 @@ export interface AppRecord {
   definedAt: string;
   /** The file that created the App: the module to bundle when nobody says which. */
   file: string | undefined;
-  entrypoints: (() => unknown)[];
+  /** Each gets the command line after the file (`flow run file.ts --epochs 3`). */
+  entrypoints: ((argv: string[]) => unknown)[];
 }
 
 export interface Registry {

@@ -7,6 +7,14 @@
  * where they were, so stacks and source maps still point at the user's lines.
  */
 
+/**
+ * The files the rewrite applies to: the user's own JavaScript and TypeScript sources. Installed
+ * packages are compiled already (and never contain such decorators).
+ */
+export function isUserSourcePath(path: string): boolean {
+  return /\.[mc]?[jt]sx?$/.test(path) && !path.includes("/node_modules/");
+}
+
 const DECORATOR = /@\s*([A-Za-z_$][\w$]*(?:\s*\.\s*[A-Za-z_$][\w$]*)*\s*\.\s*function\s*)\(/y;
 
 /** Cheap pre-check, so files without such decorators are never scanned. */

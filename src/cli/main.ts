@@ -4,11 +4,12 @@
  * code for `flow run --wait`, 130 when interrupted.
  */
 import { Command, Option } from "commander";
-import { FlowError, ValidationError } from "../errors.ts";
+import { ValidationError } from "../errors.ts";
 import { providerOfTaskId } from "../providers/provider-name.ts";
 import { TASK_STATUSES } from "../task/task-status.ts";
 import { cancelCommand } from "./commands/cancel.ts";
 import { catalogCommand } from "./commands/catalog.ts";
+import { formatError } from "./error-output.ts";
 import { initCommand } from "./commands/init.ts";
 import { listCommand } from "./commands/list.ts";
 import { logsCommand } from "./commands/logs.ts";
@@ -25,7 +26,7 @@ const providerOption = () =>
   new Option("--provider <name>", 'where it runs: "local" (this machine) or "fcp" (the Mithril GPU cloud)').default(process.env["FLOW_PROVIDER"] || "local");
 const TASK_HELP = "task id (or name: the newest task with it)";
 
-program
+const runCommandSpec = program
   .command("run")
   .summary("Run a command task, a YAML task file, or TypeScript functions")
   .description(
@@ -34,12 +35,14 @@ program
       '  flow run "python train.py" --instance-type a100 [--wait]',
       "  flow run job.yaml",
       "  flow run -- python train.py --epochs 3       (an argv, no shell)",
-      "  flow run file.ts                             (the file's app.localEntrypoint)",
+      "  flow run file.ts [args…]                     (the file's app.localEntrypoint, given args…)",
       "  flow run file.ts::name [args…]               (one function, JSON arguments)",
+      "",
+      "Everything after file.ts goes to its entrypoint; flow's own options go before the file.",
     ].join("\n"),
   )
   .argument("<target>", "a command line, a .yaml/.yml task file, or file.ts[::name]")
-  .argument("[args...]", "with file.ts::name: one JSON value per parameter; otherwise the rest of the command's argv")
+  .argument("[args...]", "with file.ts::name: one JSON value per parameter; with file.ts: the entrypoint's argv; otherwise the rest of the command's argv")
   .addOption(providerOption())
   .option("--json", "print the result (or the task) as JSON")
   .option("-w, --wait", "wait for the task, streaming its output; exit with its exit code")
@@ -63,7 +66,7 @@ program
     // Loaded only for function targets: bundling and agents pull in esbuild, tsx and ws, which
     // would slow every other command's start.
     const { runCommand } = await import("./commands/run.ts");
-    await runCommand(target, args, { provider: options.provider, ...(options.json === undefined ? {} : { json: options.json }) });
+    await runCommand(target, isEntrypointTarget(target) ? entrypointArgs : args, { provider: options.provider, ...(options.json === undefined ? {} : { json: options.json }) });
   });
 
 program
@@ -142,21 +145,42 @@ program
   .option("--json", "print what was written (key redacted) as JSON")
   .action(initCommand);
 
+const [flowArgv, entrypointArgs] = splitEntrypointArgs(process.argv, runCommandSpec);
 try {
-  await program.parseAsync();
+  await program.parseAsync(flowArgv);
   process.exit(typeof process.exitCode === "number" ? process.exitCode : 0);
 } catch (error) {
-  process.stderr.write(`${formatError(error)}\n`);
+  process.stderr.write(`${formatError(error, import.meta.url)}\n`);
   process.exit(1);
 }
 
-/** file.ts, file.mjs, file.ts::name: TypeScript/JavaScript functions rather than a command. */
+/** file.ts, file.cts, file.mjs, file.ts::name: TypeScript/JavaScript functions rather than a command. */
 function isFunctionTarget(target: string): boolean {
-  return /^\S+\.(ts|mts|js|mjs)(::\S*)?$/.test(target);
+  return /^\S+\.(ts|mts|cts|js|mjs|cjs)(::\S*)?$/.test(target);
 }
 
-function formatError(error: unknown): string {
-  if (error instanceof FlowError) return `Error: ${error.describe()}`;
-  if (error instanceof Error) return error.stack ?? `${error.name}: ${error.message}`;
-  return `Error: ${String(error)}`;
+/** A file whose local entrypoint runs (rather than one function by name). */
+function isEntrypointTarget(target: string): boolean {
+  return isFunctionTarget(target) && !target.includes("::");
+}
+
+/**
+ * `flow run file.ts args…`: everything after the file is its entrypoint's argv, flags included
+ * (`--epochs 3`, even `--name x` or `--json`), as `node file.js args…` has it; flow's own options
+ * go before the file. Commander reads known options anywhere, so the entrypoint's part is taken
+ * off the command line before it parses. `run`'s own options tell which flags take a value.
+ */
+function splitEntrypointArgs(argv: string[], run: Command): [string[], string[]] {
+  if (argv[2] !== "run") return [argv, []];
+  for (let i = 3; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--") break;
+    if (arg.startsWith("-")) {
+      const option = run.options.find((o) => o.long === arg || o.short === arg);
+      if (option?.required) i++; // its value (`--provider fcp`); `--provider=fcp` is one argument
+      continue;
+    }
+    return isEntrypointTarget(arg) ? [argv.slice(0, i + 1), argv.slice(i + 1)] : [argv, []];
+  }
+  return [argv, []];
 }

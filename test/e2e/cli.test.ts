@@ -43,6 +43,27 @@ describe("flow run", () => {
     assert.match(result.stderr, /No remote function 'cube'.*known: square, Stats\.describe/);
   });
 
+  it("passes what follows the file to the local entrypoint, flags included; flow's own options go before the file", async () => {
+    const file = "test/fixtures/e2e/entrypoint.ts";
+    const result = await runCli(["run", "--provider", "local", file, "--epochs", "3", "--name", "bert", "--json", "--", "x"]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, `${JSON.stringify(["--epochs", "3", "--name", "bert", "--json", "--", "x"])}\ntwice 6\n`);
+  });
+
+  it("refuses arguments for an entrypoint that takes none, and says where flow's options go", async () => {
+    const result = await runCli(["run", "examples/hello.ts", "--provider", "local"]);
+    assert.equal(result.code, 1);
+    assert.equal(
+      result.stderr,
+      [
+        "Error: The local entrypoint of examples/hello.ts takes no arguments, but was given: --provider local",
+        "  - Options for flow go before the file: flow run --provider local examples/hello.ts",
+        "  - To take arguments, declare them: app.localEntrypoint(async (argv: string[]) => { … })",
+        "",
+      ].join("\n"),
+    );
+  });
+
   it("Ctrl-C cancels in-flight calls, stops the agent and exits non-zero within 2 s", async () => {
     const dir = tempDir();
     const cli = startCli(["run", "test/fixtures/e2e/values.ts::waitForCancel", JSON.stringify(dir)]);
@@ -65,6 +86,40 @@ describe("flow run", () => {
     cli.child.kill("SIGKILL");
     await cli.done;
     await until(() => !isAlive(agentPid), "the orphaned agent to exit", 5_000);
+  });
+});
+
+describe("errors a user can act on: one line and what to do, no internals (FLOW_DEBUG=1 shows them)", () => {
+  it("a file that does not exist", async () => {
+    const result = await runCli(["run", "nope.ts"]);
+    assert.equal(result.code, 1);
+    assert.equal(result.stderr, `Error: No such file: nope.ts (looked in ${repoRoot}).\n  - flow run takes the path of a .ts file, relative to the current directory.\n`);
+  });
+
+  it("a failing ::name call: the remote exception with the user's own remote frames only", async () => {
+    const result = await runCli(["run", "test/fixtures/e2e/values.ts::fail", "type"]);
+    assert.equal(result.code, 1);
+    const frames = result.stderr.split("\n").filter((line) => /^\s+at /.test(line));
+    assert.match(result.stderr, /^TypeError: outer problem\n/);
+    assert.match(result.stderr, /^Caused by: RangeError: inner problem$/m);
+    assert.ok(frames.length > 0 && frames.every((line) => /test\/fixtures\/e2e\/values\.ts:\d+:\d+\) \[remote: agent pid \d+\]$/.test(line)), result.stderr);
+    const debug = await runCli(["run", "test/fixtures/e2e/values.ts::fail", "type"], { env: { FLOW_DEBUG: "1" } });
+    assert.match(debug.stderr, /dist\/chunk-\w+\.js:\d+:\d+/);
+  });
+
+  it("an exception in the local entrypoint: the user's frames only", async () => {
+    const result = await runCli(["run", "test/fixtures/e2e/entrypoint.ts", "--fail"]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^TypeError: refusing to run\n {4}at refuse \(.*test\/fixtures\/e2e\/entrypoint\.ts:10:9\)\n {4}at .*entrypoint\.ts:16:\d+\)\n$/);
+  });
+
+  it("top-level await in a .cts file", async () => {
+    const dir = tempDir();
+    const file = join(dir, "job.cts");
+    writeFileSync(file, "const n = await Promise.resolve(1);\nconsole.log(n);\n");
+    const result = await runCli(["run", file]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^Error: Could not load .*job\.cts:\n.*job\.cts:1:11: Top-level await is currently not supported with the "cjs" output format\n {2}- A \.cts file is CommonJS/);
   });
 });
 
@@ -102,6 +157,6 @@ describe("examples", () => {
     writeFileSync(file, "// a typo on line 3\n\nexport const f = async () => 1 +;\n");
     const result = await runCli(["run", file]);
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /^Error: Could not load .*broken\.ts:\n.*broken\.ts:3:32: ERROR: Unexpected ";"$/m);
+    assert.match(result.stderr, /^Error: Could not load .*broken\.ts:\n.*broken\.ts:3:33: Unexpected ";"$/m);
   });
 });

@@ -1,37 +1,49 @@
 /**
- * `flow run <file.ts>` runs the file's local entrypoint with its remote functions live;
- * `flow run <file.ts>::<name> [args…]` calls one function with JSON arguments and prints the result.
+ * `flow run <file.ts> [args…]` runs the file's local entrypoint with its remote functions live,
+ * passing it what follows the file; `flow run <file.ts>::<name> [args…]` calls one function with
+ * JSON arguments and prints the result.
  */
+import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { inspect } from "node:util";
-import { nameFromExports, nameFromModules } from "../../app/exports.ts";
+import { moduleExports, nameFromExports, nameFromModules } from "../../app/exports.ts";
 import { registry } from "../../app/registry.ts";
 import { AppRunner, createProvider, withRunner } from "../../app/run.ts";
-import { BuildError, FlowError } from "../../errors.ts";
+import { FlowError, ValidationError } from "../../errors.ts";
 import { providerName } from "../../providers/provider-name.ts";
+import { loadError } from "./load-error.ts";
 
 export interface RunCommandOptions {
   provider: string;
   json?: boolean;
 }
 
-export async function runCommand(target: string, rawArgs: string[], options: RunCommandOptions): Promise<void> {
+/** `args`: JSON values for `::name`, otherwise the entrypoint's argv. */
+export async function runCommand(target: string, args: string[], options: RunCommandOptions): Promise<void> {
   const [file, functionName] = splitTarget(target);
   const provider = providerName(options.provider);
   const entry = resolve(file);
+  if (!existsSync(entry)) {
+    throw new FlowError(`No such file: ${file} (looked in ${process.cwd()}).`, {
+      suggestions: ["flow run takes the path of a .ts file, relative to the current directory."],
+    });
+  }
+  // This installation's ES module copy of the SDK, loaded before the user's file, so a CommonJS
+  // project's `require("flow-sdk")` returns it instead of loading a second copy (require-entry.cts).
+  await import("../../index.ts");
   await import("../../register.ts");
   const namespace = (await import(pathToFileURL(entry).href).catch((error: unknown) => {
     throw loadError(file, error);
   })) as Record<string, unknown>;
-  nameFromExports(namespace);
+  nameFromExports(moduleExports(namespace));
   await nameFromModules();
 
   const runner = new AppRunner(entry, createProvider(provider));
   runner.prepare();
   await withRunner(runner, async () => {
     if (functionName !== undefined) {
-      const result = await callByName(runner, functionName, rawArgs.map(parseArg));
+      const result = await callByName(runner, functionName, args.map(parseArg));
       process.stdout.write(`${options.json ? JSON.stringify(result) : inspect(result, { depth: 6, colors: process.stdout.isTTY && !process.env.NO_COLOR })}\n`);
       return;
     }
@@ -42,17 +54,26 @@ export async function runCommand(target: string, rawArgs: string[], options: Run
       });
     }
     if (entrypoints.length > 1) throw new FlowError(`${file} defines ${entrypoints.length} local entrypoints; keep one.`);
-    await entrypoints[0]!();
+    const entrypoint = entrypoints[0]!;
+    // Arguments for an entrypoint that declares no parameter were meant for something else,
+    // most likely flow itself (`flow run app.ts --provider fcp`): refuse rather than drop them.
+    if (args.length > 0 && entrypoint.length === 0) {
+      throw new ValidationError(`The local entrypoint of ${file} takes no arguments, but was given: ${args.join(" ")}`, {
+        suggestions: [
+          `Options for flow go before the file: flow run ${args.join(" ")} ${file}`,
+          "To take arguments, declare them: app.localEntrypoint(async (argv: string[]) => { … })",
+        ],
+      });
+    }
+    await entrypoint(args);
   });
 }
 
-/** esbuild's syntax errors (through tsx) read like our bundler's: file:line:column, no stack. */
-function loadError(file: string, error: unknown): unknown {
-  if (!(error instanceof Error) || error.name !== "TransformError") return error;
-  const details = error.message.split("\n").slice(1).join("\n");
-  return new BuildError(`Could not load ${file}:\n${details}`);
-}
-
+/**
+ * The module's exports. A CommonJS module (a .ts file in a CommonJS package, which tsx compiles to
+ * CommonJS) arrives as `{ default: module.exports }`; `__esModule` marks one compiled from
+ * `export` syntax, whose exports are that object (tsx's own interop for import() reads it so).
+ */
 function splitTarget(target: string): [string, string | undefined] {
   const at = target.lastIndexOf("::");
   return at === -1 ? [target, undefined] : [target.slice(0, at), target.slice(at + 2)];
