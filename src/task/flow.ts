@@ -29,7 +29,11 @@ import type { TaskStatus } from "./task-status.ts";
 import type { CreateVolumeOptions, Volume } from "./volume.ts";
 
 export interface FlowOptions {
-  /** "local" (this machine), "fcp" (the Mithril GPU cloud) or a provider of your own; FLOW_PROVIDER, else "local". */
+  /**
+   * "local" (this machine), "fcp" (the Mithril GPU cloud) or a provider of your own. By default:
+   * FLOW_PROVIDER, else `provider:` in the project's `.flow/config.yaml`, else in
+   * `~/.flow/config.yaml`, else "local".
+   */
   provider?: "local" | "fcp" | TaskProvider;
   /** Progress while a cloud provider waits for instances ("bid placed", "instance running"). */
   onProgress?: (message: string) => void;
@@ -84,7 +88,8 @@ export class Flow {
     });
     this.config = loaded.config;
     const flowHome = options.flowHome ?? resolveFlowHome(undefined, options.env);
-    const chosen = typeof options.provider === "object" ? options.provider : providerName(options.provider ?? (options.env ?? process.env)["FLOW_PROVIDER"]);
+    const chosen =
+      typeof options.provider === "object" ? options.provider : options.provider === undefined ? loaded.config.provider : providerName(options.provider);
     this.provider =
       chosen === "local"
         ? new LocalTaskRunner({

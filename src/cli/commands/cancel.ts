@@ -5,7 +5,7 @@
 import { flowFor } from "../cli-inputs.ts";
 import { paintStatus, printJson } from "../output.ts";
 
-export async function cancelCommand(idOrName: string, options: { provider: string; json?: boolean }): Promise<void> {
+export async function cancelCommand(idOrName: string, options: { provider?: string; json?: boolean }): Promise<void> {
   const task = await flowFor(options.provider).getTask(idOrName);
   const wasTerminal = task.isTerminal;
   await task.cancel();

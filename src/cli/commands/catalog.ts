@@ -3,7 +3,7 @@ import { CatalogFlagsSchema, flowFor, parseFlags } from "../cli-inputs.ts";
 import { formatTable, printJson } from "../output.ts";
 
 export interface CatalogCommandOptions {
-  provider: string;
+  provider?: string;
   json?: boolean;
   gpu?: string;
   minGpuMemoryGb?: string;

@@ -4,7 +4,7 @@ import { flowFor, parseFlags, TailSchema } from "../cli-inputs.ts";
 import { z } from "zod";
 
 export interface LogsCommandOptions {
-  provider: string;
+  provider?: string;
   follow?: boolean;
   tail?: string;
   stderr?: boolean;

@@ -13,7 +13,7 @@ import { StatusLine } from "../status-line.ts";
 import { exitCodeOf, outcomeLine } from "../task-view.ts";
 
 export interface RunTaskOptions {
-  provider: string;
+  provider?: string;
   json?: boolean;
   wait?: boolean;
   instanceType?: string;

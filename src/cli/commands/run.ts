@@ -12,7 +12,7 @@ import { BuildError, FlowError } from "../../errors.ts";
 import { providerName } from "../../providers/provider-name.ts";
 
 export interface RunCommandOptions {
-  provider: string;
+  provider?: string;
   json?: boolean;
 }
 
