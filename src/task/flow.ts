@@ -35,7 +35,11 @@ export interface FlowOptions {
    * `~/.flow/config.yaml`, else "local".
    */
   provider?: "local" | "fcp" | TaskProvider;
-  /** Progress while a cloud provider waits for instances ("bid placed", "instance running"). */
+  /**
+   * Progress of a cloud provider: what a bid buys and may cost before it is placed ("bidding for
+   * 8 × H100 at up to $30.00/h …"), then "bid placed", uploads. By default written to stderr as
+   * `flow: …`; pass `() => {}` to silence it.
+   */
   onProgress?: (message: string) => void;
   /** Settings that win over FLOW_* env and config files (e.g. from CLI flags). */
   config?: Partial<FlowConfig>;
@@ -97,7 +101,7 @@ export class Flow {
             ...(options.env === undefined ? {} : { env: options.env }),
           })
         : chosen === "fcp"
-          ? new FcpTaskProvider({ config: loaded, flowHome, ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }) })
+          ? new FcpTaskProvider({ config: loaded, flowHome, onProgress: options.onProgress ?? writeProgress })
           : chosen;
     const provider = this.provider;
     this.volumes = {
@@ -155,6 +159,11 @@ export class Flow {
   catalog(): Promise<InstanceCatalog> {
     return this.provider.catalog();
   }
+}
+
+/** Before money is spent, the user hears what is bought and at what price, even from a script. */
+function writeProgress(message: string): void {
+  process.stderr.write(`flow: ${message}\n`);
 }
 
 function dataMounts(data: SubmitOptions["data"]): Pick<MountSpec, "source" | "target">[] {

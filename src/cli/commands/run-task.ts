@@ -8,9 +8,9 @@ import { ValidationError } from "../../errors.ts";
 import type { Task } from "../../task/task.ts";
 import { isYamlPath, type TaskOverrides, type TaskSource } from "../../task/task-source.ts";
 import { envFromPairs, flowFor, parseFlags, TaskFlagsSchema } from "../cli-inputs.ts";
-import { paint, printJson } from "../output.ts";
+import { printJson } from "../output.ts";
 import { StatusLine } from "../status-line.ts";
-import { exitCodeOf, outcomeLine } from "../task-view.ts";
+import { exitCodeOf, outcomeLine, submittedLine, waitingFor } from "../task-view.ts";
 
 export interface RunTaskOptions {
   provider?: string;
@@ -67,7 +67,7 @@ export async function runTaskCommand(target: string, args: string[], options: Ru
 function printSubmitted(task: Task): void {
   process.stdout.write(
     [
-      `Submitted ${paint(task.taskId, "bold")} (${task.name}) on ${task.instanceType}`,
+      submittedLine(task),
       `  flow logs ${task.taskId} -f     follow its output`,
       `  flow status ${task.taskId}      see how it is doing`,
       `  flow cancel ${task.taskId}      stop it`,
@@ -79,13 +79,13 @@ function printSubmitted(task: Task): void {
 /** Streams stdout and stderr and keeps the status line current until the task ends. */
 async function watch(task: Task): Promise<void> {
   const line = new StatusLine(task.taskId);
-  process.stdout.write(`Submitted ${paint(task.taskId, "bold")} (${task.name}) on ${task.instanceType}\n`);
+  process.stdout.write(`${submittedLine(task)}\n`);
   process.once("SIGINT", () => {
     line.done();
     process.stdout.write(`Stopped waiting; ${task.taskId} keeps running. Stop it with: flow cancel ${task.taskId}\n`);
     process.exit(130);
   });
-  line.update(task.status);
+  line.update(task.status, waitingFor(task));
   const follow = async (stderr: boolean) => {
     for await (const text of task.logs({ follow: true, stderr, tail: Number.MAX_SAFE_INTEGER })) {
       line.print(text, stderr ? process.stderr : process.stdout);
@@ -95,7 +95,7 @@ async function watch(task: Task): Promise<void> {
     while (!task.isTerminal) {
       await new Promise((resolve) => setTimeout(resolve, STATUS_POLL_MS));
       await task.refresh();
-      line.update(task.status);
+      line.update(task.status, waitingFor(task));
     }
   };
   await Promise.all([follow(false), follow(true), poll()]);
