@@ -397,6 +397,9 @@ describe("following a task before it has an instance", () => {
       await until(() => /waiting for an instance/.test(run.output()), "flow run --wait to wait", 60_000);
       const logs = startCli(["logs", taskId, "-f"], { cwd: project, env: slowEnv });
       await until(() => /waiting for an instance/.test(logs.output()), "flow logs -f to wait", 60_000);
+      const early = await runCli(["logs", taskId], { cwd: project, env: slowEnv });
+      assert.equal(early.code, 1);
+      assert.match(early.stderr, new RegExp(`^Error: Task ${taskId} has not started yet: waiting for an instance \\(bid Open, up to \\$[\\d.]+/h\\)\\.\\n.*flow logs ${taskId} -f`));
       const cancelled = await runCli(["cancel", taskId], { cwd: project, env: slowEnv });
       assert.equal(cancelled.stdout, `${taskId} cancelled\n`, cancelled.stderr);
       const waited = await run.done;

@@ -183,7 +183,18 @@ export class FcpTaskProvider implements TaskProvider {
   }
 
   async readLogs(taskId: string, options: ReadLogsOptions): Promise<string> {
-    const connection = await this.#connection(await this.#bid(taskId), "read its logs");
+    const bid = await this.#bid(taskId);
+    const instances = bid.status === "Terminated" ? [] : await this.#instances(bid);
+    if (!instances.some((i) => i.status === "STATUS_RUNNING")) {
+      const info = await this.#info(bid, { instances });
+      if (!isTerminalStatus(info.status)) {
+        throw new ValidationError(`Task ${bid.fid} has not started yet: ${info.message ?? info.status}.`, {
+          suggestions: [`follow it with \`flow logs ${bid.fid} -f\`: that waits for it to start, then streams its output`],
+          errorCode: "task_not_started",
+        });
+      }
+    }
+    const connection = await this.#connection(bid, "read its logs");
     const file = options.stream === "stdout" ? connection.paths.taskStdout : connection.paths.taskStderr;
     return (await connection.ssh.exec(`tail -n ${options.tail} ${quote(file)} 2>/dev/null; true`)).stdout;
   }
