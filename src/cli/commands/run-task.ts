@@ -30,7 +30,8 @@ export interface RunTaskOptions {
 /** The flags that describe a task, for refusing them on function targets. */
 export const TASK_FLAGS = ["wait", "instanceType", "minGpuMemoryGb", "name", "env", "maxPricePerHour", "maxRunTimeHours", "region", "codeRoot"] as const;
 
-const STATUS_POLL_MS = 250;
+/** How often the live status line is redrawn; the task is asked only as often as its provider wants. */
+const REDRAW_MS = 250;
 
 /** `target` alone is a command line or a task file; with `args`, target and args are an argv. */
 export async function runTaskCommand(target: string, args: string[], options: RunTaskOptions): Promise<void> {
@@ -49,7 +50,8 @@ export async function runTaskCommand(target: string, args: string[], options: Ru
     });
   }
 
-  const task = await flowFor(options.provider).run(source, overrides);
+  const flow = flowFor(options.provider);
+  const task = await flow.run(source, overrides);
   if (!options.wait) {
     if (options.json) printJson(task);
     else printSubmitted(task);
@@ -59,7 +61,7 @@ export async function runTaskCommand(target: string, args: string[], options: Ru
     await task.wait();
     printJson(task);
   } else {
-    await watch(task);
+    await watch(task, flow.provider.statusPollIntervalMs);
   }
   process.exitCode = exitCodeOf(task);
 }
@@ -76,8 +78,11 @@ function printSubmitted(task: Task): void {
   );
 }
 
-/** Streams stdout and stderr and keeps the status line current until the task ends. */
-async function watch(task: Task): Promise<void> {
+/**
+ * Streams stdout and stderr (once the task starts: a cloud bid may wait a long time for an
+ * instance) and keeps the status line current until the task ends.
+ */
+async function watch(task: Task, statusPollIntervalMs: number): Promise<void> {
   const line = new StatusLine(task.taskId);
   process.stdout.write(`${submittedLine(task)}\n`);
   process.once("SIGINT", () => {
@@ -92,9 +97,13 @@ async function watch(task: Task): Promise<void> {
     }
   };
   const poll = async () => {
+    let askedAt = Date.now();
     while (!task.isTerminal) {
-      await new Promise((resolve) => setTimeout(resolve, STATUS_POLL_MS));
-      await task.refresh();
+      await new Promise((resolve) => setTimeout(resolve, REDRAW_MS));
+      if (Date.now() - askedAt >= statusPollIntervalMs) {
+        askedAt = Date.now();
+        await task.refresh();
+      }
       line.update(task.status, waitingFor(task));
     }
   };

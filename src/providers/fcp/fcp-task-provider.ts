@@ -300,7 +300,8 @@ export class FcpTaskProvider implements TaskProvider {
    * instances' FIDs.
    */
   async #deliver(bid: Bid, archive: Buffer | undefined, secretEnv: [string, string][], assignRanks: boolean): Promise<string[]> {
-    const instances = await waitForRunningInstances(this.context, bid);
+    // As long as it takes: the bid keeps its place in the auction, and Ctrl-C cancels it.
+    const instances = await waitForRunningInstances(this.context, bid, { timeoutMs: Number.POSITIVE_INFINITY });
     const leader = instances[0]!;
     const leaderIp = leader.private_ip || parseSshDestination(leader.ssh_destination ?? "").host;
     const key = (await this.context.sshKey()).pair;
