@@ -87,7 +87,7 @@ async function watch(task: Task, statusPollIntervalMs: number): Promise<void> {
   process.stdout.write(`${submittedLine(task)}\n`);
   process.once("SIGINT", () => {
     line.done();
-    process.stdout.write(`Stopped waiting; ${task.taskId} keeps running. Stop it with: flow cancel ${task.taskId}\n`);
+    process.stdout.write(`Stopped waiting; ${task.taskId} carries on without this terminal (follow it: flow logs ${task.taskId} -f; stop it: flow cancel ${task.taskId})\n`);
     process.exit(130);
   });
   line.update(task.status, waitingFor(task));

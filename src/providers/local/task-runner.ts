@@ -37,7 +37,7 @@ import { newTaskId, notFound, readTaskState, taskInfoFromState, TASK_ID, writeTa
 /** Local tasks cost nothing. */
 const LOCAL_PRICE = "$0.00";
 /** Where a local task runs, as its instance type and region: this machine, whatever it has. */
-export const LOCAL_INSTANCE_TYPE = "local";
+const LOCAL_INSTANCE_TYPE = "local";
 const LOCAL_REGION = "local";
 /** A supervisor that has not shown up by then (it records its pid within milliseconds) never will. */
 const SUPERVISOR_START_LIMIT_MS = 60_000;
