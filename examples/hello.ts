@@ -8,7 +8,7 @@ const app = new App("hello");
 export const square = app.function({ gpu: "a100" }, async (x: number) => x * x);
 
 export class Stats {
-  @app.function({ gpu: "h100" })
+  @app.function({ gpu: "1xh100" })
   static async describe(xs: Float32Array) {
     console.log(`summarising ${xs.length} values`); // shows up live in your terminal
     return { n: xs.length, mean: xs.reduce((a, b) => a + b, 0) / xs.length, at: new Date() };

@@ -65,7 +65,7 @@ export function envFromPairs(pairs: readonly string[] = []): Record<string, stri
   return env;
 }
 
-/** The Flow client for `--provider`; cloud progress ("bid placed", …) goes to stderr. */
-export function flowFor(provider: string): Flow {
+/** The Flow client for `--provider` (or, without it, the configured one); cloud progress goes to stderr. */
+export function flowFor(provider: string | undefined): Flow {
   return new Flow({ provider: providerName(provider), onProgress: (message) => process.stderr.write(`flow: ${message}\n`) });
 }

@@ -22,8 +22,9 @@ const program = new Command()
   .description("Run TypeScript functions and commands on GPUs.")
   .showHelpAfterError();
 
+// No commander default: unset, the provider comes from FLOW_PROVIDER or `provider:` in a config file.
 const providerOption = () =>
-  new Option("--provider <name>", 'where it runs: "local" (this machine) or "fcp" (the Mithril GPU cloud)').default(process.env["FLOW_PROVIDER"] || "local");
+  new Option("--provider <name>", 'where it runs: "local" (this machine) or "fcp" (the Mithril GPU cloud); default: FLOW_PROVIDER, else `provider:` in .flow/config.yaml, else local');
 const TASK_HELP = "task id (or name: the newest task with it)";
 
 const runCommandSpec = program
@@ -130,7 +131,7 @@ program.hook("preAction", (_program, command) => {
   if (!["status", "logs", "cancel", "ssh"].includes(command.name())) return;
   const taskId = command.args[0];
   const inferred = taskId === undefined ? undefined : providerOfTaskId(taskId);
-  if (inferred !== undefined && command.getOptionValueSource("provider") === "default" && !process.env["FLOW_PROVIDER"]) {
+  if (inferred !== undefined && command.getOptionValueSource("provider") === undefined && !process.env["FLOW_PROVIDER"]) {
     command.setOptionValue("provider", inferred);
   }
 });
@@ -140,7 +141,7 @@ program
   .description("Write ~/.flow/config.yaml (mode 0600): asks on a terminal, or takes the flags")
   .option("--api-key <key>", "your API key (prefer the prompt: flags end up in shell history)")
   .option("--project <project>", "your project")
-  .option("--region <region>", "default region (us-central1-b)")
+  .option("--region <region>", 'bid only in this region (default: the cheapest with capacity; "any" removes a stored one)')
   .option("--api-url <url>", "API endpoint")
   .option("--json", "print what was written (key redacted) as JSON")
   .action(initCommand);

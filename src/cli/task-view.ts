@@ -8,7 +8,7 @@ import { formatDuration, formatTable, paint, paintStatus } from "./output.ts";
 export function describeTask(task: Task): string {
   const rows: [string, string][] = [
     ["status", `${paintStatus(task.status)}${task.message === undefined ? "" : ` (${task.message})`}`],
-    ["instance", `${task.instanceType} × ${task.numInstances}, ${task.region}, ${task.costPerHour}/h`],
+    ["instance", runsHere(task) ? `this machine (local provider${notApplied(task)})` : `${task.numInstances} × ${task.instanceType} in ${task.region}, up to ${task.costPerHour}/h`],
     ["command", commandText(task)],
     ["created", task.createdAt.toISOString()],
   ];
@@ -30,11 +30,40 @@ export function taskTable(tasks: readonly Task[]): string {
   );
 }
 
-/** `task-… completed in 3s`, `task-… failed after 1m 02s: exited with code 3`. */
+/**
+ * What `flow run` says once a task is submitted: where it runs and, on the cloud, what it may cost.
+ * `Submitted bid_… (train-1a2b3c): 1 × a100-80gb.sxm.1x in us-central1-b, up to $2.50/h`.
+ */
+export function submittedLine(task: Task): string {
+  const head = `Submitted ${paint(task.taskId, "bold")} (${task.name})`;
+  if (runsHere(task)) return `${head} (local: runs on this machine${notApplied(task)}; add --provider fcp for the cloud)`;
+  return `${head}: ${task.numInstances} × ${task.instanceType} in ${task.region}, up to ${task.costPerHour}/h`;
+}
+
+/** `task-… completed in 3s`, `task-… failed after 1m 02s: exited with code 3`, `bid_… cancelled before it started: …`. */
 export function outcomeLine(task: Task): string {
   const took = formatDuration(runningTimeMs(task));
   if (task.status === "completed") return `${task.taskId} ${paintStatus(task.status)} in ${took}`;
-  return `${task.taskId} ${paintStatus(task.status)} after ${took}${task.message === undefined ? "" : `: ${task.message}`}`;
+  const when = task.startedAt === undefined ? "before it started" : `after ${took}`;
+  return `${task.taskId} ${paintStatus(task.status)} ${when}${task.message === undefined ? "" : `: ${task.message}`}`;
+}
+
+/** What a task that has not started waits for (`waiting for an instance (bid Open, …)`), if it waits. */
+export function waitingFor(task: Task): string | undefined {
+  return task.status === "pending" || task.status === "paused" || task.status === "preempting" ? task.message : undefined;
+}
+
+/** The local provider runs tasks on this machine: no instance type, region or price applies. */
+function runsHere(task: Task): boolean {
+  return task.providerMetadata["provider"] === "local";
+}
+
+/** `; instance type a100 is not applied locally`, for what the task asked of a machine it does not get. */
+function notApplied(task: Task): string {
+  const config = task.config;
+  if (config?.instanceType !== undefined) return `; instance type ${config.instanceType} is not applied locally`;
+  if (config?.minGpuMemoryGb !== undefined) return `; ${config.minGpuMemoryGb} GB of GPU memory is not applied locally`;
+  return "";
 }
 
 /** What `flow run --wait` exits with: 0 for completed, else the task's exit code, else 1. */

@@ -11,7 +11,7 @@ import { parseDocument, stringify } from "yaml";
 import type { FieldIssue } from "../errors.ts";
 import { camelToSnake } from "../task/task-keys.ts";
 import { closestMatch, validationError } from "../task/validation.ts";
-import { CONFIG_FIELD_SCHEMAS, CONFIG_KEYS, type ConfigKey, type FlowConfig } from "./flow-config.ts";
+import { CONFIG_FIELD_SCHEMAS, CONFIG_KEYS, type ConfigKey } from "./flow-config.ts";
 
 /** Config values as found in one place, before validation. */
 export type RawConfigValues = Partial<Record<ConfigKey, string>>;
@@ -88,7 +88,7 @@ export function readConfigFile(path: string): RawConfigValues {
  * for the file, 0700 for a directory it creates. The file is written beside and renamed into
  * place, so a crash never leaves half a config, and it is never briefly world-readable.
  */
-export function writeConfigFile(path: string, values: Partial<FlowConfig>): void {
+export function writeConfigFile(path: string, values: RawConfigValues): void {
   const issues: FieldIssue[] = [];
   for (const key of CONFIG_KEYS) {
     const value = values[key];

@@ -4,8 +4,15 @@
  */
 import { z } from "zod";
 
+/** The built-in providers, as `--provider`, FLOW_PROVIDER and `provider:` spell them. */
+export const PROVIDER_NAMES = ["local", "fcp"] as const;
+export type ProviderName = (typeof PROVIDER_NAMES)[number];
+/** The Python SDK's config files name the cloud `mithril`; it means the same provider. */
+const PROVIDER_ALIASES: Readonly<Record<string, ProviderName>> = { mithril: "fcp" };
+
 export const DEFAULT_REGION = "us-central1-b";
 export const DEFAULT_API_URL = "https://api.mithril.ai";
+export const DEFAULT_PROVIDER: ProviderName = "local";
 
 /** One schema per setting, so each value can be checked against where it came from. */
 export const CONFIG_FIELD_SCHEMAS = {
@@ -17,6 +24,11 @@ export const CONFIG_FIELD_SCHEMAS = {
     .transform((url) => url.replace(/\/+$/, "")),
   /** A private key of your own for instance logins, instead of the generated per-project key. */
   sshKey: z.string().min(1, "must be the path of a private key file"),
+  /** Where tasks and functions run: "local" (this machine, the default) or "fcp" (the cloud). */
+  provider: z
+    .string()
+    .transform((name) => PROVIDER_ALIASES[name] ?? name)
+    .pipe(z.enum(PROVIDER_NAMES, { error: `must be one of: ${PROVIDER_NAMES.join(", ")}` })),
 } as const;
 
 export const FlowConfigSchema = z.strictObject({
@@ -25,11 +37,12 @@ export const FlowConfigSchema = z.strictObject({
   region: CONFIG_FIELD_SCHEMAS.region.default(DEFAULT_REGION),
   apiUrl: CONFIG_FIELD_SCHEMAS.apiUrl.default(DEFAULT_API_URL),
   sshKey: CONFIG_FIELD_SCHEMAS.sshKey.optional(),
+  provider: CONFIG_FIELD_SCHEMAS.provider.default(DEFAULT_PROVIDER),
 });
 
 export type FlowConfig = z.output<typeof FlowConfigSchema>;
 
-export const CONFIG_KEYS = ["apiKey", "project", "region", "apiUrl", "sshKey"] as const satisfies readonly (keyof FlowConfig)[];
+export const CONFIG_KEYS = ["apiKey", "project", "region", "apiUrl", "sshKey", "provider"] as const satisfies readonly (keyof FlowConfig)[];
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
 
 /** A config a cloud provider can use: both credentials present. */

@@ -2,11 +2,14 @@ export {
   CONFIG_FIELD_SCHEMAS,
   CONFIG_KEYS,
   DEFAULT_API_URL,
+  DEFAULT_PROVIDER,
   DEFAULT_REGION,
   FlowConfigSchema,
+  PROVIDER_NAMES,
   type CloudConfig,
   type ConfigKey,
   type FlowConfig,
+  type ProviderName,
 } from "./flow-config.ts";
 export {
   findLocalConfigFile,
@@ -21,6 +24,7 @@ export {
   EXPLICIT_SOURCE,
   UNSET_SOURCE,
   loadConfig,
+  loadSetting,
   requireCloudConfig,
   type LoadConfigOptions,
   type LoadedConfig,

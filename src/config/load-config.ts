@@ -1,6 +1,7 @@
 /**
- * Loading FlowConfig from its layers, highest precedence first: explicit options, FLOW_* env
- * variables, the project's `.flow/config.yaml` (nearest to cwd), `~/.flow/config.yaml`, defaults.
+ * Loading FlowConfig from its layers, highest precedence first: explicit options (CLI flags),
+ * FLOW_* env variables, the project's `.flow/config.yaml` (nearest to cwd), `~/.flow/config.yaml`,
+ * defaults. The provider is chosen the same way (`--provider`, FLOW_PROVIDER, `provider:`).
  *
  * Each value remembers where it came from, so later errors can say "API key from FLOW_API_KEY was
  * rejected" rather than leave the user to guess which of four places to fix.
@@ -13,10 +14,12 @@ import {
   CONFIG_FIELD_SCHEMAS,
   CONFIG_KEYS,
   DEFAULT_API_URL,
+  DEFAULT_PROVIDER,
   DEFAULT_REGION,
   type CloudConfig,
   type ConfigKey,
   type FlowConfig,
+  type ProviderName,
 } from "./flow-config.ts";
 
 export const CONFIG_ENV_VARS: Readonly<Record<ConfigKey, string>> = {
@@ -25,7 +28,11 @@ export const CONFIG_ENV_VARS: Readonly<Record<ConfigKey, string>> = {
   region: "FLOW_REGION",
   apiUrl: "FLOW_API_URL",
   sshKey: "FLOW_SSH_KEY",
+  provider: "FLOW_PROVIDER",
 };
+
+/** Settings that have a built-in default rather than being unset. */
+const DEFAULTED: ReadonlySet<ConfigKey> = new Set(["region", "apiUrl", "provider"]);
 
 /** Source of a value that was passed in code (e.g. from a CLI flag). */
 export const EXPLICIT_SOURCE = "explicit";
@@ -55,31 +62,15 @@ interface Layer {
 
 /** Throws a ValidationError naming the file or variable when a value is malformed. */
 export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
-  const env = options.env ?? process.env;
-  const cwd = options.cwd ?? process.cwd();
-  const homeDir = options.homeDir ?? homedir();
-
-  const files = [findLocalConfigFile(cwd, homeDir), globalConfigPath(homeDir)].filter((f) => f !== undefined);
-  const layers: Layer[] = [
-    { values: options.explicit ?? {}, sourceOf: () => EXPLICIT_SOURCE },
-    { values: fromEnv(env), sourceOf: (key) => CONFIG_ENV_VARS[key] },
-    ...files.map((file) => ({ values: readConfigFile(file), sourceOf: () => file })),
-  ];
-
+  const layers = layersOf(options);
   const config: Partial<Record<ConfigKey, string>> = {};
   const sources = {} as Record<ConfigKey, string>;
   const issues: FieldIssue[] = [];
   for (const key of CONFIG_KEYS) {
-    const layer = layers.find((l) => l.values[key] !== undefined && l.values[key] !== "");
-    const raw = layer?.values[key];
-    if (layer === undefined || raw === undefined) {
-      sources[key] = key === "region" || key === "apiUrl" ? DEFAULT_SOURCE : UNSET_SOURCE;
-      continue;
-    }
-    sources[key] = layer.sourceOf(key);
-    const result = CONFIG_FIELD_SCHEMAS[key].safeParse(raw);
-    if (result.success) config[key] = result.data;
-    else issues.push(invalidValueIssue(key, raw, sources[key], result.error.issues[0]?.message ?? "is invalid"));
+    const setting = resolveSetting(layers, key);
+    sources[key] = setting.source;
+    if ("issue" in setting) issues.push(setting.issue);
+    else if (setting.value !== undefined) config[key] = setting.value;
   }
   if (issues.length > 0) throw validationError("Flow configuration", issues);
 
@@ -90,9 +81,44 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
       region: config.region ?? DEFAULT_REGION,
       apiUrl: config.apiUrl ?? DEFAULT_API_URL,
       ...(config.sshKey === undefined ? {} : { sshKey: config.sshKey }),
+      provider: (config.provider as ProviderName | undefined) ?? DEFAULT_PROVIDER,
     },
     sources,
   };
+}
+
+/**
+ * One setting through the same layers as loadConfig, checking only that setting: choosing the
+ * provider must not fail on a malformed `api_url` that only the cloud would use. (A config file
+ * that is not valid YAML still fails: it is read whole.) `value` is undefined when unset.
+ */
+export function loadSetting(key: ConfigKey, options: LoadConfigOptions = {}): { value: string | undefined; source: string } {
+  const setting = resolveSetting(layersOf(options), key);
+  if ("issue" in setting) throw validationError("Flow configuration", [setting.issue]);
+  return setting;
+}
+
+function layersOf(options: LoadConfigOptions): Layer[] {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const homeDir = options.homeDir ?? homedir();
+  const files = [findLocalConfigFile(cwd, homeDir), globalConfigPath(homeDir)].filter((f) => f !== undefined);
+  return [
+    { values: options.explicit ?? {}, sourceOf: () => EXPLICIT_SOURCE },
+    { values: fromEnv(env), sourceOf: (key) => CONFIG_ENV_VARS[key] },
+    ...files.map((file) => ({ values: readConfigFile(file), sourceOf: () => file })),
+  ];
+}
+
+/** The highest layer's value for `key`, checked, and where it came from. */
+function resolveSetting(layers: readonly Layer[], key: ConfigKey): { value: string | undefined; source: string } | { source: string; issue: FieldIssue } {
+  const layer = layers.find((l) => l.values[key] !== undefined && l.values[key] !== "");
+  const raw = layer?.values[key];
+  if (layer === undefined || raw === undefined) return { value: undefined, source: DEFAULTED.has(key) ? DEFAULT_SOURCE : UNSET_SOURCE };
+  const source = layer.sourceOf(key);
+  const result = CONFIG_FIELD_SCHEMAS[key].safeParse(raw);
+  if (result.success) return { value: result.data, source };
+  return { source, issue: invalidValueIssue(key, raw, source, result.error.issues[0]?.message ?? "is invalid") };
 }
 
 function fromEnv(env: NodeJS.ProcessEnv): RawConfigValues {

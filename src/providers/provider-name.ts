@@ -1,18 +1,25 @@
 /**
- * The built-in providers by name, as `--provider` and FLOW_PROVIDER spell them. Kept apart from
- * the providers themselves so the CLI can check a name without loading either.
+ * The built-in providers by name, as `--provider`, FLOW_PROVIDER and `provider:` in a config file
+ * spell them. Kept apart from the providers themselves so the CLI can check a name without
+ * loading either.
  */
+import { loadSetting, type LoadConfigOptions } from "../config/load-config.ts";
+import { CONFIG_FIELD_SCHEMAS, DEFAULT_PROVIDER, PROVIDER_NAMES, type ProviderName } from "../config/flow-config.ts";
 import { ValidationError } from "../errors.ts";
 
-export const PROVIDER_NAMES = ["local", "fcp"] as const;
-export type ProviderName = (typeof PROVIDER_NAMES)[number];
+export { PROVIDER_NAMES, type ProviderName };
 
-/** A provider name from a flag or FLOW_PROVIDER, checked. */
-export function providerName(name: string | undefined = process.env["FLOW_PROVIDER"]): ProviderName {
-  if (name === undefined || name === "") return "local";
-  if ((PROVIDER_NAMES as readonly string[]).includes(name)) return name as ProviderName;
-  throw new ValidationError(`Unknown provider ${JSON.stringify(name)}.`, {
-    suggestions: [`use one of: ${PROVIDER_NAMES.join(", ")} (with --provider, or FLOW_PROVIDER)`],
+/**
+ * The provider to use: `explicit` (a `--provider` flag or an option in code) when given, else
+ * FLOW_PROVIDER, else `provider:` in the project's `.flow/config.yaml`, else in
+ * `~/.flow/config.yaml`, else "local". A bad value is a ValidationError naming where it came from.
+ */
+export function providerName(explicit?: string, options: Omit<LoadConfigOptions, "explicit"> = {}): ProviderName {
+  if (explicit === undefined) return (loadSetting("provider", options).value as ProviderName | undefined) ?? DEFAULT_PROVIDER;
+  const checked = CONFIG_FIELD_SCHEMAS.provider.safeParse(explicit);
+  if (checked.success) return checked.data;
+  throw new ValidationError(`Unknown provider ${JSON.stringify(explicit)}.`, {
+    suggestions: [`use one of: ${PROVIDER_NAMES.join(", ")}`],
   });
 }
 

@@ -29,6 +29,11 @@ export interface ReadLogsOptions {
 export interface FollowLogsOptions extends ReadLogsOptions {
   /** Stops following (the iterator ends) when it fires. */
   signal?: AbortSignal;
+  /**
+   * While the task has not started (a cloud bid waiting for an instance, an instance booting),
+   * called with its state each time the provider checks; its `message` says what it waits for.
+   */
+  onWaiting?: (info: TaskInfo) => void;
 }
 
 export interface ShellOptions {
@@ -50,7 +55,11 @@ export interface TaskProvider {
   /** Stops the task; a task that already ended is left as it is. */
   cancel(taskId: string): Promise<TaskInfo>;
   readLogs(taskId: string, options: ReadLogsOptions): Promise<string>;
-  /** The last `tail` lines, then new lines as they are written, until the task ends. */
+  /**
+   * The last `tail` lines, then new lines as they are written, until the task ends. A task that
+   * has not started yet is waited for, however long that takes; one that ends without ever
+   * starting (cancelled while its bid waited) yields nothing.
+   */
   followLogs(taskId: string, options: FollowLogsOptions): AsyncIterable<string>;
   getInstances(taskId: string): Promise<Instance[]>;
   getUser(userId: string): Promise<User | undefined>;

@@ -29,9 +29,17 @@ import type { TaskStatus } from "./task-status.ts";
 import type { CreateVolumeOptions, Volume } from "./volume.ts";
 
 export interface FlowOptions {
-  /** "local" (this machine), "fcp" (the Mithril GPU cloud) or a provider of your own; FLOW_PROVIDER, else "local". */
+  /**
+   * "local" (this machine), "fcp" (the Mithril GPU cloud) or a provider of your own. By default:
+   * FLOW_PROVIDER, else `provider:` in the project's `.flow/config.yaml`, else in
+   * `~/.flow/config.yaml`, else "local".
+   */
   provider?: "local" | "fcp" | TaskProvider;
-  /** Progress while a cloud provider waits for instances ("bid placed", "instance running"). */
+  /**
+   * Progress of a cloud provider: what a bid buys and may cost before it is placed ("bidding for
+   * 8 × H100 at up to $30.00/h …"), then "bid placed", uploads. By default written to stderr as
+   * `flow: …`; pass `() => {}` to silence it.
+   */
   onProgress?: (message: string) => void;
   /** Settings that win over FLOW_* env and config files (e.g. from CLI flags). */
   config?: Partial<FlowConfig>;
@@ -84,7 +92,8 @@ export class Flow {
     });
     this.config = loaded.config;
     const flowHome = options.flowHome ?? resolveFlowHome(undefined, options.env);
-    const chosen = typeof options.provider === "object" ? options.provider : providerName(options.provider ?? (options.env ?? process.env)["FLOW_PROVIDER"]);
+    const chosen =
+      typeof options.provider === "object" ? options.provider : options.provider === undefined ? loaded.config.provider : providerName(options.provider);
     this.provider =
       chosen === "local"
         ? new LocalTaskRunner({
@@ -92,7 +101,7 @@ export class Flow {
             ...(options.env === undefined ? {} : { env: options.env }),
           })
         : chosen === "fcp"
-          ? new FcpTaskProvider({ config: loaded, flowHome, ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }) })
+          ? new FcpTaskProvider({ config: loaded, flowHome, onProgress: options.onProgress ?? writeProgress })
           : chosen;
     const provider = this.provider;
     this.volumes = {
@@ -150,6 +159,11 @@ export class Flow {
   catalog(): Promise<InstanceCatalog> {
     return this.provider.catalog();
   }
+}
+
+/** Before money is spent, the user hears what is bought and at what price, even from a script. */
+function writeProgress(message: string): void {
+  process.stderr.write(`flow: ${message}\n`);
 }
 
 function dataMounts(data: SubmitOptions["data"]): Pick<MountSpec, "source" | "target">[] {

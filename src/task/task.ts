@@ -6,7 +6,7 @@
  * the end of a followed log), never behind the caller's back.
  */
 import { CancelledError, FlowError, TimeoutError } from "../errors.ts";
-import type { LogStream, ShellOptions, TaskProvider } from "../providers/task-provider.ts";
+import type { FollowLogsOptions, LogStream, ShellOptions, TaskProvider } from "../providers/task-provider.ts";
 import type { Instance } from "./instance.ts";
 import type { TaskConfig } from "./task-config.ts";
 import type { TaskHandle, WaitOptions } from "./task-handle.ts";
@@ -27,6 +27,12 @@ export interface LogsOptions {
   stderr?: boolean;
   /** Stops a followed stream early. */
   signal?: AbortSignal;
+  /**
+   * With `follow`: a task that has not started yet (on the cloud: its bid waits for an instance,
+   * the instance boots) is waited for, however long that takes. This is called each time its
+   * state is checked meanwhile, with the task refreshed: `task.message` says what it waits for.
+   */
+  onWaiting?: (task: Task) => void;
 }
 
 export class Task implements TaskHandle<void> {
@@ -94,7 +100,9 @@ export class Task implements TaskHandle<void> {
 
   /**
    * The last `tail` lines of stdout (or stderr), or with `follow: true` an async iterable of
-   * lines that ends when the task does.
+   * lines that ends when the task does. Following a task that has not started waits for it to
+   * start; one that ends without starting (cancelled while it waited) yields no lines, and its
+   * `status` and `message` say why.
    */
   logs(options: LogsOptions & { follow: true }): AsyncIterable<string>;
   logs(options?: LogsOptions & { follow?: false }): Promise<string>;
@@ -103,10 +111,19 @@ export class Task implements TaskHandle<void> {
     const stream: LogStream = options.stderr ? "stderr" : "stdout";
     const tail = options.tail ?? DEFAULT_LOG_TAIL_LINES;
     if (!options.follow) return this.#provider.readLogs(this.taskId, { stream, tail });
-    return this.#follow({ stream, tail, ...(options.signal === undefined ? {} : { signal: options.signal }) });
+    const { onWaiting } = options;
+    return this.#follow({
+      stream,
+      tail,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      onWaiting: (info) => {
+        this.#info = info;
+        onWaiting?.(this);
+      },
+    });
   }
 
-  async *#follow(options: { stream: LogStream; tail: number; signal?: AbortSignal }): AsyncIterable<string> {
+  async *#follow(options: FollowLogsOptions): AsyncIterable<string> {
     yield* this.#provider.followLogs(this.taskId, options);
     await this.refresh();
   }

@@ -75,9 +75,33 @@ describe("functions on fcp", () => {
     });
   }
 
-  it("calls one function by name", async () => {
+  it("calls one function by name, saying what it bids for and at what price before it bids", async () => {
     const result = await flow(["run", "examples/hello.ts::square", "7"]);
     assert.equal(result.stdout.trim(), "49", result.stderr);
+    const said = result.stderr.search(/^flow: bidding for 1 × A100 at up to \$\d+\.\d\d\/h \(a100-80gb\.sxm\.1x in us-central1-\w; spot price now \$/m);
+    assert.ok(said !== -1 && said < result.stderr.search(/^flow: bid bid_/m), result.stderr);
+    await assertNothingLive();
+  });
+
+  it("runs on the cloud when ~/.flow/config.yaml says `provider: fcp`: flow run, an app run and invoke", async () => {
+    const home = join(root, "configured-home");
+    mkdirSync(join(home, ".flow"), { recursive: true });
+    writeFileSync(join(home, ".flow", "config.yaml"), `provider: fcp\napi_url: ${sim.url}\napi_key: ${sim.apiKey}\nproject: ${sim.project.name}\n`);
+    // Nothing in the environment says fcp (an empty variable is an unset one).
+    const configured = { HOME: home, FLOW_HOME: join(home, ".flow"), FLOW_PROVIDER: "", FLOW_API_URL: "", FLOW_API_KEY: "", FLOW_PROJECT: "" };
+    const project = join(root, "configured-project");
+    mkdirSync(project, { recursive: true });
+    const task = await flow(["run", "echo configured", "-i", "a100", "--wait"], configured, project);
+    assert.equal(task.code, 0, task.stderr);
+    assert.match(task.stdout, /^Submitted bid_\w+ /m);
+    assert.match(task.stdout, /^configured$/m);
+    const app = await flow(["run", "examples/hello.ts::square", "3"], configured);
+    assert.equal(app.stdout.trim(), "9", app.stderr);
+    assert.match(app.stderr, /^flow: bid bid_\w+ for 1 × /m);
+    const invoked = await runNode(["--import", "flow-sdk/register", "examples/invoke.ts"], { cwd: repoRoot, env: { ...env, ...configured } });
+    assert.equal(invoked.code, 0, invoked.stderr);
+    assert.match(invoked.stderr, /^flow: bid bid_\w+ for 1 × /m);
+    await flow(["cancel", /Submitted (bid_\w+)/.exec(task.stdout)![1]!], configured);
     await assertNothingLive();
   });
 
@@ -205,7 +229,23 @@ describe("command tasks on fcp", () => {
       [{ status: "failed", exitCode: 3 }],
     );
     const cancelled = await flow(["cancel", taskId]);
-    assert.match(cancelled.stdout, /had already ended \(failed\); nothing is left running/);
+    const [instance] = sim.instances().filter((i) => i.bid === taskId);
+    assert.equal(cancelled.stdout, `Released the instance ${instance!.fid} of failed task ${taskId} (exited with code 3).\n`);
+    await assertNothingLive([taskId]);
+    const again = await flow(["cancel", taskId]);
+    assert.match(again.stdout, /had already ended \(failed\); nothing is left running/);
+  });
+
+  it('says before bidding what a task buys and may cost: a bare "h100" is 8 × H100', async () => {
+    const result = await flow(["run", "true", "-i", "h100", "--no-upload-code", "--json"]);
+    assert.equal(result.code, 0, result.stderr);
+    const taskId = (JSON.parse(result.stdout) as { taskId: string }).taskId;
+    const lines = result.stderr.split("\n");
+    const note = lines.indexOf('flow: "h100" means 8 × H100 (a whole node); for one GPU use "1xh100" (from $10.00/h)');
+    const bidding = lines.findIndex((line) => /^flow: bidding for 8 × H100 at up to \$30\.00\/h \(h100-80gb\.sxm\.8x in us-central1-\w; spot price now \$24\.00\/h\)$/.test(line));
+    const placed = lines.findIndex((line) => line.startsWith(`flow: bid ${taskId} `));
+    assert.ok(note !== -1 && note < bidding && bidding < placed, result.stderr);
+    await flow(["cancel", taskId]);
     await assertNothingLive([taskId]);
   });
 
@@ -279,6 +319,100 @@ describe("command tasks on fcp", () => {
     const script = (posted?.requestBody as { launch_specification: { startup_script: string } }).launch_specification.startup_script;
     assert.ok(Buffer.byteLength(script) <= 10_000, `startup script is ${Buffer.byteLength(script)} bytes`);
     assert.ok(!script.includes("SETTING_11=xxx"), "the script was sent compressed");
+  });
+});
+
+describe("following a task before it has an instance", () => {
+  // Allocation and boot take time here, as on the real cloud (minutes there). While a follower
+  // is being started the test holds the bid back by taking the capacity away; giving it back lets
+  // the bid be allocated.
+  let slow: FcpSimulator;
+  let slowEnv: NodeJS.ProcessEnv;
+  let project: string;
+  const A100 = "a100-80gb.sxm.1x";
+
+  before(async () => {
+    slow = await FcpSimulator.start({ allocationDelayMs: 3_000, bootStepMs: 200, stateDir: join(root, "slow-sim") });
+    const home = join(root, "slow-home");
+    slowEnv = { ...env, FLOW_API_URL: slow.url, FLOW_API_KEY: slow.apiKey, FLOW_PROJECT: slow.project.name, HOME: home, FLOW_HOME: join(home, ".flow") };
+    // A small project: its code rides in the startup script, so `flow run` returns once the bid is placed.
+    project = join(root, "small-project");
+    mkdirSync(project, { recursive: true });
+    writeFileSync(join(project, "hello.sh"), "echo hi from the cloud\n");
+  });
+
+  after(async () => {
+    await slow.close();
+  });
+
+  /** Starts `flow run … --wait`; resolves once its bid is placed and held open. */
+  async function submitHeld(command: string): Promise<{ run: ReturnType<typeof startCli>; taskId: string }> {
+    const earlier = new Set(slow.bids().map((bid) => bid.fid));
+    const run = startCli(["run", command, "-i", "a100", "--wait"], { cwd: project, env: slowEnv });
+    await until(() => slow.bids().some((bid) => !earlier.has(bid.fid)), "the bid", 60_000);
+    slow.faults.setCapacity(A100, undefined, 0);
+    const bid = slow.bids().find((b) => !earlier.has(b.fid))!;
+    assert.equal(bid.status, "Open");
+    return { run, taskId: bid.fid };
+  }
+
+  it("flow run --wait, flow logs -f and task.logs({ follow: true }) wait through the open bid and the boot, then stream", async () => {
+    const { run, taskId } = await submitHeld("bash hello.sh; exit 7");
+    try {
+      await until(() => /waiting for an instance \(bid Open, up to \$\d+\.\d\d\/h\)/.test(run.output()), "flow run --wait to say what it waits for", 60_000);
+      const logs = startCli(["logs", taskId, "-f"], { cwd: project, env: slowEnv });
+      const flow = new Flow({ provider: "fcp", env: slowEnv, cwd: project, homeDir: slowEnv["HOME"]!, flowHome: slowEnv["FLOW_HOME"]!, onProgress: () => {} });
+      const task = await flow.getTask(taskId);
+      const waitedFor: string[] = [];
+      const followed = (async () => {
+        const lines: string[] = [];
+        for await (const line of task.logs({ follow: true, onWaiting: (t) => waitedFor.push(t.message ?? "") })) lines.push(line);
+        return lines;
+      })();
+      await until(() => /waiting for an instance \(bid Open/.test(logs.output()) && waitedFor.length > 0, "the followers to wait", 60_000);
+      assert.equal(slow.bids().find((bid) => bid.fid === taskId)?.status, "Open", "everyone started following before the bid had an instance");
+
+      slow.faults.setCapacity(A100, undefined, 4);
+      const waited = await run.done;
+      assert.equal(waited.code, 7, waited.stderr);
+      assert.match(waited.stdout, /^hi from the cloud$/m);
+      assert.match(waited.stdout, new RegExp(`^${taskId} failed after \\d+s: exited with code 7$`, "m"));
+      const logged = await logs.done;
+      assert.equal(logged.code, 0, logged.stderr);
+      assert.equal(logged.stdout, "hi from the cloud\n");
+      assert.deepEqual(await followed, ["hi from the cloud"]);
+      assert.match(waitedFor[0] ?? "", /^waiting for an instance \(bid Open, up to \$/);
+      assert.equal(task.status, "failed");
+      assert.equal(task.exitCode, 7);
+      await runCli(["cancel", taskId], { cwd: project, env: slowEnv });
+    } finally {
+      slow.faults.setCapacity(A100, undefined, 4);
+    }
+    await until(() => slow.liveInstances().length === 0, "the instance to be released", 30_000);
+  });
+
+  it("ends a follow with what happened when the bid is cancelled before it ever ran", async () => {
+    const { run, taskId } = await submitHeld("bash hello.sh");
+    try {
+      await until(() => /waiting for an instance/.test(run.output()), "flow run --wait to wait", 60_000);
+      const logs = startCli(["logs", taskId, "-f"], { cwd: project, env: slowEnv });
+      await until(() => /waiting for an instance/.test(logs.output()), "flow logs -f to wait", 60_000);
+      const early = await runCli(["logs", taskId], { cwd: project, env: slowEnv });
+      assert.equal(early.code, 1);
+      assert.match(early.stderr, new RegExp(`^Error: Task ${taskId} has not started yet: waiting for an instance \\(bid Open, up to \\$[\\d.]+/h\\)\\.\\n.*flow logs ${taskId} -f`));
+      const cancelled = await runCli(["cancel", taskId], { cwd: project, env: slowEnv });
+      assert.equal(cancelled.stdout, `${taskId} cancelled\n`, cancelled.stderr);
+      const waited = await run.done;
+      assert.equal(waited.code, 1, waited.stderr);
+      assert.match(waited.stdout, new RegExp(`^${taskId} cancelled before it started: cancelled by the user$`, "m"));
+      const logged = await logs.done;
+      assert.equal(logged.code, 0, logged.stderr);
+      assert.equal(logged.stdout, "");
+      assert.match(logged.stderr, new RegExp(`^${taskId} cancelled before it started: cancelled by the user$`, "m"));
+      assert.deepEqual(slow.liveInstances(), []);
+    } finally {
+      slow.faults.setCapacity(A100, undefined, 4);
+    }
   });
 });
 

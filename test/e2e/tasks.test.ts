@@ -55,7 +55,7 @@ describe("flow run (command tasks)", { concurrency: true }, () => {
     const submitted = await box.json(["run", "echo started; sleep 30; echo never", "--instance-type", "a100"]);
     const taskId = String(submitted["taskId"]);
     assert.match(taskId, /^task-[0-9a-f]{12}$/);
-    assert.equal(submitted["instanceType"], "a100-80gb.sxm.1x");
+    assert.equal(submitted["instanceType"], "local");
 
     const logs = box.start(["logs", taskId, "-f"]);
     await until(() => logs.output().includes("started"), "the task's first line through logs -f");
@@ -227,14 +227,35 @@ describe("flow status / logs / cancel / list / catalog / init", { concurrency: t
     assert.match(badTail.stderr, /--tail: must be a whole number of lines/);
   });
 
-  it("catalog lists the seed's instance types; --json for scripts", async () => {
+  it("says the local provider runs tasks on this machine: no made-up instance type, region or price anywhere", async () => {
     const box = sandbox();
-    const table = await box.flow(["catalog", "--gpu", "h100"]);
-    assert.equal(table.code, 0, table.stderr);
-    assert.match(table.stdout, /h100-80gb\.sxm\.8x\s+it_5ECSoHQjLBzrp5YM\s+8× H100/);
-    assert.doesNotMatch(table.stdout, /a100/);
-    const entries = (await box.json(["catalog", "--min-gpu-memory-gb", "80", "--max-price-per-hour", "3"])) as unknown as { name: string }[];
-    assert.deepEqual(entries.map((e) => e.name), ["a100-80gb.sxm.1x", "a100-80gb.sxm.1x"]);
+    const run = await box.flow(["run", "echo hi", "-i", "a100", "--wait"]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^Submitted task-[0-9a-f]{12} \(flow-task-[0-9a-f]{6}\) \(local: runs on this machine; instance type a100 is not applied locally; add --provider fcp for the cloud\)$/m);
+    const taskId = /task-[0-9a-f]{12}/.exec(run.stdout)![0];
+    const byMemory = await box.flow(["run", "echo hi", "--min-gpu-memory-gb", "40"]);
+    assert.match(byMemory.stdout, /\(local: runs on this machine; 40 GB of GPU memory is not applied locally;/);
+    const status = await box.flow(["status", taskId]);
+    assert.match(status.stdout, /^  instance +this machine \(local provider; instance type a100 is not applied locally\)$/m);
+    const catalog = await box.flow(["catalog", "--gpu", "h100"]);
+    assert.equal(catalog.stdout, "The local provider runs tasks on this machine: it has no instance types or prices. See the cloud's with: flow catalog --provider fcp\n");
+    assert.deepEqual(await box.json(["catalog"]), []);
+    const everything = [run, byMemory, status, catalog, await box.flow(["list"]), await box.flow(["status"])].map((r) => r.stdout + r.stderr).join("\n");
+    assert.doesNotMatch(everything, /a100-80gb|sxm|us-central|\$\d/);
+  });
+
+  it("takes the provider from `provider:` in a config file, and names the file when the value is bad", async () => {
+    const box = sandbox({ ".flow/config.yaml": "provider: local\n" });
+    const user = join(dirname(box.project), "user");
+    mkdirSync(join(user, ".flow"), { recursive: true });
+    writeFileSync(join(user, ".flow", "config.yaml"), "provider: gcp\n");
+    // The project's file says local and wins over the home file.
+    assert.match((await box.flow(["run", "true", "-i", "a100"])).stdout, /^Submitted task-/);
+    rmSync(join(box.project, ".flow"), { recursive: true });
+    const bad = await box.flow(["list"]);
+    assert.equal(bad.code, 1);
+    assert.ok(bad.stderr.includes(join(user, ".flow", "config.yaml")) && bad.stderr.includes('"gcp"'), bad.stderr);
+    assert.match(bad.stderr, /must be one of: local, fcp/);
   });
 
   it("init --api-key --project writes ~/.flow/config.yaml with mode 0600 and never prints the key", async () => {

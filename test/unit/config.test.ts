@@ -13,6 +13,8 @@ import {
   type FlowConfig,
   type LoadedConfig,
 } from "../../src/config/index.ts";
+import { providerName } from "../../src/providers/provider-name.ts";
+import { Flow } from "../../src/task/flow.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "flow-config-test-"));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -61,47 +63,60 @@ describe("loadConfig precedence", () => {
   }[] = [
     {
       name: "nothing set: defaults",
-      expect: { region: "us-central1-b", apiUrl: "https://api.mithril.ai" },
-      sources: { apiKey: "unset", project: "unset", region: "default", apiUrl: "default", sshKey: "unset" },
+      expect: { region: "us-central1-b", apiUrl: "https://api.mithril.ai", provider: "local" },
+      sources: { apiKey: "unset", project: "unset", region: "default", apiUrl: "default", sshKey: "unset", provider: "default" },
     },
     {
       name: "global file only",
       files: { global: GLOBAL },
-      expect: { apiKey: "fkey_global_000000000", project: "global-proj", region: "us-east1-a", apiUrl: "https://api.mithril.ai" },
-      sources: { apiKey: "$global", project: "$global", region: "$global", apiUrl: "default", sshKey: "unset" },
+      expect: { apiKey: "fkey_global_000000000", project: "global-proj", region: "us-east1-a", apiUrl: "https://api.mithril.ai", provider: "local" },
+      sources: { apiKey: "$global", project: "$global", region: "$global", apiUrl: "default", sshKey: "unset", provider: "default" },
     },
     {
       name: "local file over global file",
       files: { global: GLOBAL, local: LOCAL },
-      expect: { apiKey: "fkey_global_000000000", project: "local-proj", region: "us-east1-a", apiUrl: "https://local.example.com" },
-      sources: { apiKey: "$global", project: "$local", region: "$global", apiUrl: "$local", sshKey: "unset" },
+      expect: { apiKey: "fkey_global_000000000", project: "local-proj", region: "us-east1-a", apiUrl: "https://local.example.com", provider: "local" },
+      sources: { apiKey: "$global", project: "$local", region: "$global", apiUrl: "$local", sshKey: "unset", provider: "default" },
     },
     {
       name: "env over files",
       files: { global: GLOBAL, local: LOCAL },
       env: { FLOW_API_KEY: "fkey_env_1111111111", FLOW_REGION: "eu-central1-a", FLOW_PROJECT: "" },
-      expect: { apiKey: "fkey_env_1111111111", project: "local-proj", region: "eu-central1-a", apiUrl: "https://local.example.com" },
-      sources: { apiKey: "FLOW_API_KEY", project: "$local", region: "FLOW_REGION", apiUrl: "$local", sshKey: "unset" },
+      expect: { apiKey: "fkey_env_1111111111", project: "local-proj", region: "eu-central1-a", apiUrl: "https://local.example.com", provider: "local" },
+      sources: { apiKey: "FLOW_API_KEY", project: "$local", region: "FLOW_REGION", apiUrl: "$local", sshKey: "unset", provider: "default" },
     },
     {
       name: "explicit over everything",
       files: { global: GLOBAL, local: LOCAL },
       env: { FLOW_API_KEY: "fkey_env_1111111111", FLOW_PROJECT: "env-proj", FLOW_API_URL: "http://localhost:8080" },
       explicit: { project: "cli-proj", apiUrl: "https://cli.example.com" },
-      expect: { apiKey: "fkey_env_1111111111", project: "cli-proj", region: "us-east1-a", apiUrl: "https://cli.example.com" },
-      sources: { apiKey: "FLOW_API_KEY", project: "explicit", region: "$global", apiUrl: "explicit", sshKey: "unset" },
+      expect: { apiKey: "fkey_env_1111111111", project: "cli-proj", region: "us-east1-a", apiUrl: "https://cli.example.com", provider: "local" },
+      sources: { apiKey: "FLOW_API_KEY", project: "explicit", region: "$global", apiUrl: "explicit", sshKey: "unset", provider: "default" },
     },
     {
       name: "camelCase keys in a file",
       files: { global: "apiKey: fkey_camel_22222222\napiUrl: https://camel.example.com\n" },
-      expect: { apiKey: "fkey_camel_22222222", region: "us-central1-b", apiUrl: "https://camel.example.com" },
-      sources: { apiKey: "$global", project: "unset", region: "default", apiUrl: "$global", sshKey: "unset" },
+      expect: { apiKey: "fkey_camel_22222222", region: "us-central1-b", apiUrl: "https://camel.example.com", provider: "local" },
+      sources: { apiKey: "$global", project: "unset", region: "default", apiUrl: "$global", sshKey: "unset", provider: "default" },
     },
     {
-      name: "unrelated keys and empty values are ignored",
+      name: "unrelated keys and empty values are ignored; the Python SDK's `provider: mithril` is the cloud",
       files: { global: "provider: mithril\nproject:\napi_key: ''\nmithril:\n  anything: 1\n" },
-      expect: { region: "us-central1-b", apiUrl: "https://api.mithril.ai" },
-      sources: { apiKey: "unset", project: "unset", region: "default", apiUrl: "default", sshKey: "unset" },
+      expect: { region: "us-central1-b", apiUrl: "https://api.mithril.ai", provider: "fcp" },
+      sources: { apiKey: "unset", project: "unset", region: "default", apiUrl: "default", sshKey: "unset", provider: "$global" },
+    },
+    {
+      name: "provider: the project file over the home file, FLOW_PROVIDER over both",
+      files: { global: "provider: fcp\n", local: "provider: local\n" },
+      expect: { region: "us-central1-b", apiUrl: "https://api.mithril.ai", provider: "local" },
+      sources: { apiKey: "unset", project: "unset", region: "default", apiUrl: "default", sshKey: "unset", provider: "$local" },
+    },
+    {
+      name: "provider from FLOW_PROVIDER over the files",
+      files: { global: "provider: local\n", local: "provider: local\n" },
+      env: { FLOW_PROVIDER: "fcp" },
+      expect: { region: "us-central1-b", apiUrl: "https://api.mithril.ai", provider: "fcp" },
+      sources: { apiKey: "unset", project: "unset", region: "default", apiUrl: "default", sshKey: "unset", provider: "FLOW_PROVIDER" },
     },
   ];
   for (const row of rows) {
@@ -141,6 +156,7 @@ describe("loadConfig errors", () => {
     { name: "a file that is a list", files: { global: "- api_key\n" }, path: "(root)", mentions: ["$global", "mapping"] },
     { name: "a number where a string belongs, without echoing it", files: { global: "api_key: 123456789012345\n" }, path: "api_key", mentions: ["$global", "must be a string"], hides: "123456789012345" },
     { name: "a near-miss key", files: { global: "apikey: fkey_x\n" }, path: "apikey", mentions: ["did you mean `api_key`?"] },
+    { name: "an unknown provider from a file", files: { global: "provider: gcp\n" }, path: "provider", mentions: ["$global", '"gcp"', "local, fcp"] },
     { name: "one setting spelled twice", files: { global: "api_url: https://a.example\napiUrl: https://b.example\n" }, path: "apiUrl", mentions: ["second time"] },
   ];
   for (const row of rows) {
@@ -167,7 +183,7 @@ describe("writeConfigFile", () => {
     assert.match(text, /^api_key: fkey_written_33333333$/m);
     assert.match(text, /^api_url: /m);
     const loaded = loadConfig({ cwd: dirs.cwd, homeDir: dirs.home, env: {} });
-    assert.deepEqual(loaded.config, { apiKey: "fkey_written_33333333", project: "p1", region: "us-central1-b", apiUrl: "https://api.mithril.ai" });
+    assert.deepEqual(loaded.config, { apiKey: "fkey_written_33333333", project: "p1", region: "us-central1-b", apiUrl: "https://api.mithril.ai", provider: "local" });
   });
 
   test("an existing world-readable file ends up 0600", () => {
@@ -187,8 +203,8 @@ describe("writeConfigFile", () => {
 
 describe("requireCloudConfig", () => {
   const loaded = (config: Partial<FlowConfig>): LoadedConfig => ({
-    config: { region: "us-central1-b", apiUrl: "https://api.mithril.ai", ...config },
-    sources: { apiKey: "unset", project: "unset", region: "default", apiUrl: "default", sshKey: "unset" },
+    config: { region: "us-central1-b", apiUrl: "https://api.mithril.ai", provider: "fcp", ...config },
+    sources: { apiKey: "unset", project: "unset", region: "default", apiUrl: "default", sshKey: "unset", provider: "default" },
   });
 
   test("both present", () => {
@@ -227,4 +243,34 @@ describe("redact", () => {
   for (const row of rows) {
     test(`${row.key.length} chars → ${row.shown}`, () => assert.equal(redact(row.key), row.shown));
   }
+});
+
+describe("choosing the provider", () => {
+  const CLOUD = "provider: fcp\napi_key: fkey_home_0000000000\nproject: p\n";
+  const chosen = (dirs: { cwd: string; home: string }, env: NodeJS.ProcessEnv = {}, flag?: string) =>
+    providerName(flag, { cwd: dirs.cwd, homeDir: dirs.home, env });
+
+  test("`provider:` in ~/.flow/config.yaml, a project's file over it, FLOW_PROVIDER over both, a flag over all", () => {
+    const home = layout({ global: CLOUD });
+    assert.equal(chosen(home), "fcp");
+    const project = layout({ global: CLOUD, local: "provider: local\n" });
+    assert.equal(chosen(project), "local");
+    assert.equal(chosen(project, { FLOW_PROVIDER: "fcp" }), "fcp");
+    assert.equal(chosen(home, { FLOW_PROVIDER: "fcp" }, "local"), "local");
+    assert.equal(chosen(layout()), "local");
+  });
+
+  test("new Flow() honours `provider:` in the home file", () => {
+    const dirs = layout({ global: CLOUD });
+    assert.equal(new Flow({ cwd: dirs.cwd, homeDir: dirs.home, env: {}, flowHome: join(dirs.home, ".flow") }).provider.name, "fcp");
+    assert.equal(new Flow({ cwd: dirs.cwd, homeDir: dirs.home, env: {}, provider: "local" }).provider.name, "local");
+  });
+
+  test("a bad value is a ValidationError naming the file; other settings do not stop the choice", () => {
+    const bad = layout({ global: "provider: aws\n" });
+    const error = validationErrorOf(() => chosen(bad));
+    assert.ok(error.message.includes(bad.globalFile) && error.message.includes('"aws"'), error.message);
+    assert.equal(chosen(layout({ global: "provider: fcp\napi_url: not a url\n" })), "fcp");
+    assert.match(validationErrorOf(() => chosen(layout(), {}, "gcp")).message, /Unknown provider "gcp"/);
+  });
 });

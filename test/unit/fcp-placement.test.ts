@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { ResourceNotFoundError, ValidationError } from "../../src/errors.ts";
 import { catalogFromApi } from "../../src/instance-types/from-api.ts";
 import { SEED_AUCTIONS, SEED_INSTANCE_TYPES, seedCatalog } from "../../src/instance-types/seed-catalog.ts";
-import { choosePlacement, dollars } from "../../src/providers/fcp/placement.ts";
+import { choosePlacement, describePlacement, dollars, placementNotes } from "../../src/providers/fcp/placement.ts";
 
 const base = { priority: "med", quantity: 1 } as const;
 
@@ -66,6 +66,38 @@ describe("choosePlacement", () => {
   it("writes dollar strings with cents", () => {
     assert.equal(dollars(12.5), "$12.50");
     assert.equal(dollars(2), "$2.00");
+  });
+});
+
+describe("what a bid buys, said before it is placed", () => {
+  it("names the GPU count and the limit price", () => {
+    const placement = choosePlacement(seedCatalog(), { ...base, instanceType: "h100" });
+    assert.equal(describePlacement(placement, 1), "8 × H100 at up to $30.00/h (h100-80gb.sxm.8x in us-central1-b; spot price now $24.00/h)");
+    assert.equal(
+      describePlacement(choosePlacement(seedCatalog(), { ...base, instanceType: "8xa100", quantity: 2 }), 2),
+      "2 instances of 8 × A100 at up to $20.00/h each, $40.00/h in all (a100-80gb.sxm.8x in us-central1-b; spot price now $16.00/h)",
+    );
+  });
+
+  it('says that a bare "h100" is a whole 8-GPU node, and how to ask for one GPU', () => {
+    const catalog = seedCatalog();
+    const notes = placementNotes(catalog, choosePlacement(catalog, { ...base, instanceType: "h100" }), { instanceType: "h100", quantity: 1 });
+    assert.deepEqual(notes, ['"h100" means 8 × H100 (a whole node); for one GPU use "1xh100" (from $10.00/h)']);
+    for (const explicit of ["8xh100", "h100-80gb.sxm.8x", "a100"]) {
+      assert.deepEqual(placementNotes(catalog, choosePlacement(catalog, { ...base, instanceType: explicit }), { instanceType: explicit, quantity: 1 }), [], explicit);
+    }
+  });
+
+  it("says when a configured region is dearer than another with capacity", () => {
+    const catalog = seedCatalog();
+    const configuredRegion = { region: "us-central1-b", source: "/home/me/.flow/config.yaml" };
+    const placement = choosePlacement(catalog, { ...base, instanceType: "a100", region: "us-central1-b" });
+    const [note] = placementNotes(catalog, placement, { instanceType: "a100", quantity: 1, configuredRegion });
+    assert.match(note ?? "", /^us-central1-a sells a100-80gb\.sxm\.1x for \$1\.80\/h, but region us-central1-b is set in \/home\/me\/\.flow\/config\.yaml/);
+    // Chosen for this task (not configured), or already the cheapest: nothing to say.
+    assert.deepEqual(placementNotes(catalog, placement, { instanceType: "a100", quantity: 1 }), []);
+    const cheapest = choosePlacement(catalog, { ...base, instanceType: "a100", region: "us-central1-a" });
+    assert.deepEqual(placementNotes(catalog, cheapest, { instanceType: "a100", quantity: 1, configuredRegion: { ...configuredRegion, region: "us-central1-a" } }), []);
   });
 });
 

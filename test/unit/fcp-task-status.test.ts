@@ -36,6 +36,12 @@ describe("task status from the FCP API", () => {
     assert.match(derived.message, /\$2\.25/);
   });
 
+  test("a pending task's message says what it waits for", () => {
+    assert.equal(taskStatusFromApi(bid("Open"), [], {}).message, "waiting for an instance (bid Open, up to $2.25/h)");
+    assert.equal(taskStatusFromApi(bid("Allocated"), [instance("STATUS_INITIALIZING")], {}).message, "instance allocated, booting (STATUS_INITIALIZING)");
+    assert.equal(taskStatusFromApi(bid("Allocated"), [], {}).message, "instance allocated, booting");
+  });
+
   test("an open bid whose instance was preempted is pending a restart", () => {
     const derived = taskStatusFromApi(bid("Open"), [instance("STATUS_PREEMPTED")], {});
     assert.equal(derived.status, TaskStatus.PENDING);

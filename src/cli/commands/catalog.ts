@@ -1,9 +1,12 @@
-/** `flow catalog`: the instance types the provider offers, with regions, prices and capacity. */
+/**
+ * `flow catalog`: the instance types the provider offers, with regions, prices and capacity. The
+ * local provider offers none (tasks run on this machine, for free); it says so and where to look.
+ */
 import { CatalogFlagsSchema, flowFor, parseFlags } from "../cli-inputs.ts";
 import { formatTable, printJson } from "../output.ts";
 
 export interface CatalogCommandOptions {
-  provider: string;
+  provider?: string;
   json?: boolean;
   gpu?: string;
   minGpuMemoryGb?: string;
@@ -13,9 +16,14 @@ export interface CatalogCommandOptions {
 
 export async function catalogCommand(options: CatalogCommandOptions): Promise<void> {
   const { gpu, ...criteria } = parseFlags(CatalogFlagsSchema, options);
-  const entries = (await flowFor(options.provider).catalog()).search({ ...criteria, ...(gpu === undefined ? {} : { gpuModel: gpu.toLowerCase() }) });
+  const flow = flowFor(options.provider);
+  const entries = (await flow.catalog()).search({ ...criteria, ...(gpu === undefined ? {} : { gpuModel: gpu.toLowerCase() }) });
   if (options.json) {
     printJson(entries);
+    return;
+  }
+  if (flow.provider.name === "local") {
+    process.stdout.write("The local provider runs tasks on this machine: it has no instance types or prices. See the cloud's with: flow catalog --provider fcp\n");
     return;
   }
   if (entries.length === 0) {

@@ -1,12 +1,15 @@
 /**
- * `flow init`: writes ~/.flow/config.yaml (mode 0600) with the API key, project and region.
- * On a terminal it asks for whatever the flags did not give (the key without echo); elsewhere
- * the flags are all there is. Values already in the file are kept unless replaced. The key is
- * only ever shown redacted.
+ * `flow init`: writes ~/.flow/config.yaml (mode 0600) with the API key, project and, when the user
+ * names one, a region. On a terminal it asks for whatever the flags did not give (the key without
+ * echo); elsewhere the flags are all there is. Values already in the file are kept unless replaced.
+ * The key is only ever shown redacted.
+ *
+ * No region is written unless the user gives one: a region in the file pins every bid there, and
+ * without one the SDK bids in the cheapest region with capacity. `any` removes a region the file
+ * has (older versions of `flow init` wrote us-central1-b by default).
  */
 import { homedir } from "node:os";
-import { globalConfigPath, readConfigFile, writeConfigFile } from "../../config/config-file.ts";
-import { DEFAULT_REGION, type FlowConfig } from "../../config/flow-config.ts";
+import { globalConfigPath, readConfigFile, writeConfigFile, type RawConfigValues } from "../../config/config-file.ts";
 import { redact } from "../../config/redact.ts";
 import { ValidationError } from "../../errors.ts";
 import { printJson } from "../output.ts";
@@ -20,10 +23,32 @@ export interface InitCommandOptions {
   json?: boolean;
 }
 
+/** The answer (or `--region`) that means "no fixed region: the cheapest with capacity". */
+const ANY_REGION = "any";
+const CHEAPEST = "the cheapest with capacity";
+
+/** How init asks: the terminal, or a stand-in in tests. */
+export interface Prompter {
+  canPrompt(): boolean;
+  ask(question: string, options?: { hidden?: boolean; fallback?: string }): Promise<string>;
+}
+
 export async function initCommand(options: InitCommandOptions): Promise<void> {
   const file = globalConfigPath(homedir());
-  const current = readConfigFile(file);
-  const values: Partial<FlowConfig> = { ...current };
+  const values = await writeInitialConfig(file, options, { canPrompt, ask });
+  const summary = {
+    path: file,
+    apiKey: values.apiKey === undefined ? undefined : redact(values.apiKey),
+    project: values.project,
+    region: values.region,
+  };
+  if (options.json) printJson(summary);
+  else process.stdout.write(`Wrote ${file} (api key ${summary.apiKey ?? "not set"}, project ${summary.project ?? "not set"}, region ${summary.region ?? CHEAPEST})\n`);
+}
+
+/** Merges the flags and answers into `file`'s values and writes them; returns what was written. */
+export async function writeInitialConfig(file: string, options: InitCommandOptions, { canPrompt, ask }: Prompter): Promise<RawConfigValues> {
+  const values: RawConfigValues = { ...readConfigFile(file) };
   for (const key of ["apiKey", "project", "region", "apiUrl"] as const) {
     const given = options[key];
     if (given !== undefined) values[key] = given;
@@ -32,22 +57,19 @@ export async function initCommand(options: InitCommandOptions): Promise<void> {
   if (canPrompt()) {
     if (options.apiKey === undefined) values.apiKey = (await ask("API key", { hidden: true, ...fallback(values.apiKey) })) || undefined;
     if (options.project === undefined) values.project = (await ask("Project", fallback(values.project))) || undefined;
-    if (options.region === undefined) values.region = await ask("Region", { fallback: values.region ?? DEFAULT_REGION });
+    if (options.region === undefined) {
+      const question = values.region === undefined ? `Region (blank: ${CHEAPEST})` : `Region ("${ANY_REGION}": ${CHEAPEST})`;
+      values.region = (await ask(question, fallback(values.region))) || undefined;
+    }
   } else if (missing.length > 0) {
     throw new ValidationError(`flow init needs ${missing.join(" and ")} (there is no terminal to ask on).`, {
-      suggestions: ["flow init --api-key <key> --project <project> [--region us-central1-b]"],
+      suggestions: ["flow init --api-key <key> --project <project> [--region <region>]"],
       errorCode: "init_missing_values",
     });
   }
+  if (values.region === ANY_REGION) delete values.region;
   writeConfigFile(file, values);
-  const summary = {
-    path: file,
-    apiKey: values.apiKey === undefined ? undefined : redact(values.apiKey),
-    project: values.project,
-    region: values.region ?? DEFAULT_REGION,
-  };
-  if (options.json) printJson(summary);
-  else process.stdout.write(`Wrote ${file} (api key ${summary.apiKey ?? "not set"}, project ${summary.project ?? "not set"}, region ${summary.region})\n`);
+  return values;
 }
 
 function fallback(value: string | undefined): { fallback?: string } {

@@ -5,7 +5,7 @@ import { taskTable } from "../task-view.ts";
 
 const DEFAULT_LIMIT = 20;
 
-export async function listCommand(options: { provider: string; json?: boolean; status?: string; limit?: string }): Promise<void> {
+export async function listCommand(options: { provider?: string; json?: boolean; status?: string; limit?: string }): Promise<void> {
   const { status, limit } = parseFlags(ListFlagsSchema, { status: options.status, limit: options.limit });
   const tasks = await flowFor(options.provider).listTasks({ limit: limit ?? DEFAULT_LIMIT, ...(status === undefined ? {} : { status }) });
   if (options.json) printJson(tasks);

@@ -1,10 +1,16 @@
-/** `flow logs <task> [-f] [--tail N] [--stderr]`: a task's output, or follow it until it ends. */
+/**
+ * `flow logs <task> [-f] [--tail N] [--stderr]`: a task's output, or follow it until it ends. A
+ * followed task that has not started yet (a cloud bid waiting for an instance) is waited for, with
+ * what it waits for on stderr, so `flow logs <id> -f` works right after `flow run`.
+ */
 import { DEFAULT_LOG_TAIL_LINES } from "../../task/task.ts";
 import { flowFor, parseFlags, TailSchema } from "../cli-inputs.ts";
+import { StatusLine } from "../status-line.ts";
+import { outcomeLine, waitingFor } from "../task-view.ts";
 import { z } from "zod";
 
 export interface LogsCommandOptions {
-  provider: string;
+  provider?: string;
   follow?: boolean;
   tail?: string;
   stderr?: boolean;
@@ -18,5 +24,16 @@ export async function logsCommand(idOrName: string, options: LogsCommandOptions)
     process.stdout.write(await task.logs(common));
     return;
   }
-  for await (const line of task.logs({ ...common, follow: true })) process.stdout.write(`${line}\n`);
+  const waiting = new StatusLine(task.taskId, process.stderr);
+  const onWaiting = () => waiting.update(task.status, waitingFor(task));
+  let printed = false;
+  for await (const line of task.logs({ ...common, follow: true, onWaiting })) {
+    waiting.done();
+    printed = true;
+    process.stdout.write(`${line}\n`);
+  }
+  waiting.done();
+  // Ended with no output and not completed (cancelled while its bid waited, failed to boot): say
+  // how, or the user is left with nothing at all.
+  if (!printed && task.status !== "completed") process.stderr.write(`${outcomeLine(task)}\n`);
 }

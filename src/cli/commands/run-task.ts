@@ -8,12 +8,12 @@ import { ValidationError } from "../../errors.ts";
 import type { Task } from "../../task/task.ts";
 import { isYamlPath, type TaskOverrides, type TaskSource } from "../../task/task-source.ts";
 import { envFromPairs, flowFor, parseFlags, TaskFlagsSchema } from "../cli-inputs.ts";
-import { paint, printJson } from "../output.ts";
+import { printJson } from "../output.ts";
 import { StatusLine } from "../status-line.ts";
-import { exitCodeOf, outcomeLine } from "../task-view.ts";
+import { exitCodeOf, outcomeLine, submittedLine, waitingFor } from "../task-view.ts";
 
 export interface RunTaskOptions {
-  provider: string;
+  provider?: string;
   json?: boolean;
   wait?: boolean;
   instanceType?: string;
@@ -30,7 +30,8 @@ export interface RunTaskOptions {
 /** The flags that describe a task, for refusing them on function targets. */
 export const TASK_FLAGS = ["wait", "instanceType", "minGpuMemoryGb", "name", "env", "maxPricePerHour", "maxRunTimeHours", "region", "codeRoot"] as const;
 
-const STATUS_POLL_MS = 250;
+/** How often the live status line is redrawn; the task is asked only as often as its provider wants. */
+const REDRAW_MS = 250;
 
 /** `target` alone is a command line or a task file; with `args`, target and args are an argv. */
 export async function runTaskCommand(target: string, args: string[], options: RunTaskOptions): Promise<void> {
@@ -49,7 +50,8 @@ export async function runTaskCommand(target: string, args: string[], options: Ru
     });
   }
 
-  const task = await flowFor(options.provider).run(source, overrides);
+  const flow = flowFor(options.provider);
+  const task = await flow.run(source, overrides);
   if (!options.wait) {
     if (options.json) printJson(task);
     else printSubmitted(task);
@@ -59,7 +61,7 @@ export async function runTaskCommand(target: string, args: string[], options: Ru
     await task.wait();
     printJson(task);
   } else {
-    await watch(task);
+    await watch(task, flow.provider.statusPollIntervalMs);
   }
   process.exitCode = exitCodeOf(task);
 }
@@ -67,7 +69,7 @@ export async function runTaskCommand(target: string, args: string[], options: Ru
 function printSubmitted(task: Task): void {
   process.stdout.write(
     [
-      `Submitted ${paint(task.taskId, "bold")} (${task.name}) on ${task.instanceType}`,
+      submittedLine(task),
       `  flow logs ${task.taskId} -f     follow its output`,
       `  flow status ${task.taskId}      see how it is doing`,
       `  flow cancel ${task.taskId}      stop it`,
@@ -76,26 +78,33 @@ function printSubmitted(task: Task): void {
   );
 }
 
-/** Streams stdout and stderr and keeps the status line current until the task ends. */
-async function watch(task: Task): Promise<void> {
+/**
+ * Streams stdout and stderr (once the task starts: a cloud bid may wait a long time for an
+ * instance) and keeps the status line current until the task ends.
+ */
+async function watch(task: Task, statusPollIntervalMs: number): Promise<void> {
   const line = new StatusLine(task.taskId);
-  process.stdout.write(`Submitted ${paint(task.taskId, "bold")} (${task.name}) on ${task.instanceType}\n`);
+  process.stdout.write(`${submittedLine(task)}\n`);
   process.once("SIGINT", () => {
     line.done();
-    process.stdout.write(`Stopped waiting; ${task.taskId} keeps running. Stop it with: flow cancel ${task.taskId}\n`);
+    process.stdout.write(`Stopped waiting; ${task.taskId} carries on without this terminal (follow it: flow logs ${task.taskId} -f; stop it: flow cancel ${task.taskId})\n`);
     process.exit(130);
   });
-  line.update(task.status);
+  line.update(task.status, waitingFor(task));
   const follow = async (stderr: boolean) => {
     for await (const text of task.logs({ follow: true, stderr, tail: Number.MAX_SAFE_INTEGER })) {
       line.print(text, stderr ? process.stderr : process.stdout);
     }
   };
   const poll = async () => {
+    let askedAt = Date.now();
     while (!task.isTerminal) {
-      await new Promise((resolve) => setTimeout(resolve, STATUS_POLL_MS));
-      await task.refresh();
-      line.update(task.status);
+      await new Promise((resolve) => setTimeout(resolve, REDRAW_MS));
+      if (Date.now() - askedAt >= statusPollIntervalMs) {
+        askedAt = Date.now();
+        await task.refresh();
+      }
+      line.update(task.status, waitingFor(task));
     }
   };
   await Promise.all([follow(false), follow(true), poll()]);

@@ -15,7 +15,7 @@ import { providerName } from "../../providers/provider-name.ts";
 import { loadError } from "./load-error.ts";
 
 export interface RunCommandOptions {
-  provider: string;
+  provider?: string;
   json?: boolean;
 }
 

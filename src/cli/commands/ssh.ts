@@ -6,7 +6,7 @@ const SshFlagsSchema = z.object({
   node: z.coerce.number().int("must be a whole number").min(0, "must be 0 or more"),
 });
 
-export async function sshCommand(idOrName: string, command: string[], options: { provider: string; node: string }): Promise<void> {
+export async function sshCommand(idOrName: string, command: string[], options: { provider?: string; node: string }): Promise<void> {
   const { node } = parseFlags(SshFlagsSchema, { node: options.node });
   const flow = flowFor(options.provider);
   const task = await flow.getTask(idOrName);

@@ -5,7 +5,7 @@ import { describeTask, taskTable } from "../task-view.ts";
 
 const RECENT_TASKS = 10;
 
-export async function statusCommand(idOrName: string | undefined, options: { provider: string; json?: boolean }): Promise<void> {
+export async function statusCommand(idOrName: string | undefined, options: { provider?: string; json?: boolean }): Promise<void> {
   const flow = flowFor(options.provider);
   if (idOrName === undefined) {
     const tasks = await flow.listTasks({ limit: RECENT_TASKS });

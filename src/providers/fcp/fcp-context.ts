@@ -9,6 +9,7 @@ import type { CloudConfig } from "../../config/flow-config.ts";
 import { catalogFromApi, type InstanceTypeModel } from "../../instance-types/from-api.ts";
 import type { InstanceCatalog } from "../../instance-types/catalog.ts";
 import { FcpClient } from "./api/client.ts";
+import type { ConfiguredRegion } from "./placement.ts";
 import { defaultKeysDir, ensureProjectKey, loadPrivateKey, type SshKeyPair } from "./ssh/ssh-keys.ts";
 
 export interface FcpContextOptions {
@@ -53,7 +54,12 @@ export class FcpContext {
 
   /** The region the user asked for, if any; the built-in default is no preference. */
   get preferredRegion(): string | undefined {
-    return this.sources.region === DEFAULT_SOURCE ? undefined : this.config.region;
+    return this.configuredRegion?.region;
+  }
+
+  /** The configured region and where it is set (FLOW_REGION, a config file's path), if any. */
+  get configuredRegion(): ConfiguredRegion | undefined {
+    return this.sources.region === DEFAULT_SOURCE ? undefined : { region: this.config.region, source: this.sources.region };
   }
 
   /** The configured project (a name or a FID) as the FID the API wants. */

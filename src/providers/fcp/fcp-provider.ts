@@ -19,7 +19,7 @@ import { FcpContext, type FcpContextOptions } from "./fcp-context.ts";
 import { FunctionBids } from "./function-bids.ts";
 import { InstanceConnection, type Upload } from "./instance-connection.ts";
 import { placeBid, waitForRunningInstances } from "./instance-launch.ts";
-import { choosePlacement } from "./placement.ts";
+import { choosePlacement, placementNotes } from "./placement.ts";
 import { buildStartupScript } from "./startup-script/index.ts";
 
 /** Archives up to this size ride inside the startup script; larger ones go over SFTP. */
@@ -59,6 +59,12 @@ export class FcpProvider implements Provider {
       priority: "med",
       quantity: 1,
     });
+    const notes = placementNotes(catalog, placement, {
+      ...(spec.options.gpu === undefined ? {} : { instanceType: spec.options.gpu }),
+      quantity: 1,
+      ...(context.configuredRegion === undefined ? {} : { configuredRegion: context.configuredRegion }),
+    });
+    for (const note of notes) context.progress(`${spec.label}: ${note}`);
     const archive = await readFile(spec.archive.path);
     const inline = archive.byteLength <= this.#inlineLimit;
     const { script } = buildStartupScript({

@@ -9,6 +9,7 @@
 import { randomBytes } from "node:crypto";
 import { AuthenticationError, ResourceNotFoundError, TaskNotFoundError, ValidationError } from "../../errors.ts";
 import { cleanUpBeforeExit } from "../../clean-up-before-exit.ts";
+import { sleep } from "../../sleep.ts";
 import type { InstanceCatalog } from "../../instance-types/catalog.ts";
 import type { Instance as TaskInstance } from "../../task/instance.ts";
 import { isSecretEnvName, redactEnv } from "../../task/secret-env.ts";
@@ -25,7 +26,7 @@ import { InstanceConnection, type Upload } from "./instance-connection.ts";
 import { INSTANCE_SSH_USER } from "./instance-layout.ts";
 import { inBidOrder, parseSshDestination, placeBid, waitForRunningInstances } from "./instance-launch.ts";
 import { INLINE_ARCHIVE_LIMIT_BYTES } from "./fcp-provider.ts";
-import { choosePlacement } from "./placement.ts";
+import { choosePlacement, placementNotes } from "./placement.ts";
 import { quote } from "./startup-script/bash.ts";
 import { buildStartupScript } from "./startup-script/index.ts";
 import { TaskRecords } from "./task-records.ts";
@@ -63,7 +64,9 @@ export class FcpTaskProvider implements TaskProvider {
       });
     }
     const [catalog, key, existingVolumes] = await Promise.all([context.catalog(), context.sshKey(), this.#volumes.existing(config)]);
-    const region = regionOfVolumes(existingVolumes, config.region) ?? config.region ?? context.preferredRegion;
+    const volumesRegion = regionOfVolumes(existingVolumes, config.region);
+    const configuredRegion = volumesRegion === undefined && config.region === undefined ? context.configuredRegion : undefined;
+    const region = volumesRegion ?? config.region ?? configuredRegion?.region;
     const placement = choosePlacement(catalog, {
       ...(config.instanceType === undefined ? {} : { instanceType: config.instanceType }),
       ...(config.minGpuMemoryGb === undefined ? {} : { minGpuMemoryGb: config.minGpuMemoryGb }),
@@ -72,6 +75,12 @@ export class FcpTaskProvider implements TaskProvider {
       priority: config.priority,
       quantity: config.numInstances,
     });
+    const notes = placementNotes(catalog, placement, {
+      ...(config.instanceType === undefined ? {} : { instanceType: config.instanceType }),
+      quantity: config.numInstances,
+      ...(configuredRegion === undefined ? {} : { configuredRegion }),
+    });
+    for (const note of notes) context.progress(note);
 
     const plainEnv = Object.fromEntries(Object.entries(config.env).filter(([name]) => !isSecretEnvName(name)));
     const secretEnv = Object.entries(config.env).filter(([name]) => isSecretEnvName(name));
@@ -176,13 +185,26 @@ export class FcpTaskProvider implements TaskProvider {
   }
 
   async readLogs(taskId: string, options: ReadLogsOptions): Promise<string> {
-    const connection = await this.#connection(await this.#bid(taskId), "read its logs");
+    const bid = await this.#bid(taskId);
+    const instances = bid.status === "Terminated" ? [] : await this.#instances(bid);
+    if (!instances.some((i) => i.status === "STATUS_RUNNING")) {
+      const info = await this.#info(bid, { instances });
+      if (!isTerminalStatus(info.status)) {
+        throw new ValidationError(`Task ${bid.fid} has not started yet: ${info.message ?? info.status}.`, {
+          suggestions: [`follow it with \`flow logs ${bid.fid} -f\`: that waits for it to start, then streams its output`],
+          errorCode: "task_not_started",
+        });
+      }
+    }
+    const connection = await this.#connection(bid, "read its logs");
     const file = options.stream === "stdout" ? connection.paths.taskStdout : connection.paths.taskStderr;
     return (await connection.ssh.exec(`tail -n ${options.tail} ${quote(file)} 2>/dev/null; true`)).stdout;
   }
 
   async *followLogs(taskId: string, options: FollowLogsOptions): AsyncIterable<string> {
-    const connection = await this.#connection(await this.#bid(taskId), "follow its logs");
+    const bid = await this.#untilStarted(taskId, options);
+    if (bid === undefined) return;
+    const connection = await this.#connection(bid, "follow its logs");
     const { paths } = connection;
     const file = options.stream === "stdout" ? paths.taskStdout : paths.taskStderr;
     // tail -F until the completion marker appears (plus a moment for the last lines to land).
@@ -190,6 +212,31 @@ export class FcpTaskProvider implements TaskProvider {
       `touch ${quote(file)} 2>/dev/null; tail -n ${options.tail} -F ${quote(file)} 2>/dev/null & t=$!; ` +
       `while [ ! -e ${quote(paths.exitCode)} ]; do sleep 0.5; done; sleep 1; kill $t`;
     for await (const line of connection.ssh.lines(command, options.signal === undefined ? {} : { signal: options.signal })) yield line;
+  }
+
+  /**
+   * Waits, with no time limit (a spot bid can wait hours for capacity, and a booting instance
+   * minutes), until an instance of the task runs: the bid then. Undefined when `signal` fired or
+   * the task ended with nothing to show (cancelled or failed before its command ran; its status
+   * says how). A command that ran to its end on an instance that is gone now throws: its logs
+   * went with the instance.
+   */
+  async #untilStarted(taskId: string, options: FollowLogsOptions): Promise<Bid | undefined> {
+    for (;;) {
+      if (options.signal?.aborted) return undefined;
+      const bid = await this.#bid(taskId);
+      const instances = bid.status === "Terminated" ? [] : await this.#instances(bid);
+      if (instances.some((i) => i.status === "STATUS_RUNNING" && i.ssh_destination)) return bid;
+      const info = await this.#info(bid, { instances });
+      if (isTerminalStatus(info.status)) {
+        if (info.exitCode === undefined) return undefined;
+        throw new ValidationError(`Task ${bid.fid} has ended (${info.status}) and its instance is gone, with its logs.`, {
+          suggestions: [`a finished task's instance stays up for 10 minutes: next time, save its output with \`flow logs ${bid.fid} > out.txt\``],
+        });
+      }
+      options.onWaiting?.(info);
+      await sleep(this.statusPollIntervalMs, options.signal).catch(() => {});
+    }
   }
 
   async getInstances(taskId: string): Promise<TaskInstance[]> {
@@ -255,7 +302,8 @@ export class FcpTaskProvider implements TaskProvider {
    * instances' FIDs.
    */
   async #deliver(bid: Bid, archive: Buffer | undefined, secretEnv: [string, string][], assignRanks: boolean): Promise<string[]> {
-    const instances = await waitForRunningInstances(this.context, bid);
+    // As long as it takes: the bid keeps its place in the auction, and Ctrl-C cancels it.
+    const instances = await waitForRunningInstances(this.context, bid, { timeoutMs: Number.POSITIVE_INFINITY });
     const leader = instances[0]!;
     const leaderIp = leader.private_ip || parseSshDestination(leader.ssh_destination ?? "").host;
     const key = (await this.context.sshKey()).pair;

@@ -7,7 +7,7 @@ import { ProviderError, TimeoutError } from "../../errors.ts";
 import { sleep } from "../../sleep.ts";
 import type { Bid, Instance } from "./api/schemas.ts";
 import type { FcpContext } from "./fcp-context.ts";
-import { dollars, type Placement } from "./placement.ts";
+import { describePlacement, dollars, type Placement } from "./placement.ts";
 
 /** A GPU can take a while to be allocated and boot; past this the user hears why we gave up. */
 export const DEFAULT_LAUNCH_TIMEOUT_MS = 30 * 60_000;
@@ -23,8 +23,10 @@ export interface BidRequest {
   volumeFids?: string[];
 }
 
+/** Says what the bid buys and may cost (see describePlacement), then places it. */
 export async function placeBid(context: FcpContext, request: BidRequest): Promise<Bid> {
   const { placement } = request;
+  context.progress(`bidding for ${describePlacement(placement, request.quantity)}`);
   const bid = await context.client.createBid({
     project: await context.projectFid(),
     region: placement.region,
@@ -38,10 +40,7 @@ export async function placeBid(context: FcpContext, request: BidRequest): Promis
       startup_script: request.startupScript,
     },
   });
-  context.progress(
-    `bid ${bid.fid} for ${request.quantity} × ${placement.instanceTypeName} in ${placement.region} at up to ` +
-      `${dollars(placement.limitPricePerHour)}/h (spot price ${dollars(placement.marketPricePerHour)}/h)`,
-  );
+  context.progress(`bid ${bid.fid} for ${request.quantity} × ${placement.instanceTypeName} placed; waiting for an instance`);
   return bid;
 }
 

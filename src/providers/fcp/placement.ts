@@ -5,6 +5,7 @@
  */
 import { ResourceNotFoundError, ValidationError } from "../../errors.ts";
 import type { CatalogEntry, InstanceCatalog } from "../../instance-types/catalog.ts";
+import { parseInstanceType } from "../../instance-types/parse-instance-type.ts";
 
 export type PriorityTier = "low" | "med" | "high";
 
@@ -30,6 +31,9 @@ export interface PlacementRequest {
 export interface Placement {
   instanceTypeFid: string;
   instanceTypeName: string;
+  /** Lowercase, e.g. "h100". */
+  gpuModel: string;
+  /** Per instance. */
   gpuCount: number;
   region: string;
   /** The auction's last price, dollars per instance-hour. */
@@ -91,11 +95,64 @@ export function choosePlacement(catalog: InstanceCatalog, request: PlacementRequ
   return {
     instanceTypeFid: type.fid,
     instanceTypeName: type.name,
+    gpuModel: type.gpuModel,
     gpuCount: type.gpuCount,
     region: offer.region!,
     marketPricePerHour: market,
     limitPricePerHour: limit,
   };
+}
+
+/**
+ * What a bid buys and may cost, said before it is placed: `8 × H100 at up to $30.00/h
+ * (h100-80gb.sxm.8x in us-central1-b; spot price now $24.00/h)`, per instance and in all for several.
+ */
+export function describePlacement(placement: Placement, quantity: number): string {
+  const gpus = `${placement.gpuCount} × ${placement.gpuModel.toUpperCase()}`;
+  const limit = dollars(placement.limitPricePerHour);
+  const where = `${placement.instanceTypeName} in ${placement.region}; spot price now ${dollars(placement.marketPricePerHour)}/h`;
+  if (quantity === 1) return `${gpus} at up to ${limit}/h (${where})`;
+  return `${quantity} instances of ${gpus} at up to ${limit}/h each, ${dollars(placement.limitPricePerHour * quantity)}/h in all (${where})`;
+}
+
+/** Where a region the user did not pick for this bid came from, e.g. `~/.flow/config.yaml` or FLOW_REGION. */
+export interface ConfiguredRegion {
+  region: string;
+  source: string;
+}
+
+/**
+ * Choices the user may not have meant, in words, before money is spent: a bare model name that
+ * buys a whole multi-GPU node (`"h100"` is 8 × H100), and a configured region that is dearer
+ * than another with capacity for the same type.
+ */
+export function placementNotes(
+  catalog: InstanceCatalog,
+  placement: Placement,
+  request: { instanceType?: string; quantity: number; configuredRegion?: ConfiguredRegion },
+): string[] {
+  const notes: string[] = [];
+  const spec = request.instanceType === undefined ? undefined : parseInstanceType(request.instanceType);
+  if (spec?.kind === "gpu" && request.instanceType === spec.gpuModel && placement.gpuCount > 1) {
+    const single = catalog.search({ gpuModel: spec.gpuModel, gpuCount: 1 }).find((e) => e.pricePerHour !== undefined);
+    notes.push(
+      `"${spec.gpuModel}" means ${placement.gpuCount} × ${spec.gpuModel.toUpperCase()} (a whole node)` +
+        (single === undefined ? "" : `; for one GPU use "1x${spec.gpuModel}" (from ${dollars(single.pricePerHour!)}/h)`),
+    );
+  }
+  const configured = request.configuredRegion;
+  if (configured !== undefined && configured.region === placement.region) {
+    const cheaper = catalog.entries
+      .filter((e) => e.fid === placement.instanceTypeFid && e.region !== undefined && e.pricePerHour !== undefined && (e.capacity ?? 0) >= request.quantity)
+      .sort(cheapestFirst)[0];
+    if (cheaper !== undefined && cheaper.pricePerHour! < placement.marketPricePerHour) {
+      notes.push(
+        `${cheaper.region} sells ${placement.instanceTypeName} for ${dollars(cheaper.pricePerHour!)}/h, but region ${configured.region} is set in ${configured.source}; ` +
+          "remove it there to bid in the cheapest region with capacity",
+      );
+    }
+  }
+  return notes;
 }
 
 /** The API writes prices as dollar strings with cents: 12.5 → "$12.50". */

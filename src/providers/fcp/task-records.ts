@@ -3,6 +3,7 @@
  * config (secret env redacted), that the user cancelled it, and the exit code once read from the
  * instance — which outlives the instance. `<FLOW_HOME or ~/.flow>/fcp/tasks/<bid fid>.json`.
  */
+import { randomBytes } from "node:crypto";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
@@ -29,6 +30,8 @@ export type TaskRecord = z.infer<typeof TaskRecordSchema>;
 
 export class TaskRecords {
   readonly #dir: string;
+  /** Per task, the last update in flight: updates from one process (a status poll and two log followers) take turns. */
+  readonly #updating = new Map<string, Promise<void>>();
 
   constructor(home = resolveFlowHome()) {
     this.#dir = join(home, "fcp", "tasks");
@@ -41,16 +44,28 @@ export class TaskRecords {
     return parsed.success ? parsed.data : undefined;
   }
 
+  /** Written beside under a name of its own and renamed into place: concurrent writers never share a temp file. */
   async write(record: TaskRecord): Promise<void> {
     await mkdir(this.#dir, { recursive: true, mode: 0o700 });
     const path = this.#path(record.taskId);
-    await writeFile(`${path}.tmp`, JSON.stringify(record, null, 2), { mode: 0o600 });
-    await rename(`${path}.tmp`, path);
+    const temp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+    await writeFile(temp, JSON.stringify(record, null, 2), { mode: 0o600 });
+    await rename(temp, path);
   }
 
-  async update(taskId: string, change: Partial<TaskRecord>): Promise<void> {
-    const current = await this.read(taskId);
-    if (current !== undefined) await this.write({ ...current, ...change });
+  /** Read, change, write; one at a time per task in this process, so no change is lost. */
+  update(taskId: string, change: Partial<TaskRecord>): Promise<void> {
+    const previous = this.#updating.get(taskId) ?? Promise.resolve();
+    const next = previous.then(async () => {
+      const current = await this.read(taskId);
+      if (current !== undefined) await this.write({ ...current, ...change });
+    });
+    const settled = next.catch(() => {});
+    this.#updating.set(taskId, settled);
+    void settled.then(() => {
+      if (this.#updating.get(taskId) === settled) this.#updating.delete(taskId);
+    });
+    return next;
   }
 
   #path(taskId: string): string {

@@ -39,10 +39,12 @@ export function taskStatusFromApi(bid: Bid, instances: readonly Instance[], obse
       return { status: TaskStatus.PAUSED, message: "the bid is paused" };
     case "Preempting":
       return { status: TaskStatus.PREEMPTING, message: "the spot instance is being reclaimed" };
-    case "Open":
+    case "Open": {
+      const waiting = `waiting for an instance (bid Open, up to ${bid.limit_price}/h)`;
       return instances.some((i) => i.status === "STATUS_PREEMPTED")
-        ? { status: TaskStatus.PENDING, message: "preempted; waiting for capacity to restart" }
-        : { status: TaskStatus.PENDING, message: `waiting for capacity at up to ${bid.limit_price}/hour` };
+        ? { status: TaskStatus.PENDING, message: `preempted; ${waiting} to restart on` }
+        : { status: TaskStatus.PENDING, message: waiting };
+    }
     case "Allocated":
       break;
   }
@@ -55,7 +57,8 @@ export function taskStatusFromApi(bid: Bid, instances: readonly Instance[], obse
   }
   const booting = instances.filter((i) => BOOTING.has(i.status));
   if (booting.length > 0 || instances.length === 0) {
-    return { status: TaskStatus.PENDING, message: `starting (${booting.map((i) => i.status).join(", ") || "allocated"})` };
+    const steps = [...new Set(booting.map((i) => i.status))].join(", ");
+    return { status: TaskStatus.PENDING, message: `${bid.instance_quantity > 1 ? "instances" : "instance"} allocated, booting${steps === "" ? "" : ` (${steps})`}` };
   }
   const running = instances.some((i) => i.status === "STATUS_RUNNING");
   return running

@@ -7,16 +7,17 @@
  * What the local provider does not do (each refused with a ProviderError rather than ignored):
  * more than one instance, volumes and data mounts in tasks, SSH. It runs commands on this
  * machine directly: `image` is not used, and the code is unpacked into the task's workspace,
- * which stands in for `workingDir`.
+ * which stands in for `workingDir`. Nor does it pretend to be a cloud: the instance type (or
+ * GPU memory) a task asks for is checked for spelling but not applied, and the task reports
+ * "local" as its instance type and region, with no catalog of types or prices.
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { mkdir, open, readdir, writeFile } from "node:fs/promises";
 import { userInfo } from "node:os";
-import { ProviderError, ResourceNotFoundError } from "../../errors.ts";
-import type { CatalogEntry, InstanceCatalog } from "../../instance-types/catalog.ts";
-import { seedCatalog } from "../../instance-types/seed-catalog.ts";
+import { ProviderError } from "../../errors.ts";
+import { InstanceCatalog } from "../../instance-types/catalog.ts";
 import { taskSupervisorPath } from "../../sdk-paths.ts";
 import type { Instance } from "../../task/instance.ts";
 import { redactEnv } from "../../task/secret-env.ts";
@@ -35,6 +36,8 @@ import { newTaskId, notFound, readTaskState, taskInfoFromState, TASK_ID, writeTa
 
 /** Local tasks cost nothing. */
 const LOCAL_PRICE = "$0.00";
+/** Where a local task runs, as its instance type and region: this machine, whatever it has. */
+const LOCAL_INSTANCE_TYPE = "local";
 const LOCAL_REGION = "local";
 /** A supervisor that has not shown up by then (it records its pid within milliseconds) never will. */
 const SUPERVISOR_START_LIMIT_MS = 60_000;
@@ -64,7 +67,6 @@ export class LocalTaskRunner implements TaskProvider {
 
   async submit({ config, code }: SubmitRequest): Promise<TaskInfo> {
     refuseUnsupported(config);
-    const entry = chooseInstance(config, await this.catalog());
     const taskId = newTaskId();
     const name = config.uniqueName ? uniqueName(config.name, taskId) : config.name;
     const paths = taskPaths(this.home, taskId);
@@ -82,7 +84,7 @@ export class LocalTaskRunner implements TaskProvider {
       config: { ...config, env: redactEnv(config.env) },
       argv: await commandArgv(config, paths),
       ...(config.maxRunTimeHours ? { maxRunTimeMs: config.maxRunTimeHours * 3_600_000 } : {}),
-      instanceType: entry.name,
+      instanceType: LOCAL_INSTANCE_TYPE,
       region: LOCAL_REGION,
       costPerHour: LOCAL_PRICE,
       createdBy: currentUser(),
@@ -228,9 +230,9 @@ export class LocalTaskRunner implements TaskProvider {
     return this.#volumes.delete(idOrName);
   }
 
-  /** The seed's instance types: local tasks are checked against them as cloud tasks would be. */
+  /** None: tasks run on this machine, whatever it has, and cost nothing. */
   async catalog(): Promise<InstanceCatalog> {
-    return seedCatalog();
+    return new InstanceCatalog([]);
   }
 
   /** By id, else the newest task with that name. */
@@ -294,32 +296,6 @@ function refuseUnsupported(config: TaskConfig): void {
     suggestions: ["Remove them to try the task locally, or run it on the cloud provider."],
     errorCode: "unsupported_on_local",
   });
-}
-
-/** The catalog entry the task would get: the named type, or the cheapest with enough GPU memory. */
-function chooseInstance(config: TaskConfig, catalog: InstanceCatalog): CatalogEntry {
-  const maxPrice = config.maxPricePerHour;
-  if (config.instanceType !== undefined) {
-    const entry = catalog.resolve(config.instanceType);
-    if (maxPrice !== undefined && entry.pricePerHour !== undefined && entry.pricePerHour > maxPrice) {
-      throw new ResourceNotFoundError(`${entry.name} costs $${entry.pricePerHour.toFixed(2)}/h, over maxPricePerHour ($${maxPrice.toFixed(2)}).`, {
-        suggestions: ["Raise maxPricePerHour, or pick a smaller instance type (`flow catalog` lists them with prices)."],
-        errorCode: "over_max_price",
-      });
-    }
-    return entry;
-  }
-  const found = catalog.search({
-    ...(config.minGpuMemoryGb === undefined ? {} : { minGpuMemoryGb: config.minGpuMemoryGb }),
-    ...(maxPrice === undefined ? {} : { maxPricePerHour: maxPrice }),
-  })[0];
-  if (found === undefined) {
-    throw new ResourceNotFoundError(`No instance type has ${config.minGpuMemoryGb} GB of GPU memory${maxPrice === undefined ? "" : ` within $${maxPrice}/h`}.`, {
-      suggestions: ["`flow catalog` lists the instance types with their GPU memory and prices."],
-      errorCode: "no_matching_instance",
-    });
-  }
-  return found;
 }
 
 /**
