@@ -510,6 +510,11 @@ describe("fcp-sim against mithril-openapi.json", () => {
     assert.equal(bidSchema({ ...recordedBid, limitPrice: "$1.00" }), false);
     assert.equal(bidSchema({ ...recordedBid, instances: undefined }), false);
     assert.ok(bidSchema({ ...recordedBid, region: null }));
+    const reservationSchema = compile({ $ref: "#/components/schemas/ReservationModel" });
+    const recordedReservation = sim.requests.find((exchange) => exchange.method === "POST" && exchange.path === "/v2/reservation" && exchange.status === 201)?.responseBody as JsonObject;
+    assert.ok(reservationSchema(recordedReservation));
+    assert.equal(reservationSchema({ ...recordedReservation, status: "Allocated" }), false);
+    assert.equal(reservationSchema({ ...recordedReservation, unit_price: 2.2 }), false);
     for (const [method, template, status] of [...OPERATIONS, ...DOCUMENTED_ERRORS]) {
       assert.ok(seen.has(`${method} ${template} ${status}`), `session never exercised ${method} ${template} → ${status}`);
     }
