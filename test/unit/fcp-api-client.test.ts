@@ -14,7 +14,7 @@ import {
   ValidationAPIError,
   ValidationError,
 } from "../../src/errors.ts";
-import { FcpClient, type FcpClientOptions, type Bid, collectPages } from "../../src/providers/fcp/api/index.ts";
+import { FcpClient, type FcpClientOptions, type Bid, collectPages, isoDurationMs, type Reservation } from "../../src/providers/fcp/api/index.ts";
 import { backoffDelayMs, parseRetryAfterMs } from "../../src/providers/fcp/api/retry.ts";
 
 const API_KEY = "fkey_s3cr3t-value-never-printed";
@@ -441,3 +441,183 @@ describe("FcpClient retries", () => {
     assert.equal(parseRetryAfterMs(undefined), undefined);
   });
 });
+
+function reservation(fid: string, name: string, overrides: Partial<Reservation> = {}): Reservation {
+  return {
+    fid,
+    name,
+    project: PROJECT,
+    created_by: "user_1",
+    created_at: "2025-01-01T00:00:00Z",
+    instance_quantity: 2,
+    instance_type: "it_MsIRhxj3ccyVWGfP",
+    region: "us-central1-a",
+    instances: ["inst_1", "inst_2"],
+    launch_specification: { volumes: [], ssh_keys: [] },
+    status: "Pending",
+    start_time: "2025-02-01T00:00:00Z",
+    end_time: "2025-02-01T06:00:00Z",
+    total_price: "$26.40",
+    unit_price: "$2.20",
+    ...overrides,
+  };
+}
+
+const reservationRequest = {
+  project: PROJECT,
+  instance_type: "it_MsIRhxj3ccyVWGfP",
+  region: "us-central1-a",
+  start_time: new Date("2025-02-01T00:00:00Z"),
+  end_time: "2025-02-01T06:00:00+00:00",
+  instance_quantity: 2,
+  name: "train-window",
+  launch_specification: { volumes: [], ssh_keys: [] },
+};
+
+describe("FcpClient cloud operations", () => {
+  const market = { project: PROJECT, instanceType: "it_MsIRhxj3ccyVWGfP", region: "us-central1-a" };
+
+  it("asks availability in each mode with ISO times, and reads the spec's slot lists as well as the mode models", async () => {
+    const answers: Record<string, unknown> = {
+      slots: { data: [{ start_time: "2025-02-01T00:00:00Z", end_time: "2025-02-02T00:00:00Z", quantity: 3 }] },
+      latest_end_time: { latest_end_time: "2025-02-08T00:00:00Z", available: true },
+      check: { available: false },
+    };
+    const api = await fakeApi((req, res) => json(res, 200, answers[req.url.searchParams.get("mode") ?? ""]));
+    const { client } = clientFor(api);
+    const start = new Date("2025-02-01T00:00:00Z");
+    const slots = await client.findReservationSlots({ ...market, earliestStartTime: start, latestEndTime: "2025-02-03T00:00:00Z" });
+    assert.equal(slots[0]?.quantity, 3);
+    assert.equal(await client.getReservationLatestEndTime({ ...market, startTime: start, quantity: 2 }), "2025-02-08T00:00:00Z");
+    assert.equal(await client.checkReservationAvailability({ ...market, startTime: start, endTime: "2025-02-01T06:00:00Z", quantity: 2 }), false);
+
+    const [slotsQuery, latestQuery, checkQuery] = api.seen.map((seen) => Object.fromEntries(seen.url.searchParams)) as [Record<string, string>, Record<string, string>, Record<string, string>];
+    assert.deepEqual(slotsQuery, { ...marketQuery(), mode: "slots", earliest_start_time: "2025-02-01T00:00:00.000Z", latest_end_time: "2025-02-03T00:00:00Z" });
+    assert.deepEqual(latestQuery, { ...marketQuery(), mode: "latest_end_time", start_time: "2025-02-01T00:00:00.000Z", quantity: "2" });
+    assert.deepEqual(checkQuery, { ...marketQuery(), mode: "check", start_time: "2025-02-01T00:00:00.000Z", end_time: "2025-02-01T06:00:00Z", quantity: "2" });
+
+    answers["latest_end_time"] = [];
+    answers["check"] = [{ start_time: "2025-02-01T00:00:00Z", end_time: "2025-02-01T06:00:00Z", quantity: 2 }];
+    assert.equal(await client.getReservationLatestEndTime({ ...market, startTime: start, quantity: 2 }), undefined);
+    assert.equal(await client.checkReservationAvailability({ ...market, startTime: start, endTime: start, quantity: 2 }), true);
+  });
+
+  it("follows reservation pages with the filters, and instance history pages keyed `instances`", async () => {
+    const api = await fakeApi((req, res) => {
+      const cursor = req.url.searchParams.get("next_cursor");
+      if (req.url.pathname === "/v2/reservation") {
+        return json(res, 200, cursor === null ? { data: [reservation("res_1", "a")], next_cursor: "p2" } : { data: [reservation("res_2", "b")], next_cursor: null });
+      }
+      const history = (fid: string) => ({ instance_fid: fid, events: [{ price_cents: 220, start_time: "2025-02-01T00:00:00Z", end_time: null }], reservation_fid: "res_1" });
+      json(res, 200, cursor === null ? { instances: [history("inst_1")], next_cursor: "h2" } : { instances: [history("inst_2")] });
+    });
+    const { client } = clientFor(api);
+    assert.deepEqual((await client.listReservations({ project: PROJECT, status: "Active", region: "us-central1-a" })).map((r) => r.fid), ["res_1", "res_2"]);
+    for (const seen of api.seen) {
+      assert.equal(seen.url.searchParams.get("status"), "Active");
+      assert.equal(seen.url.searchParams.get("limit"), "100");
+    }
+    const billed = await client.listInstancePricingHistory({ project: PROJECT, reservationFid: "res_1", startTime: new Date("2025-02-01T00:00:00Z") });
+    assert.deepEqual(billed.map((h) => h.instance_fid), ["inst_1", "inst_2"]);
+    const historyQueries = api.seen.slice(2).map((seen) => seen.url.searchParams);
+    assert.deepEqual(historyQueries.map((q) => q.get("next_cursor")), [null, "h2"]);
+    assert.equal(historyQueries[0]?.get("reservation_fid"), "res_1");
+    assert.equal(historyQueries[0]?.get("start_time"), "2025-02-01T00:00:00.000Z");
+  });
+
+  it("a reservation whose create response is lost is found by name and terms, not reserved twice", async () => {
+    const stored: Reservation[] = [reservation("res_old", "train-window", { start_time: "2025-01-01T00:00:00Z", end_time: "2025-01-01T06:00:00Z", status: "Ended" })];
+    const api = await fakeApi((req, res) => {
+      if (req.method === "GET") return json(res, 200, { data: stored });
+      const body = req.body as { name: string; start_time: string; end_time: string };
+      assert.equal(body.start_time, "2025-02-01T00:00:00.000Z", "a Date is sent as ISO");
+      stored.push(reservation("res_new", body.name, { start_time: body.start_time, end_time: body.end_time }));
+      return "destroy";
+    });
+    const { client } = clientFor(api);
+    const created = await client.createReservation(reservationRequest);
+    assert.equal(created.fid, "res_new", "the old reservation of the same name has other terms");
+    assert.deepEqual(api.seen.map((seen) => seen.method), ["POST", "GET"]);
+  });
+
+  it("a lost extension counts once the reservation ends at or after the requested time", async () => {
+    let endTime = "2025-02-01T06:00:00Z";
+    const api = await fakeApi((req, res) => {
+      if (req.method === "GET") return json(res, 200, { data: [reservation("res_1", "a", { end_time: endTime })] });
+      endTime = (req.body as { end_time: string }).end_time;
+      return "destroy";
+    });
+    const { client } = clientFor(api);
+    const extended = await client.extendReservation(PROJECT, "res_1", { end_time: "2025-02-01T09:00:00Z" });
+    assert.equal(extended.end_time, "2025-02-01T09:00:00Z");
+    assert.deepEqual(api.seen.map((seen) => `${seen.method} ${seen.url.pathname}`), ["POST /v2/reservation/res_1/extend", "GET /v2/reservation"]);
+  });
+
+  it("terminating reservation instances: a 200 with any body means all, a 207 names what was terminated", async () => {
+    let partial = false;
+    const api = await fakeApi((req, res) => {
+      const body = req.body as { instances: string[]; reduce_capacity: boolean };
+      assert.equal(body.reduce_capacity, true);
+      if (partial) return json(res, 207, { terminated_instances: body.instances.slice(1) });
+      res.writeHead(200, { "content-type": "application/json" }).end("null");
+    });
+    const { client } = clientFor(api);
+    assert.deepEqual(await client.terminateReservationInstances(PROJECT, "res_1", ["inst_1", "inst_2"]), { terminated: ["inst_1", "inst_2"], notTerminated: [] });
+    partial = true;
+    assert.deepEqual(await client.terminateReservationInstances(PROJECT, "res_1", ["inst_1", "inst_2"]), { terminated: ["inst_2"], notTerminated: ["inst_1"] });
+    await assert.rejects(client.terminateReservationInstances(PROJECT, "res_1", ["inst_1", "inst_1"]), (e: unknown) => e instanceof ValidationError && /twice/.test(e.message));
+    assert.equal(api.seen.length, 2);
+  });
+
+  it("409 on a PATCH suggests waiting for the resource, 501 says the API does not support it; neither is retried", async () => {
+    const api = await fakeApi((req, res) =>
+      (req.body as { instances: string[] }).instances[0] === "inst_booting"
+        ? json(res, 409, { detail: "Instance inst_booting is still starting" })
+        : json(res, 501, { detail: "Spot bids are not yet supported." }),
+    );
+    const { client } = clientFor(api);
+    const busy = await client.setInstancesStatus(["inst_booting"], "STATUS_PAUSED").then(
+      () => assert.fail("expected a rejection"),
+      (e: unknown) => e,
+    );
+    assert.ok(busy instanceof ConflictError);
+    assert.match(busy.describe(), /not in a state that allows this/);
+    const spot = await client.setInstancesStatus(["inst_spot"], "STATUS_PAUSED").then(
+      () => assert.fail("expected a rejection"),
+      (e: unknown) => e,
+    );
+    assert.ok(spot instanceof APIError && spot.errorCode === "not_supported" && /Spot bids are not yet supported/.test(spot.message));
+    assert.equal(api.seen.length, 2);
+  });
+
+  it("validates request bodies and times before sending", async () => {
+    const api = await fakeApi((_req, res) => json(res, 500, {}));
+    const { client } = clientFor(api);
+    const refused = async (call: Promise<unknown>, path: string) => assert.rejects(call, (e: unknown) => e instanceof ValidationError && e.issues.some((issue) => issue.path === path));
+    await refused(client.createReservation({ ...reservationRequest, start_time: "2025-02-01 00:00" }), "start_time");
+    await refused(client.createReservation({ ...reservationRequest, start_time: new Date(Number.NaN) }), "start_time");
+    await refused(client.createReservation({ ...reservationRequest, price_specification: { max_unit_price: -1 } }), "price_specification.max_unit_price");
+    await refused(client.getReservationQuote({ ...market, startTime: "soon", endTime: "2025-02-01T06:00:00Z", quantity: 1 }), "startTime");
+    await refused(client.updateVolume("vol_1", { name: "Has Spaces" }), "name");
+    await assert.rejects(client.updateReservation("res_1", { paused: null }), (e: unknown) => e instanceof ValidationError && /nothing to change/.test(e.message));
+    assert.equal(api.seen.length, 0);
+  });
+
+  it("reads ISO 8601 durations as the API writes them", () => {
+    const table: [string, number | undefined][] = [
+      ["PT3H", 3 * 3_600_000],
+      ["P1DT2H30M", (26 * 60 + 30) * 60_000],
+      ["PT0.5S", 500],
+      ["PT0S", 0],
+      ["P2W", 14 * 86_400_000],
+      ["P1M", undefined],
+      ["PT", undefined],
+      ["3 hours", undefined],
+    ];
+    for (const [text, ms] of table) assert.equal(isoDurationMs(text), ms, text);
+  });
+});
+
+function marketQuery(): Record<string, string> {
+  return { project: PROJECT, instance_type: "it_MsIRhxj3ccyVWGfP", region: "us-central1-a" };
+}

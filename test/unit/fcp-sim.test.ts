@@ -13,54 +13,12 @@ import type { BidModel, InstanceModel } from "../../tools/fcp-sim/models.ts";
 import type { Page } from "../../tools/fcp-sim/pagination.ts";
 import { FcpSimulator } from "../../tools/fcp-sim/simulator.ts";
 import { generateEd25519KeyPair } from "../../src/providers/fcp/ssh/ed25519-keygen.ts";
+import { A100, api, placeBid, sshExec, waitFor } from "./fcp-sim-helpers.ts";
 
-const { Client, utils } = ssh2;
+const { utils } = ssh2;
 
-const A100 = "it_MsIRhxj3ccyVWGfP";
 const A100_2X = "it_5M6aGxGovNeX5ltT";
 const H100_PCIE = "it_XqgKWbhZ5gznAYsG";
-
-async function api<Body = unknown>(sim: FcpSimulator, method: string, path: string, body?: unknown): Promise<{ status: number; body: Body }> {
-  const response = await fetch(`${sim.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${sim.apiKey}`, "content-type": "application/json" },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return { status: response.status, body: (text === "" ? undefined : JSON.parse(text)) as Body };
-}
-
-interface BidOptions {
-  instanceType?: string;
-  region?: string;
-  limitPrice?: string;
-  quantity?: number;
-  script?: string;
-  sshKeys?: string[];
-}
-
-async function placeBid(sim: FcpSimulator, options: BidOptions = {}): Promise<BidModel> {
-  const response = await api<BidModel>(sim, "POST", "/v2/spot/bids", {
-    project: sim.project.fid,
-    region: options.region ?? "us-central1-b",
-    instance_type: options.instanceType ?? A100,
-    limit_price: options.limitPrice ?? "$5.00",
-    instance_quantity: options.quantity ?? 1,
-    name: "behaviour",
-    launch_specification: { volumes: [], ssh_keys: options.sshKeys ?? [], startup_script: options.script ?? "#!/bin/bash\necho hi" },
-  });
-  assert.equal(response.status, 201, JSON.stringify(response.body));
-  return response.body;
-}
-
-async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
-  for (let attempt = 0; attempt < 600; attempt++) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
 
 const bidStatus = (sim: FcpSimulator, fid: string) => sim.bids().find((bid) => bid.fid === fid)?.status;
 const instanceOf = (sim: FcpSimulator, fid: string) => sim.instances().find((instance) => instance.fid === fid);
@@ -349,27 +307,4 @@ function readdirOrEmpty(path: string): string[] {
   } catch {
     return [];
   }
-}
-
-function sshExec(target: { host: string; port: number; privateKey: string }, command: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const client = new Client();
-    client.on("error", reject);
-    client.on("ready", () => {
-      client.exec(command, (error, channel) => {
-        if (error !== undefined && error !== null) {
-          client.end();
-          reject(error);
-          return;
-        }
-        let output = "";
-        channel.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
-        channel.on("close", () => {
-          client.end();
-          resolve(output);
-        });
-      });
-    });
-    client.connect({ host: target.host, port: target.port, username: "ubuntu", privateKey: target.privateKey, readyTimeout: 10_000 });
-  });
 }

@@ -8,7 +8,9 @@ import type { ControlHandler } from "./api-server.ts";
 import type { FcpSimulator } from "./simulator.ts";
 
 const InstanceBody = z.object({ instance: z.string() });
+const ReservationBody = z.object({ reservation: z.string() });
 const CapacityBody = z.object({ instanceType: z.string(), region: z.string().optional(), capacity: z.int().min(0) });
+const PriceBody = z.object({ instanceType: z.string(), region: z.string().optional(), price: z.number().positive() });
 const Matcher = {
   method: z.string().optional(),
   /** Exact path. */
@@ -26,6 +28,8 @@ const ACTIONS: Record<string, Action> = {
   "GET /_sim/ledger": (sim) => sim.liveInstances(),
   "GET /_sim/bids": (sim) => sim.bids(),
   "GET /_sim/instances": (sim) => sim.instances(),
+  "GET /_sim/reservations": (sim) => sim.reservations(),
+  "GET /_sim/billing": (sim) => sim.billing(),
   "GET /_sim/requests": (sim) => sim.requests,
   "POST /_sim/faults/preempt": (sim, body) => sim.faults.preempt(InstanceBody.parse(body).instance),
   "POST /_sim/faults/kill": (sim, body) => sim.faults.kill(InstanceBody.parse(body).instance),
@@ -33,6 +37,11 @@ const ACTIONS: Record<string, Action> = {
   "POST /_sim/faults/capacity": (sim, body) => {
     const { instanceType, region, capacity } = CapacityBody.parse(body);
     sim.faults.setCapacity(instanceType, region, capacity);
+  },
+  "POST /_sim/faults/expire-reservation": (sim, body) => sim.faults.expireReservation(ReservationBody.parse(body).reservation),
+  "POST /_sim/faults/price": (sim, body) => {
+    const { instanceType, region, price } = PriceBody.parse(body);
+    sim.faults.setPrice(instanceType, region, price);
   },
   "POST /_sim/faults/fail-next": (sim, body) => {
     const { path, pathPattern, ...rest } = FailNextBody.parse(body);

@@ -104,3 +104,96 @@ export interface VolumeModel {
   reservations: string[];
   attachments: Record<string, string>;
 }
+
+// ---- reservations ----------------------------------------------------------------------------
+
+export const RESERVATION_STATUSES = ["Pending", "Active", "Paused", "Canceled", "Ended"] as const;
+export type ReservationStatus = (typeof RESERVATION_STATUSES)[number];
+
+/** Reservations that still hold (or will hold) capacity: the others are over for good. */
+export const LIVE_RESERVATION_STATUSES: ReadonlySet<ReservationStatus> = new Set(["Pending", "Active", "Paused"]);
+
+export interface ReservationModel {
+  fid: string;
+  name: string;
+  project: string;
+  created_by: string;
+  created_at: string;
+  deactivated_at: string | null;
+  instance_quantity: number;
+  instance_type: string;
+  region: string | null;
+  instances: string[];
+  launch_specification: LaunchSpecificationModel;
+  status: ReservationStatus;
+  start_time: string;
+  end_time: string;
+  total_price: string;
+  unit_price: string;
+}
+
+export interface ReservationOfferModel {
+  key: string;
+  display_name: string;
+  unit_price: string;
+  return_buyback_price: string;
+  pause_buyback_price: string;
+  total_price: string;
+  total_etbp_value: string;
+  total_fubp_value: string;
+  option_premium: string;
+}
+
+export interface AvailabilitySlotModel {
+  start_time: string;
+  end_time: string;
+  quantity: number;
+}
+
+export const RESERVATION_EVENT_TYPES = ["Placed", "Active", "Paused", "Resumed", "Canceled", "Ended", "Terms Set", "Terms Changed"] as const;
+export type ReservationEventType = (typeof RESERVATION_EVENT_TYPES)[number];
+
+export interface ReservationHistoryEventModel {
+  timestamp: string;
+  event_type: ReservationEventType;
+  user_id: string | null;
+  unit_price_cents: number | null;
+  pause_credit_cents: number | null;
+  return_credit_cents: number | null;
+}
+
+// ---- history and prices ----------------------------------------------------------------------
+
+export const BID_EVENT_TYPES = [
+  "Placed",
+  "Paused",
+  "Resumed",
+  "Terminated",
+  "Allocated",
+  "Preempted",
+  "Limit Price Changed",
+  "Memory Adjusted",
+  "Volumes Attached",
+  "Volumes Removed",
+] as const;
+export type BidEventType = (typeof BID_EVENT_TYPES)[number];
+
+export interface BidHistoryEventModel {
+  timestamp: string;
+  event_type: BidEventType;
+  limit_price: string | null;
+  user_id: string | null;
+  memory_gb: number | null;
+  persistent_disk_change: { attached: string | null; removed: string | null } | null;
+}
+
+export interface QuotaModel {
+  fid: string;
+  project: string;
+  instance_type: string | null;
+  product_type: "Spot" | "Reservations" | "Storage";
+  total_quantity: number;
+  used_quantity: number;
+  units: string;
+  name: string;
+}

@@ -4,13 +4,30 @@
  */
 import ssh2 from "ssh2";
 import { z } from "zod";
-import { ApiError, validationError, type ValidationIssue } from "./api-error.ts";
+import { validationError, type ValidationIssue } from "./api-error.ts";
 import type { Cloud } from "./cloud.ts";
 import { INSTANCE_TYPES } from "./fixtures.ts";
-import { BID_STATUSES, INSTANCE_STATUSES, type LaunchSpecificationModel } from "./models.ts";
-import { parseDollarsToCents } from "./money.ts";
+import { historyRoutes } from "./history-routes.ts";
+import { marketRoutes } from "./market-routes.ts";
+import { BID_STATUSES, INSTANCE_STATUSES } from "./models.ts";
+import { formatCents } from "./money.ts";
 import { paginate, sortBy } from "./pagination.ts";
-import { CreateBidBody, CreateSshKeyBody, CreateVolumeBody, parseBody, parseQuery, QueryBool, queryInt, queryList, UpdateBidBody } from "./validation.ts";
+import { launchSpecificationModel, ReferenceIssues } from "./references.ts";
+import { reservationRoutes } from "./reservation-routes.ts";
+import { centsOf, PageLimit, param, requireProjectOf, SortDirection } from "./route-helpers.ts";
+import {
+  CreateBidBody,
+  CreateSshKeyBody,
+  CreateVolumeBody,
+  parseBody,
+  parseQuery,
+  PatchInstancesBody,
+  QueryBool,
+  queryList,
+  UpdateBidBody,
+  UpdateSshKeyBody,
+  UpdateVolumeBody,
+} from "./validation.ts";
 
 // ssh2 is CommonJS; Node's ESM loader cannot see its named exports.
 const { utils } = ssh2;
@@ -34,8 +51,6 @@ export interface Route {
   handle(request: RouteRequest): RouteResponse | Promise<RouteResponse>;
 }
 
-const SortDirection = z.enum(["asc", "desc"]);
-const PageLimit = queryInt(1, 100);
 
 const GetBidsQuery = z.object({
   next_cursor: z.string().optional(),
@@ -67,9 +82,7 @@ const ProjectQuery = z.object({ project: z.string() });
 const GetVolumesQuery = z.object({ project: z.string(), region: z.string().optional(), include_deleted: QueryBool.optional() });
 
 export function apiRoutes(cloud: Cloud): Route[] {
-  const requireProject = (fid: string) => {
-    if (!cloud.projects.some((project) => project.fid === fid)) throw new ApiError(404, `Project ${fid} not found or not accessible with this API key`);
-  };
+  const requireProject = (fid: string) => requireProjectOf(cloud, fid);
   const knownProject = (fid: string) => cloud.projects.some((project) => project.fid === fid);
 
   return [
@@ -101,39 +114,17 @@ export function apiRoutes(cloud: Cloud): Route[] {
       template: "/v2/spot/bids",
       handle({ body }) {
         const input = parseBody(CreateBidBody, body);
-        const issues: ValidationIssue[] = [];
-        const at = (loc: (string | number)[], msg: string) => issues.push({ loc: ["body", ...loc], msg, type: "value_error" });
-        if (!knownProject(input.project)) at(["project"], `Unknown project ${input.project}; list yours with GET /v2/projects`);
-        if (!INSTANCE_TYPES.some((type) => type.fid === input.instance_type)) {
-          at(["instance_type"], `Unknown instance type ${input.instance_type}; list them with GET /v2/instance-types`);
-        } else if (!cloud.regions().includes(input.region)) {
-          at(["region"], `Unknown region ${input.region}; regions: ${cloud.regions().join(", ")}`);
-        } else if (!cloud.hasAuction(input.instance_type, input.region)) {
-          at(["region"], `No spot auction for ${input.instance_type} in ${input.region}; see GET /v2/spot/availability`);
+        const references = new ReferenceIssues(cloud);
+        references.project(input.project);
+        if (references.instanceTypeIn(input.instance_type, input.region, "spot")) {
+          // Below the floor a bid is refused; between the floor and the market it waits (Open).
+          const minimum = cloud.minimumPriceCents(input.instance_type, input.region) ?? 0;
+          if (centsOf(input.limit_price) < minimum) references.add(["limit_price"], `Limit price ${input.limit_price} is below this auction's minimum of ${formatCents(minimum)}`);
+          const room = cloud.quotaRoom(input.project, "Spot", input.instance_type);
+          if (input.instance_quantity > room) references.add(["instance_quantity"], `Spot quota exceeded: ${Math.max(0, room)} more ${input.instance_type} instances allowed in project ${input.project}; see GET /v2/quotas`);
         }
-        const keys = new Map(cloud.sshKeys().map((key) => [key.fid, key]));
-        input.launch_specification.ssh_keys.forEach((fid, index) => {
-          if (keys.get(fid)?.project !== input.project) at(["launch_specification", "ssh_keys", index], `Unknown SSH key ${fid} in project ${input.project}`);
-        });
-        const volumes = new Map(cloud.volumes().map((volume) => [volume.fid, volume]));
-        input.launch_specification.volumes.forEach((fid, index) => {
-          const volume = volumes.get(fid);
-          if (volume === undefined || volume.deleted_at !== null || volume.project !== input.project) {
-            at(["launch_specification", "volumes", index], `Unknown volume ${fid} in project ${input.project}`);
-          } else if (volume.region !== input.region) {
-            at(["launch_specification", "volumes", index], `Volume ${fid} is in ${volume.region}, not ${input.region}`);
-          }
-        });
-        if (issues.length > 0) throw validationError(issues);
-        const spec = input.launch_specification;
-        const launchSpecification: LaunchSpecificationModel = {
-          volumes: spec.volumes,
-          ssh_keys: spec.ssh_keys,
-          startup_script: spec.startup_script ?? null,
-          kubernetes_cluster: spec.kubernetes_cluster ?? null,
-          image_version: spec.image_version ?? null,
-          memory_gb: spec.memory_gb ?? null,
-        };
+        references.launchSpecification(input.project, input.region, input.launch_specification);
+        if (references.issues.length > 0) throw validationError(references.issues);
         const bid = cloud.createBid({
           project: input.project,
           region: input.region,
@@ -141,7 +132,7 @@ export function apiRoutes(cloud: Cloud): Route[] {
           limitCents: centsOf(input.limit_price),
           instanceQuantity: input.instance_quantity,
           name: input.name,
-          launchSpecification,
+          launchSpecification: launchSpecificationModel(input.launch_specification),
         });
         return { status: 201, body: bid };
       },
@@ -155,13 +146,9 @@ export function apiRoutes(cloud: Cloud): Route[] {
         const bid = cloud.bid(fid);
         const input = parseBody(UpdateBidBody, body);
         if (input.volumes !== undefined && input.volumes !== null) {
-          const volumes = new Map(cloud.volumes().map((volume) => [volume.fid, volume]));
-          const issues = input.volumes.flatMap((volumeFid, index): ValidationIssue[] => {
-            const volume = volumes.get(volumeFid);
-            if (volume !== undefined && volume.deleted_at === null && volume.project === bid.project && volume.region === bid.region) return [];
-            return [{ loc: ["body", "volumes", index], msg: `Unknown volume ${volumeFid} in ${bid.project} (${bid.region ?? "no region"})`, type: "value_error" }];
-          });
-          if (issues.length > 0) throw validationError(issues);
+          const references = new ReferenceIssues(cloud);
+          references.volumes(["volumes"], bid.project, bid.region, input.volumes);
+          if (references.issues.length > 0) throw validationError(references.issues);
         }
         const updated = await cloud.updateBid(fid, {
           ...(input.limit_price == null ? {} : { limitCents: centsOf(input.limit_price) }),
@@ -194,7 +181,6 @@ export function apiRoutes(cloud: Cloud): Route[] {
       handle({ query }) {
         const q = parseQuery(GetInstancesQuery, query);
         requireProject(q.project);
-        // Every simulated instance comes from a bid; there are no reservations.
         const orderTypes = q.order_type_in;
         const instances = cloud
           .instances()
@@ -202,9 +188,9 @@ export function apiRoutes(cloud: Cloud): Route[] {
           .filter((instance) => q.instance_type === undefined || instance.instance_type === q.instance_type)
           .filter((instance) => q.region === undefined || instance.region === q.region)
           .filter((instance) => q.status_in === undefined || q.status_in.length === 0 || q.status_in.includes(instance.status))
-          .filter(() => orderTypes === undefined || orderTypes.length === 0 || orderTypes.includes("Bid"))
+          .filter((instance) => orderTypes === undefined || orderTypes.length === 0 || orderTypes.includes(instance.reservation === null ? "Bid" : "Reservation"))
           .filter((instance) => q.bid_fid_in === undefined || q.bid_fid_in.length === 0 || q.bid_fid_in.includes(instance.bid ?? ""))
-          .filter(() => q.reservation_fid_in === undefined || q.reservation_fid_in.length === 0);
+          .filter((instance) => q.reservation_fid_in === undefined || q.reservation_fid_in.length === 0 || q.reservation_fid_in.includes(instance.reservation ?? ""));
         const keys = {
           created_at: (instance: { created_at: string }) => instance.created_at,
           instance_status: (instance: { status: string }) => instance.status,
@@ -220,8 +206,16 @@ export function apiRoutes(cloud: Cloud): Route[] {
         const instance = cloud.instance(param(params, "instance_fid"));
         return {
           status: 200,
-          body: { fid: instance.fid, name: instance.name, status: instance.status, bid: instance.bid, reservation: null, end_time: instance.end_time },
+          body: { fid: instance.fid, name: instance.name, status: instance.status, bid: instance.bid, reservation: instance.reservation, end_time: instance.end_time },
         };
+      },
+    },
+    {
+      method: "PATCH",
+      template: "/v2/instances",
+      handle({ body }) {
+        const input = parseBody(PatchInstancesBody, body);
+        return { status: 200, body: { instances: cloud.setInstancesStatus(input.instances, input.status) } };
       },
     },
 
@@ -259,6 +253,15 @@ export function apiRoutes(cloud: Cloud): Route[] {
       },
     },
     {
+      method: "PATCH",
+      template: "/v2/ssh-keys/{ssh_key_fid}",
+      handle({ params, body }) {
+        const fid = param(params, "ssh_key_fid");
+        const input = parseBody(UpdateSshKeyBody, body);
+        return { status: 200, body: cloud.updateSshKey(fid, input.required) };
+      },
+    },
+    {
       method: "DELETE",
       template: "/v2/ssh-keys/{ssh_key_fid}",
       handle({ params }) {
@@ -289,9 +292,22 @@ export function apiRoutes(cloud: Cloud): Route[] {
         const issues: ValidationIssue[] = [];
         if (!knownProject(input.project)) issues.push({ loc: ["body", "project"], msg: `Unknown project ${input.project}`, type: "value_error" });
         if (!cloud.regions().includes(input.region)) issues.push({ loc: ["body", "region"], msg: `Unknown region ${input.region}; regions: ${cloud.regions().join(", ")}`, type: "value_error" });
+        const taken = cloud.volumeNamed(input.project, input.name);
+        if (taken !== undefined) issues.push({ loc: ["body", "name"], msg: `A volume named ${input.name} already exists in project ${input.project} (${taken.fid}, ${taken.region})`, type: "value_error" });
+        const room = cloud.quotaRoom(input.project, "Storage");
+        if (input.size_gb > room) issues.push({ loc: ["body", "size_gb"], msg: `Storage quota exceeded: ${Math.max(0, room)} GB left in project ${input.project}; see GET /v2/quotas`, type: "value_error" });
         if (issues.length > 0) throw validationError(issues);
         const volume = cloud.createVolume({ project: input.project, name: input.name, region: input.region, sizeGb: input.size_gb, diskInterface: input.disk_interface });
         return { status: 201, body: volume };
+      },
+    },
+    {
+      method: "PATCH",
+      template: "/v2/volumes/{volume_fid}",
+      handle({ params, body }) {
+        const fid = param(params, "volume_fid");
+        const input = parseBody(UpdateVolumeBody, body);
+        return { status: 200, body: cloud.renameVolume(fid, input.name) };
       },
     },
     {
@@ -302,17 +318,9 @@ export function apiRoutes(cloud: Cloud): Route[] {
         return { status: 204 };
       },
     },
+
+    ...reservationRoutes(cloud),
+    ...marketRoutes(cloud),
+    ...historyRoutes(cloud),
   ];
-}
-
-function param(params: Record<string, string>, name: string): string {
-  const value = params[name];
-  if (value === undefined) throw new Error(`fcp-sim: route has no {${name}}`);
-  return value;
-}
-
-function centsOf(price: string): number {
-  const cents = parseDollarsToCents(price);
-  if (cents === undefined) throw new Error(`fcp-sim: price ${price} passed validation but does not parse`);
-  return cents;
 }

@@ -1,8 +1,8 @@
 /**
  * FcpSimulator: a local stand-in for the Mithril API (the operations the SDK uses, shapes exactly as
  * mithril-openapi.json) whose instances are real sandboxes — the startup script runs under bash,
- * and each instance has its own sshd — plus fault injection and a ledger of what would still cost
- * money.
+ * and each instance has its own sshd — plus fault injection, a ledger of what would still cost
+ * money, and the billing of every instance.
  *
  *   const sim = await FcpSimulator.start();
  *   // point the SDK at sim.url with sim.apiKey and sim.project.fid ...
@@ -13,15 +13,18 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startApiServer, type ApiServer, type ControlHandler, type RecordedExchange } from "./api-server.ts";
-import { Cloud, type LiveInstance } from "./cloud.ts";
+import { Cloud, type InstanceBill, type LiveInstance } from "./cloud.ts";
 import { DEFAULT_API_KEY, DEFAULT_PROJECT, defaultAuctions, SIM_USER, type AuctionOption } from "./fixtures.ts";
 import { HttpFaults, type DropNextOptions, type FailNextOptions } from "./http-faults.ts";
 import { nowIso } from "./ids.ts";
-import type { BidModel, InstanceModel } from "./models.ts";
+import { dollarsToCents } from "./money.ts";
+import type { BidModel, InstanceModel, ReservationModel } from "./models.ts";
+import { DEFAULT_QUOTA_LIMITS, type QuotaLimits } from "./quotas.ts";
 import { apiRoutes } from "./routes.ts";
 
 export type { RecordedExchange } from "./api-server.ts";
-export type { LiveInstance } from "./cloud.ts";
+export type { InstanceBill, LiveInstance } from "./cloud.ts";
+export type { QuotaLimits } from "./quotas.ts";
 export type { DropNextOptions, FailNextOptions } from "./http-faults.ts";
 
 export interface SimulatorOptions {
@@ -42,6 +45,10 @@ export interface SimulatorOptions {
   bootStepMs?: number;
   /** Where sandboxes live; default a temp dir removed on close. */
   stateDir?: string;
+  /** Seeds the price history before the start (GET /v2/pricing/history); default 1. */
+  priceSeed?: number;
+  /** Per-project quotas, enforced on create; defaults in quotas.ts. */
+  quotas?: Partial<QuotaLimits>;
   /** Serve the /_sim/... control routes (main.ts turns this on). */
   control?: (simulator: FcpSimulator) => ControlHandler;
 }
@@ -53,6 +60,10 @@ export interface SimulatorFaults {
   kill(instanceFid: string): Promise<void>;
   /** Free capacity of the type's auction in a region (every region when undefined). */
   setCapacity(instanceType: string, region: string | undefined, capacity: number): void;
+  /** The market moves: the auction's last price (every region when undefined); allocated bids below it are outbid (preempted). */
+  setPrice(instanceType: string, region: string | undefined, dollars: number): void;
+  /** The reservation's end time comes now: it is Ended and its instances terminate. */
+  expireReservation(reservationFid: string): Promise<void>;
   failNext(options: FailNextOptions): void;
   dropNext(options: DropNextOptions): void;
   setLatencyMs(ms: number): void;
@@ -85,6 +96,8 @@ export class FcpSimulator {
       preempt: (fid) => cloud.preempt(fid),
       kill: (fid) => cloud.kill(fid),
       setCapacity: (type, region, capacity) => cloud.setCapacity(type, region, capacity),
+      setPrice: (type, region, dollars) => cloud.setPrice(type, region, dollarsToCents(dollars)),
+      expireReservation: (fid) => cloud.expireReservation(fid),
       failNext: (options) => httpFaults.failNext(options),
       dropNext: (options) => httpFaults.dropNext(options),
       setLatencyMs: (ms) => httpFaults.setLatencyMs(ms),
@@ -105,6 +118,8 @@ export class FcpSimulator {
       allocationDelayMs: options.allocationDelayMs ?? 200,
       bootStepMs: options.bootStepMs ?? 100,
       stateDir: options.stateDir ?? ownedStateDir ?? "",
+      priceSeed: options.priceSeed ?? 1,
+      quotas: { ...DEFAULT_QUOTA_LIMITS, ...options.quotas },
     });
     const httpFaults = new HttpFaults();
     const requests: RecordedExchange[] = [];
@@ -141,6 +156,15 @@ export class FcpSimulator {
 
   instances(): InstanceModel[] {
     return this.#cloud.instances();
+  }
+
+  reservations(): ReservationModel[] {
+    return this.#cloud.reservations();
+  }
+
+  /** Every instance's billed periods (from allocation until it ends or pauses) and what they cost. */
+  billing(): InstanceBill[] {
+    return this.#cloud.billing();
   }
 
   /** `<stateDir>/instances/<fid>`: the instance's disk (flow/, home/, bin/, startup-script.sh, console.log). */

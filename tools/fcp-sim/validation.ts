@@ -41,6 +41,7 @@ function toValidationIssues(location: Location, issue: z.core.$ZodIssue): Valida
     case "too_small":
       return [{ loc, msg: issue.message, type: issue.origin === "string" ? "string_too_short" : "greater_than_equal" }];
     case "invalid_value":
+      if (issue.values.every((value) => typeof value === "boolean")) return [{ loc, msg: `Input should be ${issue.values.map((value) => (value ? "True" : "False")).join(" or ")}`, type: "literal_error" }];
       return [{ loc, msg: `Input should be ${issue.values.map((value) => `'${String(value)}'`).join(" or ")}`, type: "enum" }];
     case "invalid_format":
       return [{ loc, msg: issue.message, type: "string_pattern_mismatch" }];
@@ -110,6 +111,24 @@ export const QueryBool = z
   })
   .transform((value) => TRUE_WORDS.includes(value.toLowerCase()));
 
+/**
+ * A datetime as pydantic reads one: ISO 8601 date and time, with an offset or "Z" (without one it
+ * is taken as UTC). Becomes epoch milliseconds.
+ */
+export const DateTime = z
+  .string()
+  .refine((value) => parseDateTimeMs(value) !== undefined, { message: "Input should be a valid datetime", params: { type: "datetime_parsing" } })
+  .transform((value) => parseDateTimeMs(value) ?? Number.NaN);
+
+const DATETIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/i;
+
+function parseDateTimeMs(value: string): number | undefined {
+  if (!DATETIME.test(value)) return undefined;
+  const zoned = /(Z|[+-]\d{2}:?\d{2})$/i.test(value) ? value : `${value}Z`;
+  const ms = Date.parse(zoned.replace(" ", "T"));
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
 // ---- request bodies (mithril-openapi.json components) ------------------------------------------
 
 export const LaunchSpecificationBody = z.strictObject({
@@ -146,13 +165,61 @@ export const CreateSshKeyBody = z.strictObject({
   required: z.boolean().optional(),
 });
 
+const VolumeName = z
+  .string()
+  .max(64)
+  .regex(/^[a-z]([-a-z0-9]*[a-z0-9])?$/, "Name must be lowercase letters, digits and dashes, starting with a letter");
+
 export const CreateVolumeBody = z.strictObject({
-  name: z
-    .string()
-    .max(64)
-    .regex(/^[a-z]([-a-z0-9]*[a-z0-9])?$/, "Name must be lowercase letters, digits and dashes, starting with a letter"),
+  name: VolumeName,
   project: z.string(),
   disk_interface: z.enum(["Block", "File"]),
   region: z.string(),
   size_gb: z.int().min(1),
+});
+
+export const UpdateVolumeBody = z.strictObject({ name: VolumeName });
+
+export const UpdateSshKeyBody = z.strictObject({ required: z.boolean() });
+
+export const PatchInstancesBody = z.strictObject({
+  instances: z.array(z.string()).refine((fids) => new Set(fids).size === fids.length, { message: "List should have unique items", params: { type: "set_type" } }),
+  status: z.enum(["STATUS_RUNNING", "STATUS_PAUSED"]),
+});
+
+export const PriceSpecificationBody = z.strictObject({
+  offer_key: z.string().optional(),
+  /** Cents per instance-hour. */
+  max_unit_price: z.int().min(0).nullable().optional(),
+});
+
+export const CreateReservationBody = z.strictObject({
+  project: z.string(),
+  instance_type: z.string(),
+  region: z.string(),
+  start_time: DateTime,
+  end_time: DateTime,
+  instance_quantity: z.int().min(1),
+  name: z.string(),
+  launch_specification: LaunchSpecificationBody,
+  price_specification: PriceSpecificationBody.nullable().optional(),
+  notification_email: z.string().nullable().optional(),
+});
+
+export const ExtendReservationBody = z.strictObject({
+  end_time: DateTime,
+  price_specification: PriceSpecificationBody.nullable().optional(),
+});
+
+export const UpdateReservationBody = z.strictObject({
+  paused: z.boolean().nullable().optional(),
+  volumes: z.array(z.string()).nullable().optional(),
+});
+
+export const TerminateInstancesBody = z.strictObject({
+  instances: z
+    .array(z.string())
+    .min(1)
+    .refine((fids) => new Set(fids).size === fids.length, { message: "List should have unique items", params: { type: "set_type" } }),
+  reduce_capacity: z.literal(true),
 });

@@ -70,7 +70,10 @@ export function errorFromResponse(request: RequestDescription, statusCode: numbe
       return new ConflictError(withDetail(`The API refused ${what} because it conflicts with existing state (409 Conflict)`), {
         ...common,
         errorCode: "conflict",
-        suggestions: ["A resource with the same name may already exist; choose another name or reuse the existing one."],
+        suggestions:
+          request.method === "POST"
+            ? ["A resource with the same name may already exist; choose another name or reuse the existing one."]
+            : ["The resource is not in a state that allows this (still starting, or stopping); check its status and try again."],
       });
     case 422: {
       const parsed = HTTPValidationErrorSchema.safeParse(parseJsonOrUndefined(bodyText));
@@ -89,6 +92,12 @@ export function errorFromResponse(request: RequestDescription, statusCode: numbe
         ...common,
         errorCode: "rate_limited",
         suggestions: ["Wait a minute and try again, or make fewer concurrent requests."],
+      });
+    case 501:
+      return new APIError(withDetail(`The API does not support ${what} for this resource (501 Not Implemented)`), {
+        ...common,
+        errorCode: "not_supported",
+        suggestions: ["The API does not offer this here yet; the message says what to use instead, if anything."],
       });
     default:
       return new APIError(withDetail(`${what} failed with HTTP ${statusCode}`), {
