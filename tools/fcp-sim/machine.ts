@@ -6,12 +6,13 @@
  *   flow/               the instance root (FLOW_INSTANCE_ROOT, see instance-layout.ts)
  *   home/               HOME of the login user
  *   bin/                first on PATH: `shutdown`/`poweroff` shims that record a power-off,
- *                       and disk shims (lsblk, mkfs.ext4, mount, …; see disk-shims.ts)
+ *                       disk shims (lsblk, mkfs.ext4, mount, …; see disk-shims.ts), and
+ *                       `python`/`python3`, which GPU images ship (here: this host's python3)
  *   startup-script.sh   exactly launch_specification.startup_script
  *   console.log         the script's stdout and stderr, like a cloud serial console
  *   powered-off         written by the shims; the simulator then ends the instance
  */
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { closeSync, existsSync, openSync } from "node:fs";
 import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -123,6 +124,28 @@ async function prepareSandbox(layout: SandboxLayout, startupScript: string): Pro
     const shim = join(layout.bin, name);
     await writeFile(shim, powerOffShim(layout.powerOffMarker));
     await chmod(shim, 0o755);
+  }
+  const python = hostPython();
+  for (const name of python === undefined ? [] : ["python", "python3"]) {
+    const shim = join(layout.bin, name);
+    await writeFile(shim, `#!/bin/sh\nexec ${quote(python!)} "$@"\n`);
+    await chmod(shim, 0o755);
+  }
+}
+
+let python: { path: string | undefined } | undefined;
+
+/** This host's python3 by its real path (a pyenv shim would look for pyenv under the sandbox's HOME). */
+function hostPython(): string | undefined {
+  python ??= { path: findPython() };
+  return python.path;
+}
+
+function findPython(): string | undefined {
+  try {
+    return execFileSync("python3", ["-c", "import sys; print(sys.executable)"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim() || undefined;
+  } catch {
+    return undefined;
   }
 }
 
