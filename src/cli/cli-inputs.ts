@@ -6,7 +6,7 @@ import { z } from "zod";
 import { providerName } from "../providers/provider-name.ts";
 import { Flow } from "../task/flow.ts";
 import { TaskStatusSchema } from "../task/task-status.ts";
-import { validationError } from "../task/validation.ts";
+import { validationError } from "../validation.ts";
 
 const PositiveNumber = z
   .string()

@@ -8,7 +8,7 @@
  */
 import { homedir } from "node:os";
 import { AuthenticationError, type FieldIssue } from "../errors.ts";
-import { validationError } from "../task/validation.ts";
+import { validationError } from "../validation.ts";
 import { findLocalConfigFile, globalConfigPath, readConfigFile, type RawConfigValues } from "./config-file.ts";
 import {
   CONFIG_FIELD_SCHEMAS,

@@ -12,7 +12,7 @@ import { tryParseInstanceType } from "../instance-types/parse-instance-type.ts";
 import { MountSpecSchema } from "./mount-spec.ts";
 import { RetriesSchema } from "./retries.ts";
 import { normalizeKeys, toSnakeKeys, type ObjectKeys } from "./task-keys.ts";
-import { AbsolutePath, evenWithFieldIssues, issuesFromZod, validationError } from "./validation.ts";
+import { AbsolutePath, evenWithFieldIssues, issuesFromZod, validationError } from "../validation.ts";
 import { VolumeSpecSchema } from "./volume-spec.ts";
 
 export const DEFAULT_TASK_NAME = "flow-task";

@@ -15,7 +15,7 @@
  * snake_case when the input was written that way.
  */
 import type { FieldIssue } from "../errors.ts";
-import { closestMatch, formatPath, type IssuePath } from "./validation.ts";
+import { closestMatch, formatPath, type IssuePath } from "../validation.ts";
 
 /** The accepted spellings of one object's keys. */
 export interface ObjectKeys {

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import { ProviderError, ResourceNotFoundError } from "../../errors.ts";
 import { parseJsonOrUndefined } from "../../parse-json.ts";
-import { issuesFromZod, validationError } from "../../task/validation.ts";
+import { issuesFromZod, validationError } from "../../validation.ts";
 import { VolumeSpecSchema } from "../../task/volume-spec.ts";
 import type { CreateVolumeOptions, Volume } from "../../task/volume.ts";
 import { volumesDir } from "./flow-home.ts";

@@ -4,7 +4,7 @@
  * problem at once with its path, reason and fix.
  */
 import { z } from "zod";
-import { ValidationError, type FieldIssue } from "../errors.ts";
+import { ValidationError, type FieldIssue } from "./errors.ts";
 
 /** A path as zod reports it: object keys and array indexes. */
 export type IssuePath = readonly PropertyKey[];
