@@ -12,7 +12,7 @@ import path from "node:path";
 import { parseDocument } from "yaml";
 import { ValidationError } from "../errors.ts";
 import { parseTaskConfig, taskConfigFromYaml, type TaskConfig, type TaskConfigInput } from "./task-config.ts";
-import { camelToSnake } from "./task-keys.ts";
+import { camelToSnake } from "../validation.ts";
 
 export type TaskSource = TaskConfigInput | TaskConfig | string;
 export type TaskOverrides = Partial<TaskConfigInput>;
