@@ -1,7 +1,7 @@
 /**
  * Helpers every user-facing validator shares (task config, instance types, config files): turning
- * zod issues into FieldIssues, snake_case spellings, did-you-mean suggestions, and one ValidationError that lists every
- * problem at once with its path, reason and fix.
+ * zod issues into FieldIssues, snake_case spellings, did-you-mean suggestions, and one
+ * ValidationError that lists every problem at once with its path, reason and fix.
  */
 import { z } from "zod";
 import { ValidationError, type FieldIssue } from "./errors.ts";
