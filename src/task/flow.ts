@@ -17,7 +17,7 @@ import { loadConfig } from "../config/load-config.ts";
 import { ValidationError } from "../errors.ts";
 import type { InstanceCatalog } from "../instance-types/catalog.ts";
 import { FcpTaskProvider } from "../providers/fcp/fcp-task-provider.ts";
-import { resolveFlowHome } from "../providers/local/flow-home.ts";
+import { resolveFlowHome } from "../providers/flow-home.ts";
 import { providerName } from "../providers/provider-name.ts";
 import { LocalTaskRunner } from "../providers/local/task-runner.ts";
 import type { TaskProvider } from "../providers/task-provider.ts";

@@ -11,7 +11,7 @@ import { parseJsonOrUndefined } from "../../parse-json.ts";
 import { issuesFromZod, validationError } from "../../validation.ts";
 import { VolumeSpecSchema } from "../../task/volume-spec.ts";
 import type { CreateVolumeOptions, Volume } from "../../task/volume.ts";
-import { volumesDir } from "./flow-home.ts";
+import { volumesDir } from "../flow-home.ts";
 
 const VOLUME_ID = /^vol_[0-9a-f]{12}$/;
 

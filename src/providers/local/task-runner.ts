@@ -27,10 +27,10 @@ import { isTerminalStatus, type TaskStatus } from "../../task/task-status.ts";
 import type { User } from "../../task/user.ts";
 import type { CreateVolumeOptions, Volume } from "../../task/volume.ts";
 import type { FollowLogsOptions, ReadLogsOptions, SubmitRequest, TaskProvider } from "../task-provider.ts";
-import { resolveFlowHome, taskPaths, tasksDir, type TaskPaths } from "./flow-home.ts";
+import { resolveFlowHome, taskPaths, tasksDir, type TaskPaths } from "../flow-home.ts";
 import { followLines, tailLines } from "./log-files.ts";
 import { LocalVolumes } from "./local-volumes.ts";
-import { isGroupAlive, isSupervisorAlive, killGroup, sleep } from "./processes.ts";
+import { isGroupAlive, isSupervisorAlive, killGroup, sleep } from "../processes.ts";
 import { localTaskEnv, LOCAL_MAIN_IP } from "./task-env.ts";
 import { newTaskId, notFound, readTaskState, taskInfoFromState, TASK_ID, writeTaskState, type LocalTaskState } from "./task-state.ts";
 
