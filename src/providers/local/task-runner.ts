@@ -19,6 +19,7 @@ import { userInfo } from "node:os";
 import { ProviderError } from "../../errors.ts";
 import { InstanceCatalog } from "../../instance-types/catalog.ts";
 import { taskSupervisorPath } from "../../sdk-paths.ts";
+import { sleep } from "../../sleep.ts";
 import type { Instance } from "../../task/instance.ts";
 import { redactEnv } from "../../task/secret-env.ts";
 import { commandKind, DEFAULT_COMMAND, MAX_TASK_NAME_LENGTH, type TaskConfig } from "../../task/task-config.ts";
@@ -30,7 +31,7 @@ import type { FollowLogsOptions, ReadLogsOptions, SubmitRequest, TaskProvider } 
 import { resolveFlowHome, taskPaths, tasksDir, type TaskPaths } from "../flow-home.ts";
 import { followLines, tailLines } from "./log-files.ts";
 import { LocalVolumes } from "./local-volumes.ts";
-import { isGroupAlive, isSupervisorAlive, killGroup, sleep } from "../processes.ts";
+import { isGroupAlive, isSupervisorAlive, killGroup } from "../processes.ts";
 import { localTaskEnv, LOCAL_MAIN_IP } from "./task-env.ts";
 import { newTaskId, notFound, readTaskState, taskInfoFromState, TASK_ID, writeTaskState, type LocalTaskState } from "./task-state.ts";
 
