@@ -22,8 +22,8 @@ export {
 export type { AgentEndpoint, AgentSpec, Provider } from "./providers/provider.ts";
 export { LocalProvider, type LocalProviderOptions } from "./providers/local/local-provider.ts";
 export * from "./errors.ts";
-export { Flow, DEFAULT_DATA_TARGET, type FlowOptions, type ListTasksOptions, type SubmitOptions, type Volumes } from "./task/flow.ts";
-export { Task, DEFAULT_LOG_TAIL_LINES, type LogsOptions } from "./task/task.ts";
+export { Flow, DEFAULT_DATA_TARGET, type FlowOptions, type ListTasksOptions, type SubmitOptions, type Volumes } from "./client/flow.ts";
+export { Task, DEFAULT_LOG_TAIL_LINES, type LogsOptions } from "./client/task.ts";
 export type { TaskHandle, WaitOptions } from "./task/task-handle.ts";
 export type { TaskInfo } from "./task/task-info.ts";
 export { TaskStatus, TaskStatusSchema, TASK_STATUSES, TERMINAL_STATUSES, isTerminalStatus } from "./task/task-status.ts";

@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { providerName } from "../providers/provider-name.ts";
-import { Flow } from "../task/flow.ts";
+import { Flow } from "../client/flow.ts";
 import { TaskStatusSchema } from "../task/task-status.ts";
 import { validationError } from "../validation.ts";
 

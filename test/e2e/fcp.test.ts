@@ -11,7 +11,7 @@ import { after, before, describe, it } from "node:test";
 import ssh2 from "ssh2";
 import { loadConfig } from "../../src/config/load-config.ts";
 import { FcpProvider } from "../../src/providers/fcp/fcp-provider.ts";
-import { Flow } from "../../src/task/flow.ts";
+import { Flow } from "../../src/client/flow.ts";
 import { FcpSimulator } from "../../tools/fcp-sim/simulator.ts";
 import { repoRoot, runCli, runNode, startCli, tempDir, until, type CliResult } from "./helpers.ts";
 import { generateEd25519KeyPair } from "../../src/providers/fcp/ssh/ed25519-keygen.ts";

@@ -9,13 +9,13 @@ import { seedCatalog } from "../../src/instance-types/seed-catalog.ts";
 import { followLines, tailLines } from "../../src/providers/local/log-files.ts";
 import { readTaskState, writeTaskState, type LocalTaskState } from "../../src/providers/local/task-state.ts";
 import type { FollowLogsOptions, ReadLogsOptions, SubmitRequest, TaskProvider } from "../../src/providers/task-provider.ts";
-import { Flow } from "../../src/task/flow.ts";
+import { Flow } from "../../src/client/flow.ts";
 import { redactEnv } from "../../src/task/secret-env.ts";
 import { parseTaskConfig } from "../../src/task/task-config.ts";
 import type { TaskInfo } from "../../src/task/task-info.ts";
 import { isYamlPath, resolveTaskConfig } from "../../src/task/task-source.ts";
 import { isTerminalStatus, TASK_STATUSES, TaskStatus } from "../../src/task/task-status.ts";
-import { Task } from "../../src/task/task.ts";
+import { Task } from "../../src/client/task.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "flow-task-test-"));
 after(() => rmSync(scratch, { recursive: true, force: true }));

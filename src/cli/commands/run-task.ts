@@ -5,7 +5,7 @@
  * and exits with the task's exit code. Ctrl-C stops waiting, not the task.
  */
 import { ValidationError } from "../../errors.ts";
-import type { Task } from "../../task/task.ts";
+import type { Task } from "../../client/task.ts";
 import { isYamlPath, type TaskOverrides, type TaskSource } from "../../task/task-source.ts";
 import { envFromPairs, flowFor, parseFlags, TaskFlagsSchema } from "../cli-inputs.ts";
 import { printJson } from "../output.ts";

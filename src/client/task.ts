@@ -7,12 +7,12 @@
  */
 import { CancelledError, FlowError, TimeoutError } from "../errors.ts";
 import type { FollowLogsOptions, LogStream, ShellOptions, TaskProvider } from "../providers/task-provider.ts";
-import type { Instance } from "./instance.ts";
-import type { TaskConfig } from "./task-config.ts";
-import type { TaskHandle, WaitOptions } from "./task-handle.ts";
-import type { TaskInfo } from "./task-info.ts";
-import { isTerminalStatus, type TaskStatus } from "./task-status.ts";
-import type { User } from "./user.ts";
+import type { Instance } from "../task/instance.ts";
+import type { TaskConfig } from "../task/task-config.ts";
+import type { TaskHandle, WaitOptions } from "../task/task-handle.ts";
+import type { TaskInfo } from "../task/task-info.ts";
+import { isTerminalStatus, type TaskStatus } from "../task/task-status.ts";
+import type { User } from "../task/user.ts";
 
 export const DEFAULT_LOG_TAIL_LINES = 100;
 /** How much of stderr a failed task's error carries. */

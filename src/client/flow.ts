@@ -21,12 +21,12 @@ import { resolveFlowHome } from "../providers/flow-home.ts";
 import { providerName } from "../providers/provider-name.ts";
 import { LocalTaskRunner } from "../providers/local/task-runner.ts";
 import type { TaskProvider } from "../providers/task-provider.ts";
-import { packageCode } from "./code-package.ts";
-import type { MountSpec } from "./mount-spec.ts";
+import { packageCode } from "../task/code-package.ts";
+import type { MountSpec } from "../task/mount-spec.ts";
 import { Task } from "./task.ts";
-import { resolveTaskConfig, type TaskOverrides, type TaskSource } from "./task-source.ts";
-import type { TaskStatus } from "./task-status.ts";
-import type { CreateVolumeOptions, Volume } from "./volume.ts";
+import { resolveTaskConfig, type TaskOverrides, type TaskSource } from "../task/task-source.ts";
+import type { TaskStatus } from "../task/task-status.ts";
+import type { CreateVolumeOptions, Volume } from "../task/volume.ts";
 
 export interface FlowOptions {
   /**
