@@ -67,5 +67,5 @@ export function envFromPairs(pairs: readonly string[] = []): Record<string, stri
 
 /** The Flow client for `--provider` (or, without it, the configured one); cloud progress goes to stderr. */
 export function flowFor(provider: string | undefined): Flow {
-  return new Flow({ provider: providerName(provider), onProgress: (message) => process.stderr.write(`flow: ${message}\n`) });
+  return new Flow({ provider: providerName(provider) });
 }

@@ -12,21 +12,19 @@
  * `flow.getTask(id)` in a new process gives the same handle back.
  */
 import path from "node:path";
+import { backendFor } from "../backends.ts";
 import type { FlowConfig } from "../config/flow-config.ts";
 import { loadConfig } from "../config/load-config.ts";
 import { ValidationError } from "../errors.ts";
 import type { InstanceCatalog } from "../instance-types/catalog.ts";
-import { FcpTaskProvider } from "../providers/fcp/fcp-task-provider.ts";
-import { resolveFlowHome } from "../providers/flow-home.ts";
 import { providerName } from "../providers/provider-name.ts";
-import { LocalTaskRunner } from "../providers/local/task-runner.ts";
 import type { TaskProvider } from "../providers/task-provider.ts";
 import { packageCode } from "../task/code-package.ts";
 import type { MountSpec } from "../task/mount-spec.ts";
-import { Task } from "./task.ts";
 import { resolveTaskConfig, type TaskOverrides, type TaskSource } from "../task/task-source.ts";
 import type { TaskStatus } from "../task/task-status.ts";
 import type { CreateVolumeOptions, Volume } from "../task/volume.ts";
+import { Task } from "./task.ts";
 
 export interface FlowOptions {
   /**
@@ -43,7 +41,7 @@ export interface FlowOptions {
   onProgress?: (message: string) => void;
   /** Settings that win over FLOW_* env and config files (e.g. from CLI flags). */
   config?: Partial<FlowConfig>;
-  /** The local provider's state directory; FLOW_HOME, else ~/.flow. */
+  /** Flow's state directory (local tasks and volumes, what it knows of cloud tasks, SSH keys); FLOW_HOME, else ~/.flow. */
   flowHome?: string;
   /** Where relative paths (task files, codeRoot) and `./.flow/config.yaml` are found from. */
   cwd?: string;
@@ -91,18 +89,15 @@ export class Flow {
       ...(options.homeDir === undefined ? {} : { homeDir: options.homeDir }),
     });
     this.config = loaded.config;
-    const flowHome = options.flowHome ?? resolveFlowHome(undefined, options.env);
-    const chosen =
-      typeof options.provider === "object" ? options.provider : options.provider === undefined ? loaded.config.provider : providerName(options.provider);
     this.provider =
-      chosen === "local"
-        ? new LocalTaskRunner({
+      typeof options.provider === "object"
+        ? options.provider
+        : backendFor(options.provider === undefined ? loaded.config.provider : providerName(options.provider), {
+            config: loaded,
             ...(options.flowHome === undefined ? {} : { flowHome: options.flowHome }),
             ...(options.env === undefined ? {} : { env: options.env }),
-          })
-        : chosen === "fcp"
-          ? new FcpTaskProvider({ config: loaded, flowHome, onProgress: options.onProgress ?? writeProgress })
-          : chosen;
+            ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+          }).tasks;
     const provider = this.provider;
     this.volumes = {
       create: (volume = {}) => provider.createVolume(volume),
@@ -159,11 +154,6 @@ export class Flow {
   catalog(): Promise<InstanceCatalog> {
     return this.provider.catalog();
   }
-}
-
-/** Before money is spent, the user hears what is bought and at what price, even from a script. */
-function writeProgress(message: string): void {
-  process.stderr.write(`flow: ${message}\n`);
 }
 
 function dataMounts(data: SubmitOptions["data"]): Pick<MountSpec, "source" | "target">[] {
