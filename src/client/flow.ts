@@ -22,9 +22,10 @@ import type { TaskProvider } from "../providers/task-provider.ts";
 import { packageCode } from "../task/code-package.ts";
 import type { MountSpec } from "../task/mount-spec.ts";
 import { resolveTaskConfig, type TaskOverrides, type TaskSource } from "../task/task-source.ts";
-import type { TaskStatus } from "../task/task-status.ts";
+import type { TaskInfo } from "../task/task-info.ts";
+import { isTerminalStatus, type TaskStatus } from "../task/task-status.ts";
 import type { CreateVolumeOptions, Volume } from "../task/volume.ts";
-import { Task } from "./task.ts";
+import { currentInfo, Task } from "./task.ts";
 
 export interface FlowOptions {
   /**
@@ -50,6 +51,9 @@ export interface FlowOptions {
   /** Defaults to os.homedir(). */
   homeDir?: string;
 }
+
+/** Tasks reconciled at once while listing: each may mean an SSH login to its instance. */
+const RECONCILE_BATCH = 10;
 
 /** Where data is mounted when `submit` is given a single source. */
 export const DEFAULT_DATA_TARGET = "/data";
@@ -134,11 +138,11 @@ export class Flow {
 
   /** Throws TaskNotFoundError for an unknown id. */
   async getTask(taskId: string): Promise<Task> {
-    return new Task(await this.provider.getTask(taskId), this.provider);
+    return new Task(await currentInfo(this.provider, taskId), this.provider);
   }
 
   async status(taskId: string): Promise<TaskStatus> {
-    return (await this.provider.getTask(taskId)).status;
+    return (await currentInfo(this.provider, taskId)).status;
   }
 
   async cancel(taskId: string): Promise<void> {
@@ -146,8 +150,26 @@ export class Flow {
   }
 
   async listTasks(options: ListTasksOptions = {}): Promise<Task[]> {
-    const infos = await this.provider.listTasks({ limit: options.limit ?? 100, ...(options.status === undefined ? {} : { status: options.status }) });
+    const infos = await this.#currentList(options.limit ?? 100, options.status);
     return infos.map((info) => new Task(info, this.provider));
+  }
+
+  /**
+   * The provider's listing, with every task that has not ended reconciled (see currentInfo), a
+   * batch at a time. Reconciling can end a task the listing shows as running, so a status filter
+   * applies after it, to the whole listing.
+   */
+  async #currentList(limit: number, status: TaskStatus | undefined): Promise<TaskInfo[]> {
+    const { provider } = this;
+    if (provider.reconcile === undefined) return provider.listTasks({ limit, ...(status === undefined ? {} : { status }) });
+    const listed = await provider.listTasks({ limit: status === undefined ? limit : Number.POSITIVE_INFINITY });
+    const tasks: TaskInfo[] = [];
+    for (let start = 0; start < listed.length && tasks.length < limit; start += RECONCILE_BATCH) {
+      const batch = listed.slice(start, start + RECONCILE_BATCH);
+      const current = await Promise.all(batch.map((info) => (isTerminalStatus(info.status) ? info : currentInfo(provider, info.taskId))));
+      tasks.push(...current.filter((info) => status === undefined || info.status === status));
+    }
+    return tasks.slice(0, limit);
   }
 
   /** The instance types the provider offers, searchable by capability. */

@@ -6,6 +6,7 @@
  * the end of a followed log), never behind the caller's back.
  */
 import { CancelledError, FlowError, TimeoutError } from "../errors.ts";
+import { sleep } from "../sleep.ts";
 import type { FollowLogsOptions, LogStream, ShellOptions, TaskProvider } from "../providers/task-provider.ts";
 import type { Instance } from "../task/instance.ts";
 import type { TaskConfig } from "../task/task-config.ts";
@@ -76,9 +77,9 @@ export class Task implements TaskHandle<void> {
     return isTerminalStatus(this.#info.status);
   }
 
-  /** Fetch the task's current state from the provider. */
+  /** Fetch the task's current state from the provider (on the cloud, a finished command's exit code from its instance). */
   async refresh(): Promise<void> {
-    this.#info = await this.#provider.getTask(this.taskId);
+    this.#info = await currentInfo(this.#provider, this.taskId);
   }
 
   /** Resolves once the task has ended (completed, failed or cancelled). */
@@ -173,6 +174,11 @@ export class Task implements TaskHandle<void> {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * The task's fresh state: reconciled where the provider can learn more than its reads say (see
+ * TaskProvider.reconcile). Everything a user asks of a task — its status, a wait, the end of a
+ * followed log — needs the truth, not the last thing recorded.
+ */
+export function currentInfo(provider: TaskProvider, taskId: string): Promise<TaskInfo> {
+  return provider.reconcile === undefined ? provider.getTask(taskId) : provider.reconcile(taskId);
 }
