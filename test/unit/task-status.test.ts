@@ -300,6 +300,48 @@ describe("Flow", () => {
   });
 });
 
+describe("Flow with a provider that reconciles", () => {
+  /** Its records say two tasks run; asked, the instance of one says it exited 0. */
+  class ReconcilingProvider extends ScriptedProvider {
+    readonly reconciled: string[] = [];
+    readonly #listed = [info({ taskId: "t-done", status: "running" }), info({ taskId: "t-running", status: "running" }), info({ taskId: "t-old", status: "failed" })];
+
+    // Optional parameters, as ScriptedProvider's take none.
+    override async getTask(taskId = ""): Promise<TaskInfo> {
+      return this.#listed.find((task) => task.taskId === taskId)!;
+    }
+    override async listTasks(filter: { status?: TaskStatus; limit: number } = { limit: Number.POSITIVE_INFINITY }): Promise<TaskInfo[]> {
+      return this.#listed.filter((task) => filter.status === undefined || task.status === filter.status).slice(0, filter.limit);
+    }
+    async reconcile(taskId: string): Promise<TaskInfo> {
+      this.reconciled.push(taskId);
+      const task = await this.getTask(taskId);
+      return taskId === "t-done" ? { ...task, status: "completed", exitCode: 0 } : task;
+    }
+  }
+
+  test("status, getTask and listTasks reconcile the tasks that have not ended; a status filter applies after", async () => {
+    const provider = new ReconcilingProvider();
+    const flow = new Flow({ provider, env: {}, homeDir: scratch, cwd: scratch });
+    assert.equal(await flow.status("t-done"), "completed");
+    assert.equal((await flow.getTask("t-done")).exitCode, 0);
+    assert.deepEqual((await flow.listTasks()).map((task) => [task.taskId, task.status]), [["t-done", "completed"], ["t-running", "running"], ["t-old", "failed"]]);
+    assert.ok(!provider.reconciled.includes("t-old"), "a task that ended is not reconciled");
+    assert.deepEqual((await flow.listTasks({ status: "completed" })).map((task) => task.taskId), ["t-done"]);
+    assert.deepEqual((await flow.listTasks({ status: "running" })).map((task) => task.taskId), ["t-running"]);
+    assert.deepEqual((await flow.listTasks({ limit: 1 })).map((task) => task.taskId), ["t-done"]);
+  });
+
+  test("a task's refresh() and wait() reconcile it", async () => {
+    const provider = new ReconcilingProvider();
+    const task = new Task(info({ taskId: "t-done", status: "running" }), provider);
+    // Bounded: without reconciling, the task would look running for ever.
+    await task.wait({ timeoutMs: 10_000 });
+    assert.equal(task.status, "completed");
+    assert.deepEqual(provider.reconciled, ["t-done"]);
+  });
+});
+
 describe("log files", () => {
   test("tailLines: the last N lines, an unfinished one included", async () => {
     const file = join(scratch, "tail.log");
