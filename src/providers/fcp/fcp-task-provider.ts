@@ -30,7 +30,7 @@ import { choosePlacement, placementNotes } from "./placement.ts";
 import { quote } from "./startup-script/bash.ts";
 import { buildStartupScript } from "./startup-script/index.ts";
 import { TaskRecords, type TaskRecord } from "./task-records.ts";
-import { taskStatusFromApi, type ObservedOutcome } from "./task-status-from-api.ts";
+import { ENDED_INSTANCE_STATUSES, taskStatusFromApi, type ObservedOutcome } from "./task-status-from-api.ts";
 
 /** After the command exits the instance stays up this long, so logs and the exit code can be read. */
 const LINGER_SECONDS = 10 * 60;
@@ -492,8 +492,7 @@ function isDecided(observed: ObservedOutcome): boolean {
 
 /** A live instance of the bid that is not one the task's uploads went to. */
 function strandedReplacement(instances: readonly Instance[], deliveredTo: readonly string[]): Instance | undefined {
-  const ended = new Set(["STATUS_TERMINATED", "STATUS_PREEMPTED", "STATUS_ERROR", "STATUS_REPLACED"]);
-  return instances.find((instance) => !ended.has(instance.status) && !deliveredTo.includes(instance.fid));
+  return instances.find((instance) => !ENDED_INSTANCE_STATUSES.has(instance.status) && !deliveredTo.includes(instance.fid));
 }
 
 /** "embedded" always inlines, "scp" always uploads, "auto" inlines what fits comfortably. */
@@ -512,7 +511,7 @@ function toTaskInstance(instance: Instance, bid: Bid, instanceType: string): Tas
   const status =
     instance.status === "STATUS_RUNNING"
       ? "running"
-      : ["STATUS_TERMINATED", "STATUS_PREEMPTED", "STATUS_ERROR", "STATUS_REPLACED"].includes(instance.status)
+      : ENDED_INSTANCE_STATUSES.has(instance.status)
         ? "terminated"
         : instance.status === "STATUS_PAUSED" || instance.status === "STATUS_STOPPING"
           ? "stopped"
