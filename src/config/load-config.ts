@@ -56,7 +56,8 @@ export interface LoadedConfig {
 }
 
 interface Layer {
-  values: RawConfigValues;
+  /** An undefined value is unset, as in `explicit` options spelled out by a caller. */
+  values: { readonly [K in ConfigKey]?: string | undefined };
   sourceOf(key: ConfigKey): string;
 }
 

@@ -483,7 +483,12 @@ export class FcpTaskProvider implements TaskProvider {
 
 /** What the records say of how the task ended, if they know. */
 function observedIn(record: TaskRecord | undefined): ObservedOutcome {
-  return { cancelled: record?.cancelled, exitCode: record?.exitCode, failure: record?.failure };
+  const { cancelled, exitCode, failure } = record ?? {};
+  return {
+    ...(cancelled === undefined ? {} : { cancelled }),
+    ...(exitCode === undefined ? {} : { exitCode }),
+    ...(failure === undefined ? {} : { failure }),
+  };
 }
 
 function isDecided(observed: ObservedOutcome): boolean {
