@@ -79,7 +79,7 @@ export class Task implements TaskHandle<void> {
 
   /** Fetch the task's current state from the provider (on the cloud, a finished command's exit code from its instance). */
   async refresh(): Promise<void> {
-    this.#info = await currentInfo(this.#provider, this.taskId);
+    this.#learn(await currentInfo(this.#provider, this.taskId));
   }
 
   /** Resolves once the task has ended (completed, failed or cancelled). */
@@ -118,10 +118,20 @@ export class Task implements TaskHandle<void> {
       tail,
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       onWaiting: (info) => {
-        this.#info = info;
+        this.#learn(info);
         onWaiting?.(this);
       },
     });
+  }
+
+  /**
+   * Takes a newer snapshot, except that a task seen ended stays ended: answers asked for at the
+   * same time (`flow run --wait` refreshes from its status poll and from both followed streams) can
+   * arrive out of order, and one taken before the end must not undo it.
+   */
+  #learn(info: TaskInfo): void {
+    if (this.isTerminal && !isTerminalStatus(info.status)) return;
+    this.#info = info;
   }
 
   async *#follow(options: FollowLogsOptions): AsyncIterable<string> {
@@ -131,7 +141,7 @@ export class Task implements TaskHandle<void> {
 
   /** Stop the task. Resolves once it is cancelled (or had already ended). */
   async stop(): Promise<void> {
-    this.#info = await this.#provider.cancel(this.taskId);
+    this.#learn(await this.#provider.cancel(this.taskId));
   }
 
   /** Alias of stop(). */

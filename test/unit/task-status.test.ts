@@ -342,6 +342,34 @@ describe("Flow with a provider that reconciles", () => {
   });
 });
 
+describe("Task snapshots arriving out of order", () => {
+  test("a refresh answered late with the task still running does not undo one that saw it end", async () => {
+    // Two reconciles in flight at once (a status poll and a follower ending): the one asked first
+    // answers last, with what it saw before the task ended.
+    let answerStale!: () => void;
+    const staleAnswered = new Promise<void>((resolve) => (answerStale = resolve));
+    let asked = 0;
+    const provider = new ScriptedProvider(info({ status: "running" }));
+    const reconciling = Object.assign(provider, {
+      reconcile: async (): Promise<TaskInfo> => {
+        if (asked++ === 0) {
+          await staleAnswered;
+          return info({ status: "running" });
+        }
+        return info({ status: "failed", exitCode: 3 });
+      },
+    });
+    const task = new Task(info({ status: "running" }), reconciling);
+    const stale = task.refresh();
+    await task.refresh();
+    assert.equal(task.status, "failed");
+    answerStale();
+    await stale;
+    assert.equal(task.status, "failed");
+    assert.equal(task.exitCode, 3);
+  });
+});
+
 describe("log files", () => {
   test("tailLines: the last N lines, an unfinished one included", async () => {
     const file = join(scratch, "tail.log");
