@@ -6,8 +6,8 @@
  * the end of a followed log), never behind the caller's back.
  */
 import { CancelledError, FlowError, TimeoutError } from "../errors.ts";
-import { sleep } from "../sleep.ts";
 import type { FollowLogsOptions, LogStream, ShellOptions, TaskProvider } from "../providers/task-provider.ts";
+import { sleep } from "../sleep.ts";
 import type { Instance } from "../task/instance.ts";
 import type { TaskConfig } from "../task/task-config.ts";
 import type { TaskHandle, WaitOptions } from "../task/task-handle.ts";
