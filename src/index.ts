@@ -1,6 +1,11 @@
 /**
  * flow-sdk: mark a TypeScript function for GPU execution and call it as if it were local.
  */
+// What users of flow-sdk use, listed by name: anything else in src/ is internal and may change.
+// The agent hands this module to the bundles it runs, so a user's `import { … } from "flow-sdk"`
+// can name exactly these.
+
+// Remote functions.
 export { App, isRemote, type MethodDecorator } from "./app/app.ts";
 export { currentCall, type CallContext } from "./app/call-context.ts";
 export type { ClsHandle, ClsOptions } from "./app/cls.ts";
@@ -19,37 +24,10 @@ export {
   type CustomTransformer,
   type JsonValue,
 } from "./runtime/codec-registrations.ts";
+
+// Where agents and tasks run: a provider of your own, or a configured built-in one.
 export type { AgentEndpoint, AgentSpec, Provider } from "./providers/provider.ts";
 export { LocalProvider, type LocalProviderOptions } from "./providers/local/local-provider.ts";
-export * from "./errors.ts";
-export { Flow, DEFAULT_DATA_TARGET, type FlowOptions, type ListTasksOptions, type SubmitOptions, type Volumes } from "./task/flow.ts";
-export { Task, DEFAULT_LOG_TAIL_LINES, type LogsOptions } from "./task/task.ts";
-export type { TaskHandle, WaitOptions } from "./task/task-handle.ts";
-export type { TaskInfo } from "./task/task-info.ts";
-export { TaskStatus, TaskStatusSchema, TASK_STATUSES, TERMINAL_STATUSES, isTerminalStatus } from "./task/task-status.ts";
-export type { Instance, InstanceStatus } from "./task/instance.ts";
-export type { CreateVolumeOptions, StorageInterface, Volume } from "./task/volume.ts";
-export type { User } from "./task/user.ts";
-export {
-  DEFAULT_COMMAND,
-  DEFAULT_IMAGE,
-  DEFAULT_TASK_NAME,
-  DEFAULT_WORKING_DIR,
-  TaskConfigSchema,
-  commandKind,
-  parseTaskConfig,
-  taskConfigFromYaml,
-  taskConfigToYaml,
-  type CommandKind,
-  type TaskConfig,
-  type TaskConfigInput,
-} from "./task/task-config.ts";
-export { isYamlPath, resolveTaskConfig, type TaskOverrides, type TaskSource } from "./task/task-source.ts";
-export { VolumeSpecSchema, DEFAULT_VOLUME_SIZE_GB, type VolumeSpec } from "./task/volume-spec.ts";
-export { MountSpecSchema, type MountSpec, type MountType } from "./task/mount-spec.ts";
-export { RetriesSchema, retryDelayMs, type Retries } from "./task/retries.ts";
-export { DEFAULT_EXCLUDES, MAX_CODE_PACKAGE_BYTES, packageCode, type CodePackage, type PackageCodeOptions } from "./task/code-package.ts";
-export { isSecretEnvName, redactEnv } from "./task/secret-env.ts";
 export type {
   FollowLogsOptions,
   LogStream,
@@ -59,8 +37,62 @@ export type {
   TaskProvider,
 } from "./providers/task-provider.ts";
 export { LocalTaskRunner, type LocalTaskRunnerOptions } from "./providers/local/task-runner.ts";
-export * from "./instance-types/index.ts";
-export * from "./config/index.ts";
+
+// Errors.
+export {
+  APIError,
+  AgentLostError,
+  AuthenticationError,
+  BuildError,
+  CancelledError,
+  ConflictError,
+  FlowError,
+  FunctionTimeoutError,
+  NetworkError,
+  PayloadTooLargeError,
+  ProviderError,
+  RateLimitError,
+  RemoteError,
+  ResourceNotFoundError,
+  SerializationError,
+  TaskNotFoundError,
+  TimeoutError,
+  ValidationAPIError,
+  ValidationError,
+  type APIErrorOptions,
+  type FieldIssue,
+  type FlowErrorOptions,
+} from "./errors.ts";
+export { InstanceTypeError } from "./instance-types/parse-instance-type.ts";
+
+// Tasks: commands on GPUs.
+export { Flow, DEFAULT_DATA_TARGET, type FlowOptions, type ListTasksOptions, type SubmitOptions, type Volumes } from "./client/flow.ts";
+export { Task, DEFAULT_LOG_TAIL_LINES, type LogsOptions } from "./client/task.ts";
+export type { TaskHandle, WaitOptions } from "./task/task-handle.ts";
+export type { TaskInfo } from "./task/task-info.ts";
+export { TaskStatus, TASK_STATUSES, TERMINAL_STATUSES, isTerminalStatus } from "./task/task-status.ts";
+export type { Instance, InstanceStatus } from "./task/instance.ts";
+export type { CreateVolumeOptions, StorageInterface, Volume } from "./task/volume.ts";
+export type { User } from "./task/user.ts";
+export {
+  DEFAULT_COMMAND,
+  DEFAULT_IMAGE,
+  DEFAULT_TASK_NAME,
+  DEFAULT_WORKING_DIR,
+  parseTaskConfig,
+  taskConfigFromYaml,
+  taskConfigToYaml,
+  type TaskConfig,
+  type TaskConfigInput,
+} from "./task/task-config.ts";
+export type { TaskOverrides, TaskSource } from "./task/task-source.ts";
+export { DEFAULT_VOLUME_SIZE_GB, type VolumeSpec } from "./task/volume-spec.ts";
+export type { MountSpec, MountType } from "./task/mount-spec.ts";
+export type { Retries } from "./task/retries.ts";
+export type { CodePackage } from "./task/code-package.ts";
+export type { FlowConfig, ProviderName } from "./config/flow-config.ts";
+export { InstanceCatalog, type CatalogEntry, type CatalogSearch } from "./instance-types/catalog.ts";
+export type { FidInstanceTypeSpec, GpuInstanceTypeSpec, InstanceTypeSpec, Interconnect } from "./instance-types/parse-instance-type.ts";
 
 // Publish this copy's exports, so `require("flow-sdk")` from CommonJS code in the same process
 // returns them instead of loading a second copy (see require-entry.cts, which derives the same

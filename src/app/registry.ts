@@ -6,7 +6,6 @@
  * see the same functions, the same mode and the same host, so "which copy defined this" never
  * matters. Its shape is versioned: change it only together with REGISTRY_KEY.
  */
-import { fileURLToPath } from "node:url";
 import { FlowError } from "../errors.ts";
 import type { FunctionOptions } from "./options.ts";
 
@@ -190,16 +189,6 @@ export function callerFrame(sdkFile: string): { file: string | undefined; line: 
     return { file: decodeURIComponent(url.slice("file://".length)), line: Number(match[2]) };
   }
   return { file: undefined, line: undefined };
-}
-
-/** `stack` without the frames of the SDK's own files and of Node's internals. */
-export function userStack(stack: string | undefined, sdkFile: string): string | undefined {
-  if (stack === undefined) return undefined;
-  const sdkDir = fileURLToPath(sdkFile).replace(/\/[^/]*$/, "/");
-  return stack
-    .split("\n")
-    .filter((line) => !/^\s+at\s/.test(line) || !(line.includes(sdkDir) || line.includes("(node:") || line.includes(" node:")))
-    .join("\n");
 }
 
 export function formatFrame(frame: { file: string | undefined; line: number | undefined }): string {

@@ -5,11 +5,12 @@
  */
 import { randomUUID } from "node:crypto";
 import { FlowError } from "../errors.ts";
+import { userStack } from "../stack-frames.ts";
 import { callContextStorage } from "./call-context.ts";
 import { FunctionCall } from "./function-call.ts";
 import { mapCalls, type MapOptions } from "./map.ts";
 import type { FunctionOptions } from "./options.ts";
-import { registry, userStack, type CallOverrides, type FunctionRecord, type Host } from "./registry.ts";
+import { registry, type CallOverrides, type FunctionRecord, type Host } from "./registry.ts";
 
 /** Marks RemoteFunction instances across copies of the SDK (the agent scans module exports). */
 export const REMOTE_FUNCTION = Symbol.for("flow-sdk.remote-function");

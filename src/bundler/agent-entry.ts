@@ -46,8 +46,8 @@ export function agentEntryPlugin(modules: readonly string[], mainModule: string)
         if (args.namespace !== "file" || !files.has(args.path)) return undefined;
         let source = await readFile(args.path, "utf8");
         if (needsDecoratorRewrite(source)) source = rewriteKeywordDecorators(source);
-        const extension = args.path.slice(args.path.lastIndexOf(".") + 1);
-        return { contents: ESM_SYNTAX.test(source) ? publishNamespace(source, args.path) : source, loader: LOADERS[extension] };
+        const loader = LOADERS[args.path.slice(args.path.lastIndexOf(".") + 1)];
+        return { contents: ESM_SYNTAX.test(source) ? publishNamespace(source, args.path) : source, ...(loader === undefined ? {} : { loader }) };
       });
     },
   };

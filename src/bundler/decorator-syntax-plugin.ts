@@ -13,8 +13,8 @@ export function keywordDecoratorsPlugin(): Plugin {
         if (args.namespace !== "file" || !isUserSourcePath(args.path)) return undefined;
         const source = await readFile(args.path, "utf8");
         if (!needsDecoratorRewrite(source)) return undefined;
-        const extension = args.path.slice(args.path.lastIndexOf(".") + 1);
-        return { contents: rewriteKeywordDecorators(source), loader: LOADERS[extension] };
+        const loader = LOADERS[args.path.slice(args.path.lastIndexOf(".") + 1)];
+        return { contents: rewriteKeywordDecorators(source), ...(loader === undefined ? {} : { loader }) };
       });
     },
   };

@@ -4,9 +4,9 @@
  */
 import { z } from "zod";
 import { providerName } from "../providers/provider-name.ts";
-import { Flow } from "../task/flow.ts";
+import { Flow } from "../client/flow.ts";
 import { TaskStatusSchema } from "../task/task-status.ts";
-import { validationError } from "../task/validation.ts";
+import { validationError } from "../validation.ts";
 
 const PositiveNumber = z
   .string()
@@ -67,5 +67,5 @@ export function envFromPairs(pairs: readonly string[] = []): Record<string, stri
 
 /** The Flow client for `--provider` (or, without it, the configured one); cloud progress goes to stderr. */
 export function flowFor(provider: string | undefined): Flow {
-  return new Flow({ provider: providerName(provider), onProgress: (message) => process.stderr.write(`flow: ${message}\n`) });
+  return new Flow({ provider: providerName(provider) });
 }

@@ -9,11 +9,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { inspect } from "node:util";
-import { userStack } from "../app/registry.ts";
 import { FlowError } from "../errors.ts";
 import { sdkRoot } from "../sdk-paths.ts";
-/** `at new Promise (<anonymous>)` and the like: no file at all. */
-const NO_LOCATION_FRAME = /\(<anonymous>\)$/;
+import { isAnonymousFrame, userStack, withoutFrames } from "../stack-frames.ts";
 
 /**
  * `sdkFile`: a file of the SDK's build (the CLI's import.meta.url); frames of files in its
@@ -32,10 +30,7 @@ export function formatError(error: unknown, sdkFile: string, debug = process.env
 function userFrames(error: Error, sdkFile: string): string {
   const stack = userStack(error.stack ?? `${error.name}: ${error.message}`, sdkFile) ?? "";
   const dependencyFrame = sdkDependencyFrame();
-  return stack
-    .split("\n")
-    .filter((line) => !/^\s+at\s/.test(line) || !(dependencyFrame.test(line) || NO_LOCATION_FRAME.test(line.trim())))
-    .join("\n");
+  return withoutFrames(stack, (frame) => dependencyFrame.test(frame) || isAnonymousFrame(frame));
 }
 
 /** Matches frames in the packages the SDK depends on (its package.json "dependencies"). */

@@ -67,7 +67,7 @@ const runCommandSpec = program
     // Loaded only for function targets: bundling and agents pull in esbuild, tsx and ws, which
     // would slow every other command's start.
     const { runCommand } = await import("./commands/run.ts");
-    await runCommand(target, isEntrypointTarget(target) ? entrypointArgs : args, { provider: options.provider, ...(options.json === undefined ? {} : { json: options.json }) });
+    await runCommand(target, isEntrypointTarget(target) ? entrypointArgs : args, { ...(options.provider === undefined ? {} : { provider: options.provider }), ...(options.json === undefined ? {} : { json: options.json }) });
   });
 
 program

@@ -2,7 +2,7 @@
  * How tasks look in the terminal: one task in detail (`flow status <task>`), many as a table
  * (`flow list`, `flow status`), and the line that ends a wait.
  */
-import type { Task } from "../task/task.ts";
+import type { Task } from "../client/task.ts";
 import { formatDuration, formatTable, paint, paintStatus } from "./output.ts";
 
 export function describeTask(task: Task): string {

@@ -9,8 +9,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { dirname, join, parse as parsePath } from "node:path";
 import { parseDocument, stringify } from "yaml";
 import type { FieldIssue } from "../errors.ts";
-import { camelToSnake } from "../task/task-keys.ts";
-import { closestMatch, validationError } from "../task/validation.ts";
+import { camelToSnake, closestMatch, validationError } from "../validation.ts";
 import { CONFIG_FIELD_SCHEMAS, CONFIG_KEYS, type ConfigKey } from "./flow-config.ts";
 
 /** Config values as found in one place, before validation. */

@@ -8,7 +8,7 @@
  */
 import { homedir } from "node:os";
 import { AuthenticationError, type FieldIssue } from "../errors.ts";
-import { validationError } from "../task/validation.ts";
+import { validationError } from "../validation.ts";
 import { findLocalConfigFile, globalConfigPath, readConfigFile, type RawConfigValues } from "./config-file.ts";
 import {
   CONFIG_FIELD_SCHEMAS,
@@ -56,7 +56,8 @@ export interface LoadedConfig {
 }
 
 interface Layer {
-  values: RawConfigValues;
+  /** An undefined value is unset, as in `explicit` options spelled out by a caller. */
+  values: { readonly [K in ConfigKey]?: string | undefined };
   sourceOf(key: ConfigKey): string;
 }
 

@@ -8,7 +8,7 @@
  * catalog's question (see catalog.ts), not the parser's.
  */
 import { ValidationError } from "../errors.ts";
-import { closestMatch } from "../task/validation.ts";
+import { closestMatch } from "../validation.ts";
 
 export type Interconnect = "sxm" | "pcie";
 

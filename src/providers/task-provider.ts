@@ -1,7 +1,12 @@
 /**
  * TaskProvider: what Flow needs from a place that runs tasks. The local provider runs them as
- * processes on this machine (providers/local/task-runner.ts); the cloud provider will run them
- * on GPU instances. Everything is by task id, so a handle can be rebuilt from a new process.
+ * processes on this machine (providers/local/task-runner.ts), the cloud provider on spot
+ * instances (providers/fcp/fcp-task-provider.ts). Everything is by task id, so a handle can be
+ * rebuilt from a new process.
+ *
+ * Reads are reads: getTask and listTasks answer from what the provider's API and records say,
+ * and change nothing. Learning more than that (asking an instance how its command ended) and
+ * acting on it is reconcile(), which callers invoke where they need the task's fresh truth.
  */
 import type { InstanceCatalog } from "../instance-types/catalog.ts";
 import type { CodePackage } from "../task/code-package.ts";
@@ -52,6 +57,13 @@ export interface TaskProvider {
   getTask(taskId: string): Promise<TaskInfo>;
   /** Newest first. */
   listTasks(filter: { status?: TaskStatus; limit: number }): Promise<TaskInfo[]>;
+  /**
+   * Brings what is known of the task up to date, acting on what it finds, then answers as
+   * getTask. On the cloud: records the exit code a finished command left on its instance (the
+   * instance outlives the command by minutes only), and stops a bid that can no longer run the
+   * task. A provider whose reads are always current leaves it out.
+   */
+  reconcile?(taskId: string): Promise<TaskInfo>;
   /** Stops the task; a task that already ended is left as it is. */
   cancel(taskId: string): Promise<TaskInfo>;
   readLogs(taskId: string, options: ReadLogsOptions): Promise<string>;

@@ -2,7 +2,7 @@
  * Data mounted into a task's container: a host path (bind), a volume, or an S3 prefix (s3fs).
  */
 import { z } from "zod";
-import { AbsolutePath, evenWithFieldIssues } from "./validation.ts";
+import { AbsolutePath, evenWithFieldIssues } from "../validation.ts";
 
 export type MountType = "bind" | "volume" | "s3fs";
 

@@ -12,7 +12,7 @@ import { tryParseInstanceType } from "../instance-types/parse-instance-type.ts";
 import { MountSpecSchema } from "./mount-spec.ts";
 import { RetriesSchema } from "./retries.ts";
 import { normalizeKeys, toSnakeKeys, type ObjectKeys } from "./task-keys.ts";
-import { AbsolutePath, evenWithFieldIssues, issuesFromZod, validationError } from "./validation.ts";
+import { AbsolutePath, evenWithFieldIssues, issuesFromZod, validationError } from "../validation.ts";
 import { VolumeSpecSchema } from "./volume-spec.ts";
 
 export const DEFAULT_TASK_NAME = "flow-task";
@@ -140,7 +140,7 @@ export const TaskConfigSchema = z
     uploadCode: z.boolean().default(true),
     /** A developer VM: no background code upload. Undefined falls back to FLOW_DEV_VM. */
     devVm: z.boolean().optional(),
-    /** auto: embedded when small (<= 8 KB), else scp; embedded: in the startup script (10 KB limit). */
+    /** On the cloud, how the code archive reaches the instance. auto: embedded up to 4 KiB, else scp; embedded: inside the startup script (FCP takes 10,000 bytes); scp: over SFTP. */
     uploadStrategy: z.enum(["auto", "embedded", "scp", "none"]).default("auto"),
     /** Cancel the task as soon as its main container exits. */
     terminateOnExit: z.boolean().default(false),

@@ -15,7 +15,7 @@
  * snake_case when the input was written that way.
  */
 import type { FieldIssue } from "../errors.ts";
-import { closestMatch, formatPath, type IssuePath } from "./validation.ts";
+import { camelToSnake, closestMatch, formatPath, type IssuePath } from "../validation.ts";
 
 /** The accepted spellings of one object's keys. */
 export interface ObjectKeys {
@@ -34,10 +34,6 @@ export interface ObjectKeys {
   mistakes?: Readonly<Record<string, string>>;
   /** Fields holding objects (or lists of objects) with their own keys. */
   nested?: Readonly<Record<string, { list: boolean; keys: ObjectKeys }>>;
-}
-
-export function camelToSnake(name: string): string {
-  return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
 
 function snakeOf(keys: ObjectKeys, field: string): string {

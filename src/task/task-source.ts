@@ -11,8 +11,8 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parseDocument } from "yaml";
 import { ValidationError } from "../errors.ts";
+import { camelToSnake } from "../validation.ts";
 import { parseTaskConfig, taskConfigFromYaml, type TaskConfig, type TaskConfigInput } from "./task-config.ts";
-import { camelToSnake } from "./task-keys.ts";
 
 export type TaskSource = TaskConfigInput | TaskConfig | string;
 export type TaskOverrides = Partial<TaskConfigInput>;

@@ -3,7 +3,7 @@
  * or an existing one attached by `volumeId`, whose size and performance are already fixed.
  */
 import { z } from "zod";
-import { AbsolutePath, evenWithFieldIssues } from "./validation.ts";
+import { AbsolutePath, evenWithFieldIssues } from "../validation.ts";
 
 /** The seed's default size for a created volume: small, so tests do not exhaust quota. */
 export const DEFAULT_VOLUME_SIZE_GB = 1;

@@ -4,14 +4,16 @@
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import ssh2 from "ssh2";
 import { loadConfig } from "../../src/config/load-config.ts";
 import { FcpProvider } from "../../src/providers/fcp/fcp-provider.ts";
-import { Flow } from "../../src/task/flow.ts";
+import { FcpTaskProvider } from "../../src/providers/fcp/fcp-task-provider.ts";
+import { instancePaths } from "../../src/providers/fcp/instance-layout.ts";
+import { Flow } from "../../src/client/flow.ts";
 import { FcpSimulator } from "../../tools/fcp-sim/simulator.ts";
 import { repoRoot, runCli, runNode, startCli, tempDir, until, type CliResult } from "./helpers.ts";
 import { generateEd25519KeyPair } from "../../src/providers/fcp/ssh/ed25519-keygen.ts";
@@ -234,6 +236,38 @@ describe("command tasks on fcp", () => {
     await assertNothingLive([taskId]);
     const again = await flow(["cancel", taskId]);
     assert.match(again.stdout, /had already ended \(failed\); nothing is left running/);
+  });
+
+  it("answers status and listings from the API and the records; reconcile asks the instance and records the outcome", async () => {
+    const started = await flow(["run", "exit 5", "-i", "a100", "--no-upload-code", "--json"]);
+    assert.equal(started.code, 0, started.stderr);
+    const taskId = (JSON.parse(started.stdout) as { taskId: string }).taskId;
+    const exitCodeFile = () => {
+      const [instance] = sim.liveInstances().filter((i) => i.bid === taskId);
+      return instance === undefined ? undefined : instancePaths(join(sim.sandboxDir(instance.fid), "flow")).exitCode;
+    };
+    await until(() => existsSync(exitCodeFile() ?? "/nonexistent"), "the command to end on its instance", 60_000);
+    const provider = new FcpTaskProvider({ config: loadConfig({ env }), flowHome: env["FLOW_HOME"]!, onProgress: () => {} });
+    try {
+      const record = join(env["FLOW_HOME"]!, "fcp", "tasks", `${taskId}.json`);
+      const recorded = readFileSync(record, "utf8");
+      const cancelsBefore = sim.bids().filter((bid) => bid.status === "Terminated").length;
+      // Reads: the instance lingers, so the API says running, and nothing asks it otherwise.
+      assert.equal((await provider.getTask(taskId)).status, "running");
+      const listed = await provider.listTasks({ limit: 100 });
+      assert.deepEqual(listed.filter((task) => task.taskId === taskId).map((task) => task.status), ["running"]);
+      assert.equal(readFileSync(record, "utf8"), recorded, "a read wrote the task's record");
+      assert.equal(sim.bids().filter((bid) => bid.status === "Terminated").length, cancelsBefore);
+      // Reconciling reads the completion marker and keeps the exit code, which outlives the instance.
+      const reconciled = await provider.reconcile(taskId);
+      assert.deepEqual({ status: reconciled.status, exitCode: reconciled.exitCode }, { status: "failed", exitCode: 5 });
+      const read = await provider.getTask(taskId);
+      assert.deepEqual({ status: read.status, exitCode: read.exitCode }, { status: "failed", exitCode: 5 });
+    } finally {
+      provider.close();
+    }
+    assert.equal((await flow(["cancel", taskId])).code, 0);
+    await assertNothingLive([taskId]);
   });
 
   it('says before bidding what a task buys and may cost: a bare "h100" is 8 × H100', async () => {

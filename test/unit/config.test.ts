@@ -14,7 +14,7 @@ import {
   type LoadedConfig,
 } from "../../src/config/index.ts";
 import { providerName } from "../../src/providers/provider-name.ts";
-import { Flow } from "../../src/task/flow.ts";
+import { Flow } from "../../src/client/flow.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "flow-config-test-"));
 after(() => rmSync(scratch, { recursive: true, force: true }));

@@ -85,7 +85,7 @@ describe("SSH connection against the simulator's sshd", { timeout: 30_000 }, () 
       cwd: sandbox,
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", FLOW_INSTANCE_ROOT: sandbox },
     });
-    target = { host: "127.0.0.1", port: server.port, user: USER, privateKey: key.privateKey, keyName: key.privateKeyPath };
+    target = { host: "127.0.0.1", port: server.port, user: USER, keyName: key.privateKeyPath, ...(key.privateKey === undefined ? {} : { privateKey: key.privateKey }) };
   });
   after(async () => {
     await server.close();

@@ -9,13 +9,13 @@ import { seedCatalog } from "../../src/instance-types/seed-catalog.ts";
 import { followLines, tailLines } from "../../src/providers/local/log-files.ts";
 import { readTaskState, writeTaskState, type LocalTaskState } from "../../src/providers/local/task-state.ts";
 import type { FollowLogsOptions, ReadLogsOptions, SubmitRequest, TaskProvider } from "../../src/providers/task-provider.ts";
-import { Flow } from "../../src/task/flow.ts";
+import { Flow } from "../../src/client/flow.ts";
 import { redactEnv } from "../../src/task/secret-env.ts";
 import { parseTaskConfig } from "../../src/task/task-config.ts";
 import type { TaskInfo } from "../../src/task/task-info.ts";
 import { isYamlPath, resolveTaskConfig } from "../../src/task/task-source.ts";
 import { isTerminalStatus, TASK_STATUSES, TaskStatus } from "../../src/task/task-status.ts";
-import { Task } from "../../src/task/task.ts";
+import { Task } from "../../src/client/task.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "flow-task-test-"));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -297,6 +297,76 @@ describe("Flow", () => {
     const task = await flow.run("python train.py", { instanceType: "a100" });
     assert.ok(task instanceof Task);
     assert.deepEqual(provider.submitted[0]?.code?.files, ["train.py"]);
+  });
+});
+
+describe("Flow with a provider that reconciles", () => {
+  /** Its records say two tasks run; asked, the instance of one says it exited 0. */
+  class ReconcilingProvider extends ScriptedProvider {
+    readonly reconciled: string[] = [];
+    readonly #listed = [info({ taskId: "t-done", status: "running" }), info({ taskId: "t-running", status: "running" }), info({ taskId: "t-old", status: "failed" })];
+
+    // Optional parameters, as ScriptedProvider's take none.
+    override async getTask(taskId = ""): Promise<TaskInfo> {
+      return this.#listed.find((task) => task.taskId === taskId)!;
+    }
+    override async listTasks(filter: { status?: TaskStatus; limit: number } = { limit: Number.POSITIVE_INFINITY }): Promise<TaskInfo[]> {
+      return this.#listed.filter((task) => filter.status === undefined || task.status === filter.status).slice(0, filter.limit);
+    }
+    async reconcile(taskId: string): Promise<TaskInfo> {
+      this.reconciled.push(taskId);
+      const task = await this.getTask(taskId);
+      return taskId === "t-done" ? { ...task, status: "completed", exitCode: 0 } : task;
+    }
+  }
+
+  test("status, getTask and listTasks reconcile the tasks that have not ended; a status filter applies after", async () => {
+    const provider = new ReconcilingProvider();
+    const flow = new Flow({ provider, env: {}, homeDir: scratch, cwd: scratch });
+    assert.equal(await flow.status("t-done"), "completed");
+    assert.equal((await flow.getTask("t-done")).exitCode, 0);
+    assert.deepEqual((await flow.listTasks()).map((task) => [task.taskId, task.status]), [["t-done", "completed"], ["t-running", "running"], ["t-old", "failed"]]);
+    assert.ok(!provider.reconciled.includes("t-old"), "a task that ended is not reconciled");
+    assert.deepEqual((await flow.listTasks({ status: "completed" })).map((task) => task.taskId), ["t-done"]);
+    assert.deepEqual((await flow.listTasks({ status: "running" })).map((task) => task.taskId), ["t-running"]);
+    assert.deepEqual((await flow.listTasks({ limit: 1 })).map((task) => task.taskId), ["t-done"]);
+  });
+
+  test("a task's refresh() and wait() reconcile it", async () => {
+    const provider = new ReconcilingProvider();
+    const task = new Task(info({ taskId: "t-done", status: "running" }), provider);
+    // Bounded: without reconciling, the task would look running for ever.
+    await task.wait({ timeoutMs: 10_000 });
+    assert.equal(task.status, "completed");
+    assert.deepEqual(provider.reconciled, ["t-done"]);
+  });
+});
+
+describe("Task snapshots arriving out of order", () => {
+  test("a refresh answered late with the task still running does not undo one that saw it end", async () => {
+    // Two reconciles in flight at once (a status poll and a follower ending): the one asked first
+    // answers last, with what it saw before the task ended.
+    let answerStale!: () => void;
+    const staleAnswered = new Promise<void>((resolve) => (answerStale = resolve));
+    let asked = 0;
+    const provider = new ScriptedProvider(info({ status: "running" }));
+    const reconciling = Object.assign(provider, {
+      reconcile: async (): Promise<TaskInfo> => {
+        if (asked++ === 0) {
+          await staleAnswered;
+          return info({ status: "running" });
+        }
+        return info({ status: "failed", exitCode: 3 });
+      },
+    });
+    const task = new Task(info({ status: "running" }), reconciling);
+    const stale = task.refresh();
+    await task.refresh();
+    assert.equal(task.status, "failed");
+    answerStale();
+    await stale;
+    assert.equal(task.status, "failed");
+    assert.equal(task.exitCode, 3);
   });
 });
 

@@ -15,9 +15,14 @@ export interface CatalogCommandOptions {
 }
 
 export async function catalogCommand(options: CatalogCommandOptions): Promise<void> {
-  const { gpu, ...criteria } = parseFlags(CatalogFlagsSchema, options);
+  const { gpu, minGpuMemoryGb, maxPricePerHour, region } = parseFlags(CatalogFlagsSchema, options);
   const flow = flowFor(options.provider);
-  const entries = (await flow.catalog()).search({ ...criteria, ...(gpu === undefined ? {} : { gpuModel: gpu.toLowerCase() }) });
+  const entries = (await flow.catalog()).search({
+    ...(gpu === undefined ? {} : { gpuModel: gpu.toLowerCase() }),
+    ...(minGpuMemoryGb === undefined ? {} : { minGpuMemoryGb }),
+    ...(maxPricePerHour === undefined ? {} : { maxPricePerHour }),
+    ...(region === undefined ? {} : { region }),
+  });
   if (options.json) {
     printJson(entries);
     return;

@@ -55,11 +55,11 @@ export async function writeInitialConfig(file: string, options: InitCommandOptio
   }
   const missing = [values.apiKey === undefined ? "--api-key" : undefined, values.project === undefined ? "--project" : undefined].filter((f) => f !== undefined);
   if (canPrompt()) {
-    if (options.apiKey === undefined) values.apiKey = (await ask("API key", { hidden: true, ...fallback(values.apiKey) })) || undefined;
-    if (options.project === undefined) values.project = (await ask("Project", fallback(values.project))) || undefined;
+    if (options.apiKey === undefined) answer(values, "apiKey", await ask("API key", { hidden: true, ...fallback(values.apiKey) }));
+    if (options.project === undefined) answer(values, "project", await ask("Project", fallback(values.project)));
     if (options.region === undefined) {
       const question = values.region === undefined ? `Region (blank: ${CHEAPEST})` : `Region ("${ANY_REGION}": ${CHEAPEST})`;
-      values.region = (await ask(question, fallback(values.region))) || undefined;
+      answer(values, "region", await ask(question, fallback(values.region)));
     }
   } else if (missing.length > 0) {
     throw new ValidationError(`flow init needs ${missing.join(" and ")} (there is no terminal to ask on).`, {
@@ -70,6 +70,12 @@ export async function writeInitialConfig(file: string, options: InitCommandOptio
   if (values.region === ANY_REGION) delete values.region;
   writeConfigFile(file, values);
   return values;
+}
+
+/** A blank answer leaves the setting unset. */
+function answer(values: RawConfigValues, key: "apiKey" | "project" | "region", text: string): void {
+  if (text === "") delete values[key];
+  else values[key] = text;
 }
 
 function fallback(value: string | undefined): { fallback?: string } {

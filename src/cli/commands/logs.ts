@@ -3,7 +3,7 @@
  * followed task that has not started yet (a cloud bid waiting for an instance) is waited for, with
  * what it waits for on stderr, so `flow logs <id> -f` works right after `flow run`.
  */
-import { DEFAULT_LOG_TAIL_LINES } from "../../task/task.ts";
+import { DEFAULT_LOG_TAIL_LINES } from "../../client/task.ts";
 import { flowFor, parseFlags, TailSchema } from "../cli-inputs.ts";
 import { StatusLine } from "../status-line.ts";
 import { outcomeLine, waitingFor } from "../task-view.ts";

@@ -5,7 +5,8 @@
  * and exits with the task's exit code. Ctrl-C stops waiting, not the task.
  */
 import { ValidationError } from "../../errors.ts";
-import type { Task } from "../../task/task.ts";
+import { sleep } from "../../sleep.ts";
+import type { Task } from "../../client/task.ts";
 import { isYamlPath, type TaskOverrides, type TaskSource } from "../../task/task-source.ts";
 import { envFromPairs, flowFor, parseFlags, TaskFlagsSchema } from "../cli-inputs.ts";
 import { printJson } from "../output.ts";
@@ -99,7 +100,7 @@ async function watch(task: Task, statusPollIntervalMs: number): Promise<void> {
   const poll = async () => {
     let askedAt = Date.now();
     while (!task.isTerminal) {
-      await new Promise((resolve) => setTimeout(resolve, REDRAW_MS));
+      await sleep(REDRAW_MS);
       if (Date.now() - askedAt >= statusPollIntervalMs) {
         askedAt = Date.now();
         await task.refresh();

@@ -1,6 +1,10 @@
 /**
  * What every FCP operation needs, resolved once per process: the validated config (and where each
  * value came from), the API client, the project's FID, and an SSH key the API knows about.
+ *
+ * Built for nothing: the config is loaded and checked on first use, so a client that may never
+ * touch the cloud (`new Flow()` with `provider: fcp` but no key yet, a CLI command that only
+ * parses flags) does not fail until it does.
  */
 import { createHash } from "node:crypto";
 import { hostname } from "node:os";
@@ -13,8 +17,10 @@ import type { ConfiguredRegion } from "./placement.ts";
 import { defaultKeysDir, ensureProjectKey, loadPrivateKey, type SshKeyPair } from "./ssh/ssh-keys.ts";
 
 export interface FcpContextOptions {
-  /** Defaults to loadConfig(): explicit > FLOW_* env > project config > ~/.flow/config.yaml. */
+  /** Defaults to loadConfig() on first use: explicit > FLOW_* env > project config > ~/.flow/config.yaml. */
   config?: LoadedConfig;
+  /** Where that loadConfig() reads FLOW_* settings; process.env by default. */
+  env?: NodeJS.ProcessEnv;
   /** Flow's state directory (FLOW_HOME, else ~/.flow); the generated per-project key lives in its keys/. */
   flowHome?: string;
   /** A private key of the user's own to log in with instead of the generated one; FLOW_SSH_KEY / `ssh_key:` otherwise. */
@@ -32,24 +38,43 @@ export interface RegisteredKey {
 }
 
 export class FcpContext {
-  readonly config: CloudConfig;
-  readonly sources: LoadedConfig["sources"];
-  readonly client: FcpClient;
   readonly pollIntervalMs: number;
   readonly progress: (message: string) => void;
   readonly #options: FcpContextOptions;
+  #cloud: { config: CloudConfig; sources: LoadedConfig["sources"]; client: FcpClient } | undefined;
   #project: Promise<string> | undefined;
   #key: Promise<RegisteredKey> | undefined;
   #types: Promise<InstanceTypeModel[]> | undefined;
 
   constructor(options: FcpContextOptions = {}) {
-    const loaded = options.config ?? loadConfig();
-    this.config = requireCloudConfig(loaded);
-    this.sources = loaded.sources;
-    this.client = new FcpClient({ apiUrl: this.config.apiUrl, apiKey: this.config.apiKey, apiKeySource: loaded.sources.apiKey });
     this.pollIntervalMs = options.pollIntervalMs ?? 500;
     this.progress = options.onProgress ?? (() => {});
     this.#options = options;
+  }
+
+  /** The config with its credentials: a missing API key or project throws here, on first use. */
+  get config(): CloudConfig {
+    return this.#resolved().config;
+  }
+
+  /** Where each setting came from (FLOW_API_KEY, a config file's path, …), for messages. */
+  get sources(): LoadedConfig["sources"] {
+    return this.#resolved().sources;
+  }
+
+  get client(): FcpClient {
+    return this.#resolved().client;
+  }
+
+  #resolved(): { config: CloudConfig; sources: LoadedConfig["sources"]; client: FcpClient } {
+    if (this.#cloud === undefined) {
+      const { env } = this.#options;
+      const loaded = this.#options.config ?? loadConfig(env === undefined ? {} : { env });
+      const config = requireCloudConfig(loaded);
+      const client = new FcpClient({ apiUrl: config.apiUrl, apiKey: config.apiKey, apiKeySource: loaded.sources.apiKey });
+      this.#cloud = { config, sources: loaded.sources, client };
+    }
+    return this.#cloud;
   }
 
   /** The region the user asked for, if any; the built-in default is no preference. */

@@ -29,8 +29,8 @@ import { INLINE_ARCHIVE_LIMIT_BYTES } from "./fcp-provider.ts";
 import { choosePlacement, placementNotes } from "./placement.ts";
 import { quote } from "./startup-script/bash.ts";
 import { buildStartupScript } from "./startup-script/index.ts";
-import { TaskRecords } from "./task-records.ts";
-import { taskStatusFromApi, type ObservedOutcome } from "./task-status-from-api.ts";
+import { TaskRecords, type TaskRecord } from "./task-records.ts";
+import { ENDED_INSTANCE_STATUSES, taskStatusFromApi, type ObservedOutcome } from "./task-status-from-api.ts";
 
 /** After the command exits the instance stays up this long, so logs and the exit code can be read. */
 const LINGER_SECONDS = 10 * 60;
@@ -151,9 +151,19 @@ export class FcpTaskProvider implements TaskProvider {
     }
   }
 
+  /** What the API and this machine's records say: a read, with no SSH and nothing written or cancelled. */
   async getTask(taskId: string): Promise<TaskInfo> {
-    const bid = await this.#bid(taskId);
-    return this.#info(bid);
+    return this.#info(await this.#bid(taskId));
+  }
+
+  /**
+   * Brings the records up to date, then answers as getTask. Only the instance knows a command's
+   * exit code, and a finished task's instance lingers for minutes only: so while the task is
+   * undecided and its instance runs, its completion marker is read over SSH and the exit code
+   * recorded. A bid whose replacement instance can never get the task's uploads is cancelled.
+   */
+  async reconcile(taskId: string): Promise<TaskInfo> {
+    return this.#reconciled(await this.#bid(taskId));
   }
 
   async listTasks(filter: { status?: TaskStatus; limit: number }): Promise<TaskInfo[]> {
@@ -162,8 +172,6 @@ export class FcpTaskProvider implements TaskProvider {
     // The instances of every live bid in one listing, not one request per task.
     const live = newestFirst.filter((bid) => bid.status !== "Terminated" && bid.instances.length > 0);
     const instances = await this.context.client.listInstances({ project: await this.context.projectFid(), bidFids: live.map((bid) => bid.fid) });
-    // A command that ended leaves its instance up for a while; only the instance knows the exit
-    // code, so running tasks are probed over SSH, a batch at a time.
     const tasks: TaskInfo[] = [];
     for (let start = 0; start < newestFirst.length && tasks.length < filter.limit; start += LIST_BATCH) {
       const batch = newestFirst.slice(start, start + LIST_BATCH);
@@ -175,7 +183,8 @@ export class FcpTaskProvider implements TaskProvider {
 
   async cancel(taskId: string): Promise<TaskInfo> {
     const bid = await this.#bid(taskId);
-    const before = await this.#info(bid);
+    // A command that already ended keeps its outcome: ask its instance before cancelling.
+    const before = await this.#reconciled(bid);
     // A finished task's instance may still be up (lingering for `flow ssh`); cancelling releases it
     // and keeps the outcome.
     if (bid.status !== "Terminated") await this.context.client.cancelBid(bid.fid);
@@ -348,29 +357,37 @@ export class FcpTaskProvider implements TaskProvider {
     return inBidOrder(bid, await this.context.client.listInstances({ project: await this.context.projectFid(), bidFids: [bid.fid] }));
   }
 
-  /** `instances`: the bid's, when the caller has them already. */
-  async #info(bid: Bid, options: { instances?: Instance[] } = {}): Promise<TaskInfo> {
+  /** See reconcile(). */
+  async #reconciled(bid: Bid): Promise<TaskInfo> {
     const record = await this.#records.read(bid.fid);
-    const instances = bid.status === "Terminated" ? [] : (options.instances ?? (await this.#instances(bid)));
-    let observed: ObservedOutcome = { cancelled: record?.cancelled, exitCode: record?.exitCode, failure: record?.failure };
-    const undecided = () => !observed.cancelled && observed.exitCode === undefined && observed.failure === undefined;
-    const stranded = record?.deliveredTo === undefined || !undecided() ? undefined : strandedReplacement(instances, record.deliveredTo);
-    if (stranded !== undefined) {
-      // The spot bid restarted the task on a new machine after a preemption; that machine waits
-      // for code or secrets that went over SSH and are not kept here, so it would idle until its
-      // upload deadline. Release it and say so.
-      const failure = `preempted; the replacement instance ${stranded.fid} cannot get the code archive or secret env that were uploaded over SSH, so the task was stopped. Run it again.`;
-      await this.context.client.cancelBid(bid.fid);
-      await this.#records.update(bid.fid, { failure });
-      observed = { ...observed, failure };
-    }
-    if (undecided() && instances[0]?.status === "STATUS_RUNNING") {
-      const exitCode = await this.#probeExitCode(bid, instances[0]);
-      if (exitCode !== undefined) {
-        await this.#records.update(bid.fid, { exitCode });
-        observed = { exitCode };
+    const instances = bid.status === "Terminated" ? [] : await this.#instances(bid);
+    let observed = observedIn(record);
+    if (!isDecided(observed)) {
+      const stranded = record?.deliveredTo === undefined ? undefined : strandedReplacement(instances, record.deliveredTo);
+      if (stranded !== undefined) {
+        // The spot bid restarted the task on a new machine after a preemption; that machine waits
+        // for code or secrets that went over SSH and are not kept here, so it would idle until its
+        // upload deadline. Release it and say so.
+        const failure = `preempted; the replacement instance ${stranded.fid} cannot get the code archive or secret env that were uploaded over SSH, so the task was stopped. Run it again.`;
+        await this.context.client.cancelBid(bid.fid);
+        await this.#records.update(bid.fid, { failure });
+        observed = { ...observed, failure };
+      } else if (instances[0]?.status === "STATUS_RUNNING") {
+        const exitCode = await this.#probeExitCode(bid, instances[0]);
+        if (exitCode !== undefined) {
+          await this.#records.update(bid.fid, { exitCode });
+          observed = { exitCode };
+        }
       }
     }
+    return this.#info(bid, { instances, observed });
+  }
+
+  /** The task from the bid and the records; `instances` when the caller has them already, `observed` when it just learned more. */
+  async #info(bid: Bid, known: { instances?: Instance[]; observed?: ObservedOutcome } = {}): Promise<TaskInfo> {
+    const record = await this.#records.read(bid.fid);
+    const instances = bid.status === "Terminated" ? [] : (known.instances ?? (await this.#instances(bid)));
+    const observed = known.observed ?? observedIn(record);
     const { status, message } = taskStatusFromApi(bid, instances, observed);
     if (isTerminalStatus(status)) this.#forget(bid.fid);
     const first = instances[0];
@@ -464,10 +481,23 @@ export class FcpTaskProvider implements TaskProvider {
   }
 }
 
+/** What the records say of how the task ended, if they know. */
+function observedIn(record: TaskRecord | undefined): ObservedOutcome {
+  const { cancelled, exitCode, failure } = record ?? {};
+  return {
+    ...(cancelled === undefined ? {} : { cancelled }),
+    ...(exitCode === undefined ? {} : { exitCode }),
+    ...(failure === undefined ? {} : { failure }),
+  };
+}
+
+function isDecided(observed: ObservedOutcome): boolean {
+  return observed.cancelled === true || observed.exitCode !== undefined || observed.failure !== undefined;
+}
+
 /** A live instance of the bid that is not one the task's uploads went to. */
 function strandedReplacement(instances: readonly Instance[], deliveredTo: readonly string[]): Instance | undefined {
-  const ended = new Set(["STATUS_TERMINATED", "STATUS_PREEMPTED", "STATUS_ERROR", "STATUS_REPLACED"]);
-  return instances.find((instance) => !ended.has(instance.status) && !deliveredTo.includes(instance.fid));
+  return instances.find((instance) => !ENDED_INSTANCE_STATUSES.has(instance.status) && !deliveredTo.includes(instance.fid));
 }
 
 /** "embedded" always inlines, "scp" always uploads, "auto" inlines what fits comfortably. */
@@ -486,7 +516,7 @@ function toTaskInstance(instance: Instance, bid: Bid, instanceType: string): Tas
   const status =
     instance.status === "STATUS_RUNNING"
       ? "running"
-      : ["STATUS_TERMINATED", "STATUS_PREEMPTED", "STATUS_ERROR", "STATUS_REPLACED"].includes(instance.status)
+      : ENDED_INSTANCE_STATUSES.has(instance.status)
         ? "terminated"
         : instance.status === "STATUS_PAUSED" || instance.status === "STATUS_STOPPING"
           ? "stopped"

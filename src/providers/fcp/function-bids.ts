@@ -9,8 +9,8 @@ import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { parseJsonOrUndefined } from "../../parse-json.ts";
-import { resolveFlowHome } from "../local/flow-home.ts";
-import { isAlive } from "../local/processes.ts";
+import { resolveFlowHome } from "../flow-home.ts";
+import { isAlive } from "../processes.ts";
 
 const FunctionBidSchema = z.object({ bid: z.string(), pid: z.number().int(), host: z.string(), placedAt: z.string() });
 

@@ -37,7 +37,14 @@ export class InstanceConnection {
     if (!instance.ssh_destination) throw new ProviderError(`Instance ${instance.fid} has no SSH destination yet.`);
     const { host, port } = parseSshDestination(instance.ssh_destination);
     const ssh = await SshConnection.connect(
-      { host, port, user: INSTANCE_SSH_USER, privateKey: key.privateKey, agent: key.agent, keyName: key.privateKeyPath },
+      {
+        host,
+        port,
+        user: INSTANCE_SSH_USER,
+        keyName: key.privateKeyPath,
+        ...(key.privateKey === undefined ? {} : { privateKey: key.privateKey }),
+        ...(key.agent === undefined ? {} : { agent: key.agent }),
+      },
       { timeoutMs: options.timeoutMs ?? 5 * 60_000, ...(options.signal === undefined ? {} : { signal: options.signal }) },
     );
     try {

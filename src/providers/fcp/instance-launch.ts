@@ -8,11 +8,11 @@ import { sleep } from "../../sleep.ts";
 import type { Bid, Instance } from "./api/schemas.ts";
 import type { FcpContext } from "./fcp-context.ts";
 import { describePlacement, dollars, type Placement } from "./placement.ts";
+import { ENDED_INSTANCE_STATUSES } from "./task-status-from-api.ts";
 
 /** A GPU can take a while to be allocated and boot; past this the user hears why we gave up. */
 export const DEFAULT_LAUNCH_TIMEOUT_MS = 30 * 60_000;
 
-const FAILED_INSTANCE_STATUSES = new Set(["STATUS_TERMINATED", "STATUS_PREEMPTED", "STATUS_ERROR", "STATUS_REPLACED"]);
 
 export interface BidRequest {
   name: string;
@@ -61,7 +61,7 @@ export async function waitForRunningInstances(context: FcpContext, bid: Bid, opt
       throw new ProviderError(`Bid ${bid.fid} was terminated before its instances were ready.`, { errorCode: "bid_terminated" });
     }
     const instances = current.instances.length === 0 ? [] : await context.client.listInstances({ project, bidFids: [bid.fid] });
-    const failed = instances.find((i) => FAILED_INSTANCE_STATUSES.has(i.status));
+    const failed = instances.find((i) => ENDED_INSTANCE_STATUSES.has(i.status));
     if (failed !== undefined) {
       throw new ProviderError(`Instance ${failed.fid} of bid ${bid.fid} ended (${failed.status}) before it was ready.`, {
         errorCode: "instance_failed",

@@ -8,7 +8,7 @@ import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { parseJsonOrUndefined } from "../../parse-json.ts";
-import { resolveFlowHome } from "../local/flow-home.ts";
+import { resolveFlowHome } from "../flow-home.ts";
 
 const TaskRecordSchema = z.object({
   taskId: z.string(),

@@ -5,7 +5,7 @@
  * instances STATUS_NEW … STATUS_ERROR.
  */
 import { TaskStatus } from "../../task/task-status.ts";
-import type { Bid, Instance } from "./api/schemas.ts";
+import type { Bid, Instance, InstanceStatus } from "./api/schemas.ts";
 
 export interface ObservedOutcome {
   cancelled?: boolean;
@@ -20,6 +20,9 @@ export interface DerivedStatus {
 }
 
 const BOOTING = new Set(["STATUS_NEW", "STATUS_CONFIRMED", "STATUS_INITIALIZING", "STATUS_STARTING", "STATUS_RELOCATING"]);
+
+/** Instance statuses it never leaves: the machine is gone (or going) and runs nothing more. */
+export const ENDED_INSTANCE_STATUSES: ReadonlySet<InstanceStatus> = new Set(["STATUS_TERMINATED", "STATUS_PREEMPTED", "STATUS_ERROR", "STATUS_REPLACED"]);
 
 export function taskStatusFromApi(bid: Bid, instances: readonly Instance[], observed: ObservedOutcome): DerivedStatus {
   if (observed.cancelled) return { status: TaskStatus.CANCELLED, message: "cancelled by the user" };

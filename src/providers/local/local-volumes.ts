@@ -8,10 +8,10 @@ import { join } from "node:path";
 import { z } from "zod";
 import { ProviderError, ResourceNotFoundError } from "../../errors.ts";
 import { parseJsonOrUndefined } from "../../parse-json.ts";
-import { issuesFromZod, validationError } from "../../task/validation.ts";
+import { issuesFromZod, validationError } from "../../validation.ts";
 import { VolumeSpecSchema } from "../../task/volume-spec.ts";
 import type { CreateVolumeOptions, Volume } from "../../task/volume.ts";
-import { volumesDir } from "./flow-home.ts";
+import { volumesDir } from "../flow-home.ts";
 
 const VOLUME_ID = /^vol_[0-9a-f]{12}$/;
 

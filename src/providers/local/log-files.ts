@@ -4,7 +4,7 @@
  */
 import { open, stat } from "node:fs/promises";
 import { StringDecoder } from "node:string_decoder";
-import { sleep } from "./processes.ts";
+import { sleep } from "../../sleep.ts";
 
 const CHUNK_BYTES = 64 * 1024;
 

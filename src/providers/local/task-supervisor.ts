@@ -17,8 +17,8 @@ import { constants } from "node:os";
 import { text } from "node:stream/consumers";
 import { z } from "zod";
 import { extractArchive } from "../../bundler/unpack.ts";
-import { taskPathsIn } from "./flow-home.ts";
-import { killGroup } from "./processes.ts";
+import { taskPathsIn } from "../flow-home.ts";
+import { killGroup } from "../processes.ts";
 import { readTaskState, writeTaskState, type LocalTaskState } from "./task-state.ts";
 
 /** How long a stopped command gets between SIGTERM and SIGKILL. */

@@ -279,9 +279,9 @@ function attemptConnection(ssh2: typeof Ssh2, target: SshTarget, handshakeTimeou
       host: target.host,
       port: target.port,
       username: target.user,
-      // One of the two is set; ssh2 ignores the other.
-      privateKey: target.privateKey,
-      agent: target.agent,
+      // One of the two is set.
+      ...(target.privateKey === undefined ? {} : { privateKey: target.privateKey }),
+      ...(target.agent === undefined ? {} : { agent: target.agent }),
       readyTimeout: handshakeTimeoutMs,
       keepaliveInterval: KEEPALIVE_INTERVAL_MS,
       keepaliveCountMax: KEEPALIVE_COUNT_MAX,

@@ -9,7 +9,7 @@ import { homedir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import type { ParsedKey } from "ssh2";
 import { ValidationError } from "../../../errors.ts";
-import { resolveFlowHome } from "../../local/flow-home.ts";
+import { resolveFlowHome } from "../../flow-home.ts";
 import { generateEd25519KeyPair } from "./ed25519-keygen.ts";
 import { loadSsh2 } from "./ssh2-module.ts";
 

@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { isSecretEnvName } from "../../../task/secret-env.ts";
-import { AbsolutePath, issuesFromZod, validationError } from "../../../task/validation.ts";
+import { AbsolutePath, issuesFromZod, validationError } from "../../../validation.ts";
 
 export type InstanceWorkload =
   /** A function agent: the client uploads the agent file and its session secret. */

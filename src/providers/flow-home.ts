@@ -1,10 +1,10 @@
 /**
- * Where the local provider keeps tasks and volumes: `~/.flow`, or FLOW_HOME, or an explicit
- * option (tests use a temp dir). Only this machine's user can read it (0700): task records hold
- * the task's config, and its logs whatever the task printed.
+ * Flow's state directory: `~/.flow`, or FLOW_HOME, or an explicit option (tests use a temp dir).
+ * Only this machine's user can read it (0700): task records hold the task's config, and its logs
+ * whatever the task printed. Both providers keep their state here:
  *
  * ```
- * <home>/tasks/<taskId>/state.json      the task's record (LocalTaskState), replaced atomically
+ * <home>/tasks/<taskId>/state.json      a local task's record (LocalTaskState), replaced atomically
  *                       stdout.log       the command's output, as written
  *                       stderr.log
  *                       code.tar.gz      the code package, unpacked into workspace/ at start
@@ -12,8 +12,13 @@
  *                       script           a multi-line command, written out to run
  *                       cancel-requested a cancel that arrived before the supervisor could act
  *                       supervisor.log   the supervisor's own errors, if it has any
- * <home>/volumes/<volumeId>/volume.json, data/
+ * <home>/volumes/<volumeId>/volume.json, data/    local volumes
+ * <home>/fcp/tasks/<bid>.json           what this machine knows of a cloud task (fcp/task-records.ts)
+ * <home>/fcp/function-bids/<bid>.json   the bids of function agents in flight (fcp/function-bids.ts)
+ * <home>/keys/flow-<project>            the generated SSH key per project (fcp/ssh/ssh-keys.ts)
  * ```
+ *
+ * The config file is not here: it stays in `~/.flow/config.yaml` whatever FLOW_HOME says.
  */
 import { homedir } from "node:os";
 import { join } from "node:path";

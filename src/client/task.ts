@@ -7,12 +7,13 @@
  */
 import { CancelledError, FlowError, TimeoutError } from "../errors.ts";
 import type { FollowLogsOptions, LogStream, ShellOptions, TaskProvider } from "../providers/task-provider.ts";
-import type { Instance } from "./instance.ts";
-import type { TaskConfig } from "./task-config.ts";
-import type { TaskHandle, WaitOptions } from "./task-handle.ts";
-import type { TaskInfo } from "./task-info.ts";
-import { isTerminalStatus, type TaskStatus } from "./task-status.ts";
-import type { User } from "./user.ts";
+import { sleep } from "../sleep.ts";
+import type { Instance } from "../task/instance.ts";
+import type { TaskConfig } from "../task/task-config.ts";
+import type { TaskHandle, WaitOptions } from "../task/task-handle.ts";
+import type { TaskInfo } from "../task/task-info.ts";
+import { isTerminalStatus, type TaskStatus } from "../task/task-status.ts";
+import type { User } from "../task/user.ts";
 
 export const DEFAULT_LOG_TAIL_LINES = 100;
 /** How much of stderr a failed task's error carries. */
@@ -76,9 +77,9 @@ export class Task implements TaskHandle<void> {
     return isTerminalStatus(this.#info.status);
   }
 
-  /** Fetch the task's current state from the provider. */
+  /** Fetch the task's current state from the provider (on the cloud, a finished command's exit code from its instance). */
   async refresh(): Promise<void> {
-    this.#info = await this.#provider.getTask(this.taskId);
+    this.#learn(await currentInfo(this.#provider, this.taskId));
   }
 
   /** Resolves once the task has ended (completed, failed or cancelled). */
@@ -117,10 +118,20 @@ export class Task implements TaskHandle<void> {
       tail,
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       onWaiting: (info) => {
-        this.#info = info;
+        this.#learn(info);
         onWaiting?.(this);
       },
     });
+  }
+
+  /**
+   * Takes a newer snapshot, except that a task seen ended stays ended: answers asked for at the
+   * same time (`flow run --wait` refreshes from its status poll and from both followed streams) can
+   * arrive out of order, and one taken before the end must not undo it.
+   */
+  #learn(info: TaskInfo): void {
+    if (this.isTerminal && !isTerminalStatus(info.status)) return;
+    this.#info = info;
   }
 
   async *#follow(options: FollowLogsOptions): AsyncIterable<string> {
@@ -130,7 +141,7 @@ export class Task implements TaskHandle<void> {
 
   /** Stop the task. Resolves once it is cancelled (or had already ended). */
   async stop(): Promise<void> {
-    this.#info = await this.#provider.cancel(this.taskId);
+    this.#learn(await this.#provider.cancel(this.taskId));
   }
 
   /** Alias of stop(). */
@@ -173,6 +184,11 @@ export class Task implements TaskHandle<void> {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * The task's fresh state: reconciled where the provider can learn more than its reads say (see
+ * TaskProvider.reconcile). Everything a user asks of a task — its status, a wait, the end of a
+ * followed log — needs the truth, not the last thing recorded.
+ */
+export function currentInfo(provider: TaskProvider, taskId: string): Promise<TaskInfo> {
+  return provider.reconcile === undefined ? provider.getTask(taskId) : provider.reconcile(taskId);
 }

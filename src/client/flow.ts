@@ -12,21 +12,20 @@
  * `flow.getTask(id)` in a new process gives the same handle back.
  */
 import path from "node:path";
+import { backendFor } from "../backends.ts";
 import type { FlowConfig } from "../config/flow-config.ts";
 import { loadConfig } from "../config/load-config.ts";
 import { ValidationError } from "../errors.ts";
 import type { InstanceCatalog } from "../instance-types/catalog.ts";
-import { FcpTaskProvider } from "../providers/fcp/fcp-task-provider.ts";
-import { resolveFlowHome } from "../providers/local/flow-home.ts";
 import { providerName } from "../providers/provider-name.ts";
-import { LocalTaskRunner } from "../providers/local/task-runner.ts";
 import type { TaskProvider } from "../providers/task-provider.ts";
-import { packageCode } from "./code-package.ts";
-import type { MountSpec } from "./mount-spec.ts";
-import { Task } from "./task.ts";
-import { resolveTaskConfig, type TaskOverrides, type TaskSource } from "./task-source.ts";
-import type { TaskStatus } from "./task-status.ts";
-import type { CreateVolumeOptions, Volume } from "./volume.ts";
+import { packageCode } from "../task/code-package.ts";
+import type { MountSpec } from "../task/mount-spec.ts";
+import { resolveTaskConfig, type TaskOverrides, type TaskSource } from "../task/task-source.ts";
+import type { TaskInfo } from "../task/task-info.ts";
+import { isTerminalStatus, type TaskStatus } from "../task/task-status.ts";
+import type { CreateVolumeOptions, Volume } from "../task/volume.ts";
+import { currentInfo, Task } from "./task.ts";
 
 export interface FlowOptions {
   /**
@@ -43,7 +42,7 @@ export interface FlowOptions {
   onProgress?: (message: string) => void;
   /** Settings that win over FLOW_* env and config files (e.g. from CLI flags). */
   config?: Partial<FlowConfig>;
-  /** The local provider's state directory; FLOW_HOME, else ~/.flow. */
+  /** Flow's state directory (local tasks and volumes, what it knows of cloud tasks, SSH keys); FLOW_HOME, else ~/.flow. */
   flowHome?: string;
   /** Where relative paths (task files, codeRoot) and `./.flow/config.yaml` are found from. */
   cwd?: string;
@@ -52,6 +51,9 @@ export interface FlowOptions {
   /** Defaults to os.homedir(). */
   homeDir?: string;
 }
+
+/** Tasks reconciled at once while listing: each may mean an SSH login to its instance. */
+const RECONCILE_BATCH = 10;
 
 /** Where data is mounted when `submit` is given a single source. */
 export const DEFAULT_DATA_TARGET = "/data";
@@ -91,18 +93,15 @@ export class Flow {
       ...(options.homeDir === undefined ? {} : { homeDir: options.homeDir }),
     });
     this.config = loaded.config;
-    const flowHome = options.flowHome ?? resolveFlowHome(undefined, options.env);
-    const chosen =
-      typeof options.provider === "object" ? options.provider : options.provider === undefined ? loaded.config.provider : providerName(options.provider);
     this.provider =
-      chosen === "local"
-        ? new LocalTaskRunner({
+      typeof options.provider === "object"
+        ? options.provider
+        : backendFor(options.provider === undefined ? loaded.config.provider : providerName(options.provider), {
+            config: loaded,
             ...(options.flowHome === undefined ? {} : { flowHome: options.flowHome }),
             ...(options.env === undefined ? {} : { env: options.env }),
-          })
-        : chosen === "fcp"
-          ? new FcpTaskProvider({ config: loaded, flowHome, onProgress: options.onProgress ?? writeProgress })
-          : chosen;
+            ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+          }).tasks;
     const provider = this.provider;
     this.volumes = {
       create: (volume = {}) => provider.createVolume(volume),
@@ -139,11 +138,11 @@ export class Flow {
 
   /** Throws TaskNotFoundError for an unknown id. */
   async getTask(taskId: string): Promise<Task> {
-    return new Task(await this.provider.getTask(taskId), this.provider);
+    return new Task(await currentInfo(this.provider, taskId), this.provider);
   }
 
   async status(taskId: string): Promise<TaskStatus> {
-    return (await this.provider.getTask(taskId)).status;
+    return (await currentInfo(this.provider, taskId)).status;
   }
 
   async cancel(taskId: string): Promise<void> {
@@ -151,19 +150,32 @@ export class Flow {
   }
 
   async listTasks(options: ListTasksOptions = {}): Promise<Task[]> {
-    const infos = await this.provider.listTasks({ limit: options.limit ?? 100, ...(options.status === undefined ? {} : { status: options.status }) });
+    const infos = await this.#currentList(options.limit ?? 100, options.status);
     return infos.map((info) => new Task(info, this.provider));
+  }
+
+  /**
+   * The provider's listing, with every task that has not ended reconciled (see currentInfo), a
+   * batch at a time. Reconciling can end a task the listing shows as running, so a status filter
+   * applies after it, to the whole listing.
+   */
+  async #currentList(limit: number, status: TaskStatus | undefined): Promise<TaskInfo[]> {
+    const { provider } = this;
+    if (provider.reconcile === undefined) return provider.listTasks({ limit, ...(status === undefined ? {} : { status }) });
+    const listed = await provider.listTasks({ limit: status === undefined ? limit : Number.POSITIVE_INFINITY });
+    const tasks: TaskInfo[] = [];
+    for (let start = 0; start < listed.length && tasks.length < limit; start += RECONCILE_BATCH) {
+      const batch = listed.slice(start, start + RECONCILE_BATCH);
+      const current = await Promise.all(batch.map((info) => (isTerminalStatus(info.status) ? info : currentInfo(provider, info.taskId))));
+      tasks.push(...current.filter((info) => status === undefined || info.status === status));
+    }
+    return tasks.slice(0, limit);
   }
 
   /** The instance types the provider offers, searchable by capability. */
   catalog(): Promise<InstanceCatalog> {
     return this.provider.catalog();
   }
-}
-
-/** Before money is spent, the user hears what is bought and at what price, even from a script. */
-function writeProgress(message: string): void {
-  process.stderr.write(`flow: ${message}\n`);
 }
 
 function dataMounts(data: SubmitOptions["data"]): Pick<MountSpec, "source" | "target">[] {

@@ -1,6 +1,7 @@
 /**
- * Process checks and signals for local tasks. A task's command leads its own process group (it
- * is started detached), so signalling `-pid` reaches everything it started too.
+ * Process checks and signals: whether a local task's supervisor, or the run that placed a cloud
+ * function's bid, is still alive. A local task's command leads its own process group (it is
+ * started detached), so signalling `-pid` reaches everything it started too.
  */
 import { readFileSync } from "node:fs";
 
@@ -43,8 +44,4 @@ export function killGroup(pgid: number, signal: NodeJS.Signals): void {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
   }
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,10 +1,10 @@
 /**
  * Helpers every user-facing validator shares (task config, instance types, config files): turning
- * zod issues into FieldIssues, did-you-mean suggestions, and one ValidationError that lists every
- * problem at once with its path, reason and fix.
+ * zod issues into FieldIssues, snake_case spellings, did-you-mean suggestions, and one
+ * ValidationError that lists every problem at once with its path, reason and fix.
  */
 import { z } from "zod";
-import { ValidationError, type FieldIssue } from "../errors.ts";
+import { ValidationError, type FieldIssue } from "./errors.ts";
 
 /** A path as zod reports it: object keys and array indexes. */
 export type IssuePath = readonly PropertyKey[];
@@ -39,6 +39,11 @@ export function editDistance(a: string, b: string): number {
     }
   }
   return at(a.length, b.length);
+}
+
+/** `maxPricePerHour` → `max_price_per_hour`: the Python SDK's spelling of a camelCase field. */
+export function camelToSnake(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
 
 /** Case, `_` and `-` do not count as differences: `Max_Price_Per_Hour` is `maxPricePerHour`. */
