@@ -6,7 +6,8 @@
 import { z } from "zod";
 import { ResourceNotFoundError, ValidationError } from "../../../errors.ts";
 import { collectPages, type Page } from "./pagination.ts";
-import { sleep, type RetryPolicy } from "./retry.ts";
+import { sleep } from "../../../sleep.ts";
+import type { RetryPolicy } from "./retry.ts";
 import {
   AuctionModelSchema,
   type AuctionModel,

@@ -21,10 +21,6 @@ export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([500, 502, 503, 5
 /** The longest `Retry-After` the client waits out; asking for longer fails with a RateLimitError. */
 export const MAX_RETRY_AFTER_MS = 60_000;
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /** The delay before retry number `retry` (0 for the first retry). */
 export function backoffDelayMs(retry: number, policy: Pick<RetryPolicy, "initialRetryDelayMs" | "maxRetryDelayMs" | "random">): number {
   const ceiling = Math.min(policy.maxRetryDelayMs, policy.initialRetryDelayMs * 2 ** retry);
