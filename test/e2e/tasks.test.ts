@@ -227,6 +227,20 @@ describe("flow status / logs / cancel / list / catalog / init", { concurrency: t
     assert.match(badTail.stderr, /--tail: must be a whole number of lines/);
   });
 
+  it("logs of a progress bar: each \\r redraw is a line, for --tail (read from the end) and -f alike", async () => {
+    // 100,000 tqdm-style redraws (about 1.5 MB) with no newline until the end.
+    const box = sandbox({ "bar.js": "let s = '';\nfor (let i = 0; i < 100000; i++) s += `\\r${i}/100000|`;\nprocess.stdout.write(s + '\\ndone\\n');\n" });
+    const run = await box.flow(["run", "node bar.js", "-i", "a100", "--json"]);
+    assert.equal(run.code, 0, run.stderr);
+    const taskId = String((JSON.parse(run.stdout) as { taskId: string }).taskId);
+    const followed = await box.flow(["logs", taskId, "-f", "--tail", "1000000000"]);
+    assert.equal(followed.code, 0, followed.stderr);
+    const lines = followed.stdout.split("\n");
+    assert.equal(lines.length, 100_002, "a line per redraw, then done (and the final newline)");
+    assert.deepEqual([lines[0], lines[99_999], lines[100_000], lines[100_001]], ["0/100000|", "99999/100000|", "done", ""]);
+    assert.equal((await box.flow(["logs", taskId, "--tail", "3"])).stdout, "99998/100000|\n99999/100000|\ndone\n");
+  });
+
   it("says the local provider runs tasks on this machine: no made-up instance type, region or price anywhere", async () => {
     const box = sandbox();
     const run = await box.flow(["run", "echo hi", "-i", "a100", "--wait"]);

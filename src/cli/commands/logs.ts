@@ -26,14 +26,48 @@ export async function logsCommand(idOrName: string, options: LogsCommandOptions)
   }
   const waiting = new StatusLine(task.taskId, process.stderr);
   const onWaiting = () => waiting.update(task.status, waitingFor(task));
-  let printed = false;
+  const out = new BatchedLines(process.stdout);
   for await (const line of task.logs({ ...common, follow: true, onWaiting })) {
     waiting.done();
-    printed = true;
-    process.stdout.write(`${line}\n`);
+    out.write(line);
   }
+  out.flush();
   waiting.done();
   // Ended with no output and not completed (cancelled while its bid waited, failed to boot): say
   // how, or the user is left with nothing at all.
-  if (!printed && task.status !== "completed") process.stderr.write(`${outcomeLine(task)}\n`);
+  if (!out.written && task.status !== "completed") process.stderr.write(`${outcomeLine(task)}\n`);
+}
+
+/**
+ * Lines written in batches: what one read of the log brings (a progress bar's thousands of
+ * redraws) goes out in one write, not one each; a batch goes out when it is big or before this
+ * process waits for more.
+ */
+class BatchedLines {
+  static readonly #FLUSH_CHARS = 64 * 1024;
+  readonly #out: NodeJS.WritableStream;
+  #pending = "";
+  #scheduled = false;
+  written = false;
+
+  constructor(out: NodeJS.WritableStream) {
+    this.#out = out;
+  }
+
+  write(line: string): void {
+    this.written = true;
+    this.#pending += `${line}\n`;
+    if (this.#pending.length >= BatchedLines.#FLUSH_CHARS) this.flush();
+    else if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  flush(): void {
+    this.#scheduled = false;
+    if (this.#pending === "") return;
+    this.#out.write(this.#pending);
+    this.#pending = "";
+  }
 }

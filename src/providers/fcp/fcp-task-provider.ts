@@ -18,6 +18,7 @@ import type { TaskInfo } from "../../task/task-info.ts";
 import { isTerminalStatus, type TaskStatus } from "../../task/task-status.ts";
 import type { User } from "../../task/user.ts";
 import type { CreateVolumeOptions, Volume } from "../../task/volume.ts";
+import { lastLines, tailStart } from "../log-lines.ts";
 import type { FollowLogsOptions, ReadLogsOptions, ShellOptions, SubmitRequest, TaskProvider } from "../task-provider.ts";
 import type { Bid, Instance } from "./api/schemas.ts";
 import { FcpContext, type FcpContextOptions } from "./fcp-context.ts";
@@ -197,8 +198,14 @@ export class FcpTaskProvider implements TaskProvider {
       }
     }
     const connection = await this.#connection(bid, "read its logs");
-    const file = options.stream === "stdout" ? connection.paths.taskStdout : connection.paths.taskStderr;
-    return (await connection.ssh.exec(`tail -n ${options.tail} ${quote(file)} 2>/dev/null; true`)).stdout;
+    const file = await connection.ssh.openFile(options.stream === "stdout" ? connection.paths.taskStdout : connection.paths.taskStderr);
+    if (file === undefined) return "";
+    try {
+      const lines = await lastLines(file, options.tail);
+      return lines.length === 0 ? "" : `${lines.join("\n")}\n`;
+    } finally {
+      await file.close();
+    }
   }
 
   async *followLogs(taskId: string, options: FollowLogsOptions): AsyncIterable<string> {
@@ -207,9 +214,13 @@ export class FcpTaskProvider implements TaskProvider {
     const connection = await this.#connection(bid, "follow its logs");
     const { paths } = connection;
     const file = options.stream === "stdout" ? paths.taskStdout : paths.taskStderr;
+    // Where the last `tail` lines start is found over SFTP, reading back from the end; the remote
+    // tail then sends the bytes from there on, however the task writes (it has no notion of \r).
+    const remote = await connection.ssh.openFile(file);
+    const start = remote === undefined ? 0 : await tailStart(remote, options.tail, await remote.size()).finally(() => remote.close());
     // tail -F until the completion marker appears (plus a moment for the last lines to land).
     const command =
-      `touch ${quote(file)} 2>/dev/null; tail -n ${options.tail} -F ${quote(file)} 2>/dev/null & t=$!; ` +
+      `touch ${quote(file)} 2>/dev/null; tail -c +${start + 1} -F ${quote(file)} 2>/dev/null & t=$!; ` +
       `while [ ! -e ${quote(paths.exitCode)} ]; do sleep 0.5; done; sleep 1; kill $t`;
     for await (const line of connection.ssh.lines(command, options.signal === undefined ? {} : { signal: options.signal })) yield line;
   }

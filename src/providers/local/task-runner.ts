@@ -172,7 +172,7 @@ export class LocalTaskRunner implements TaskProvider {
 
   async readLogs(idOrName: string, options: ReadLogsOptions): Promise<string> {
     const { taskId } = await this.#state(idOrName);
-    const { lines } = await tailLines(taskPaths(this.home, taskId)[options.stream], options.tail);
+    const lines = await tailLines(taskPaths(this.home, taskId)[options.stream], options.tail);
     return lines.length === 0 ? "" : `${lines.join("\n")}\n`;
   }
 
