@@ -241,6 +241,33 @@ describe("flow status / logs / cancel / list / catalog / init", { concurrency: t
     assert.equal((await box.flow(["logs", taskId, "--tail", "3"])).stdout, "99998/100000|\n99999/100000|\ndone\n");
   });
 
+  it("a damaged task record is skipped with one warning naming it; every other task still lists and resolves", async () => {
+    const box = sandbox();
+    const run = await box.flow(["run", "echo fine", "-i", "a100", "-n", "healthy", "--wait"]);
+    assert.equal(run.code, 0, run.stderr);
+    const taskId = /task-[0-9a-f]{12}/.exec(run.stdout)![0];
+    const name = (await statusOf(box, taskId))["name"] as string;
+    // One record cut short (a crash mid-edit), one that is not even a file.
+    const truncated = join(box.home, "tasks", "task-0123456789ab", "state.json");
+    mkdirSync(dirname(truncated), { recursive: true });
+    writeFileSync(truncated, '{"version": 1, "taskId": "task-0123456789ab", "na');
+    const directory = join(box.home, "tasks", "task-ba9876543210", "state.json");
+    mkdirSync(directory, { recursive: true });
+
+    for (const command of [["list"], ["status"], ["status", name], ["logs", name], ["list", "--status", "failed"]]) {
+      const result = await box.flow(command);
+      assert.equal(result.code, 0, `flow ${command.join(" ")}: ${result.stderr}`);
+      if (!command.includes("--status")) assert.match(result.stdout, command[0] === "logs" ? /^fine\n$/ : new RegExp(taskId));
+      const warnings = result.stderr.split("\n").filter((line) => line.startsWith("flow: warning: "));
+      assert.equal(warnings.length, 2, `flow ${command.join(" ")}: ${result.stderr}`);
+      assert.equal(warnings.filter((line) => line.includes(truncated) && /is unreadable: not JSON/.test(line)).length, 1, result.stderr);
+      assert.equal(warnings.filter((line) => line.includes(directory) && /cannot be read \(EISDIR\)/.test(line)).length, 1, result.stderr);
+    }
+    const direct = await box.flow(["status", "task-0123456789ab"]);
+    assert.equal(direct.code, 1);
+    assert.match(direct.stderr, new RegExp(`^Error: The record of task task-0123456789ab \\(${truncated.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\) is unreadable: not JSON`));
+  });
+
   it("says the local provider runs tasks on this machine: no made-up instance type, region or price anywhere", async () => {
     const box = sandbox();
     const run = await box.flow(["run", "echo hi", "-i", "a100", "--wait"]);

@@ -53,7 +53,7 @@ export class FcpTaskProvider implements TaskProvider {
 
   constructor(options: FcpTaskProviderOptions = {}) {
     this.context = options.context ?? new FcpContext(options);
-    this.#records = new TaskRecords(options.flowHome);
+    this.#records = new TaskRecords(options.flowHome, (message) => this.context.progress(`warning: ${message}`));
     this.#volumes = new FcpVolumes(this.context);
   }
 

@@ -33,15 +33,33 @@ export class TaskRecords {
   /** Per task, the last update in flight: updates from one process (a status poll and two log followers) take turns. */
   readonly #updating = new Map<string, Promise<void>>();
 
-  constructor(home = resolveFlowHome()) {
+  readonly #warn: (message: string) => void;
+  /** Damaged records already warned about. */
+  readonly #skipped = new Set<string>();
+
+  /** `onWarning`: told (once per file) about a damaged record, which is then read as none. */
+  constructor(home = resolveFlowHome(), onWarning: (message: string) => void = () => {}) {
     this.#dir = join(home, "fcp", "tasks");
+    this.#warn = onWarning;
   }
 
+  /** The task's record; undefined when there is none, or it is damaged (with a warning). */
   async read(taskId: string): Promise<TaskRecord | undefined> {
-    const text = await readFile(this.#path(taskId), "utf8").catch(() => undefined);
-    if (text === undefined) return undefined;
-    const parsed = TaskRecordSchema.safeParse(parseJsonOrUndefined(text));
-    return parsed.success ? parsed.data : undefined;
+    const path = this.#path(taskId);
+    let text: string;
+    try {
+      text = await readFile(path, "utf8");
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== "ENOENT") this.#skip(path, `cannot be read (${code ?? (error as Error).message})`);
+      return undefined;
+    }
+    const raw = parseJsonOrUndefined(text);
+    const parsed = TaskRecordSchema.safeParse(raw);
+    if (parsed.success) return parsed.data;
+    const first = parsed.error.issues[0];
+    this.#skip(path, `is unreadable: ${raw === undefined || first === undefined ? "not JSON" : `${first.path.join(".") || "(root)"}: ${first.message}`}`);
+    return undefined;
   }
 
   /** Written beside under a name of its own and renamed into place: concurrent writers never share a temp file. */
@@ -66,6 +84,12 @@ export class TaskRecords {
       if (this.#updating.get(taskId) === settled) this.#updating.delete(taskId);
     });
     return next;
+  }
+
+  #skip(path: string, what: string): void {
+    if (this.#skipped.has(path)) return;
+    this.#skipped.add(path);
+    this.#warn(`the local record of a task (${path}) ${what}; going by what the API says (delete the file if you no longer need it)`);
   }
 
   #path(taskId: string): string {

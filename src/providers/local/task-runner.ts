@@ -32,7 +32,7 @@ import { followLines, tailLines } from "./log-files.ts";
 import { LocalVolumes } from "./local-volumes.ts";
 import { isGroupAlive, isSupervisorAlive, killGroup, sleep } from "./processes.ts";
 import { localTaskEnv, LOCAL_MAIN_IP } from "./task-env.ts";
-import { newTaskId, notFound, readTaskState, taskInfoFromState, TASK_ID, writeTaskState, type LocalTaskState } from "./task-state.ts";
+import { newTaskId, notFound, readTaskState, taskInfoFromState, TASK_ID, TASK_STATE_INVALID, writeTaskState, type LocalTaskState } from "./task-state.ts";
 
 /** Local tasks cost nothing. */
 const LOCAL_PRICE = "$0.00";
@@ -50,6 +50,11 @@ export interface LocalTaskRunnerOptions {
   flowHome?: string;
   /** The environment tasks take PATH, HOME and the like from; process.env by default. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Told about what is skipped rather than failing the whole command (a damaged task record in
+   * a listing); each at most once per runner. Written to stderr as `flow: warning: …` by default.
+   */
+  onWarning?: (message: string) => void;
 }
 
 export class LocalTaskRunner implements TaskProvider {
@@ -58,9 +63,13 @@ export class LocalTaskRunner implements TaskProvider {
   readonly home: string;
   readonly #env: NodeJS.ProcessEnv;
   readonly #volumes: LocalVolumes;
+  readonly #warn: (message: string) => void;
+  /** Damaged records already warned about. */
+  readonly #skipped = new Set<string>();
 
   constructor(options: LocalTaskRunnerOptions = {}) {
     this.#env = options.env ?? process.env;
+    this.#warn = options.onWarning ?? ((message) => process.stderr.write(`flow: warning: ${message}\n`));
     this.home = resolveFlowHome(options.flowHome, this.#env);
     this.#volumes = new LocalVolumes(this.home);
   }
@@ -248,10 +257,24 @@ export class LocalTaskRunner implements TaskProvider {
     return (await readdir(tasksDir(this.home)).catch(() => [] as string[])).filter((id) => TASK_ID.test(id));
   }
 
-  /** A directory whose record is not written yet is a task being submitted right now: skipped. */
+  /**
+   * For listings and name lookups. A directory whose record is not written yet is a task being
+   * submitted right now: skipped. A damaged record is skipped too, with a warning naming it: one
+   * bad file must not hide every other task.
+   */
   async #readIfPresent(taskId: string): Promise<LocalTaskState | undefined> {
     const file = taskPaths(this.home, taskId).state;
-    return existsSync(file) ? readTaskState(file, taskId) : undefined;
+    if (!existsSync(file)) return undefined;
+    try {
+      return await readTaskState(file, taskId);
+    } catch (error) {
+      if (!(error instanceof ProviderError && error.errorCode === TASK_STATE_INVALID)) throw error;
+      if (!this.#skipped.has(file)) {
+        this.#skipped.add(file);
+        this.#warn(`${error.message}; skipped it (delete ${taskPaths(this.home, taskId).dir} if you no longer need it)`);
+      }
+      return undefined;
+    }
   }
 
   /**

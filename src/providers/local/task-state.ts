@@ -51,13 +51,17 @@ export const LocalTaskStateSchema = z.strictObject({
 
 export type LocalTaskState = z.output<typeof LocalTaskStateSchema>;
 
+/** The error code of a record that exists but cannot be read or is not a valid record. */
+export const TASK_STATE_INVALID = "task_state_invalid";
+
 export async function readTaskState(file: string, taskId: string): Promise<LocalTaskState> {
   let text: string;
   try {
     text = await readFile(file, "utf8");
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") throw notFound(taskId);
-    throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") throw notFound(taskId);
+    throw unreadable(taskId, file, `cannot be read (${code ?? (error as Error).message})`, error);
   }
   let raw: unknown;
   try {
@@ -68,13 +72,18 @@ export async function readTaskState(file: string, taskId: string): Promise<Local
   const parsed = LocalTaskStateSchema.safeParse(raw);
   if (!parsed.success) {
     const first = parsed.error.issues[0];
-    const detail = first === undefined ? "not JSON" : `${first.path.join(".") || "(root)"}: ${first.message}`;
-    throw new ProviderError(`The record of task ${taskId} (${file}) is unreadable: ${detail}`, {
-      suggestions: ["It may be from another version of flow-sdk; delete its directory if you no longer need it."],
-      errorCode: "task_state_invalid",
-    });
+    const detail = raw === undefined || first === undefined ? "not JSON" : `${first.path.join(".") || "(root)"}: ${first.message}`;
+    throw unreadable(taskId, file, `is unreadable: ${detail}`);
   }
   return parsed.data;
+}
+
+function unreadable(taskId: string, file: string, what: string, cause?: unknown): ProviderError {
+  return new ProviderError(`The record of task ${taskId} (${file}) ${what}`, {
+    suggestions: ["It may be damaged or from another version of flow-sdk; delete its directory if you no longer need it."],
+    errorCode: TASK_STATE_INVALID,
+    ...(cause === undefined ? {} : { cause }),
+  });
 }
 
 export async function writeTaskState(file: string, state: LocalTaskState): Promise<void> {
