@@ -15,14 +15,14 @@ import { join } from "node:path";
 import { startApiServer, type ApiServer, type ControlHandler, type RecordedExchange } from "./api-server.ts";
 import { Cloud, type LiveInstance } from "./cloud.ts";
 import { DEFAULT_API_KEY, DEFAULT_PROJECT, defaultAuctions, SIM_USER, type AuctionOption } from "./fixtures.ts";
-import { HttpFaults, type DropNextOptions, type FailNextOptions } from "./http-faults.ts";
+import { HttpFaults, type DropNextOptions, type FailNextOptions, type HoldNextOptions } from "./http-faults.ts";
 import { nowIso } from "./ids.ts";
 import type { BidModel, InstanceModel } from "./models.ts";
 import { apiRoutes } from "./routes.ts";
 
 export type { RecordedExchange } from "./api-server.ts";
 export type { LiveInstance } from "./cloud.ts";
-export type { DropNextOptions, FailNextOptions } from "./http-faults.ts";
+export type { DropNextOptions, FailNextOptions, HoldNextOptions } from "./http-faults.ts";
 
 export interface SimulatorOptions {
   /** 0 (the default) picks a free port. */
@@ -55,6 +55,8 @@ export interface SimulatorFaults {
   setCapacity(instanceType: string, region: string | undefined, capacity: number): void;
   failNext(options: FailNextOptions): void;
   dropNext(options: DropNextOptions): void;
+  /** The next matching requests take effect, then their response is held `ms` (or until the client hangs up). */
+  holdNext(options: HoldNextOptions): void;
   setLatencyMs(ms: number): void;
   dropSshConnections(instanceFid: string): void;
 }
@@ -87,6 +89,7 @@ export class FcpSimulator {
       setCapacity: (type, region, capacity) => cloud.setCapacity(type, region, capacity),
       failNext: (options) => httpFaults.failNext(options),
       dropNext: (options) => httpFaults.dropNext(options),
+      holdNext: (options) => httpFaults.holdNext(options),
       setLatencyMs: (ms) => httpFaults.setLatencyMs(ms),
       dropSshConnections: (fid) => cloud.dropSshConnections(fid),
     };

@@ -21,6 +21,7 @@ import type { CreateVolumeOptions, Volume } from "../../task/volume.ts";
 import { lastLines, tailStart } from "../log-lines.ts";
 import type { FollowLogsOptions, ReadLogsOptions, ShellOptions, SubmitRequest, TaskProvider } from "../task-provider.ts";
 import type { Bid, Instance } from "./api/schemas.ts";
+import { BidLedger, cancelOrphanBids } from "./bid-ledger.ts";
 import { FcpContext, type FcpContextOptions } from "./fcp-context.ts";
 import { FcpVolumes, regionOfVolumes } from "./fcp-volumes.ts";
 import { InstanceConnection, type Upload } from "./instance-connection.ts";
@@ -50,10 +51,13 @@ export class FcpTaskProvider implements TaskProvider {
   readonly #records: TaskRecords;
   readonly #volumes: FcpVolumes;
   readonly #connections = new Map<string, Promise<InstanceConnection>>();
+  readonly #bids: BidLedger;
+  #swept: Promise<void> | undefined;
 
   constructor(options: FcpTaskProviderOptions = {}) {
     this.context = options.context ?? new FcpContext(options);
     this.#records = new TaskRecords(options.flowHome, (message) => this.context.progress(`warning: ${message}`));
+    this.#bids = new BidLedger(options.flowHome);
     this.#volumes = new FcpVolumes(this.context);
   }
 
@@ -109,15 +113,23 @@ export class FcpTaskProvider implements TaskProvider {
     });
     // Until the uploads are in, the instance cannot run the task: interrupted (from the moment the
     // bid may exist), crashed or failed, the bid goes rather than idle until the script's upload
-    // deadline.
+    // deadline. Killed outright (SIGKILL, power), this process leaves the bid in the ledger for
+    // the next run to cancel: under its unique name from before the POST, or by FID once placed
+    // when the name is the user's own (another bid may share it).
+    const project = await context.projectFid();
+    const ledgerKey = (fid: string) => (config.uniqueName ? name : fid);
     let placing: Promise<Bid> | undefined;
     const removeExitHandlers = expectUploads
       ? cleanUpBeforeExit(async () => {
           const placed = await placing?.catch(() => undefined);
-          if (placed !== undefined) await context.client.cancelBid(placed.fid);
+          if (placed === undefined) return;
+          await context.client.cancelBid(placed.fid);
+          await this.#bids.remove(ledgerKey(placed.fid));
         })
       : async () => {};
     try {
+      await (this.#swept ??= cancelOrphanBids(context, this.#bids));
+      if (expectUploads && config.uniqueName) await this.#bids.intend(name, project);
       placing = placeBid(context, {
         name,
         placement,
@@ -127,28 +139,51 @@ export class FcpTaskProvider implements TaskProvider {
         volumeFids: volumes.map((v) => v.volumeFid),
       });
       const bid = await placing;
-      await this.#records.write({
-        taskId: bid.fid,
-        name,
-        createdAt: new Date().toISOString(),
-        config: { ...config, env: redactEnv(config.env) },
-        instanceTypeName: placement.instanceTypeName,
-        region: placement.region,
-        limitPrice: bid.limit_price,
-      });
+      if (expectUploads) await this.#keepRecord(bid.fid, () => (config.uniqueName ? this.#bids.placed(name, bid.fid) : this.#bids.record(bid.fid, name, project)));
+      await this.#keepRecord(bid.fid, () =>
+        this.#records.write({
+          taskId: bid.fid,
+          name,
+          createdAt: new Date().toISOString(),
+          config: { ...config, env: redactEnv(config.env) },
+          instanceTypeName: placement.instanceTypeName,
+          region: placement.region,
+          limitPrice: bid.limit_price,
+        }),
+      );
       if (expectUploads) {
+        let deliveredTo: string[];
         try {
-          await this.#records.update(bid.fid, { deliveredTo: await this.#deliver(bid, uploadedArchive, secretEnv, assignRanks) });
+          deliveredTo = await this.#deliver(bid, uploadedArchive, secretEnv, assignRanks);
         } catch (error) {
-          await context.client.cancelBid(bid.fid).catch(() => {});
+          // Not cancelled, it stays in the ledger for the next run to cancel.
+          await context.client
+            .cancelBid(bid.fid)
+            .then(() => this.#bids.remove(ledgerKey(bid.fid)))
+            .catch(() => {});
           throw error;
         }
+        await this.#bids.remove(ledgerKey(bid.fid));
+        await this.#keepRecord(bid.fid, () => this.#records.update(bid.fid, { deliveredTo }));
       }
       return await this.getTask(bid.fid);
     } finally {
       // After Ctrl-C this waits for the exit: the cancelled bid fails the wait for its instance,
       // and that error must not exit 1 before the cancel is answered.
       await removeExitHandlers();
+    }
+  }
+
+  /**
+   * Local bookkeeping for a bid that is placed: if it cannot be written (a full disk), the task
+   * still runs, so that is said rather than failing the submit (a user who saw it fail would
+   * submit it again, and pay twice).
+   */
+  async #keepRecord(fid: string, write: () => Promise<void>): Promise<void> {
+    try {
+      await write();
+    } catch (error) {
+      this.context.progress(`warning: task ${fid} is placed and runs, but its local record could not be written: ${(error as Error).message}`);
     }
   }
 
