@@ -1,6 +1,7 @@
 // Command tasks through the real `flow` CLI on the local runner: every step is a separate CLI
 // process, as a user in several shells would run them. Each test has its own FLOW_HOME and HOME.
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -319,5 +320,57 @@ describe("flow status / logs / cancel / list / catalog / init", { concurrency: t
       assert.equal(result.code, 0, command);
       assert.match(result.stdout, new RegExp(`^Usage: flow ${command} `), command);
     }
+  });
+});
+
+describe("a full FLOW_HOME", () => {
+  // A real full disk: a 2 MB tmpfs. Mounting one needs root (CI containers and this sandbox have
+  // it); without it the test says so and is skipped.
+  const mountPoint = tempDir("flow-full-disk-");
+  let mountError: string | undefined;
+  try {
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", mountPoint], { stdio: "pipe" });
+  } catch (error) {
+    mountError = String((error as { stderr?: Buffer }).stderr ?? (error as Error).message).trim();
+  }
+  after(() => {
+    if (mountError === undefined) execFileSync("umount", [mountPoint]);
+    rmSync(mountPoint, { recursive: true, force: true });
+  });
+
+  it("keeps the outcome of a task that filled it and says so, refuses new tasks naming the space, leaves no temp files", async (t) => {
+    if (mountError !== undefined) {
+      t.skip(`needs a small tmpfs to fill (mount -t tmpfs as root): ${mountError}`);
+      return;
+    }
+    const box = sandbox();
+    const home = join(mountPoint, "home");
+    const flow = (args: string[]) => box.flow(args, { FLOW_HOME: home });
+    const full = (text: string) => text.includes(`the disk holding FLOW_HOME (${home}) is full`);
+
+    const filler = await flow(["run", "head -c 10000000 /dev/zero > big; echo never", "-i", "a100", "--no-upload-code", "--wait"]);
+    assert.equal(filler.code, 1, filler.stderr);
+    const taskId = /task-[0-9a-f]{12}/.exec(filler.stdout)![0];
+    const status = JSON.parse((await flow(["status", taskId, "--json"])).stdout) as Record<string, unknown>;
+    assert.equal(status["status"], "failed");
+    assert.equal(status["exitCode"], 1, "the command's own exit code, not a lost supervisor");
+    assert.ok(full(String(status["message"])), String(status["message"]));
+
+    const refused = await flow(["run", "echo hi", "-i", "a100", "--no-upload-code"]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /^Error: The disk holding FLOW_HOME \(.+\) is full \([\d.]+ (bytes|KiB) free, 128 KiB needed\): the task was not submitted\.\n {2}- Free some space/);
+    assert.doesNotMatch(refused.stderr, /ENOSPC|\n\s+at /);
+
+    const listed = await flow(["list"]);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, new RegExp(`${taskId} .* failed`));
+    const everything = readdirSync(home, { recursive: true }).map(String);
+    assert.deepEqual(everything.filter((path) => path.endsWith(".tmp") || path.endsWith("reserve")), []);
+    assert.deepEqual(readdirSync(join(home, "tasks")), [taskId], "the refused task left nothing behind");
+
+    rmSync(join(home, "tasks", taskId, "workspace", "big"));
+    const after = await flow(["run", "echo room again", "-i", "a100", "--no-upload-code", "--wait"]);
+    assert.equal(after.code, 0, after.stderr);
+    assert.match(after.stdout, /room again/);
   });
 });

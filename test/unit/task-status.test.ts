@@ -206,7 +206,7 @@ describe("local task state", () => {
 
   test("written atomically and read back through the schema", async () => {
     const file = join(scratch, "state.json");
-    await writeTaskState(file, state());
+    await writeTaskState(file, state(), scratch);
     assert.deepEqual(await readTaskState(file, "task-0123456789ab"), state());
   });
 

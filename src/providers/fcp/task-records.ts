@@ -3,12 +3,12 @@
  * config (secret env redacted), that the user cancelled it, and the exit code once read from the
  * instance — which outlives the instance. `<FLOW_HOME or ~/.flow>/fcp/tasks/<bid fid>.json`.
  */
-import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { parseJsonOrUndefined } from "../../parse-json.ts";
 import { resolveFlowHome } from "../local/flow-home.ts";
+import { writeRecordFile } from "../local/record-files.ts";
 
 const TaskRecordSchema = z.object({
   taskId: z.string(),
@@ -29,6 +29,7 @@ const TaskRecordSchema = z.object({
 export type TaskRecord = z.infer<typeof TaskRecordSchema>;
 
 export class TaskRecords {
+  readonly #home: string;
   readonly #dir: string;
   /** Per task, the last update in flight: updates from one process (a status poll and two log followers) take turns. */
   readonly #updating = new Map<string, Promise<void>>();
@@ -39,6 +40,7 @@ export class TaskRecords {
 
   /** `onWarning`: told (once per file) about a damaged record, which is then read as none. */
   constructor(home = resolveFlowHome(), onWarning: (message: string) => void = () => {}) {
+    this.#home = home;
     this.#dir = join(home, "fcp", "tasks");
     this.#warn = onWarning;
   }
@@ -62,13 +64,13 @@ export class TaskRecords {
     return undefined;
   }
 
-  /** Written beside under a name of its own and renamed into place: concurrent writers never share a temp file. */
+  /**
+   * Written beside under a name of its own and renamed into place: concurrent writers never share
+   * a temp file. A full disk is a clear error (record-files.ts), with no temp file left.
+   */
   async write(record: TaskRecord): Promise<void> {
     await mkdir(this.#dir, { recursive: true, mode: 0o700 });
-    const path = this.#path(record.taskId);
-    const temp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-    await writeFile(temp, JSON.stringify(record, null, 2), { mode: 0o600 });
-    await rename(temp, path);
+    await writeRecordFile(this.#path(record.taskId), JSON.stringify(record, null, 2), this.#home);
   }
 
   /** Read, change, write; one at a time per task in this process, so no change is lost. */

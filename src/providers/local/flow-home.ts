@@ -12,6 +12,7 @@
  *                       script           a multi-line command, written out to run
  *                       cancel-requested a cancel that arrived before the supervisor could act
  *                       supervisor.log   the supervisor's own errors, if it has any
+ *                       reserve          space the supervisor holds, while the task runs, for its final record
  * <home>/volumes/<volumeId>/volume.json, data/
  * ```
  */
@@ -40,6 +41,7 @@ export function taskPathsIn(dir: string) {
     script: join(dir, "script"),
     cancelRequested: join(dir, "cancel-requested"),
     supervisorLog: join(dir, "supervisor.log"),
+    reserve: join(dir, "reserve"),
   };
 }
 

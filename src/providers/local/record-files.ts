@@ -53,7 +53,7 @@ export async function freeBytes(path: string): Promise<number | undefined> {
   }
 }
 
-function formatBytes(bytes: number): string {
+export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} bytes`;
   const units = ["KiB", "MiB", "GiB", "TiB"];
   let value = bytes / 1024;

@@ -14,7 +14,7 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
-import { mkdir, open, readdir, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, rm, writeFile } from "node:fs/promises";
 import { userInfo } from "node:os";
 import { ProviderError } from "../../errors.ts";
 import { InstanceCatalog } from "../../instance-types/catalog.ts";
@@ -32,7 +32,19 @@ import { followLines, tailLines } from "./log-files.ts";
 import { LocalVolumes } from "./local-volumes.ts";
 import { isGroupAlive, isSupervisorAlive, killGroup, sleep } from "./processes.ts";
 import { localTaskEnv, LOCAL_MAIN_IP } from "./task-env.ts";
-import { newTaskId, notFound, readTaskState, taskInfoFromState, TASK_ID, TASK_STATE_INVALID, writeTaskState, type LocalTaskState } from "./task-state.ts";
+import { DISK_FULL, diskFullError, freeBytes, isDiskFull } from "./record-files.ts";
+import {
+  newTaskId,
+  notFound,
+  readTaskState,
+  RECORD_RESERVE_BYTES,
+  taskInfoFromState,
+  TASK_ID,
+  TASK_STATE_INVALID,
+  keepTaskState,
+  writeTaskState,
+  type LocalTaskState,
+} from "./task-state.ts";
 
 /** Local tasks cost nothing. */
 const LOCAL_PRICE = "$0.00";
@@ -80,6 +92,27 @@ export class LocalTaskRunner implements TaskProvider {
     const name = config.uniqueName ? uniqueName(config.name, taskId) : config.name;
     const paths = taskPaths(this.home, taskId);
     await mkdir(tasksDir(this.home), { recursive: true, mode: 0o700 });
+    // The code package, the record and the supervisor's reserve for the final record, at least.
+    const neededBytes = (code?.archive.byteLength ?? 0) + 2 * RECORD_RESERVE_BYTES;
+    const free = await freeBytes(this.home);
+    if (free !== undefined && free < neededBytes) throw await diskFullError(this.home, { neededBytes, what: "the task was not submitted" });
+    let state: LocalTaskState;
+    try {
+      state = await this.#prepare(taskId, name, config, code, paths);
+    } catch (error) {
+      // Nothing half-made is left for listings to trip over.
+      await rm(paths.dir, { recursive: true, force: true });
+      if (isDiskFull(error) || (error instanceof ProviderError && error.errorCode === DISK_FULL)) {
+        throw await diskFullError(this.home, { neededBytes, what: "the task was not submitted", cause: error });
+      }
+      throw error;
+    }
+    await this.#startSupervisor(paths, localTaskEnv({ taskId, name, config }, this.#env));
+    return taskInfoFromState(state, paths.workspace);
+  }
+
+  /** The task's directory: code package, empty logs, and its first record (pending). */
+  async #prepare(taskId: string, name: string, config: TaskConfig, code: SubmitRequest["code"], paths: TaskPaths): Promise<LocalTaskState> {
     await mkdir(paths.dir, { mode: 0o700 });
     if (code !== undefined) await writeFile(paths.code, code.archive, { mode: 0o600 });
     await writeFile(paths.stdout, "", { mode: 0o600 });
@@ -99,9 +132,8 @@ export class LocalTaskRunner implements TaskProvider {
       createdBy: currentUser(),
       createdAt: new Date().toISOString(),
     };
-    await writeTaskState(paths.state, state);
-    await this.#startSupervisor(paths, localTaskEnv({ taskId, name, config }, this.#env));
-    return taskInfoFromState(state, paths.workspace);
+    await writeTaskState(paths.state, state, this.home);
+    return state;
   }
 
   /**
@@ -154,7 +186,8 @@ export class LocalTaskRunner implements TaskProvider {
     let state = await this.#state(idOrName);
     const paths = taskPaths(this.home, state.taskId);
     if (isTerminalStatus(state.status)) return taskInfoFromState(state, paths.workspace);
-    await writeFile(paths.cancelRequested, new Date().toISOString(), { mode: 0o600 });
+    // Empty: it takes no space, so a cancel works on a full disk too.
+    await writeFile(paths.cancelRequested, "", { mode: 0o600 });
     const deadline = Date.now() + CANCEL_LIMIT_MS;
     let signalled = false;
     while (!isTerminalStatus(state.status) && Date.now() < deadline) {
@@ -174,7 +207,7 @@ export class LocalTaskRunner implements TaskProvider {
     if (!isTerminalStatus(state.status)) {
       if (state.pid !== undefined) killGroup(state.pid, "SIGKILL");
       state = { ...state, status: "cancelled", completedAt: new Date().toISOString(), message: "cancelled (its supervisor did not answer)" };
-      await writeTaskState(paths.state, state);
+      await keepTaskState(paths.state, state, this.home);
     }
     return taskInfoFromState(state, paths.workspace);
   }
@@ -303,7 +336,7 @@ export class LocalTaskRunner implements TaskProvider {
           ? "the task never started: its supervisor did not come up (see supervisor.log in its directory)"
           : `its supervisor (pid ${supervisorPid}) exited unexpectedly, so its exit status is unknown`,
     };
-    await writeTaskState(paths.state, lost);
+    await keepTaskState(paths.state, lost, this.home);
     return lost;
   }
 }
