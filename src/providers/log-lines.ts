@@ -101,14 +101,17 @@ export class LineSplitter {
 
   /**
    * Emits full pieces of the current line while it, with `chunk[from, to)`, is longer than
-   * MAX_LINE_BYTES. A piece ends at the first character boundary at or after the limit. Returns
+   * MAX_LINE_BYTES. A piece ends at the first character boundary at or after the limit (or 3 bytes
+   * after it, in bytes that are not UTF-8). Returns
    * where the rest of the line starts in `chunk`.
    */
   #cutLongLine(chunk: Buffer, from: number, to: number, base: number): number {
     let i = from;
     while (this.#heldBytes + (to - i) > MAX_LINE_BYTES) {
       let cut = i + Math.max(0, MAX_LINE_BYTES - this.#heldBytes);
-      while (cut < to && (chunk[cut]! & 0xc0) === 0x80) cut++;
+      // A character has at most 3 continuation bytes; past that it is not UTF-8, and cut anywhere.
+      const last = cut + 3;
+      while (cut < to && cut < last && (chunk[cut]! & 0xc0) === 0x80) cut++;
       if (cut === to) break;
       this.#emit(chunk, i, cut);
       i = cut;
@@ -189,7 +192,7 @@ export async function lastLines(source: ByteSource, count: number): Promise<stri
  * length can take.
  */
 async function windowStart(source: ByteSource, count: number, size: number): Promise<number> {
-  const limit = Math.max(0, size - (count + 1) * (MAX_LINE_BYTES + 5));
+  const limit = Math.max(0, size - (count + 1) * (MAX_LINE_BYTES + 8));
   const buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES);
   let end = size;
   let found = 0;

@@ -79,6 +79,19 @@ describe("what a line is", () => {
     }
   });
 
+  test("bytes that are not UTF-8 are cut into bounded pieces too", () => {
+    // Nothing but continuation bytes: no character boundary anywhere.
+    const bytes = Buffer.alloc(5 * MAX_LINE_BYTES, 0x80);
+    for (const chunkBytes of [bytes.length, 1000]) {
+      const lengths: number[] = [];
+      const splitter = new LineSplitter((_buffer, from, to) => lengths.push(to - from));
+      for (let at = 0; at < bytes.length; at += chunkBytes) splitter.push(bytes.subarray(at, at + chunkBytes));
+      splitter.end();
+      assert.ok(lengths.every((length) => length <= MAX_LINE_BYTES + 6), `pieces of ${lengths.join(", ")}`);
+      assert.equal(lengths.reduce((a, b) => a + b), bytes.length);
+    }
+  });
+
   test("lines start where the splitter says", () => {
     const starts: number[] = [];
     const splitter = new LineSplitter((_buffer, _from, _to, start) => starts.push(start), 100);
