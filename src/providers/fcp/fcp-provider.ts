@@ -16,8 +16,8 @@ import { readFile } from "node:fs/promises";
 import { FlowError } from "../../errors.ts";
 import { agentPath } from "../../sdk-paths.ts";
 import type { AgentEndpoint, AgentSpec, Provider } from "../provider.ts";
-import { FcpContext, type FcpContextOptions } from "./fcp-context.ts";
 import { BidLedger, cancelOrphanBids } from "./bid-ledger.ts";
+import { FcpContext, type FcpContextOptions } from "./fcp-context.ts";
 import { InstanceConnection, type Upload } from "./instance-connection.ts";
 import { placeBid, waitForRunningInstances } from "./instance-launch.ts";
 import { choosePlacement, placementNotes } from "./placement.ts";
@@ -83,7 +83,8 @@ export class FcpProvider implements Provider {
     let tunnel: { localPort: number; close(): Promise<void> } | undefined;
     let stopped: Promise<void> | undefined;
     const name = bidName(spec.label);
-    // Recorded before the POST: killed while it is in flight, this process leaves a name the next run can find the bid by.
+    // Recorded before the POST: killed while it is in flight, this process still leaves the name
+    // the next run finds the bid by.
     await this.#bids.intend(name, await context.projectFid());
     const placing = placeBid(context, {
       name,
@@ -97,7 +98,8 @@ export class FcpProvider implements Provider {
     // also waits for a stop that a closing session already started.
     const stop = () =>
       (stopped ??= (async () => {
-        // A failed POST may still have placed the bid (its answer lost): the entry stays for the next run's sweep.
+        // A failed POST may still have placed the bid (its answer lost): the entry stays for the
+        // next run's sweep.
         const placed = await placing.catch(() => undefined);
         if (placed === undefined) return;
         await tunnel?.close().catch(() => {});

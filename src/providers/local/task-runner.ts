@@ -34,6 +34,7 @@ import { isGroupAlive, isSupervisorAlive, killGroup, sleep } from "./processes.t
 import { localTaskEnv, LOCAL_MAIN_IP } from "./task-env.ts";
 import { DISK_FULL, diskFullError, freeBytes, isDiskFull } from "./record-files.ts";
 import {
+  keepTaskState,
   newTaskId,
   notFound,
   readTaskState,
@@ -41,7 +42,6 @@ import {
   taskInfoFromState,
   TASK_ID,
   TASK_STATE_INVALID,
-  keepTaskState,
   writeTaskState,
   type LocalTaskState,
 } from "./task-state.ts";
