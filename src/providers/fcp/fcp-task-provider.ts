@@ -232,32 +232,40 @@ export class FcpTaskProvider implements TaskProvider {
         });
       }
     }
-    const connection = await this.#connection(bid, "read its logs");
-    const file = await connection.ssh.openFile(options.stream === "stdout" ? connection.paths.taskStdout : connection.paths.taskStderr);
-    if (file === undefined) return "";
+    const connection = await this.#openConnection(bid, "read its logs");
     try {
-      const lines = await lastLines(file, options.tail);
-      return lines.length === 0 ? "" : `${lines.join("\n")}\n`;
+      const file = await connection.ssh.openFile(options.stream === "stdout" ? connection.paths.taskStdout : connection.paths.taskStderr);
+      if (file === undefined) return "";
+      try {
+        const lines = await lastLines(file, options.tail);
+        return lines.length === 0 ? "" : `${lines.join("\n")}\n`;
+      } finally {
+        await file.close();
+      }
     } finally {
-      await file.close();
+      connection.close();
     }
   }
 
   async *followLogs(taskId: string, options: FollowLogsOptions): AsyncIterable<string> {
     const bid = await this.#untilStarted(taskId, options);
     if (bid === undefined) return;
-    const connection = await this.#connection(bid, "follow its logs");
-    const { paths } = connection;
-    const file = options.stream === "stdout" ? paths.taskStdout : paths.taskStderr;
-    // Where the last `tail` lines start is found over SFTP, reading back from the end; the remote
-    // tail then sends the bytes from there on, however the task writes (it has no notion of \r).
-    const remote = await connection.ssh.openFile(file);
-    const start = remote === undefined ? 0 : await tailStart(remote, options.tail, await remote.size()).finally(() => remote.close());
-    // tail -F until the completion marker appears (plus a moment for the last lines to land).
-    const command =
-      `touch ${quote(file)} 2>/dev/null; tail -c +${start + 1} -F ${quote(file)} 2>/dev/null & t=$!; ` +
-      `while [ ! -e ${quote(paths.exitCode)} ]; do sleep 0.5; done; sleep 1; kill $t`;
-    for await (const line of connection.ssh.lines(command, options.signal === undefined ? {} : { signal: options.signal })) yield line;
+    const connection = await this.#openConnection(bid, "follow its logs");
+    try {
+      const { paths } = connection;
+      const file = options.stream === "stdout" ? paths.taskStdout : paths.taskStderr;
+      // Where the last `tail` lines start is found over SFTP, reading back from the end; the remote
+      // tail then sends the bytes from there on, however the task writes (it has no notion of \r).
+      const remote = await connection.ssh.openFile(file);
+      const start = remote === undefined ? 0 : await tailStart(remote, options.tail, await remote.size()).finally(() => remote.close());
+      // tail -F until the completion marker appears (plus a moment for the last lines to land).
+      const command =
+        `touch ${quote(file)} 2>/dev/null; tail -c +${start + 1} -F ${quote(file)} 2>/dev/null & t=$!; ` +
+        `while [ ! -e ${quote(paths.exitCode)} ]; do sleep 0.5; done; sleep 1; kill $t`;
+      for await (const line of connection.ssh.lines(command, options.signal === undefined ? {} : { signal: options.signal })) yield line;
+    } finally {
+      connection.close();
+    }
   }
 
   /**
@@ -466,18 +474,12 @@ export class FcpTaskProvider implements TaskProvider {
     }
   }
 
-  /** One SSH connection per task for status probes and logs, reopened if it dropped. */
+  /** One SSH connection per task for status probes, reopened if it dropped. */
   async #connection(bid: Bid, purpose: string, known?: Instance, timeoutMs?: number): Promise<InstanceConnection> {
     let pending = this.#connections.get(bid.fid);
     if (pending === undefined) {
       pending = (async () => {
-        const instance = known ?? (await this.#instances(bid)).find((i) => i.status === "STATUS_RUNNING" && i.ssh_destination);
-        if (instance === undefined) {
-          throw new ValidationError(`Task ${bid.fid} has no running instance to ${purpose}.`, {
-            suggestions: [`check it with \`flow status ${bid.fid}\`; a task's logs and files live on its instance and end with it`],
-          });
-        }
-        const connection = await InstanceConnection.open(instance, (await this.context.sshKey()).pair, timeoutMs === undefined ? {} : { timeoutMs });
+        const connection = await this.#openConnection(bid, purpose, known, timeoutMs);
         void connection.ssh.closed.then(() => {
           if (this.#connections.get(bid.fid) === pending) this.#connections.delete(bid.fid);
         });
@@ -487,6 +489,21 @@ export class FcpTaskProvider implements TaskProvider {
       pending.catch(() => this.#connections.delete(bid.fid));
     }
     return pending;
+  }
+
+  /**
+   * A connection of the caller's own, to close when done. Log readers take one: a status check
+   * that sees the task end closes the shared connection (#forget), which must not cut off a log
+   * that is still being read.
+   */
+  async #openConnection(bid: Bid, purpose: string, known?: Instance, timeoutMs?: number): Promise<InstanceConnection> {
+    const instance = known ?? (await this.#instances(bid)).find((i) => i.status === "STATUS_RUNNING" && i.ssh_destination);
+    if (instance === undefined) {
+      throw new ValidationError(`Task ${bid.fid} has no running instance to ${purpose}.`, {
+        suggestions: [`check it with \`flow status ${bid.fid}\`; a task's logs and files live on its instance and end with it`],
+      });
+    }
+    return InstanceConnection.open(instance, (await this.context.sshKey()).pair, timeoutMs === undefined ? {} : { timeoutMs });
   }
 
   #forget(fid: string): void {
