@@ -78,7 +78,10 @@ export class Task implements TaskHandle<void> {
 
   /** Fetch the task's current state from the provider. */
   async refresh(): Promise<void> {
-    this.#info = await this.#provider.getTask(this.taskId);
+    const info = await this.#provider.getTask(this.taskId);
+    // Refreshes overlap (a follow that ends refreshes while `flow run --wait` polls): an answer
+    // that was asked for before the task was seen to end must not bring it back to life.
+    if (!(isTerminalStatus(this.#info.status) && !isTerminalStatus(info.status))) this.#info = info;
   }
 
   /** Resolves once the task has ended (completed, failed or cancelled). */

@@ -2,11 +2,15 @@
 // SIGKILLed while its bid's POST is in flight, and logs that no line-based reader could take whole.
 // Every step a user takes is a separate `flow` process pointed at the simulator by FLOW_API_URL.
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import { FcpSimulator } from "../../tools/fcp-sim/simulator.ts";
-import { repoRoot, runCli, startCli, tempDir, until, type CliResult } from "./helpers.ts";
+import { flowBin, repoRoot, runCli, startCli, tempDir, until, type CliResult } from "./helpers.ts";
+
+const execFileAsync = promisify(execFile);
 
 let sim: FcpSimulator;
 let root: string;
@@ -91,6 +95,18 @@ describe("logs on fcp", () => {
     const lines = everything.stdout.split("\n");
     assert.equal(lines.length, 20_002, everything.stderr);
     assert.deepEqual([lines[0], lines[19_999], lines[20_000]], ["1/20000|", "20000/20000|", "done"]);
+    await flow(["cancel", taskId]);
+  });
+
+  it("a follower that reads slowly still gets every line, however long after the task ended", async () => {
+    // About 11 MB: more than the SSH window and the client's backlog hold while the reader sleeps.
+    const run = await flow(["run", "seq 1 1500000", "-i", "a100", "--wait"]);
+    assert.equal(run.code, 0, run.stderr);
+    const taskId = /bid_\w+/.exec(run.stdout)![0];
+    // The reader sleeps before it reads anything, long after the task's end marker appeared.
+    const pipeline = `${JSON.stringify(process.execPath)} ${JSON.stringify(flowBin)} logs ${taskId} -f --tail 100000000 | { sleep 3; awk 'END { print NR, $0 }'; }`;
+    const { stdout } = await execFileAsync("bash", ["-c", pipeline], { cwd: repoRoot, env: { ...process.env, ...env } });
+    assert.equal(stdout, "1500000 1500000\n");
     await flow(["cancel", taskId]);
   });
 });

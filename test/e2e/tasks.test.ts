@@ -1,12 +1,15 @@
 // Command tasks through the real `flow` CLI on the local runner: every step is a separate CLI
 // process, as a user in several shells would run them. Each test has its own FLOW_HOME and HOME.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { after, describe, it } from "node:test";
-import { isAlive, runCli, startCli, tempDir, until, type CliResult } from "./helpers.ts";
+import { promisify } from "node:util";
+import { flowBin, isAlive, runCli, startCli, tempDir, until, type CliResult } from "./helpers.ts";
+
+const execFileAsync = promisify(execFile);
 
 interface Sandbox {
   project: string;
@@ -240,6 +243,22 @@ describe("flow status / logs / cancel / list / catalog / init", { concurrency: t
     assert.equal(lines.length, 100_002, "a line per redraw, then done (and the final newline)");
     assert.deepEqual([lines[0], lines[99_999], lines[100_000], lines[100_001]], ["0/100000|", "99999/100000|", "done", ""]);
     assert.equal((await box.flow(["logs", taskId, "--tail", "3"])).stdout, "99998/100000|\n99999/100000|\ndone\n");
+  });
+
+  it("logs into a pipe whose reader is slow: every line arrives, with and without -f", async () => {
+    const box = sandbox();
+    const run = await box.flow(["run", "seq 1 300000", "-i", "a100", "--wait"]);
+    assert.equal(run.code, 0, run.stderr);
+    const taskId = /task-[0-9a-f]{12}/.exec(run.stdout)![0];
+    for (const follow of [[], ["-f"]]) {
+      // The reader sleeps first: the CLI must not exit while its output still waits in the pipe.
+      const logs = [process.execPath, flowBin, "logs", taskId, ...follow, "--tail", "1000000"].map((arg) => JSON.stringify(arg)).join(" ");
+      const { stdout } = await execFileAsync("bash", ["-c", `${logs} | { sleep 1; awk 'END { print NR, $0 }'; }`], {
+        cwd: box.project,
+        env: { ...process.env, FLOW_HOME: box.home, HOME: join(dirname(box.home), "user") },
+      });
+      assert.equal(stdout, "300000 300000\n", `flow logs ${follow.join(" ")}`);
+    }
   });
 
   it("a damaged task record is skipped with one warning naming it; every other task still lists and resolves", async () => {

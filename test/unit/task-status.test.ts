@@ -102,6 +102,21 @@ describe("TaskStatus", () => {
 });
 
 describe("Task", () => {
+  test("a refresh answered late with an older state does not undo the end another refresh saw", async () => {
+    const answers: ((info: TaskInfo) => void)[] = [];
+    const provider = new ScriptedProvider(info());
+    provider.getTask = () => new Promise<TaskInfo>((resolve) => answers.push(resolve));
+    const task = new Task(info({ status: "running" }), provider);
+    const early = task.refresh();
+    const late = task.refresh();
+    answers[1]!(info({ status: "completed", exitCode: 0 }));
+    await late;
+    answers[0]!(info({ status: "running" }));
+    await early;
+    assert.equal(task.status, "completed");
+    assert.equal(task.exitCode, 0);
+  });
+
   test("isRunning / isTerminal follow the status; wait() polls until terminal", async () => {
     const provider = new ScriptedProvider(info({ status: "running" }), info({ status: "preempting" }), info({ status: "completed", exitCode: 0 }));
     const task = new Task(info({ status: "running" }), provider);

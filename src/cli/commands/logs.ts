@@ -21,7 +21,7 @@ export async function logsCommand(idOrName: string, options: LogsCommandOptions)
   const task = await flowFor(options.provider).getTask(idOrName);
   const common = { tail: tail ?? DEFAULT_LOG_TAIL_LINES, stderr: options.stderr === true };
   if (!options.follow) {
-    process.stdout.write(await task.logs(common));
+    await written(process.stdout, await task.logs(common));
     return;
   }
   const waiting = new StatusLine(task.taskId, process.stderr);
@@ -29,9 +29,10 @@ export async function logsCommand(idOrName: string, options: LogsCommandOptions)
   const out = new BatchedLines(process.stdout);
   for await (const line of task.logs({ ...common, follow: true, onWaiting })) {
     waiting.done();
-    out.write(line);
+    const backedUp = out.write(line);
+    if (backedUp !== undefined) await backedUp;
   }
-  out.flush();
+  await out.end();
   waiting.done();
   // Ended with no output and not completed (cancelled while its bid waited, failed to boot): say
   // how, or the user is left with nothing at all.
@@ -39,9 +40,18 @@ export async function logsCommand(idOrName: string, options: LogsCommandOptions)
 }
 
 /**
+ * Resolves once `text` is handed to the system. The CLI exits as soon as a command returns, and
+ * on a pipe whatever was still queued would be cut off.
+ */
+function written(out: NodeJS.WritableStream, text: string): Promise<void> {
+  return new Promise((resolve, reject) => out.write(text, (error?: Error | null) => (error ? reject(error) : resolve())));
+}
+
+/**
  * Lines written in batches: what one read of the log brings (a progress bar's thousands of
  * redraws) goes out in one write, not one each; a batch goes out when it is big or before this
- * process waits for more.
+ * process waits for more. A reader slower than the task (`flow logs -f | slow`) holds the follow
+ * back rather than have its lines pile up here: write() then returns a promise to wait for.
  */
 class BatchedLines {
   static readonly #FLUSH_CHARS = 64 * 1024;
@@ -54,20 +64,30 @@ class BatchedLines {
     this.#out = out;
   }
 
-  write(line: string): void {
+  write(line: string): Promise<void> | undefined {
     this.written = true;
     this.#pending += `${line}\n`;
-    if (this.#pending.length >= BatchedLines.#FLUSH_CHARS) this.flush();
-    else if (!this.#scheduled) {
+    if (this.#pending.length >= BatchedLines.#FLUSH_CHARS) return this.#flush();
+    if (!this.#scheduled) {
       this.#scheduled = true;
-      setImmediate(() => this.flush());
+      setImmediate(() => void this.#flush());
     }
+    return undefined;
   }
 
-  flush(): void {
+  /** Everything written, and handed to the system. */
+  async end(): Promise<void> {
+    await this.#flush();
+    await written(this.#out, "");
+  }
+
+  /** Resolves when the stream can take more. */
+  #flush(): Promise<void> | undefined {
     this.#scheduled = false;
-    if (this.#pending === "") return;
-    this.#out.write(this.#pending);
+    if (this.#pending === "") return undefined;
+    const text = this.#pending;
     this.#pending = "";
+    if (this.#out.write(text)) return undefined;
+    return new Promise((resolve) => this.#out.once("drain", resolve));
   }
 }

@@ -258,10 +258,11 @@ export class FcpTaskProvider implements TaskProvider {
       // tail then sends the bytes from there on, however the task writes (it has no notion of \r).
       const remote = await connection.ssh.openFile(file);
       const start = remote === undefined ? 0 : await tailStart(remote, options.tail, await remote.size()).finally(() => remote.close());
-      // tail -F until the completion marker appears (plus a moment for the last lines to land).
+      // tail -F until the completion marker appears: --pid makes tail end once the waiter does, and
+      // only after it has sent the file to its end, however far behind a slow reader has held it.
       const command =
-        `touch ${quote(file)} 2>/dev/null; tail -c +${start + 1} -F ${quote(file)} 2>/dev/null & t=$!; ` +
-        `while [ ! -e ${quote(paths.exitCode)} ]; do sleep 0.5; done; sleep 1; kill $t`;
+        `touch ${quote(file)} 2>/dev/null; (while [ ! -e ${quote(paths.exitCode)} ]; do sleep 0.5; done) & w=$!; ` +
+        `tail -c +${start + 1} -F --pid=$w ${quote(file)} 2>/dev/null; kill $w 2>/dev/null; true`;
       for await (const line of connection.ssh.lines(command, options.signal === undefined ? {} : { signal: options.signal })) yield line;
     } finally {
       connection.close();
