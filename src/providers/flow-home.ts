@@ -12,9 +12,10 @@
  *                       script           a multi-line command, written out to run
  *                       cancel-requested a cancel that arrived before the supervisor could act
  *                       supervisor.log   the supervisor's own errors, if it has any
+ *                       reserve          space the supervisor holds, while the task runs, for its final record
  * <home>/volumes/<volumeId>/volume.json, data/    local volumes
  * <home>/fcp/tasks/<bid>.json           what this machine knows of a cloud task (fcp/task-records.ts)
- * <home>/fcp/function-bids/<bid>.json   the bids of function agents in flight (fcp/function-bids.ts)
+ * <home>/fcp/open-bids/<name>.json      bids placed and not yet settled, with their process (fcp/bid-ledger.ts)
  * <home>/keys/flow-<project>            the generated SSH key per project (fcp/ssh/ssh-keys.ts)
  * ```
  *
@@ -45,6 +46,7 @@ export function taskPathsIn(dir: string) {
     script: join(dir, "script"),
     cancelRequested: join(dir, "cancel-requested"),
     supervisorLog: join(dir, "supervisor.log"),
+    reserve: join(dir, "reserve"),
   };
 }
 

@@ -1,11 +1,15 @@
 // Command tasks through the real `flow` CLI on the local runner: every step is a separate CLI
 // process, as a user in several shells would run them. Each test has its own FLOW_HOME and HOME.
 import assert from "node:assert/strict";
+import { execFile, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { after, describe, it } from "node:test";
-import { isAlive, runCli, startCli, tempDir, until, type CliResult } from "./helpers.ts";
+import { promisify } from "node:util";
+import { flowBin, isAlive, runCli, startCli, tempDir, until, type CliResult } from "./helpers.ts";
+
+const execFileAsync = promisify(execFile);
 
 interface Sandbox {
   project: string;
@@ -227,6 +231,63 @@ describe("flow status / logs / cancel / list / catalog / init", { concurrency: t
     assert.match(badTail.stderr, /--tail: must be a whole number of lines/);
   });
 
+  it("logs of a progress bar: each \\r redraw is a line, for --tail (read from the end) and -f alike", async () => {
+    // 100,000 tqdm-style redraws (about 1.5 MB) with no newline until the end.
+    const box = sandbox({ "bar.js": "let s = '';\nfor (let i = 0; i < 100000; i++) s += `\\r${i}/100000|`;\nprocess.stdout.write(s + '\\ndone\\n');\n" });
+    const run = await box.flow(["run", "node bar.js", "-i", "a100", "--json"]);
+    assert.equal(run.code, 0, run.stderr);
+    const taskId = String((JSON.parse(run.stdout) as { taskId: string }).taskId);
+    const followed = await box.flow(["logs", taskId, "-f", "--tail", "1000000000"]);
+    assert.equal(followed.code, 0, followed.stderr);
+    const lines = followed.stdout.split("\n");
+    assert.equal(lines.length, 100_002, "a line per redraw, then done (and the final newline)");
+    assert.deepEqual([lines[0], lines[99_999], lines[100_000], lines[100_001]], ["0/100000|", "99999/100000|", "done", ""]);
+    assert.equal((await box.flow(["logs", taskId, "--tail", "3"])).stdout, "99998/100000|\n99999/100000|\ndone\n");
+  });
+
+  it("logs into a pipe whose reader is slow: every line arrives, with and without -f", async () => {
+    const box = sandbox();
+    const run = await box.flow(["run", "seq 1 300000", "-i", "a100", "--wait"]);
+    assert.equal(run.code, 0, run.stderr);
+    const taskId = /task-[0-9a-f]{12}/.exec(run.stdout)![0];
+    for (const follow of [[], ["-f"]]) {
+      // The reader sleeps first: the CLI must not exit while its output still waits in the pipe.
+      const logs = [process.execPath, flowBin, "logs", taskId, ...follow, "--tail", "1000000"].map((arg) => JSON.stringify(arg)).join(" ");
+      const { stdout } = await execFileAsync("bash", ["-c", `${logs} | { sleep 1; awk 'END { print NR, $0 }'; }`], {
+        cwd: box.project,
+        env: { ...process.env, FLOW_HOME: box.home, HOME: join(dirname(box.home), "user") },
+      });
+      assert.equal(stdout, "300000 300000\n", `flow logs ${follow.join(" ")}`);
+    }
+  });
+
+  it("a damaged task record is skipped with one warning naming it; every other task still lists and resolves", async () => {
+    const box = sandbox();
+    const run = await box.flow(["run", "echo fine", "-i", "a100", "-n", "healthy", "--wait"]);
+    assert.equal(run.code, 0, run.stderr);
+    const taskId = /task-[0-9a-f]{12}/.exec(run.stdout)![0];
+    const name = (await statusOf(box, taskId))["name"] as string;
+    // One record cut short (a crash mid-edit), one that is not even a file.
+    const truncated = join(box.home, "tasks", "task-0123456789ab", "state.json");
+    mkdirSync(dirname(truncated), { recursive: true });
+    writeFileSync(truncated, '{"version": 1, "taskId": "task-0123456789ab", "na');
+    const directory = join(box.home, "tasks", "task-ba9876543210", "state.json");
+    mkdirSync(directory, { recursive: true });
+
+    for (const command of [["list"], ["status"], ["status", name], ["logs", name], ["list", "--status", "failed"]]) {
+      const result = await box.flow(command);
+      assert.equal(result.code, 0, `flow ${command.join(" ")}: ${result.stderr}`);
+      if (!command.includes("--status")) assert.match(result.stdout, command[0] === "logs" ? /^fine\n$/ : new RegExp(taskId));
+      const warnings = result.stderr.split("\n").filter((line) => line.startsWith("flow: warning: "));
+      assert.equal(warnings.length, 2, `flow ${command.join(" ")}: ${result.stderr}`);
+      assert.equal(warnings.filter((line) => line.includes(truncated) && /is unreadable: not JSON/.test(line)).length, 1, result.stderr);
+      assert.equal(warnings.filter((line) => line.includes(directory) && /cannot be read \(EISDIR\)/.test(line)).length, 1, result.stderr);
+    }
+    const direct = await box.flow(["status", "task-0123456789ab"]);
+    assert.equal(direct.code, 1);
+    assert.match(direct.stderr, new RegExp(`^Error: The record of task task-0123456789ab \\(${truncated.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\) is unreadable: not JSON`));
+  });
+
   it("says the local provider runs tasks on this machine: no made-up instance type, region or price anywhere", async () => {
     const box = sandbox();
     const run = await box.flow(["run", "echo hi", "-i", "a100", "--wait"]);
@@ -278,5 +339,57 @@ describe("flow status / logs / cancel / list / catalog / init", { concurrency: t
       assert.equal(result.code, 0, command);
       assert.match(result.stdout, new RegExp(`^Usage: flow ${command} `), command);
     }
+  });
+});
+
+describe("a full FLOW_HOME", () => {
+  // A real full disk: a 2 MB tmpfs. Mounting one needs root (CI containers and this sandbox have
+  // it); without it the test says so and is skipped.
+  const mountPoint = tempDir("flow-full-disk-");
+  let mountError: string | undefined;
+  try {
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", mountPoint], { stdio: "pipe" });
+  } catch (error) {
+    mountError = String((error as { stderr?: Buffer }).stderr ?? (error as Error).message).trim();
+  }
+  after(() => {
+    if (mountError === undefined) execFileSync("umount", [mountPoint]);
+    rmSync(mountPoint, { recursive: true, force: true });
+  });
+
+  it("keeps the outcome of a task that filled it and says so, refuses new tasks naming the space, leaves no temp files", async (t) => {
+    if (mountError !== undefined) {
+      t.skip(`needs a small tmpfs to fill (mount -t tmpfs as root): ${mountError}`);
+      return;
+    }
+    const box = sandbox();
+    const home = join(mountPoint, "home");
+    const flow = (args: string[]) => box.flow(args, { FLOW_HOME: home });
+    const full = (text: string) => text.includes(`the disk holding FLOW_HOME (${home}) is full`);
+
+    const filler = await flow(["run", "head -c 10000000 /dev/zero > big; echo never", "-i", "a100", "--no-upload-code", "--wait"]);
+    assert.equal(filler.code, 1, filler.stderr);
+    const taskId = /task-[0-9a-f]{12}/.exec(filler.stdout)![0];
+    const status = JSON.parse((await flow(["status", taskId, "--json"])).stdout) as Record<string, unknown>;
+    assert.equal(status["status"], "failed");
+    assert.equal(status["exitCode"], 1, "the command's own exit code, not a lost supervisor");
+    assert.ok(full(String(status["message"])), String(status["message"]));
+
+    const refused = await flow(["run", "echo hi", "-i", "a100", "--no-upload-code"]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /^Error: The disk holding FLOW_HOME \(.+\) is full \([\d.]+ (bytes|KiB) free, 128 KiB needed\): the task was not submitted\.\n {2}- Free some space/);
+    assert.doesNotMatch(refused.stderr, /ENOSPC|\n\s+at /);
+
+    const listed = await flow(["list"]);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, new RegExp(`${taskId} .* failed`));
+    const everything = readdirSync(home, { recursive: true }).map(String);
+    assert.deepEqual(everything.filter((path) => path.endsWith(".tmp") || path.endsWith("reserve")), []);
+    assert.deepEqual(readdirSync(join(home, "tasks")), [taskId], "the refused task left nothing behind");
+
+    rmSync(join(home, "tasks", taskId, "workspace", "big"));
+    const after = await flow(["run", "echo room again", "-i", "a100", "--no-upload-code", "--wait"]);
+    assert.equal(after.code, 0, after.stderr);
+    assert.match(after.stdout, /room again/);
   });
 });

@@ -10,6 +10,7 @@ import ssh2 from "ssh2";
 import { WebSocket, WebSocketServer } from "ws";
 import { AuthenticationError, NetworkError, TimeoutError, ValidationError } from "../../src/errors.ts";
 import { ensureProjectKey, loadPrivateKey, SshConnection, type SshKeyPair, type SshTarget } from "../../src/providers/fcp/ssh/index.ts";
+import { lastLines, MAX_LINE_BYTES, tailStart } from "../../src/providers/log-lines.ts";
 import { startInstanceSshServer, type InstanceSshServer } from "../../tools/fcp-sim/ssh-server.ts";
 import { generateEd25519KeyPair } from "../../src/providers/fcp/ssh/ed25519-keygen.ts";
 
@@ -191,6 +192,37 @@ describe("SSH connection against the simulator's sshd", { timeout: 30_000 }, () 
     for await (const line of ssh.lines("printf 'a\\nb\\r\\nc'")) lines.push(line);
     assert.deepEqual(lines, ["a", "b", "c"]);
     ssh.close();
+  });
+
+  it("splits lines() at \\r too, and cuts a line without a break into bounded pieces", async () => {
+    const ssh = await SshConnection.connect(target);
+    const lines: string[] = [];
+    for await (const line of ssh.lines("head -c 200000 /dev/zero | tr '\\0' x; printf '\\r 1%%|#\\r 2%%|##\\r\\ndone'")) lines.push(line);
+    ssh.close();
+    const pieces = lines.slice(0, -3);
+    assert.ok(pieces.every((piece) => piece.length <= MAX_LINE_BYTES && /^x+$/.test(piece)), `pieces of ${pieces.map((p) => p.length).join(", ")}`);
+    assert.equal(pieces.join("").length, 200_000);
+    assert.deepEqual(lines.slice(-3), [" 1%|#", " 2%|##", "done"]);
+  });
+
+  it("reads a remote file from the end over SFTP: the last lines of a 4 MB progress bar", async () => {
+    const ssh = await SshConnection.connect(target);
+    try {
+      const path = join(sandbox, "bar.log");
+      await writeFile(path, `${Array.from({ length: 200_000 }, (_, i) => `\r${i}/200000`).join("")}\ndone\n`);
+      const file = await ssh.openFile(path);
+      assert.ok(file !== undefined);
+      try {
+        assert.deepEqual(await lastLines(file, 3), ["199998/200000", "199999/200000", "done"]);
+        const size = await file.size();
+        assert.equal(await tailStart(file, 1, size), size - "done\n".length);
+      } finally {
+        await file.close();
+      }
+      assert.equal(await ssh.openFile(join(sandbox, "absent.log")), undefined);
+    } finally {
+      ssh.close();
+    }
   });
 
   it("uploads 5 MiB byte for byte with its mode, replacing an older file, leaving no .part", async () => {

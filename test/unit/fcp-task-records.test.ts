@@ -1,7 +1,7 @@
 // The client's records of its cloud tasks: a status poll and two log followers in one process
 // update the same record at the same moment.
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -23,5 +23,24 @@ describe("task records", () => {
     ]);
     assert.deepEqual(await records.read("bid_1"), { ...base, exitCode: 3, cancelled: true, deliveredTo: ["inst_1"] });
     assert.deepEqual(readdirSync(join(home, "fcp", "tasks")), ["bid_1.json"]);
+  });
+
+  test("a damaged record reads as none, with one warning naming the file", async () => {
+    const warnings: string[] = [];
+    const records = new TaskRecords(join(home, "damaged"), (message) => warnings.push(message));
+    const dir = join(home, "damaged", "fcp", "tasks");
+    mkdirSync(join(dir, "bid_dir.json"), { recursive: true });
+    writeFileSync(join(dir, "bid_cut.json"), '{"taskId": "bid_cut", "na');
+    writeFileSync(join(dir, "bid_odd.json"), '{"taskId": "bid_odd"}');
+    for (let i = 0; i < 2; i++) {
+      assert.equal(await records.read("bid_cut"), undefined);
+      assert.equal(await records.read("bid_odd"), undefined);
+      assert.equal(await records.read("bid_dir"), undefined);
+      assert.equal(await records.read("bid_absent"), undefined);
+    }
+    assert.equal(warnings.length, 3, warnings.join("\n"));
+    assert.match(warnings[0]!, new RegExp(`\\(${join(dir, "bid_cut.json")}\\) is unreadable: not JSON`));
+    assert.match(warnings[1]!, new RegExp(`\\(${join(dir, "bid_odd.json")}\\) is unreadable: name: `));
+    assert.match(warnings[2]!, new RegExp(`\\(${join(dir, "bid_dir.json")}\\) cannot be read \\(EISDIR\\)`));
   });
 });

@@ -102,6 +102,21 @@ describe("TaskStatus", () => {
 });
 
 describe("Task", () => {
+  test("a refresh answered late with an older state does not undo the end another refresh saw", async () => {
+    const answers: ((info: TaskInfo) => void)[] = [];
+    const provider = new ScriptedProvider(info());
+    provider.getTask = () => new Promise<TaskInfo>((resolve) => answers.push(resolve));
+    const task = new Task(info({ status: "running" }), provider);
+    const early = task.refresh();
+    const late = task.refresh();
+    answers[1]!(info({ status: "completed", exitCode: 0 }));
+    await late;
+    answers[0]!(info({ status: "running" }));
+    await early;
+    assert.equal(task.status, "completed");
+    assert.equal(task.exitCode, 0);
+  });
+
   test("isRunning / isTerminal follow the status; wait() polls until terminal", async () => {
     const provider = new ScriptedProvider(info({ status: "running" }), info({ status: "preempting" }), info({ status: "completed", exitCode: 0 }));
     const task = new Task(info({ status: "running" }), provider);
@@ -206,7 +221,7 @@ describe("local task state", () => {
 
   test("written atomically and read back through the schema", async () => {
     const file = join(scratch, "state.json");
-    await writeTaskState(file, state());
+    await writeTaskState(file, state(), scratch);
     assert.deepEqual(await readTaskState(file, "task-0123456789ab"), state());
   });
 
@@ -374,9 +389,7 @@ describe("log files", () => {
   test("tailLines: the last N lines, an unfinished one included", async () => {
     const file = join(scratch, "tail.log");
     writeFileSync(file, `${Array.from({ length: 300 }, (_, i) => `line ${i}`).join("\n")}\npartial`);
-    const { lines, unfinished } = await tailLines(file, 3);
-    assert.deepEqual(lines, ["line 298", "line 299", "partial"]);
-    assert.equal(unfinished, true);
+    assert.deepEqual(await tailLines(file, 3), ["line 298", "line 299", "partial"]);
   });
 
   test("followLines: the tail, then what is appended, until done", async () => {

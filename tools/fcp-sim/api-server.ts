@@ -98,6 +98,8 @@ async function serve(request: IncomingMessage, response: ServerResponse, routes:
   const { status, body, headers } = await respond(method, path, url.searchParams, rawBody, request, routes, options);
   exchange.status = status;
   exchange.responseBody = body;
+  const holdMs = options.faults.takeHoldMs(method, path);
+  if (holdMs !== undefined) await untilClosedOr(request, holdMs);
   if (options.faults.takeDrop(method, path, "after")) {
     exchange.dropped = true;
     exchange.responseBody = undefined;
@@ -189,5 +191,18 @@ function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => {
     server.close(() => resolve());
     server.closeAllConnections();
+  });
+}
+
+/** Waits `ms`, or less if the client hangs up first. */
+function untilClosedOr(request: IncomingMessage, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    request.socket.once("close", done);
+    function done(): void {
+      clearTimeout(timer);
+      request.socket.off("close", done);
+      resolve();
+    }
   });
 }

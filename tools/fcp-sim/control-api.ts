@@ -20,6 +20,7 @@ const Matcher = {
 };
 const FailNextBody = z.object({ ...Matcher, status: z.union([z.literal(429), z.literal(500), z.literal(502), z.literal(503)]), count: z.int().min(1), retryAfterSeconds: z.int().min(0).optional() });
 const DropNextBody = z.object({ ...Matcher, count: z.int().min(1), afterHandling: z.boolean().optional() });
+const HoldNextBody = z.object({ ...Matcher, count: z.int().min(1), ms: z.int().min(0) });
 const LatencyBody = z.object({ ms: z.int().min(0) });
 
 type Action = (simulator: FcpSimulator, body: unknown) => unknown;
@@ -50,6 +51,10 @@ const ACTIONS: Record<string, Action> = {
   "POST /_sim/faults/drop-next": (sim, body) => {
     const { path, pathPattern, ...rest } = DropNextBody.parse(body);
     sim.faults.dropNext({ ...rest, ...pathMatcher(path, pathPattern) });
+  },
+  "POST /_sim/faults/hold-next": (sim, body) => {
+    const { path, pathPattern, ...rest } = HoldNextBody.parse(body);
+    sim.faults.holdNext({ ...rest, ...pathMatcher(path, pathPattern) });
   },
   "POST /_sim/faults/latency": (sim, body) => sim.faults.setLatencyMs(LatencyBody.parse(body).ms),
 };

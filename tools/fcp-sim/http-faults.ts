@@ -1,7 +1,8 @@
 /**
  * Faults of the HTTP front door, consumed in the order they were armed: answer the next matching
  * requests with an error status (as a gateway under load would), cut their connection before or
- * after the API acted on them, or slow every response down.
+ * after the API acted on them, hold their answer back after the API acted on them (so a client
+ * can be killed while its request is in flight), or slow every response down.
  */
 
 export interface RequestMatcher {
@@ -24,6 +25,12 @@ export interface DropNextOptions extends RequestMatcher {
   afterHandling?: boolean;
 }
 
+export interface HoldNextOptions extends RequestMatcher {
+  count: number;
+  /** How long the response waits (or until the client hangs up). */
+  ms: number;
+}
+
 interface Armed<Options> {
   options: Options;
   remaining: number;
@@ -32,6 +39,7 @@ interface Armed<Options> {
 export class HttpFaults {
   readonly #failures: Armed<FailNextOptions>[] = [];
   readonly #drops: Armed<DropNextOptions>[] = [];
+  readonly #holds: Armed<HoldNextOptions>[] = [];
   #latencyMs = 0;
 
   failNext(options: FailNextOptions): void {
@@ -40,6 +48,10 @@ export class HttpFaults {
 
   dropNext(options: DropNextOptions): void {
     if (options.count > 0) this.#drops.push({ options, remaining: options.count });
+  }
+
+  holdNext(options: HoldNextOptions): void {
+    if (options.count > 0) this.#holds.push({ options, remaining: options.count });
   }
 
   setLatencyMs(ms: number): void {
@@ -53,6 +65,11 @@ export class HttpFaults {
   /** The failure this request gets, if one is armed for it (and counts it). */
   takeFailure(method: string, path: string): FailNextOptions | undefined {
     return take(this.#failures, method, path, () => true);
+  }
+
+  /** How long this request's response is held after the API acted on it, if a hold is armed for it (and counts it). */
+  takeHoldMs(method: string, path: string): number | undefined {
+    return take(this.#holds, method, path, () => true)?.ms;
   }
 
   /** Whether this request's connection is to be cut at this phase (and counts it). */

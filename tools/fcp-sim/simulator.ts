@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { startApiServer, type ApiServer, type ControlHandler, type RecordedExchange } from "./api-server.ts";
 import { Cloud, type InstanceBill, type LiveInstance } from "./cloud.ts";
 import { DEFAULT_API_KEY, DEFAULT_PROJECT, defaultAuctions, SIM_USER, type AuctionOption } from "./fixtures.ts";
-import { HttpFaults, type DropNextOptions, type FailNextOptions } from "./http-faults.ts";
+import { HttpFaults, type DropNextOptions, type FailNextOptions, type HoldNextOptions } from "./http-faults.ts";
 import { nowIso } from "./ids.ts";
 import { dollarsToCents } from "./money.ts";
 import type { BidModel, InstanceModel, ReservationModel } from "./models.ts";
@@ -25,7 +25,7 @@ import { apiRoutes } from "./routes.ts";
 export type { RecordedExchange } from "./api-server.ts";
 export type { InstanceBill, LiveInstance } from "./cloud.ts";
 export type { QuotaLimits } from "./quotas.ts";
-export type { DropNextOptions, FailNextOptions } from "./http-faults.ts";
+export type { DropNextOptions, FailNextOptions, HoldNextOptions } from "./http-faults.ts";
 
 export interface SimulatorOptions {
   /** 0 (the default) picks a free port. */
@@ -66,6 +66,8 @@ export interface SimulatorFaults {
   expireReservation(reservationFid: string): Promise<void>;
   failNext(options: FailNextOptions): void;
   dropNext(options: DropNextOptions): void;
+  /** The next matching requests take effect, then their response is held `ms` (or until the client hangs up). */
+  holdNext(options: HoldNextOptions): void;
   setLatencyMs(ms: number): void;
   dropSshConnections(instanceFid: string): void;
 }
@@ -100,6 +102,7 @@ export class FcpSimulator {
       expireReservation: (fid) => cloud.expireReservation(fid),
       failNext: (options) => httpFaults.failNext(options),
       dropNext: (options) => httpFaults.dropNext(options),
+      holdNext: (options) => httpFaults.holdNext(options),
       setLatencyMs: (ms) => httpFaults.setLatencyMs(ms),
       dropSshConnections: (fid) => cloud.dropSshConnections(fid),
     };

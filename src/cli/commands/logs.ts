@@ -21,19 +21,73 @@ export async function logsCommand(idOrName: string, options: LogsCommandOptions)
   const task = await flowFor(options.provider).getTask(idOrName);
   const common = { tail: tail ?? DEFAULT_LOG_TAIL_LINES, stderr: options.stderr === true };
   if (!options.follow) {
-    process.stdout.write(await task.logs(common));
+    await written(process.stdout, await task.logs(common));
     return;
   }
   const waiting = new StatusLine(task.taskId, process.stderr);
   const onWaiting = () => waiting.update(task.status, waitingFor(task));
-  let printed = false;
+  const out = new BatchedLines(process.stdout);
   for await (const line of task.logs({ ...common, follow: true, onWaiting })) {
     waiting.done();
-    printed = true;
-    process.stdout.write(`${line}\n`);
+    const backedUp = out.write(line);
+    if (backedUp !== undefined) await backedUp;
   }
+  await out.end();
   waiting.done();
   // Ended with no output and not completed (cancelled while its bid waited, failed to boot): say
   // how, or the user is left with nothing at all.
-  if (!printed && task.status !== "completed") process.stderr.write(`${outcomeLine(task)}\n`);
+  if (!out.written && task.status !== "completed") process.stderr.write(`${outcomeLine(task)}\n`);
+}
+
+/**
+ * Resolves once `text` is handed to the system. The CLI exits as soon as a command returns, and
+ * on a pipe whatever was still queued would be cut off.
+ */
+function written(out: NodeJS.WritableStream, text: string): Promise<void> {
+  return new Promise((resolve, reject) => out.write(text, (error?: Error | null) => (error ? reject(error) : resolve())));
+}
+
+/**
+ * Lines written in batches: what one read of the log brings (a progress bar's thousands of
+ * redraws) goes out in one write, not one each; a batch goes out when it is big or before this
+ * process waits for more. A reader slower than the task (`flow logs -f | slow`) holds the follow
+ * back rather than have its lines pile up here: write() then returns a promise to wait for.
+ */
+class BatchedLines {
+  static readonly #FLUSH_CHARS = 64 * 1024;
+  readonly #out: NodeJS.WritableStream;
+  #pending = "";
+  #scheduled = false;
+  written = false;
+
+  constructor(out: NodeJS.WritableStream) {
+    this.#out = out;
+  }
+
+  write(line: string): Promise<void> | undefined {
+    this.written = true;
+    this.#pending += `${line}\n`;
+    if (this.#pending.length >= BatchedLines.#FLUSH_CHARS) return this.#flush();
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => void this.#flush());
+    }
+    return undefined;
+  }
+
+  /** Everything written, and handed to the system. */
+  async end(): Promise<void> {
+    await this.#flush();
+    await written(this.#out, "");
+  }
+
+  /** Resolves when the stream can take more. */
+  #flush(): Promise<void> | undefined {
+    this.#scheduled = false;
+    if (this.#pending === "") return undefined;
+    const text = this.#pending;
+    this.#pending = "";
+    if (this.#out.write(text)) return undefined;
+    return new Promise((resolve) => this.#out.once("drain", resolve));
+  }
 }

@@ -6,17 +6,18 @@
  * the client reaches it through an SSH port-forward, so nothing is exposed on a public port.
  *
  * Nothing is left running: stop() and shutdown() cancel the bid (DELETE), which the run's
- * SIGINT/SIGTERM handling and crash paths call. If this process dies without cleaning up, the
- * next run on this machine cancels its bids (function-bids.ts); until then the agent's idle
- * timeout ends the workload and the startup script powers the machine off.
+ * SIGINT/SIGTERM handling and crash paths call. If this process dies without cleaning up, even
+ * while its bid is being posted, the next run on this machine cancels its bids (bid-ledger.ts);
+ * until then the agent's idle timeout ends the workload and the startup script powers the
+ * machine off.
  */
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { FlowError } from "../../errors.ts";
 import { agentPath } from "../../sdk-paths.ts";
 import type { AgentEndpoint, AgentSpec, Provider } from "../provider.ts";
+import { BidLedger, cancelOrphanBids } from "./bid-ledger.ts";
 import { FcpContext, type FcpContextOptions } from "./fcp-context.ts";
-import { FunctionBids } from "./function-bids.ts";
 import { InstanceConnection, type Upload } from "./instance-connection.ts";
 import { placeBid, waitForRunningInstances } from "./instance-launch.ts";
 import { choosePlacement, placementNotes } from "./placement.ts";
@@ -40,18 +41,18 @@ export class FcpProvider implements Provider {
   readonly context: FcpContext;
   readonly #inlineLimit: number;
   readonly #running = new Set<() => Promise<void>>();
-  readonly #bids: FunctionBids;
+  readonly #bids: BidLedger;
   #swept: Promise<void> | undefined;
 
   constructor(options: FcpProviderOptions = {}) {
     this.context = options.context ?? new FcpContext(options);
     this.#inlineLimit = options.inlineArchiveLimitBytes ?? INLINE_ARCHIVE_LIMIT_BYTES;
-    this.#bids = new FunctionBids(options.flowHome);
+    this.#bids = new BidLedger(options.flowHome);
   }
 
   async startAgent(spec: AgentSpec, signal?: AbortSignal): Promise<AgentEndpoint> {
     const context = this.context;
-    await (this.#swept ??= this.#cancelOrphans());
+    await (this.#swept ??= cancelOrphanBids(context, this.#bids));
     const [catalog, key] = await Promise.all([context.catalog(), context.sshKey()]);
     const placement = choosePlacement(catalog, {
       ...(spec.options.gpu === undefined ? {} : { instanceType: spec.options.gpu }),
@@ -81,8 +82,12 @@ export class FcpProvider implements Provider {
     let connection: InstanceConnection | undefined;
     let tunnel: { localPort: number; close(): Promise<void> } | undefined;
     let stopped: Promise<void> | undefined;
+    const name = bidName(spec.label);
+    // Recorded before the POST: killed while it is in flight, this process still leaves the name
+    // the next run finds the bid by.
+    await this.#bids.intend(name, await context.projectFid());
     const placing = placeBid(context, {
-      name: bidName(spec.label),
+      name,
       placement,
       startupScript: script,
       quantity: 1,
@@ -93,19 +98,21 @@ export class FcpProvider implements Provider {
     // also waits for a stop that a closing session already started.
     const stop = () =>
       (stopped ??= (async () => {
+        // A failed POST may still have placed the bid (its answer lost): the entry stays for the
+        // next run's sweep.
         const placed = await placing.catch(() => undefined);
         if (placed === undefined) return;
         await tunnel?.close().catch(() => {});
         connection?.close();
         await context.client.cancelBid(placed.fid);
-        await this.#bids.remove(placed.fid);
+        await this.#bids.remove(name);
         context.progress(`cancelled bid ${placed.fid}`);
       })().finally(() => this.#running.delete(stop)));
     this.#running.add(stop);
 
     try {
       const bid = await placing;
-      await this.#bids.add(bid.fid);
+      await this.#bids.placed(name, bid.fid);
       const [instance] = await waitForRunningInstances(context, bid, signal === undefined ? {} : { signal });
       connection = await InstanceConnection.open(instance!, key.pair, signal === undefined ? {} : { signal });
       await connection.waitUntilReady(signal);
@@ -127,19 +134,6 @@ export class FcpProvider implements Provider {
     } catch (error) {
       await stop().catch(() => {});
       throw error;
-    }
-  }
-
-  /** Bids an earlier run on this machine left behind when it died without cleaning up. */
-  async #cancelOrphans(): Promise<void> {
-    for (const fid of await this.#bids.orphans()) {
-      try {
-        await this.context.client.cancelBid(fid);
-        await this.#bids.remove(fid);
-        this.context.progress(`cancelled bid ${fid}, left open by an earlier run that ended without cleaning up`);
-      } catch (error) {
-        this.context.progress(`could not cancel bid ${fid}, left open by an earlier run (${(error as Error).message}); cancel it with \`flow cancel ${fid}\``);
-      }
     }
   }
 

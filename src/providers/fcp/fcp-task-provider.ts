@@ -18,8 +18,10 @@ import type { TaskInfo } from "../../task/task-info.ts";
 import { isTerminalStatus, type TaskStatus } from "../../task/task-status.ts";
 import type { User } from "../../task/user.ts";
 import type { CreateVolumeOptions, Volume } from "../../task/volume.ts";
+import { lastLines, tailStart } from "../log-lines.ts";
 import type { FollowLogsOptions, ReadLogsOptions, ShellOptions, SubmitRequest, TaskProvider } from "../task-provider.ts";
 import type { Bid, Instance } from "./api/schemas.ts";
+import { BidLedger, cancelOrphanBids } from "./bid-ledger.ts";
 import { FcpContext, type FcpContextOptions } from "./fcp-context.ts";
 import { FcpVolumes, regionOfVolumes } from "./fcp-volumes.ts";
 import { InstanceConnection, type Upload } from "./instance-connection.ts";
@@ -49,10 +51,13 @@ export class FcpTaskProvider implements TaskProvider {
   readonly #records: TaskRecords;
   readonly #volumes: FcpVolumes;
   readonly #connections = new Map<string, Promise<InstanceConnection>>();
+  readonly #bids: BidLedger;
+  #swept: Promise<void> | undefined;
 
   constructor(options: FcpTaskProviderOptions = {}) {
     this.context = options.context ?? new FcpContext(options);
-    this.#records = new TaskRecords(options.flowHome);
+    this.#records = new TaskRecords(options.flowHome, (message) => this.context.progress(`warning: ${message}`));
+    this.#bids = new BidLedger(options.flowHome);
     this.#volumes = new FcpVolumes(this.context);
   }
 
@@ -108,15 +113,23 @@ export class FcpTaskProvider implements TaskProvider {
     });
     // Until the uploads are in, the instance cannot run the task: interrupted (from the moment the
     // bid may exist), crashed or failed, the bid goes rather than idle until the script's upload
-    // deadline.
+    // deadline. Killed outright (SIGKILL, power), this process leaves the bid in the ledger for
+    // the next run to cancel: under its unique name from before the POST, or by FID once placed
+    // when the name is the user's own (another bid may share it).
+    const project = await context.projectFid();
+    const ledgerKey = (fid: string) => (config.uniqueName ? name : fid);
     let placing: Promise<Bid> | undefined;
     const removeExitHandlers = expectUploads
       ? cleanUpBeforeExit(async () => {
           const placed = await placing?.catch(() => undefined);
-          if (placed !== undefined) await context.client.cancelBid(placed.fid);
+          if (placed === undefined) return;
+          await context.client.cancelBid(placed.fid);
+          await this.#bids.remove(ledgerKey(placed.fid));
         })
       : async () => {};
     try {
+      await (this.#swept ??= cancelOrphanBids(context, this.#bids));
+      if (expectUploads && config.uniqueName) await this.#bids.intend(name, project);
       placing = placeBid(context, {
         name,
         placement,
@@ -126,28 +139,51 @@ export class FcpTaskProvider implements TaskProvider {
         volumeFids: volumes.map((v) => v.volumeFid),
       });
       const bid = await placing;
-      await this.#records.write({
-        taskId: bid.fid,
-        name,
-        createdAt: new Date().toISOString(),
-        config: { ...config, env: redactEnv(config.env) },
-        instanceTypeName: placement.instanceTypeName,
-        region: placement.region,
-        limitPrice: bid.limit_price,
-      });
+      if (expectUploads) await this.#keepRecord(bid.fid, () => (config.uniqueName ? this.#bids.placed(name, bid.fid) : this.#bids.record(bid.fid, name, project)));
+      await this.#keepRecord(bid.fid, () =>
+        this.#records.write({
+          taskId: bid.fid,
+          name,
+          createdAt: new Date().toISOString(),
+          config: { ...config, env: redactEnv(config.env) },
+          instanceTypeName: placement.instanceTypeName,
+          region: placement.region,
+          limitPrice: bid.limit_price,
+        }),
+      );
       if (expectUploads) {
+        let deliveredTo: string[];
         try {
-          await this.#records.update(bid.fid, { deliveredTo: await this.#deliver(bid, uploadedArchive, secretEnv, assignRanks) });
+          deliveredTo = await this.#deliver(bid, uploadedArchive, secretEnv, assignRanks);
         } catch (error) {
-          await context.client.cancelBid(bid.fid).catch(() => {});
+          // Not cancelled, it stays in the ledger for the next run to cancel.
+          await context.client
+            .cancelBid(bid.fid)
+            .then(() => this.#bids.remove(ledgerKey(bid.fid)))
+            .catch(() => {});
           throw error;
         }
+        await this.#bids.remove(ledgerKey(bid.fid));
+        await this.#keepRecord(bid.fid, () => this.#records.update(bid.fid, { deliveredTo }));
       }
       return await this.getTask(bid.fid);
     } finally {
       // After Ctrl-C this waits for the exit: the cancelled bid fails the wait for its instance,
       // and that error must not exit 1 before the cancel is answered.
       await removeExitHandlers();
+    }
+  }
+
+  /**
+   * Local bookkeeping for a bid that is placed: if it cannot be written (a full disk), the task
+   * still runs, so that is said rather than failing the submit (a user who saw it fail would
+   * submit it again, and pay twice).
+   */
+  async #keepRecord(fid: string, write: () => Promise<void>): Promise<void> {
+    try {
+      await write();
+    } catch (error) {
+      this.context.progress(`warning: task ${fid} is placed and runs, but its local record could not be written: ${(error as Error).message}`);
     }
   }
 
@@ -205,22 +241,41 @@ export class FcpTaskProvider implements TaskProvider {
         });
       }
     }
-    const connection = await this.#connection(bid, "read its logs");
-    const file = options.stream === "stdout" ? connection.paths.taskStdout : connection.paths.taskStderr;
-    return (await connection.ssh.exec(`tail -n ${options.tail} ${quote(file)} 2>/dev/null; true`)).stdout;
+    const connection = await this.#openConnection(bid, "read its logs");
+    try {
+      const file = await connection.ssh.openFile(options.stream === "stdout" ? connection.paths.taskStdout : connection.paths.taskStderr);
+      if (file === undefined) return "";
+      try {
+        const lines = await lastLines(file, options.tail);
+        return lines.length === 0 ? "" : `${lines.join("\n")}\n`;
+      } finally {
+        await file.close();
+      }
+    } finally {
+      connection.close();
+    }
   }
 
   async *followLogs(taskId: string, options: FollowLogsOptions): AsyncIterable<string> {
     const bid = await this.#untilStarted(taskId, options);
     if (bid === undefined) return;
-    const connection = await this.#connection(bid, "follow its logs");
-    const { paths } = connection;
-    const file = options.stream === "stdout" ? paths.taskStdout : paths.taskStderr;
-    // tail -F until the completion marker appears (plus a moment for the last lines to land).
-    const command =
-      `touch ${quote(file)} 2>/dev/null; tail -n ${options.tail} -F ${quote(file)} 2>/dev/null & t=$!; ` +
-      `while [ ! -e ${quote(paths.exitCode)} ]; do sleep 0.5; done; sleep 1; kill $t`;
-    for await (const line of connection.ssh.lines(command, options.signal === undefined ? {} : { signal: options.signal })) yield line;
+    const connection = await this.#openConnection(bid, "follow its logs");
+    try {
+      const { paths } = connection;
+      const file = options.stream === "stdout" ? paths.taskStdout : paths.taskStderr;
+      // Where the last `tail` lines start is found over SFTP, reading back from the end; the remote
+      // tail then sends the bytes from there on, however the task writes (it has no notion of \r).
+      const remote = await connection.ssh.openFile(file);
+      const start = remote === undefined ? 0 : await tailStart(remote, options.tail, await remote.size()).finally(() => remote.close());
+      // tail -F until the completion marker appears: --pid makes tail end once the waiter does, and
+      // only after it has sent the file to its end, however far behind a slow reader has held it.
+      const command =
+        `touch ${quote(file)} 2>/dev/null; (while [ ! -e ${quote(paths.exitCode)} ]; do sleep 0.5; done) & w=$!; ` +
+        `tail -c +${start + 1} -F --pid=$w ${quote(file)} 2>/dev/null; kill $w 2>/dev/null; true`;
+      for await (const line of connection.ssh.lines(command, options.signal === undefined ? {} : { signal: options.signal })) yield line;
+    } finally {
+      connection.close();
+    }
   }
 
   /**
@@ -437,18 +492,12 @@ export class FcpTaskProvider implements TaskProvider {
     }
   }
 
-  /** One SSH connection per task for status probes and logs, reopened if it dropped. */
+  /** One SSH connection per task for status probes, reopened if it dropped. */
   async #connection(bid: Bid, purpose: string, known?: Instance, timeoutMs?: number): Promise<InstanceConnection> {
     let pending = this.#connections.get(bid.fid);
     if (pending === undefined) {
       pending = (async () => {
-        const instance = known ?? (await this.#instances(bid)).find((i) => i.status === "STATUS_RUNNING" && i.ssh_destination);
-        if (instance === undefined) {
-          throw new ValidationError(`Task ${bid.fid} has no running instance to ${purpose}.`, {
-            suggestions: [`check it with \`flow status ${bid.fid}\`; a task's logs and files live on its instance and end with it`],
-          });
-        }
-        const connection = await InstanceConnection.open(instance, (await this.context.sshKey()).pair, timeoutMs === undefined ? {} : { timeoutMs });
+        const connection = await this.#openConnection(bid, purpose, known, timeoutMs);
         void connection.ssh.closed.then(() => {
           if (this.#connections.get(bid.fid) === pending) this.#connections.delete(bid.fid);
         });
@@ -458,6 +507,21 @@ export class FcpTaskProvider implements TaskProvider {
       pending.catch(() => this.#connections.delete(bid.fid));
     }
     return pending;
+  }
+
+  /**
+   * A connection of the caller's own, to close when done. Log readers take one: a status check
+   * that sees the task end closes the shared connection (#forget), which must not cut off a log
+   * that is still being read.
+   */
+  async #openConnection(bid: Bid, purpose: string, known?: Instance, timeoutMs?: number): Promise<InstanceConnection> {
+    const instance = known ?? (await this.#instances(bid)).find((i) => i.status === "STATUS_RUNNING" && i.ssh_destination);
+    if (instance === undefined) {
+      throw new ValidationError(`Task ${bid.fid} has no running instance to ${purpose}.`, {
+        suggestions: [`check it with \`flow status ${bid.fid}\`; a task's logs and files live on its instance and end with it`],
+      });
+    }
+    return InstanceConnection.open(instance, (await this.context.sshKey()).pair, timeoutMs === undefined ? {} : { timeoutMs });
   }
 
   #forget(fid: string): void {

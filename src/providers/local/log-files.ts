@@ -1,38 +1,17 @@
 /**
  * Reading a task's log files: the last N lines, and following new lines as they are written (by
- * polling, which works the same whether the writer is a child of this process or not).
+ * polling, which works the same whether the writer is a child of this process or not). What a
+ * line is, and why memory stays bounded however the task writes: ../log-lines.ts.
  */
-import { open, stat } from "node:fs/promises";
-import { StringDecoder } from "node:string_decoder";
+import { open, type FileHandle } from "node:fs/promises";
 import { sleep } from "../../sleep.ts";
+import { decodingSplitter, lastLines, READ_CHUNK_BYTES, tailStart, type ByteSource } from "../log-lines.ts";
 
-const CHUNK_BYTES = 64 * 1024;
-
-/**
- * The last `count` lines of `file` (a final line without a newline counts), its size then, and
- * whether that last line was still unfinished.
- */
-export async function tailLines(file: string, count: number): Promise<{ lines: string[]; size: number; unfinished: boolean }> {
+/** The last `count` lines of `file` (a final line without a line break counts). */
+export async function tailLines(file: string, count: number): Promise<string[]> {
   const handle = await open(file, "r");
   try {
-    const { size } = await handle.stat();
-    if (count <= 0) return { lines: [], size, unfinished: false };
-    const chunks: Buffer[] = [];
-    let position = size;
-    let newlines = 0;
-    // One newline more than lines wanted, so the first line we keep is known to be whole.
-    while (position > 0 && newlines <= count) {
-      const length = Math.min(CHUNK_BYTES, position);
-      position -= length;
-      const chunk = Buffer.alloc(length);
-      await handle.read(chunk, 0, length, position);
-      chunks.unshift(chunk);
-      for (const byte of chunk) if (byte === 0x0a) newlines++;
-    }
-    const lines = Buffer.concat(chunks).toString("utf8").split("\n");
-    const unfinished = lines.at(-1) !== "";
-    if (!unfinished) lines.pop();
-    return { lines: lines.slice(-count), size, unfinished };
+    return await lastLines(fileSource(handle), count);
   } finally {
     await handle.close();
   }
@@ -46,33 +25,32 @@ export interface FollowOptions {
   signal?: AbortSignal;
 }
 
+/** The last `tail` lines, then each line as it is completed; an unfinished one is held until then (or the end). */
 export async function* followLines(file: string, options: FollowOptions): AsyncIterable<string> {
-  const { lines, size, unfinished } = await tailLines(file, options.tail);
-  // An unfinished last line is held back until the rest of it arrives.
-  let partial = unfinished ? (lines.pop() ?? "") : "";
-  yield* lines;
-  let offset = size;
-  const decoder = new StringDecoder("utf8");
   const handle = await open(file, "r");
   try {
+    const source = fileSource(handle);
+    let offset = await tailStart(source, options.tail, await source.size());
+    const lines: string[] = [];
+    const splitter = decodingSplitter(lines, offset);
+    const buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES);
     for (;;) {
       if (options.signal?.aborted) return;
       // Checked before reading: whatever was written before the task ended is then read below.
       const done = await options.isDone();
-      const { size: now } = await stat(file);
-      while (offset < now) {
-        const chunk = Buffer.alloc(Math.min(CHUNK_BYTES, now - offset));
-        const { bytesRead } = await handle.read(chunk, 0, chunk.length, offset);
-        if (bytesRead === 0) break;
-        offset += bytesRead;
-        const text = partial + decoder.write(chunk.subarray(0, bytesRead));
-        const parts = text.split("\n");
-        partial = parts.pop() ?? "";
-        yield* parts;
+      const size = await source.size();
+      while (offset < size) {
+        const read = await source.read(buffer.subarray(0, Math.min(READ_CHUNK_BYTES, size - offset)), offset);
+        if (read === 0) break;
+        offset += read;
+        splitter.push(buffer.subarray(0, read));
+        for (const line of lines) yield line;
+        lines.length = 0;
+        if (options.signal?.aborted) return;
       }
       if (done) {
-        const rest = partial + decoder.end();
-        if (rest !== "") yield rest;
+        splitter.end();
+        for (const line of lines) yield line;
         return;
       }
       await sleep(options.pollIntervalMs);
@@ -80,4 +58,11 @@ export async function* followLines(file: string, options: FollowOptions): AsyncI
   } finally {
     await handle.close();
   }
+}
+
+function fileSource(handle: FileHandle): ByteSource {
+  return {
+    size: async () => (await handle.stat()).size,
+    read: async (buffer, position) => (await handle.read(buffer, 0, buffer.length, position)).bytesRead,
+  };
 }

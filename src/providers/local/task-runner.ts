@@ -14,7 +14,7 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
-import { mkdir, open, readdir, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, rm, writeFile } from "node:fs/promises";
 import { userInfo } from "node:os";
 import { ProviderError } from "../../errors.ts";
 import { InstanceCatalog } from "../../instance-types/catalog.ts";
@@ -33,7 +33,19 @@ import { followLines, tailLines } from "./log-files.ts";
 import { LocalVolumes } from "./local-volumes.ts";
 import { isGroupAlive, isSupervisorAlive, killGroup } from "../processes.ts";
 import { localTaskEnv, LOCAL_MAIN_IP } from "./task-env.ts";
-import { newTaskId, notFound, readTaskState, taskInfoFromState, TASK_ID, writeTaskState, type LocalTaskState } from "./task-state.ts";
+import { DISK_FULL, diskFullError, freeBytes, isDiskFull } from "../record-files.ts";
+import {
+  keepTaskState,
+  newTaskId,
+  notFound,
+  readTaskState,
+  RECORD_RESERVE_BYTES,
+  taskInfoFromState,
+  TASK_ID,
+  TASK_STATE_INVALID,
+  writeTaskState,
+  type LocalTaskState,
+} from "./task-state.ts";
 
 /** Local tasks cost nothing. */
 const LOCAL_PRICE = "$0.00";
@@ -51,6 +63,11 @@ export interface LocalTaskRunnerOptions {
   flowHome?: string;
   /** The environment tasks take PATH, HOME and the like from; process.env by default. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Told about what is skipped rather than failing the whole command (a damaged task record in
+   * a listing); each at most once per runner. Written to stderr as `flow: warning: …` by default.
+   */
+  onWarning?: (message: string) => void;
 }
 
 export class LocalTaskRunner implements TaskProvider {
@@ -59,9 +76,13 @@ export class LocalTaskRunner implements TaskProvider {
   readonly home: string;
   readonly #env: NodeJS.ProcessEnv;
   readonly #volumes: LocalVolumes;
+  readonly #warn: (message: string) => void;
+  /** Damaged records already warned about. */
+  readonly #skipped = new Set<string>();
 
   constructor(options: LocalTaskRunnerOptions = {}) {
     this.#env = options.env ?? process.env;
+    this.#warn = options.onWarning ?? ((message) => process.stderr.write(`flow: warning: ${message}\n`));
     this.home = resolveFlowHome(options.flowHome, this.#env);
     this.#volumes = new LocalVolumes(this.home);
   }
@@ -72,6 +93,27 @@ export class LocalTaskRunner implements TaskProvider {
     const name = config.uniqueName ? uniqueName(config.name, taskId) : config.name;
     const paths = taskPaths(this.home, taskId);
     await mkdir(tasksDir(this.home), { recursive: true, mode: 0o700 });
+    // The code package, the record and the supervisor's reserve for the final record, at least.
+    const neededBytes = (code?.archive.byteLength ?? 0) + 2 * RECORD_RESERVE_BYTES;
+    const free = await freeBytes(this.home);
+    if (free !== undefined && free < neededBytes) throw await diskFullError(this.home, { neededBytes, what: "the task was not submitted" });
+    let state: LocalTaskState;
+    try {
+      state = await this.#prepare(taskId, name, config, code, paths);
+    } catch (error) {
+      // Nothing half-made is left for listings to trip over.
+      await rm(paths.dir, { recursive: true, force: true });
+      if (isDiskFull(error) || (error instanceof ProviderError && error.errorCode === DISK_FULL)) {
+        throw await diskFullError(this.home, { neededBytes, what: "the task was not submitted", cause: error });
+      }
+      throw error;
+    }
+    await this.#startSupervisor(paths, localTaskEnv({ taskId, name, config }, this.#env));
+    return taskInfoFromState(state, paths.workspace);
+  }
+
+  /** The task's directory: code package, empty logs, and its first record (pending). */
+  async #prepare(taskId: string, name: string, config: TaskConfig, code: SubmitRequest["code"], paths: TaskPaths): Promise<LocalTaskState> {
     await mkdir(paths.dir, { mode: 0o700 });
     if (code !== undefined) await writeFile(paths.code, code.archive, { mode: 0o600 });
     await writeFile(paths.stdout, "", { mode: 0o600 });
@@ -91,9 +133,8 @@ export class LocalTaskRunner implements TaskProvider {
       createdBy: currentUser(),
       createdAt: new Date().toISOString(),
     };
-    await writeTaskState(paths.state, state);
-    await this.#startSupervisor(paths, localTaskEnv({ taskId, name, config }, this.#env));
-    return taskInfoFromState(state, paths.workspace);
+    await writeTaskState(paths.state, state, this.home);
+    return state;
   }
 
   /**
@@ -146,7 +187,8 @@ export class LocalTaskRunner implements TaskProvider {
     let state = await this.#state(idOrName);
     const paths = taskPaths(this.home, state.taskId);
     if (isTerminalStatus(state.status)) return taskInfoFromState(state, paths.workspace);
-    await writeFile(paths.cancelRequested, new Date().toISOString(), { mode: 0o600 });
+    // Empty: it takes no space, so a cancel works on a full disk too.
+    await writeFile(paths.cancelRequested, "", { mode: 0o600 });
     const deadline = Date.now() + CANCEL_LIMIT_MS;
     let signalled = false;
     while (!isTerminalStatus(state.status) && Date.now() < deadline) {
@@ -166,14 +208,14 @@ export class LocalTaskRunner implements TaskProvider {
     if (!isTerminalStatus(state.status)) {
       if (state.pid !== undefined) killGroup(state.pid, "SIGKILL");
       state = { ...state, status: "cancelled", completedAt: new Date().toISOString(), message: "cancelled (its supervisor did not answer)" };
-      await writeTaskState(paths.state, state);
+      await keepTaskState(paths.state, state, this.home);
     }
     return taskInfoFromState(state, paths.workspace);
   }
 
   async readLogs(idOrName: string, options: ReadLogsOptions): Promise<string> {
     const { taskId } = await this.#state(idOrName);
-    const { lines } = await tailLines(taskPaths(this.home, taskId)[options.stream], options.tail);
+    const lines = await tailLines(taskPaths(this.home, taskId)[options.stream], options.tail);
     return lines.length === 0 ? "" : `${lines.join("\n")}\n`;
   }
 
@@ -249,10 +291,24 @@ export class LocalTaskRunner implements TaskProvider {
     return (await readdir(tasksDir(this.home)).catch(() => [] as string[])).filter((id) => TASK_ID.test(id));
   }
 
-  /** A directory whose record is not written yet is a task being submitted right now: skipped. */
+  /**
+   * For listings and name lookups. A directory whose record is not written yet is a task being
+   * submitted right now: skipped. A damaged record is skipped too, with a warning naming it: one
+   * bad file must not hide every other task.
+   */
   async #readIfPresent(taskId: string): Promise<LocalTaskState | undefined> {
     const file = taskPaths(this.home, taskId).state;
-    return existsSync(file) ? readTaskState(file, taskId) : undefined;
+    if (!existsSync(file)) return undefined;
+    try {
+      return await readTaskState(file, taskId);
+    } catch (error) {
+      if (!(error instanceof ProviderError && error.errorCode === TASK_STATE_INVALID)) throw error;
+      if (!this.#skipped.has(file)) {
+        this.#skipped.add(file);
+        this.#warn(`${error.message}; skipped it (delete ${taskPaths(this.home, taskId).dir} if you no longer need it)`);
+      }
+      return undefined;
+    }
   }
 
   /**
@@ -281,7 +337,7 @@ export class LocalTaskRunner implements TaskProvider {
           ? "the task never started: its supervisor did not come up (see supervisor.log in its directory)"
           : `its supervisor (pid ${supervisorPid}) exited unexpectedly, so its exit status is unknown`,
     };
-    await writeTaskState(paths.state, lost);
+    await keepTaskState(paths.state, lost, this.home);
     return lost;
   }
 }

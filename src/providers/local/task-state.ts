@@ -5,15 +5,17 @@
  *
  * Every read goes through the zod schema: the file may be from an older SDK, half-edited by
  * hand, or not ours at all. Writes replace the file atomically (write beside, rename), so a
- * reader in another process sees the old version or the new one, never a mix.
+ * reader in another process sees the old version or the new one, never a mix; a full disk is
+ * reported as such (record-files.ts), and the supervisor has a fallback for it (below).
  */
 import { randomBytes } from "node:crypto";
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { open, readFile, rm } from "node:fs/promises";
 import { z } from "zod";
 import { ProviderError, TaskNotFoundError } from "../../errors.ts";
 import { TaskConfigSchema } from "../../task/task-config.ts";
 import type { TaskInfo } from "../../task/task-info.ts";
 import { TaskStatusSchema } from "../../task/task-status.ts";
+import { DISK_FULL, writeRecordFile } from "../record-files.ts";
 
 /** `task-` and 12 hex digits. Anything else given as an id is looked up as a name instead. */
 export const TASK_ID = /^task-[0-9a-f]{12}$/;
@@ -51,13 +53,23 @@ export const LocalTaskStateSchema = z.strictObject({
 
 export type LocalTaskState = z.output<typeof LocalTaskStateSchema>;
 
+/**
+ * What the supervisor sets aside (a file it deletes when the disk is full) so that a task that
+ * fills the disk does not take the record of how it ended with it: room for a record many times over.
+ */
+export const RECORD_RESERVE_BYTES = 64 * 1024;
+
+/** The error code of a record that exists but cannot be read or is not a valid record. */
+export const TASK_STATE_INVALID = "task_state_invalid";
+
 export async function readTaskState(file: string, taskId: string): Promise<LocalTaskState> {
   let text: string;
   try {
     text = await readFile(file, "utf8");
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") throw notFound(taskId);
-    throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") throw notFound(taskId);
+    throw unreadable(taskId, file, `cannot be read (${code ?? (error as Error).message})`, error);
   }
   let raw: unknown;
   try {
@@ -68,20 +80,74 @@ export async function readTaskState(file: string, taskId: string): Promise<Local
   const parsed = LocalTaskStateSchema.safeParse(raw);
   if (!parsed.success) {
     const first = parsed.error.issues[0];
-    const detail = first === undefined ? "not JSON" : `${first.path.join(".") || "(root)"}: ${first.message}`;
-    throw new ProviderError(`The record of task ${taskId} (${file}) is unreadable: ${detail}`, {
-      suggestions: ["It may be from another version of flow-sdk; delete its directory if you no longer need it."],
-      errorCode: "task_state_invalid",
-    });
+    const detail = raw === undefined || first === undefined ? "not JSON" : `${first.path.join(".") || "(root)"}: ${first.message}`;
+    throw unreadable(taskId, file, `is unreadable: ${detail}`);
   }
   return parsed.data;
 }
 
-export async function writeTaskState(file: string, state: LocalTaskState): Promise<void> {
-  const checked = LocalTaskStateSchema.parse(state);
-  const temp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-  await writeFile(temp, `${JSON.stringify(checked, null, 2)}\n`, { mode: 0o600 });
-  await rename(temp, file);
+function unreadable(taskId: string, file: string, what: string, cause?: unknown): ProviderError {
+  return new ProviderError(`The record of task ${taskId} (${file}) ${what}`, {
+    suggestions: ["It may be damaged or from another version of flow-sdk; delete its directory if you no longer need it."],
+    errorCode: TASK_STATE_INVALID,
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+/** Replaces the record atomically; a full disk is a ProviderError (DISK_FULL) naming `flowHome`, with no temp file left. */
+export async function writeTaskState(file: string, state: LocalTaskState, flowHome: string): Promise<void> {
+  await writeRecordFile(file, recordText(state), flowHome);
+}
+
+/**
+ * For an outcome that must be kept however full the disk is (how a task ended, a cancel, a
+ * supervisor found gone): writeTaskState; on a full disk, again after deleting `reserve` (space
+ * the supervisor set aside), then over the old record in place. Resolves to whether the disk
+ * was full; rejects only when even that failed.
+ */
+export async function keepTaskState(file: string, state: LocalTaskState, flowHome: string, reserve?: string): Promise<{ diskFull: boolean }> {
+  try {
+    await writeTaskState(file, state, flowHome);
+    return { diskFull: false };
+  } catch (error) {
+    if (!isDiskFullError(error)) throw error;
+  }
+  if (reserve !== undefined && (await rm(reserve).then(() => true, () => false))) {
+    try {
+      await writeTaskState(file, state, flowHome);
+      return { diskFull: true };
+    } catch (error) {
+      if (!isDiskFullError(error)) throw error;
+    }
+  }
+  await overwriteTaskState(file, state);
+  return { diskFull: true };
+}
+
+function isDiskFullError(error: unknown): boolean {
+  return error instanceof ProviderError && error.errorCode === DISK_FULL;
+}
+
+/**
+ * The last resort on a full disk: the new record written over the old one in place, which takes
+ * no new space while it fits the blocks the old one has. It is padded with spaces (JSON allows
+ * them) to the old length, so no tail of the old record is left after it. Not atomic: a reader
+ * may, rarely, see a mix, and reports the record unreadable then.
+ */
+async function overwriteTaskState(file: string, state: LocalTaskState): Promise<void> {
+  const text = Buffer.from(recordText(state));
+  const handle = await open(file, "r+");
+  try {
+    const { size } = await handle.stat();
+    const padded = text.length >= size ? text : Buffer.concat([text, Buffer.alloc(size - text.length, " ")]);
+    await handle.write(padded, 0, padded.length, 0);
+  } finally {
+    await handle.close();
+  }
+}
+
+function recordText(state: LocalTaskState): string {
+  return `${JSON.stringify(LocalTaskStateSchema.parse(state), null, 2)}\n`;
 }
 
 export function notFound(idOrName: string): TaskNotFoundError {

@@ -9,17 +9,23 @@
  *
  * It is the only writer of state.json while it lives. If it dies anyway, readers notice (its pid
  * is in the record) and record the loss instead of leaving the task "running" forever.
+ *
+ * A task may fill the disk (its workspace and logs live under FLOW_HOME): the supervisor holds a
+ * reserve file from the start and gives it up for the final record, which then says the disk was
+ * full (task-state.ts keepTaskState).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, open } from "node:fs/promises";
+import { mkdir, open, rm, writeFile } from "node:fs/promises";
 import { constants } from "node:os";
+import { dirname } from "node:path";
 import { text } from "node:stream/consumers";
 import { z } from "zod";
 import { extractArchive } from "../../bundler/unpack.ts";
 import { taskPathsIn } from "../flow-home.ts";
 import { killGroup } from "../processes.ts";
-import { readTaskState, writeTaskState, type LocalTaskState } from "./task-state.ts";
+import { diskFullError, formatBytes, freeBytes, isDiskFull } from "../record-files.ts";
+import { keepTaskState, readTaskState, RECORD_RESERVE_BYTES, type LocalTaskState } from "./task-state.ts";
 
 /** How long a stopped command gets between SIGTERM and SIGKILL. */
 const STOP_GRACE_MS = 3_000;
@@ -34,6 +40,8 @@ if (dir === undefined) {
   process.exit(2);
 }
 const files = taskPathsIn(dir);
+/** `<home>/tasks/<taskId>`: the flow home is two levels up. */
+const flowHome = dirname(dirname(dir));
 
 let child: ChildProcess | undefined;
 let stopReason: StopReason | undefined;
@@ -52,13 +60,23 @@ process.on("SIGHUP", () => {});
 process.on("SIGINT", () => {});
 
 let state = await readTaskState(files.state, "(supervised)");
+// Set aside before the task can fill the disk. If even this fails, the disk is full already, and
+// whatever part of it was written is still room to give back later.
+await writeFile(files.reserve, Buffer.alloc(RECORD_RESERVE_BYTES), { mode: 0o600 }).catch(() => {});
+let diskFull = false;
 let writes = Promise.resolve();
-/** Transitions are written in the order they happen, even when not awaited. */
+/**
+ * Transitions are written in the order they happen, even when not awaited; one that fails does
+ * not stop the later ones (the last is the one that counts).
+ */
 function update(change: Partial<LocalTaskState>): Promise<void> {
   state = { ...state, ...change };
   const snapshot = state;
-  writes = writes.then(() => writeTaskState(files.state, snapshot));
-  return writes;
+  const write = writes.then(async () => {
+    if ((await keepTaskState(files.state, snapshot, flowHome, files.reserve)).diskFull) diskFull = true;
+  });
+  writes = write.catch(() => {});
+  return write;
 }
 
 try {
@@ -74,15 +92,39 @@ try {
   }
 
   const outcome = stopReason === undefined ? await run(handover.data.env) : { code: null, signal: null, startError: undefined };
-  await update(finalState(outcome));
+  const ended = finalState(outcome);
+  await update({ ...ended, message: `${ended.message ?? ""}${await fullDiskNote()}` });
 } catch (error) {
-  await update({
-    status: "failed",
-    completedAt: new Date().toISOString(),
-    message: `the local runner failed: ${error instanceof Error ? error.message : String(error)}`,
-  });
+  try {
+    const why = isDiskFull(error) ? (await diskFullError(flowHome)).message : error instanceof Error ? error.message : String(error);
+    await update({ status: "failed", completedAt: new Date().toISOString(), message: `the local runner failed: ${why}` });
+  } catch (again) {
+    // Not even in place: the reader that finds this supervisor gone records the loss.
+    log(`flow task supervisor: could not record how the task ended: ${(again as Error).message}`);
+    process.exitCode = 1;
+  }
 }
-process.exit(0);
+await rm(files.reserve, { force: true }).catch(() => {});
+process.exit(process.exitCode ?? 0);
+
+/**
+ * When the disk holding FLOW_HOME ran full (the task's own output or files are the usual
+ * cause), the task's end says so: its logs, and whatever it wrote, may be cut short.
+ */
+async function fullDiskNote(): Promise<string> {
+  const free = await freeBytes(flowHome);
+  if (!diskFull && (free === undefined || free >= RECORD_RESERVE_BYTES)) return "";
+  return `; the disk holding FLOW_HOME (${flowHome}) is full${free === undefined ? "" : ` (${formatBytes(free)} free)`}, so its output may be cut short`;
+}
+
+/** To supervisor.log; on a full disk that may fail too, which must not end the supervisor. */
+function log(message: string): void {
+  try {
+    process.stderr.write(`${message}\n`);
+  } catch {
+    // Nowhere left to say it.
+  }
+}
 
 interface Outcome {
   code: number | null;
@@ -100,7 +142,9 @@ async function run(env: Record<string, string>): Promise<Outcome> {
     started.once("error", (error) => resolve({ code: null, signal: null, startError: error }));
     started.once("exit", (code, signal) => resolve({ code, signal, startError: undefined }));
     started.once("spawn", () => {
-      void update({ status: "running", pid: started.pid, startedAt: new Date().toISOString() });
+      update({ status: "running", pid: started.pid, startedAt: new Date().toISOString() }).catch((error: unknown) =>
+        log(`flow task supervisor: could not record that the task started: ${(error as Error).message}`),
+      );
       // A cancel that raced the start (marker written, pid not yet recorded) is honored now.
       if (existsSync(files.cancelRequested)) stop("cancelled");
       else if (stopReason !== undefined) stop(stopReason);
@@ -110,7 +154,7 @@ async function run(env: Record<string, string>): Promise<Outcome> {
   clearTimeout(killTimer);
   // The task is over when its command is: whatever it left running in its group goes too.
   if (started.pid !== undefined) killGroup(started.pid, "SIGKILL");
-  if (outcome.startError !== undefined) await stderr.write(`flow: could not start ${JSON.stringify(file)}: ${outcome.startError.message}\n`);
+  if (outcome.startError !== undefined) await stderr.write(`flow: could not start ${JSON.stringify(file)}: ${outcome.startError.message}\n`).catch(() => {});
   await stdout.close();
   await stderr.close();
   return outcome;

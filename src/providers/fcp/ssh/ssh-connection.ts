@@ -12,8 +12,10 @@ import type Ssh2 from "ssh2";
 import type { Client, ClientChannel, SFTPWrapper } from "ssh2";
 import { AuthenticationError, NetworkError, TimeoutError } from "../../../errors.ts";
 import { sleep } from "../../../sleep.ts";
+import { LineSplitter } from "../../log-lines.ts";
 import { exitCodeOf } from "./exit-code.ts";
 import { openShell, type ShellStreams } from "./interactive-shell.ts";
+import { openRemoteFile, type RemoteFile } from "./sftp-read.ts";
 import { uploadOverSftp, type UploadSource } from "./sftp-upload.ts";
 import { loadSsh2 } from "./ssh2-module.ts";
 import { forwardLocalPort, type PortForward } from "./tcp-forward.ts";
@@ -43,8 +45,8 @@ const RETRY_DELAY_MS = 1_000;
 /** A preempted instance stops answering; keepalives notice within about a minute. */
 const KEEPALIVE_INTERVAL_MS = 15_000;
 const KEEPALIVE_COUNT_MAX = 4;
-/** `lines()` stops reading the remote command while this many lines wait for the consumer. */
-const LINE_BACKLOG_LIMIT = 10_000;
+/** `lines()` stops reading the remote command while this much text waits for the consumer. */
+const LINE_BACKLOG_LIMIT_CHARS = 4 * 1024 * 1024;
 /** Failures that mean "nothing useful will change by retrying". */
 const PERMANENT_NETWORK_CODES = new Set(["ENOTFOUND", "EAI_FAIL", "EACCES"]);
 
@@ -131,44 +133,56 @@ export class SshConnection {
   }
 
   /**
-   * Lines of a long-running command's stdout as they arrive (e.g. `tail -n 20 -F file`). Ends
-   * when the command exits, the signal fires or the connection drops; breaking out of the loop
-   * stops the remote command.
+   * Lines of a long-running command's stdout as they arrive (e.g. `tail -c +1 -F file`), split as
+   * log-lines.ts says (`\n`, `\r\n` and a lone `\r` end a line; a very long line comes in
+   * pieces). Ends when the command exits, the signal fires or the connection drops; breaking out
+   * of the loop stops the remote command. The remote command is paused while the consumer is
+   * behind, so memory stays bounded however fast it writes.
    */
   async *lines(command: string, options: { signal?: AbortSignal } = {}): AsyncIterable<string> {
     if (options.signal?.aborted) return;
     const channel = await this.#openExec(command);
     channel.end();
     const backlog: string[] = [];
-    let partial = "";
+    let backlogChars = 0;
     let ended = false;
     let wake: (() => void) | undefined;
     const notify = () => {
       wake?.();
       wake = undefined;
     };
+    const splitter = new LineSplitter((buffer, from, to) => {
+      const line = buffer.toString("utf8", from, to);
+      backlog.push(line);
+      backlogChars += line.length + 1;
+    });
     const finish = () => {
-      if (partial !== "") backlog.push(partial);
-      partial = "";
+      if (ended) return;
+      splitter.end();
       ended = true;
       notify();
     };
-    channel.setEncoding("utf8");
-    channel.on("data", (chunk: string) => {
-      const pieces = (partial + chunk).split("\n");
-      partial = pieces.pop() ?? "";
-      for (const piece of pieces) backlog.push(piece.endsWith("\r") ? piece.slice(0, -1) : piece);
-      if (backlog.length >= LINE_BACKLOG_LIMIT) channel.pause();
+    channel.on("data", (chunk: Buffer) => {
+      splitter.push(chunk);
+      if (backlogChars >= LINE_BACKLOG_LIMIT_CHARS) channel.pause();
       notify();
     });
     channel.stderr.resume();
     channel.on("close", finish);
     options.signal?.addEventListener("abort", finish, { once: true });
     try {
+      let next = 0;
       for (;;) {
-        const line = backlog.shift();
-        if (line !== undefined) {
-          if (backlog.length < LINE_BACKLOG_LIMIT / 2) channel.resume();
+        if (next < backlog.length) {
+          const line = backlog[next]!;
+          backlog[next++] = "";
+          backlogChars -= line.length + 1;
+          // Taken from the front in place (shift() is linear); compacted now and then.
+          if (next >= 1024 && next * 2 >= backlog.length) {
+            backlog.splice(0, next);
+            next = 0;
+          }
+          if (backlogChars < LINE_BACKLOG_LIMIT_CHARS / 2) channel.resume();
           yield line;
           continue;
         }
@@ -178,6 +192,17 @@ export class SshConnection {
     } finally {
       options.signal?.removeEventListener("abort", finish);
       stopRemote(channel);
+    }
+  }
+
+  /** A file on the instance to read at any offset (SFTP), or undefined when there is no such file. */
+  async openFile(path: string): Promise<RemoteFile | undefined> {
+    const sftp = await this.#sftpSession();
+    try {
+      return await openRemoteFile(sftp, path);
+    } catch (error) {
+      if (this.#isClosed) throw this.#lost(`while reading ${path}`, error);
+      throw error;
     }
   }
 
