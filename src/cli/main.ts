@@ -149,10 +149,21 @@ program
 const [flowArgv, entrypointArgs] = splitEntrypointArgs(process.argv, runCommandSpec);
 try {
   await program.parseAsync(flowArgv);
-  process.exit(typeof process.exitCode === "number" ? process.exitCode : 0);
+  await exitAfterOutput(typeof process.exitCode === "number" ? process.exitCode : 0);
 } catch (error) {
   process.stderr.write(`${formatError(error, import.meta.url)}\n`);
-  process.exit(1);
+  await exitAfterOutput(1);
+}
+
+/**
+ * Exit once what was printed has left the process. Writes to a pipe are asynchronous, and
+ * process.exit() drops what is still queued: `flow logs <id> | grep …` would lose most of a big log.
+ * (The CLI exits explicitly because a finished command may leave connections open.)
+ */
+async function exitAfterOutput(code: number): Promise<never> {
+  const flushed = (stream: NodeJS.WriteStream) => new Promise<void>((resolve) => stream.write("", () => resolve()));
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit(code);
 }
 
 /** file.ts, file.cts, file.mjs, file.ts::name: TypeScript/JavaScript functions rather than a command. */

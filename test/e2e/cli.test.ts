@@ -89,6 +89,21 @@ describe("flow run", () => {
   });
 });
 
+describe("output", () => {
+  it("reaches a slow reader whole: the CLI exits only once what it printed has left through the pipe", async () => {
+    const started = startCli(["run", "test/fixtures/e2e/many-lines.ts", "--lines", "200000"]);
+    // Read nothing for a while, so that most of the output is still queued when the command ends.
+    started.child.stdout!.pause();
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    started.child.stdout!.resume();
+    const result = await started.done;
+    assert.equal(result.code, 0, result.stderr);
+    const lines = result.stdout.trimEnd().split("\n");
+    assert.equal(lines.length, 200_000);
+    assert.equal(lines.at(-1), "line 199999");
+  });
+});
+
 describe("errors a user can act on: one line and what to do, no internals (FLOW_DEBUG=1 shows them)", () => {
   it("a file that does not exist", async () => {
     const result = await runCli(["run", "nope.ts"]);
