@@ -13,6 +13,7 @@ import { providerName, type ProviderName } from "../providers/provider-name.ts";
 import { LocalProvider } from "../providers/local/local-provider.ts";
 import type { AgentSpec, Provider } from "../providers/provider.ts";
 import { AgentPool, type Lease } from "../runtime/agent-pool.ts";
+import { CANCEL_GRACE_MS } from "../runtime/protocol.ts";
 import { AgentSession } from "../runtime/session.ts";
 import { sleep } from "../sleep.ts";
 import type { FunctionOptions } from "./options.ts";
@@ -74,14 +75,16 @@ export class AppRunner implements Host {
   /** One call, with retries per the function's policy; each attempt gets its own timeout. */
   async call(record: FunctionRecord, args: unknown[], options: CallOptions): Promise<unknown> {
     const { effective, policy, pool, init } = this.#target(record, options.overrides);
+    let previous: unknown;
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.#attempt(record, effective, pool, (session, id, signal) =>
           session.call(id, args, { signal, init, onStarted: options.onStarted, localStack: options.callerStack }),
         options.signal);
       } catch (error) {
-        const delayMs = nextDelayMs(policy, error, attempt);
+        const delayMs = nextDelayMs(policy, error, attempt, previous);
         if (delayMs === undefined || this.#stopped) throw error;
+        previous = error;
         await sleep(delayMs, options.signal);
       }
     }
@@ -124,7 +127,9 @@ export class AppRunner implements Host {
       return await run(lease.session, this.#idOf(record, lease.session), signal);
     } catch (error) {
       if (signal.aborted && (signal.reason as Error | undefined)?.name === "TimeoutError") {
-        throw new FunctionTimeoutError(`${record.id} did not finish within timeoutMs=${timeoutMs}; the remote call was cancelled.`);
+        throw new FunctionTimeoutError(
+          `${record.id} did not finish within timeoutMs=${timeoutMs}; the remote call was cancelled (its process is stopped if it does not return within ${CANCEL_GRACE_MS} ms).`,
+        );
       }
       throw error;
     } finally {

@@ -1,5 +1,8 @@
 /**
  * The client end of one agent connection: init, calls, cancellation, logs, heartbeats.
+ *
+ * The agent is judged alive on its heartbeat and on any byte it sends (see liveness.ts), never on
+ * how long a call or a transfer takes.
  */
 import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
@@ -8,19 +11,20 @@ import { AgentLostError, CancelledError, PayloadTooLargeError } from "../errors.
 import { Channel } from "./channel.ts";
 import { decode, encode } from "./codec.ts";
 import { fromFailure } from "./failure.ts";
+import { Liveness } from "./liveness.ts";
+import { processEndError } from "./process-end.ts";
 import {
   AUTH_HEADER,
   AgentMessage,
+  CLIENT_MISSED_HEARTBEATS,
   EXIT_HOOKS_LIMIT_MS,
+  HEARTBEAT_INTERVAL_MS,
   PROTOCOL_VERSION,
   bearer,
   type ClientMessage,
   type Failure,
   type FunctionInfo,
 } from "./protocol.ts";
-
-const HEARTBEAT_MS = 5_000;
-const MISSED_HEARTBEATS = 3;
 
 export type LogHandler = (callId: string | null, stream: "stdout" | "stderr", data: string) => void;
 
@@ -48,6 +52,7 @@ export interface SessionCallOptions {
 }
 
 interface PendingCall {
+  functionId: string;
   resolve(value: unknown): void;
   reject(error: unknown): void;
   onStarted: (() => void) | undefined;
@@ -78,7 +83,7 @@ export class AgentSession {
       this.#close(new AgentLostError(`the connection to the agent closed (${code}${reason.length ? ` ${reason}` : ""})`)),
     );
     ws.on("error", (error) => this.#close(new AgentLostError(`the connection to the agent failed: ${error.message}`)));
-    this.#startHeartbeat();
+    this.#watchLiveness();
   }
 
   /** Connect, authenticate, send init and wait until the agent has loaded the module. */
@@ -233,6 +238,7 @@ export class AgentSession {
         fn(value);
       };
       this.#pending.set(callId, {
+        functionId,
         resolve: settle(resolve),
         reject: settle(reject),
         onStarted: options.onStarted,
@@ -297,11 +303,16 @@ export class AgentSession {
       }
       case "error": {
         const pending = this.#pending.get(message.callId);
-        pending?.reject(
-          message.reason === "cancelled"
-            ? new CancelledError(message.error.message)
-            : this.#remoteError(message.error, pending.localStack),
-        );
+        if (!pending) return;
+        if (message.reason === "cancelled") {
+          pending.reject(new CancelledError(message.error.message));
+        } else if (message.processEnd) {
+          const hasCause = message.processEnd.how === "uncaught-exception" || message.processEnd.how === "unhandled-rejection" || message.processEnd.how === "load-failed";
+          const cause = hasCause ? this.#remoteError(message.error, pending.localStack) : undefined;
+          pending.reject(processEndError(pending.functionId, message.processEnd, cause));
+        } else {
+          pending.reject(this.#remoteError(message.error, pending.localStack));
+        }
         return;
       }
       case "stopped":
@@ -321,19 +332,22 @@ export class AgentSession {
     });
   }
 
-  #startHeartbeat(): void {
-    let lastPong = Date.now();
-    this.#ws.on("pong", () => (lastPong = Date.now()));
-    const timer = setInterval(() => {
-      if (Date.now() - lastPong > HEARTBEAT_MS * MISSED_HEARTBEATS) {
+  #watchLiveness(): void {
+    const liveness = new Liveness({
+      intervalMs: HEARTBEAT_INTERVAL_MS,
+      missedLimit: CLIENT_MISSED_HEARTBEATS,
+      ping: () => {
+        if (this.#ws.readyState === WebSocket.OPEN) this.#ws.ping();
+      },
+      dead: () => {
         this.#ws.terminate();
-        this.#close(new AgentLostError("the agent stopped answering heartbeats"));
-      } else if (this.#ws.readyState === WebSocket.OPEN) {
-        this.#ws.ping();
-      }
-    }, HEARTBEAT_MS);
-    timer.unref();
-    this.onClose(() => clearInterval(timer));
+        this.#close(new AgentLostError(`the agent sent nothing for ${CLIENT_MISSED_HEARTBEATS} heartbeats in a row (${(CLIENT_MISSED_HEARTBEATS * HEARTBEAT_INTERVAL_MS) / 1000} s)`));
+      },
+    });
+    // Every byte counts, including those of a frame still in transfer.
+    this.#ws.once("upgrade", (response) => response.socket.on("data", () => liveness.heard()));
+    liveness.start();
+    this.onClose(() => liveness.stop());
   }
 
   #close(error: Error): void {
