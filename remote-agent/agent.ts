@@ -94,7 +94,7 @@ export class Agent {
       env: options.env,
       tag: options.tag,
       output: {
-        forward: (session, binary, payload) => this.#forward(session, binary, payload),
+        forward: (session, binary, parts) => this.#forward(session, binary, parts),
         send: (session, message) => this.#send(session, message),
       },
     });
@@ -267,18 +267,20 @@ export class Agent {
   }
 
   /** A frame from the worker, to one session or (0) every one. */
-  #forward(session: number, binary: boolean, payload: Buffer): void {
+  #forward(session: number, binary: boolean, parts: Buffer[]): void {
     if (session === 0) {
-      for (const connection of this.#connections.values()) this.#forwardTo(connection, binary, payload);
+      for (const connection of this.#connections.values()) this.#forwardTo(connection, binary, parts);
       return;
     }
     const connection = this.#connections.get(session);
-    if (connection) this.#forwardTo(connection, binary, payload);
+    if (connection) this.#forwardTo(connection, binary, parts);
   }
 
-  #forwardTo(connection: Connection, binary: boolean, payload: Buffer): void {
+  #forwardTo(connection: Connection, binary: boolean, parts: Buffer[]): void {
     const { ws, session } = connection;
     if (ws.readyState !== ws.OPEN) return;
+    // One piece per message: sent as fragments, the client would copy each piece twice.
+    const payload = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     if (binary) ws.send(payload, { binary: true }, () => this.#supervisor.delivered(session, payload.byteLength));
     else ws.send(payload, { binary: false });
     if (ws.bufferedAmount > OUTPUT_HIGH_WATER_BYTES) this.#pauseOutput();

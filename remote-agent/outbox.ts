@@ -44,8 +44,8 @@ export class Outbox {
     this.#write(log ? [log, frame] : [frame]);
   }
 
-  /** Several frames in one write (a result and its `ended` mark). */
-  frames(frames: Buffer[]): void {
+  /** Several buffers in one write: whole frames, or a frame's header and then its payload. */
+  frames(frames: Uint8Array[]): void {
     const log = this.#takeLog();
     this.#write(log ? [log, ...frames] : frames);
   }
@@ -86,14 +86,14 @@ export class Outbox {
     return encodeFrame(log.kind, log.session, log.id, log.text);
   }
 
-  #write(buffers: Buffer[]): void {
+  #write(buffers: Uint8Array[]): void {
     try {
       let total = 0;
       for (const buffer of buffers) total += buffer.byteLength;
       let written = writevSync(FD, buffers);
       // A blocking socket writes everything unless a signal interrupts it; finish what is left.
       while (written < total) {
-        const rest = Buffer.concat(buffers).subarray(written);
+        const rest = Buffer.concat(buffers as readonly Uint8Array[]).subarray(written);
         buffers = [rest];
         total = rest.byteLength;
         written = writevSync(FD, buffers);

@@ -6,8 +6,8 @@
  *
  * Protocol frames (a client's text messages, binary blob frames either way) cross as they are, so
  * the control plane routes calls and results without decoding the values in them. `session` names
- * the client session a frame belongs to (0: every session, or none); `id` is a call id where the
- * frame concerns one call.
+ * the client session a frame belongs to (0: every session, or none). `id` is a call id: on output,
+ * the call that printed it; on a protocol frame from the worker, the call whose last frame it is.
  */
 import type { FunctionInfo, Failure } from "../src/runtime/protocol.ts";
 
@@ -20,16 +20,16 @@ import type { FunctionInfo, Failure } from "../src/runtime/protocol.ts";
 export const WORKER_TAG_VARIABLE = "FLOW_AGENT_TAG";
 
 export const FrameKind = {
-  /** A protocol text message: a client's (validated) to the worker, or the worker's to a client. */
+  /** A protocol text message: a client's (validated) to the worker, or the worker's to a client (`id`: the call it ends). */
   text: 1,
-  /** A protocol binary frame (blob stream header and chunk), either way. */
+  /** A protocol binary frame (blob stream header and chunk), either way (`id`: the call it ends). */
   binary: 2,
   /** JSON between control plane and worker only (ToWorker, FromWorker). */
   control: 3,
   /** What a call (id; "" for none) printed, as UTF-8 text. */
   stdout: 4,
   stderr: 5,
-  /** The call `id` has sent its last frame (its result, error, or the last blob of either). */
+  /** The call `id` is over without a last frame to mark (its client was gone). */
   ended: 6,
 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
@@ -38,7 +38,16 @@ export interface Frame {
   kind: FrameKind;
   session: number;
   id: string;
-  payload: Buffer;
+  /**
+   * The payload, as the views of the chunks it arrived in (one, unless it spanned reads): a
+   * megabyte frame is never copied just to be put in one piece. See payloadOf.
+   */
+  parts: Buffer[];
+}
+
+/** A frame's payload in one buffer (copied only if it came in several parts). */
+export function payloadOf(frame: Frame): Buffer {
+  return frame.parts.length === 1 ? frame.parts[0]! : Buffer.concat(frame.parts);
 }
 
 const PREFIX_BYTES = 4;
@@ -61,17 +70,22 @@ export function encodeFrame(kind: FrameKind, session: number, id: string, payloa
   return frame;
 }
 
-/** A protocol binary frame (u32 stream, u32 blob index, chunk) for `session`, built in place. */
-export function encodeBlobFrame(session: number, stream: number, index: number, chunk: Uint8Array): Buffer {
-  const frame = Buffer.allocUnsafe(HEADER_BYTES + BLOB_HEADER_BYTES + chunk.byteLength);
-  frame.writeUInt32LE(frame.byteLength - PREFIX_BYTES, 0);
-  frame[4] = FrameKind.binary;
-  frame.writeUInt32LE(session, 5);
-  frame.writeUInt16LE(0, 9);
-  frame.writeUInt32LE(stream, HEADER_BYTES);
-  frame.writeUInt32LE(index, HEADER_BYTES + 4);
-  frame.set(chunk, HEADER_BYTES + BLOB_HEADER_BYTES);
-  return frame;
+/**
+ * Everything of a protocol binary frame (u32 stream, u32 blob index, chunk) for `session` but the
+ * chunk itself, which is written after it as it is (no copy).
+ */
+export function blobFrameHeader(session: number, id: string, stream: number, index: number, chunkBytes: number): Buffer {
+  const idBytes = id === "" ? 0 : Buffer.byteLength(id);
+  const start = HEADER_BYTES + idBytes;
+  const header = Buffer.allocUnsafe(start + BLOB_HEADER_BYTES);
+  header.writeUInt32LE(header.byteLength + chunkBytes - PREFIX_BYTES, 0);
+  header[4] = FrameKind.binary;
+  header.writeUInt32LE(session, 5);
+  header.writeUInt16LE(idBytes, 9);
+  if (idBytes > 0) header.write(id, HEADER_BYTES, "utf8");
+  header.writeUInt32LE(stream, start);
+  header.writeUInt32LE(index, start + 4);
+  return header;
 }
 
 /** The header of a frame whose payload is written separately (to forward a buffer without copying it). */
@@ -84,7 +98,7 @@ export function frameHeader(kind: FrameKind, session: number, payloadBytes: numb
   return header;
 }
 
-/** Cuts a byte stream into frames. A frame inside one chunk is a view of it; one spanning chunks is copied once. */
+/** Cuts a byte stream into frames, without copying their payloads (see Frame.parts). */
 export class FrameReader {
   readonly #onFrame: (frame: Frame) => void;
   #chunks: Buffer[] = [];
@@ -102,54 +116,56 @@ export class FrameReader {
     for (;;) {
       if (this.#frameBytes === 0) {
         if (this.#buffered < PREFIX_BYTES) return;
-        this.#frameBytes = PREFIX_BYTES + this.#take(PREFIX_BYTES, false).readUInt32LE(0);
+        this.#frameBytes = PREFIX_BYTES + Buffer.concat(this.#peek(PREFIX_BYTES)).readUInt32LE(0);
       }
       if (this.#buffered < this.#frameBytes) return;
-      const bytes = this.#take(this.#frameBytes, true);
+      const frameBytes = this.#frameBytes;
       this.#frameBytes = 0;
-      const idBytes = bytes.readUInt16LE(9);
+      const header = Buffer.concat(this.#take(HEADER_BYTES));
+      const idBytes = header.readUInt16LE(9);
+      const id = idBytes === 0 ? "" : Buffer.concat(this.#take(idBytes)).toString("utf8");
       this.#onFrame({
-        kind: bytes[4] as FrameKind,
-        session: bytes.readUInt32LE(5),
-        id: idBytes === 0 ? "" : bytes.toString("utf8", HEADER_BYTES, HEADER_BYTES + idBytes),
-        payload: bytes.subarray(HEADER_BYTES + idBytes),
+        kind: header[4] as FrameKind,
+        session: header.readUInt32LE(5),
+        id,
+        parts: this.#take(frameBytes - HEADER_BYTES - idBytes),
       });
     }
   }
 
-  /** The next `count` bytes; consumed (removed) or only looked at. */
-  #take(count: number, consume: boolean): Buffer {
-    const first = this.#chunks[0]!;
-    let bytes: Buffer;
-    if (first.byteLength >= count) {
-      bytes = first.subarray(0, count);
-    } else {
-      bytes = Buffer.allocUnsafe(count);
-      for (let filled = 0, index = 0; filled < count; index++) {
-        const chunk = this.#chunks[index]!;
-        const part = Math.min(chunk.byteLength, count - filled);
-        bytes.set(part === chunk.byteLength ? chunk : chunk.subarray(0, part), filled);
-        filled += part;
-      }
+  /** The next `count` bytes, as views of the chunks they are in, left in place. */
+  #peek(count: number): Buffer[] {
+    const parts: Buffer[] = [];
+    for (let index = 0, left = count; left > 0; index++) {
+      const chunk = this.#chunks[index]!;
+      parts.push(chunk.byteLength <= left ? chunk : chunk.subarray(0, left));
+      left -= Math.min(left, chunk.byteLength);
     }
-    if (consume) this.#drop(count);
-    return bytes;
+    return parts;
   }
 
-  #drop(count: number): void {
+  /** The next `count` bytes, as views of the chunks they are in, consumed. */
+  #take(count: number): Buffer[] {
+    const parts: Buffer[] = [];
     this.#buffered -= count;
     while (count > 0) {
       const chunk = this.#chunks[0]!;
       if (chunk.byteLength <= count) {
+        parts.push(chunk);
         this.#chunks.shift();
         count -= chunk.byteLength;
       } else {
+        parts.push(chunk.subarray(0, count));
         this.#chunks[0] = chunk.subarray(count);
         count = 0;
       }
     }
+    if (parts.length === 0) parts.push(EMPTY);
+    return parts;
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 // ---- control messages ------------------------------------------------------------------------
 

@@ -9,9 +9,11 @@ import type { Readable, Writable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import { killGroup, killTagged } from "../src/providers/local/processes.ts";
 import { agentLog } from "./output.ts";
-import { FrameKind, FrameReader, WORKER_TAG_VARIABLE, encodeFrame, frameHeader, type Frame, type FromWorker, type ToWorker } from "./worker-link.ts";
+import { FrameKind, FrameReader, WORKER_TAG_VARIABLE, encodeFrame, frameHeader, payloadOf, type Frame, type FromWorker, type ToWorker } from "./worker-link.ts";
 
 const STDERR_TAIL_LINES = 20;
+/** A frame this small is copied behind its header: one write costs more than the copy. */
+const SMALL_FRAME_BYTES = 16 << 10;
 const STDERR_TAIL_CHARS = 4_000;
 /** After the worker has exited, how long its stderr may stay open (held by a process we could not stop). */
 const STDERR_DRAIN_MS = 500;
@@ -69,11 +71,11 @@ export class WorkerProcess {
     this.#input.on("error", () => {});
     const reader = new FrameReader((frame) => {
       if (frame.kind === FrameKind.control) {
-        const message = JSON.parse(frame.payload.toString("utf8")) as FromWorker;
+        const message = JSON.parse(payloadOf(frame).toString("utf8")) as FromWorker;
         if (message.type === "dying") this.#dying = message;
         if (message.type === "hello") this.heapLimitBytes = message.heapLimitBytes;
       }
-      if (frame.kind === FrameKind.stderr) this.#remember(frame.payload.toString("utf8"));
+      if (frame.kind === FrameKind.stderr) this.#remember(payloadOf(frame).toString("utf8"));
       options.onFrame(frame);
     });
     this.#output.on("data", (chunk: Buffer) => reader.push(chunk));
@@ -117,10 +119,15 @@ export class WorkerProcess {
     this.#write(encodeFrame(kind, session, id, payload));
   }
 
-  /** Forward a client's frame as it is: its bytes are not copied, only a header put before them. */
+  /** Forward a client's frame as it is: a big one is not copied, only given a header of its own. */
   forward(kind: FrameKind, session: number, payload: Buffer): void {
-    this.#write(frameHeader(kind, session, payload.byteLength));
-    this.#write(payload);
+    const header = frameHeader(kind, session, payload.byteLength);
+    if (payload.byteLength <= SMALL_FRAME_BYTES) {
+      this.#write(Buffer.concat([header, payload]));
+    } else {
+      this.#write(header);
+      this.#write(payload);
+    }
   }
 
   control(message: ToWorker): void {

@@ -14,7 +14,7 @@ import { killTagged } from "../src/providers/local/processes.ts";
 import { toFailure } from "../src/runtime/failure.ts";
 import { CANCEL_GRACE_MS, EXIT_HOOKS_LIMIT_MS, type AgentMessage, type Failure, type FunctionInfo, type ProcessEnd } from "../src/runtime/protocol.ts";
 import { agentLog } from "./output.ts";
-import { FrameKind, WORKER_TAG_VARIABLE, type Frame, type FromWorker } from "./worker-link.ts";
+import { FrameKind, WORKER_TAG_VARIABLE, payloadOf, type Frame, type FromWorker } from "./worker-link.ts";
 import { WorkerProcess, type WorkerExit } from "./worker-process.ts";
 
 /** Variables that only take effect when a process starts: a function's env with one of them gets a worker started with it. */
@@ -34,8 +34,8 @@ export interface LoadParams {
 
 /** Where the supervisor's output goes: the control plane's client sessions (0: every session). */
 export interface SupervisorOutput {
-  /** A protocol frame from the worker, forwarded as it is. */
-  forward(session: number, binary: boolean, payload: Buffer): void;
+  /** A protocol frame from the worker, forwarded as it is (its payload in the parts it arrived in). */
+  forward(session: number, binary: boolean, parts: Buffer[]): void;
   /** A message the control plane writes itself. */
   send(session: number, message: AgentMessage): void;
 }
@@ -273,10 +273,9 @@ export class WorkerSupervisor {
     const { output } = this.#options;
     switch (frame.kind) {
       case FrameKind.text:
-        output.forward(frame.session, false, frame.payload);
-        return;
       case FrameKind.binary:
-        output.forward(frame.session, true, frame.payload);
+        output.forward(frame.session, frame.kind === FrameKind.binary, frame.parts);
+        if (frame.id !== "") this.#ended(worker, frame.session, frame.id);
         return;
       case FrameKind.stdout:
       case FrameKind.stderr:
@@ -284,16 +283,14 @@ export class WorkerSupervisor {
           type: "log",
           callId: frame.id === "" ? null : frame.id,
           stream: frame.kind === FrameKind.stdout ? "stdout" : "stderr",
-          data: frame.payload.toString("utf8"),
+          data: payloadOf(frame).toString("utf8"),
         });
         return;
-      case FrameKind.ended: {
-        const route = this.#routes.get(frame.session)?.get(frame.id);
-        if (route?.worker === worker) this.#finish(route);
+      case FrameKind.ended:
+        this.#ended(worker, frame.session, frame.id);
         return;
-      }
       case FrameKind.control:
-        this.#onControl(worker, JSON.parse(frame.payload.toString("utf8")) as FromWorker);
+        this.#onControl(worker, JSON.parse(payloadOf(frame).toString("utf8")) as FromWorker);
         return;
     }
   }
@@ -313,6 +310,11 @@ export class WorkerSupervisor {
       case "dying":
         return; // kept by WorkerProcess for the exit report
     }
+  }
+
+  #ended(worker: Incarnation, session: number, callId: string): void {
+    const route = this.#routes.get(session)?.get(callId);
+    if (route?.worker === worker) this.#finish(route);
   }
 
   /** A call's last frame went out. */

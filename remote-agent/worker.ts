@@ -31,7 +31,7 @@ import { tagChildren } from "./child-tag.ts";
 import { Outbox } from "./outbox.ts";
 import { agentLog, captureOutput, outputContext, type OutputSink } from "./output.ts";
 import { WarmInstances } from "./warm-instances.ts";
-import { FrameKind, FrameReader, WORKER_TAG_VARIABLE, encodeBlobFrame, encodeFrame, type Frame, type FromWorker, type ToWorker } from "./worker-link.ts";
+import { FrameKind, FrameReader, WORKER_TAG_VARIABLE, blobFrameHeader, payloadOf, type Frame, type FromWorker, type ToWorker } from "./worker-link.ts";
 
 /** Binary bytes a session may have in flight before its sender waits for the control plane. */
 const SEND_WINDOW_BYTES = 16 << 20;
@@ -39,12 +39,45 @@ const AGENT_FILE = fileURLToPath(import.meta.url);
 
 type CallMessage = Extract<ClientMessage, { type: "call" }>;
 
+/**
+ * A call's cancellation. Its AbortSignal is made only when the code asks for it (currentCall()):
+ * most calls never do, and an AbortController costs more than a warm call's whole work here.
+ */
+class CallAbort {
+  #controller: AbortController | undefined;
+  #aborted = false;
+  #reason: unknown;
+
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  get reason(): unknown {
+    return this.#reason;
+  }
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+  }
+}
+
 /** A call in progress; `credit` and `wake` drive streaming calls (see #pump). */
 interface CallState {
   session: number;
   callId: string;
   functionId: string;
-  controller: AbortController;
+  abort: CallAbort;
   credit: number;
   wake: (() => void) | undefined;
   /** Its last frame is sent (or it failed early, on an unhandled rejection): nothing more goes out for it. */
@@ -98,13 +131,13 @@ class Worker {
   onFrame(frame: Frame): void {
     switch (frame.kind) {
       case FrameKind.text:
-        this.#onMessage(frame.session, JSON.parse(frame.payload.toString("utf8")) as ClientMessage);
+        this.#onMessage(frame.session, JSON.parse(payloadOf(frame).toString("utf8")) as ClientMessage);
         return;
       case FrameKind.binary:
-        this.#onBinary(frame.session, frame.payload);
+        this.#onBinary(frame.session, frame.parts);
         return;
       case FrameKind.control:
-        this.#onControl(JSON.parse(frame.payload.toString("utf8")) as ToWorker);
+        this.#onControl(JSON.parse(payloadOf(frame).toString("utf8")) as ToWorker);
         return;
     }
   }
@@ -145,7 +178,7 @@ class Worker {
         this.#sessions.delete(message.session);
         // Nobody is left to receive these results: stop the work.
         for (const call of state.calls.values()) {
-          call.controller.abort(new CancelledError("the client disconnected"));
+          call.abort.abort(new CancelledError("the client disconnected"));
           call.wake?.();
         }
         for (const wake of state.windowWaiters.splice(0)) wake();
@@ -187,7 +220,7 @@ class Worker {
       }
       case "cancel": {
         const call = this.#sessions.get(session)?.calls.get(message.callId);
-        call?.controller.abort(new CancelledError(message.reason ?? "cancelled by the caller"));
+        call?.abort.abort(new CancelledError(message.reason ?? "cancelled by the caller"));
         call?.wake?.();
         return;
       }
@@ -200,12 +233,24 @@ class Worker {
     }
   }
 
-  #onBinary(session: number, frame: Buffer): void {
-    // The control plane checked the stream and its sizes before forwarding.
+  /** A chunk of a call's arguments; the control plane checked its stream and sizes already. */
+  #onBinary(session: number, parts: Buffer[]): void {
     const state = this.#session(session);
-    const stream = frame.readUInt32LE(0);
-    const assembly = state.assemblies.get(stream);
-    if (!assembly?.add(frame.readUInt32LE(4), frame.subarray(HEADER_BYTES))) return;
+    // The blob header is in the first part but for the rarest of splits.
+    const head = parts[0]!.byteLength >= HEADER_BYTES ? parts[0]! : Buffer.concat(parts).subarray(0, HEADER_BYTES);
+    const assembly = state.assemblies.get(head.readUInt32LE(0));
+    if (!assembly) return;
+    const index = head.readUInt32LE(4);
+    let skip = HEADER_BYTES;
+    for (const part of parts) {
+      if (skip >= part.byteLength) {
+        skip -= part.byteLength;
+        continue;
+      }
+      if (!assembly.add(index, skip > 0 ? part.subarray(skip) : part)) return;
+      skip = 0;
+    }
+    const stream = head.readUInt32LE(0);
     if (assembly.complete) {
       state.assemblies.delete(stream);
       void this.#call(session, assembly.message, assembly.blobs());
@@ -246,7 +291,7 @@ class Worker {
       session,
       callId,
       functionId,
-      controller: new AbortController(),
+      abort: new CallAbort(),
       credit: message.credit ?? 0,
       wake: undefined,
       ended: false,
@@ -280,13 +325,19 @@ class Worker {
         return;
       }
 
-      const { signal } = state.controller;
+      const { abort } = state;
       // "started" only matters for calls that take a while: a call that settles within this turn of
       // the event loop goes straight to its result, one message instead of two.
       const started = setImmediate(() => {
         if (!state.ended) void this.#send(session, { type: "started", callId });
       });
-      const context: CallContext = { callId, functionId, signal };
+      const context: CallContext = {
+        callId,
+        functionId,
+        get signal() {
+          return abort.signal;
+        },
+      };
       this.#byContext.set(context, state);
       try {
         const value = await outputContext.run(this.sink(session, callId), () =>
@@ -297,15 +348,15 @@ class Worker {
           }),
         );
         clearImmediate(started);
-        if (signal.aborted) {
-          await this.#fail(state, signal.reason, "cancelled");
+        if (abort.aborted) {
+          await this.#fail(state, abort.reason, "cancelled");
           return;
         }
         const encoded = encode(value, "result");
         await this.#send(session, { type: "result", callId, value: encoded.value }, encoded.blobs, state);
       } catch (error) {
         clearImmediate(started);
-        await this.#fail(state, error, signal.aborted ? "cancelled" : "exception");
+        await this.#fail(state, error, abort.aborted ? "cancelled" : "exception");
       }
     } finally {
       sessionState.calls.delete(callId);
@@ -318,11 +369,11 @@ class Worker {
    * blocks run). Returns the generator's return value.
    */
   async #pump(state: CallState, generator: AsyncIterator<unknown>): Promise<unknown> {
-    const { signal } = state.controller;
+    const { abort } = state;
     try {
       for (;;) {
-        while (state.credit === 0 && !signal.aborted) await new Promise<void>((resolve) => (state.wake = resolve));
-        if (signal.aborted) return undefined;
+        while (state.credit === 0 && !abort.aborted) await new Promise<void>((resolve) => (state.wake = resolve));
+        if (abort.aborted) return undefined;
         const next = await generator.next();
         if (next.done) return next.value;
         state.credit--;
@@ -330,7 +381,7 @@ class Worker {
         await this.#send(state.session, { type: "yield", callId: state.callId, value: encoded.value }, encoded.blobs);
       }
     } finally {
-      if (signal.aborted) await generator.return?.(undefined);
+      if (abort.aborted) await generator.return?.(undefined);
     }
   }
 
@@ -357,31 +408,33 @@ class Worker {
       throw error;
     }
     if (ending) ending.ended = true;
-    const ended = ending ? [encodeFrame(FrameKind.ended, session, ending.callId, "")] : [];
+    // The call's last frame carries its id: the control plane's sign that the call is over.
+    const endId = ending?.callId ?? "";
     if (!state || state.closed) {
       // The client is gone; the control plane still needs to know the call is over.
-      if (ended.length > 0) this.#outbox.frames(ended);
+      if (ending) this.#outbox.frame(FrameKind.ended, session, endId, "");
       return;
     }
-    const textFrame = encodeFrame(FrameKind.text, session, "", text);
-    if (blobs.length === 0) {
-      this.#outbox.frames([textFrame, ...ended]);
-      return;
-    }
+    const lastBlob = blobs.findLastIndex((blob) => blob.byteLength > 0);
+    this.#outbox.frame(FrameKind.text, session, lastBlob === -1 ? endId : "", text);
+    if (lastBlob === -1) return;
     const stream = state.nextStream++;
-    this.#outbox.frames([textFrame]);
-    for (let index = 0; index < blobs.length; index++) {
+    for (let index = 0; index <= lastBlob; index++) {
       const blob = blobs[index]!;
       for (let offset = 0; offset < blob.byteLength; offset += CHUNK_BYTES) {
         // At most a window of bytes on their way: a slow client slows this sender, not the worker.
         while (state.inFlight > SEND_WINDOW_BYTES && !state.closed) await new Promise<void>((resolve) => state.windowWaiters.push(resolve));
-        if (state.closed) break;
-        const chunk = blob.subarray(offset, Math.min(offset + CHUNK_BYTES, blob.byteLength));
-        state.inFlight += HEADER_BYTES + chunk.byteLength;
-        this.#outbox.frames([encodeBlobFrame(session, stream, index, chunk)]);
+        if (state.closed) {
+          if (ending) this.#outbox.frame(FrameKind.ended, session, endId, "");
+          return;
+        }
+        const end = Math.min(offset + CHUNK_BYTES, blob.byteLength);
+        state.inFlight += HEADER_BYTES + end - offset;
+        const last = index === lastBlob && end === blob.byteLength;
+        const chunk = blob.subarray(offset, end);
+        this.#outbox.frames([blobFrameHeader(session, last ? endId : "", stream, index, chunk.byteLength), chunk]);
       }
     }
-    if (ended.length > 0) this.#outbox.frames(ended);
   }
 
   /** A rejection nothing handled, raised by a running call's code: that call fails with it. */
@@ -389,7 +442,7 @@ class Worker {
     const context = callContextStorage().getStore();
     const state = context ? this.#byContext.get(context) : undefined;
     if (state && !state.ended) {
-      state.controller.abort(reason);
+      state.abort.abort(reason);
       state.wake?.();
       void this.#fail(state, reason, "crashed", { how: "unhandled-rejection" });
       return;

@@ -1,13 +1,13 @@
 // The control plane ↔ worker link (framing) and how a worker's end is told to each call.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { FrameKind, FrameReader, encodeBlobFrame, encodeFrame, frameHeader, type Frame } from "../../remote-agent/worker-link.ts";
+import { FrameKind, FrameReader, blobFrameHeader, encodeFrame, frameHeader, payloadOf, type Frame } from "../../remote-agent/worker-link.ts";
 import { describeEnd } from "../../remote-agent/worker-supervisor.ts";
 import type { WorkerExit } from "../../remote-agent/worker-process.ts";
 
 function read(chunks: Buffer[]): Frame[] {
   const frames: Frame[] = [];
-  const reader = new FrameReader((frame) => frames.push({ ...frame, payload: Buffer.from(frame.payload) }));
+  const reader = new FrameReader((frame) => frames.push({ ...frame, parts: [Buffer.from(payloadOf(frame))] }));
   for (const chunk of chunks) reader.push(chunk);
   return frames;
 }
@@ -16,7 +16,8 @@ describe("worker link frames", () => {
   const stream = Buffer.concat([
     encodeFrame(FrameKind.text, 7, "", '{"type":"result"}'),
     encodeFrame(FrameKind.ended, 7, "call-é1", ""),
-    encodeBlobFrame(3, 42, 1, Uint8Array.of(9, 8, 7)),
+    blobFrameHeader(3, "", 42, 1, 3),
+    Buffer.of(9, 8, 7),
     Buffer.concat([frameHeader(FrameKind.binary, 5, 4), Buffer.from([1, 2, 3, 4])]),
   ]);
   const expected = [
@@ -26,7 +27,7 @@ describe("worker link frames", () => {
     { kind: FrameKind.binary, session: 5, id: "", payload: Buffer.from([1, 2, 3, 4]).toString("latin1") },
   ];
   const simple = (frames: Frame[]) =>
-    frames.map((f) => ({ kind: f.kind, session: f.session, id: f.id, payload: f.kind === FrameKind.binary ? f.payload.toString("latin1") : f.payload.toString("utf8") }));
+    frames.map((f) => ({ kind: f.kind, session: f.session, id: f.id, payload: f.kind === FrameKind.binary ? payloadOf(f).toString("latin1") : payloadOf(f).toString("utf8") }));
 
   test("read back whole, or cut at every byte", () => {
     assert.deepEqual(simple(read([stream])), expected);
