@@ -13,7 +13,7 @@
  * Without --workspace it works in a temporary directory of its own, removed when it exits.
  */
 import { randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Agent } from "./agent.ts";
@@ -46,6 +46,8 @@ async function main(): Promise<void> {
   void sweepStaleWorkspaces(agentLog);
   const ownWorkspace = values.workspace === undefined;
   const workspace = values.workspace ?? (await createWorkspace());
+  // The worker starts in it before the archive is unpacked there.
+  await mkdir(workspace, { recursive: true });
   let exiting = false;
   const stop = (code: number) => {
     if (exiting) return;

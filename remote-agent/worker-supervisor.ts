@@ -124,13 +124,19 @@ export class WorkerSupervisor {
   closeSession(session: number): void {
     this.#limits.delete(session);
     this.#worker?.process.control({ type: "closed", session });
-    for (const route of this.#routes.get(session)?.values() ?? []) {
+    const routes = this.#routes.get(session);
+    for (const route of routes?.values() ?? []) {
       if (route.held) this.#drop(route);
       else this.#startGrace(route, "the client disconnected");
     }
+    if (routes?.size === 0) this.#routes.delete(session);
   }
 
   call(session: number, callId: string, functionId: string, payload: Buffer): void {
+    if (this.#stopping) {
+      this.#options.output.send(session, { type: "error", callId, reason: "cancelled", error: toFailure(new CancelledError("the agent is shutting down")) });
+      return;
+    }
     let routes = this.#routes.get(session);
     if (!routes) this.#routes.set(session, (routes = new Map()));
     const route: CallRoute = { session, callId, functionId, worker: undefined, held: undefined, cancel: undefined };
