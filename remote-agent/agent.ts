@@ -9,6 +9,7 @@
  * decoded on this side. A peer that misbehaves (a reset, a malformed frame, a bad secret) loses
  * its own connection and nothing else.
  */
+import type { ChildProcess } from "node:child_process";
 import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { Duplex } from "node:stream";
@@ -47,6 +48,8 @@ export interface AgentOptions {
   env: Record<string, string>;
   /** Marks every process of this agent's workers (see worker-link.ts WORKER_TAG_VARIABLE). */
   tag: string;
+  /** The first worker, started ahead with workerTag(tag, 1) (see main.ts). */
+  firstWorker: ChildProcess | undefined;
   /** No client for idleTimeoutMs. */
   onIdle(): void;
 }
@@ -93,6 +96,7 @@ export class Agent {
       cwd: options.workspace,
       env: options.env,
       tag: options.tag,
+      firstWorker: options.firstWorker,
       output: {
         forward: (session, binary, parts) => this.#forward(session, binary, parts),
         send: (session, message) => this.#send(session, message),
@@ -103,11 +107,6 @@ export class Agent {
     // A malformed HTTP request closes its own socket, nothing more.
     this.#server.on("clientError", (_error, socket) => socket.destroy());
     this.#wss.on("error", (error) => agentLog(`flow-agent: ${error.message}\n`));
-  }
-
-  /** Start the worker early: node boots while the archive is unpacked. */
-  prespawn(): void {
-    this.#supervisor.prespawn();
   }
 
   /** Serve calls of the modules bundled at `entry`. */

@@ -5,7 +5,8 @@
  *                  [--idle-timeout-ms 300000] [--exit-with-stdin]
  *
  * This process is the control plane (agent.ts); it starts the same file with --worker for the
- * process that runs the user's code (worker.ts).
+ * process that runs the user's code (worker.ts). The first worker is started before anything else
+ * is loaded, so that node boots it while this process loads its modules and unpacks the archive.
  *
  * The session secret comes from FLOW_AGENT_SECRET or --secret-file, never from the command line
  * (where `ps` would show it), and is removed from the environment before any worker starts.
@@ -16,10 +17,10 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { Agent } from "./agent.ts";
 import { agentLog } from "./output.ts";
-import { WORKER_TAG_VARIABLE } from "./worker-link.ts";
-import { createWorkspace, prepareWorkspace, removeWorkspace, sweepStaleWorkspaces } from "./workspace.ts";
+import { WORKER_TAG_VARIABLE, workerTag } from "./worker-link.ts";
+import { spawnWorker } from "./worker-process.ts";
+import { createWorkspace, removeWorkspace, sweepStaleWorkspaces } from "./workspace.ts";
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -43,11 +44,15 @@ async function main(): Promise<void> {
   const tag = process.env[WORKER_TAG_VARIABLE] ?? randomBytes(8).toString("hex");
   process.env[WORKER_TAG_VARIABLE] = tag;
 
-  void sweepStaleWorkspaces(agentLog);
   const ownWorkspace = values.workspace === undefined;
   const workspace = values.workspace ?? (await createWorkspace());
   // The worker starts in it before the archive is unpacked there.
   await mkdir(workspace, { recursive: true });
+  const agentFile = fileURLToPath(import.meta.url);
+  const env = { ...process.env } as Record<string, string>;
+  const firstWorker = spawnWorker({ agentFile, cwd: workspace, env, tag: workerTag(tag, 1) });
+
+  const [{ Agent }, { prepareWorkspace }] = await Promise.all([import("./agent.ts"), import("./install.ts")]);
   let exiting = false;
   const stop = (code: number) => {
     if (exiting) return;
@@ -63,10 +68,11 @@ async function main(): Promise<void> {
     host: values.host,
     port: Number(values.port),
     idleTimeoutMs: Number(values["idle-timeout-ms"]),
-    agentFile: fileURLToPath(import.meta.url),
+    agentFile,
     workspace,
-    env: { ...process.env } as Record<string, string>,
+    env,
     tag,
+    firstWorker,
     onIdle: () => stop(0),
   });
   process.once("SIGTERM", () => stop(0)).once("SIGINT", () => stop(0));
@@ -80,8 +86,6 @@ async function main(): Promise<void> {
     // The local provider holds our stdin open; when it dies, even by SIGKILL, we follow it.
     process.stdin.on("end", () => stop(0)).on("error", () => stop(0)).resume();
   }
-  // Node boots the worker while the archive is unpacked.
-  agent.prespawn();
   let entry: string;
   try {
     process.chdir(workspace);
@@ -93,6 +97,8 @@ async function main(): Promise<void> {
   }
   const port = await agent.listen(entry);
   process.stdout.write(`${JSON.stringify({ event: "listening", port, pid: process.pid })}\n`);
+  // Off the start's path: the first call does not wait for other agents' leftovers to go.
+  void sweepStaleWorkspaces(agentLog);
 }
 
 if (process.argv.includes("--worker")) {

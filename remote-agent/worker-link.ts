@@ -19,6 +19,11 @@ import type { FunctionInfo, Failure } from "../src/runtime/protocol.ts";
  */
 export const WORKER_TAG_VARIABLE = "FLOW_AGENT_TAG";
 
+/** The tag value of an agent's `generation`-th worker. */
+export function workerTag(agentTag: string, generation: number): string {
+  return `${agentTag}.${generation}.`;
+}
+
 export const FrameKind = {
   /** A protocol text message: a client's (validated) to the worker, or the worker's to a client (`id`: the call it ends). */
   text: 1,

@@ -31,11 +31,31 @@ export interface WorkerExit {
   heapLimitBytes: number | undefined;
 }
 
-export interface WorkerProcessOptions {
+export interface WorkerSpawnOptions {
   agentFile: string;
   cwd: string;
   env: Record<string, string>;
   /** This worker's tag value: every process it starts carries it (see child-tag.ts). */
+  tag: string;
+}
+
+/**
+ * Start a worker process. Separate from WorkerProcess so the agent can start its first worker
+ * before it loads its own heavier modules (main.ts): its output waits in the pipes until read.
+ */
+export function spawnWorker(options: WorkerSpawnOptions): ChildProcess {
+  // Node flags the agent was started with (a heap size, a profiler) apply to its worker too.
+  return spawn(process.execPath, [...process.execArgv, options.agentFile, "--worker"], {
+    cwd: options.cwd,
+    env: { ...options.env, [WORKER_TAG_VARIABLE]: options.tag },
+    // Its own session and process group: signalling -pid reaches every plain child it starts.
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"],
+  });
+}
+
+export interface WorkerProcessOptions {
+  /** The tag it was started with. */
   tag: string;
   /** A frame from the worker (text, binary, control, output, ended). */
   onFrame(frame: Frame): void;
@@ -55,15 +75,9 @@ export class WorkerProcess {
   #tail = "";
   #corked = false;
 
-  constructor(options: WorkerProcessOptions) {
-    // Node flags the agent was started with (a heap size, a profiler) apply to its worker too.
-    this.#child = spawn(process.execPath, [...process.execArgv, options.agentFile, "--worker"], {
-      cwd: options.cwd,
-      env: { ...options.env, [WORKER_TAG_VARIABLE]: options.tag },
-      // Its own session and process group: signalling -pid reaches every plain child it starts.
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"],
-    });
+  /** Watch `child`, started by spawnWorker (perhaps a while ago: it may have ended already). */
+  constructor(child: ChildProcess, options: WorkerProcessOptions) {
+    this.#child = child;
     this.pid = this.#child.pid;
     this.#input = this.#child.stdio[3] as Writable;
     this.#output = this.#child.stdio[4] as Readable;
@@ -84,6 +98,7 @@ export class WorkerProcess {
     const stderrDone = this.#readRaw(this.#child.stderr!, "stderr", options);
 
     const ended = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve([child.exitCode, child.signalCode]);
       this.#child.once("exit", (code, signal) => resolve([code, signal]));
       this.#child.once("error", (error) => {
         agentLog(`flow-agent: the worker process could not start: ${error.message}\n`);

@@ -14,8 +14,9 @@ import { killTagged } from "../src/providers/local/processes.ts";
 import { toFailure } from "../src/runtime/failure.ts";
 import { CANCEL_GRACE_MS, EXIT_HOOKS_LIMIT_MS, type AgentMessage, type Failure, type FunctionInfo, type ProcessEnd } from "../src/runtime/protocol.ts";
 import { agentLog } from "./output.ts";
-import { FrameKind, WORKER_TAG_VARIABLE, payloadOf, type Frame, type FromWorker } from "./worker-link.ts";
-import { WorkerProcess, type WorkerExit } from "./worker-process.ts";
+import { FrameKind, WORKER_TAG_VARIABLE, payloadOf, workerTag, type Frame, type FromWorker } from "./worker-link.ts";
+import { WorkerProcess, spawnWorker, type WorkerExit } from "./worker-process.ts";
+import type { ChildProcess } from "node:child_process";
 
 /** Variables that only take effect when a process starts: a function's env with one of them gets a worker started with it. */
 const START_TIME_VARIABLES = ["NODE_OPTIONS", "NODE_PATH", "LD_PRELOAD", "LD_LIBRARY_PATH", "UV_THREADPOOL_SIZE"];
@@ -45,9 +46,11 @@ export interface SupervisorOptions {
   cwd: string;
   /** The environment workers start with (the control plane's, less its secret). */
   env: Record<string, string>;
-  /** The agent's tag: worker n gets `<tag>.<n>.` (see WORKER_TAG_VARIABLE). */
+  /** The agent's tag: worker n gets workerTag(tag, n). */
   tag: string;
   output: SupervisorOutput;
+  /** The first worker, if it was started ahead, with workerTag(tag, 1). */
+  firstWorker?: ChildProcess | undefined;
 }
 
 interface HeldFrame {
@@ -92,11 +95,8 @@ export class WorkerSupervisor {
 
   constructor(options: SupervisorOptions) {
     this.#options = options;
-  }
-
-  /** Start a worker now, so node has booted by the time the first client asks for the modules. */
-  prespawn(): void {
-    this.#current();
+    // Started ahead, so node has booted by the time the first client asks for the modules.
+    if (options.firstWorker) this.#adopt(options.firstWorker);
   }
 
   /** Load the user's modules (the first call sets what, for every worker after it). Their top-level output goes to `session`. */
@@ -220,6 +220,12 @@ export class WorkerSupervisor {
   /** The running worker, or a new one (with the open sessions, and the modules loading if they were before). */
   #current(): Incarnation {
     if (this.#worker) return this.#worker;
+    const { agentFile, cwd, env } = this.#options;
+    return this.#adopt(spawnWorker({ agentFile, cwd, env: { ...env, ...this.#startEnv }, tag: workerTag(this.#options.tag, this.#generation + 1) }));
+  }
+
+  /** Take on a worker just started, as the current one. */
+  #adopt(child: ChildProcess): Incarnation {
     const generation = ++this.#generation;
     const incarnation: Incarnation = {
       process: undefined as unknown as WorkerProcess,
@@ -230,11 +236,8 @@ export class WorkerSupervisor {
       exitHooksDone: [],
       ended: false,
     };
-    incarnation.process = new WorkerProcess({
-      agentFile: this.#options.agentFile,
-      cwd: this.#options.cwd,
-      env: { ...this.#options.env, ...this.#startEnv },
-      tag: `${this.#options.tag}.${generation}.`,
+    incarnation.process = new WorkerProcess(child, {
+      tag: workerTag(this.#options.tag, generation),
       onFrame: (frame) => this.#onFrame(incarnation, frame),
       onRawOutput: (stream, text) => this.#options.output.send(0, { type: "log", callId: null, stream, data: text }),
     });
