@@ -87,8 +87,9 @@ interface CallState {
 interface SessionState {
   maxPayloadBytes: number;
   calls: Map<string, CallState>;
-  /** Blob streams in transfer, by stream id. */
+  /** Calls whose arguments are still arriving: their blob streams by stream id, and the streams by call id. */
   assemblies: Map<number, BlobAssembly<CallMessage>>;
+  arriving: Map<string, number>;
   nextStream: number;
   /** Binary bytes sent and not yet delivered to the client's socket. */
   inFlight: number;
@@ -149,6 +150,7 @@ class Worker {
         maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES,
         calls: new Map(),
         assemblies: new Map(),
+        arriving: new Map(),
         nextStream: 1,
         inFlight: 0,
         windowWaiters: [],
@@ -182,6 +184,8 @@ class Worker {
           call.wake?.();
         }
         for (const wake of state.windowWaiters.splice(0)) wake();
+        // Calls that never started: the control plane must still hear they are over.
+        for (const callId of state.arriving.keys()) this.#outbox.frame(FrameKind.ended, message.session, callId, "");
         return;
       }
       case "delivered": {
@@ -206,8 +210,13 @@ class Worker {
           return;
         }
         const assembly = new BlobAssembly(message, lengths);
-        if (assembly.complete) void this.#call(session, message, assembly.blobs());
-        else this.#session(session).assemblies.set(message.blobStream, assembly);
+        if (assembly.complete) {
+          void this.#call(session, message, assembly.blobs());
+        } else {
+          const state = this.#session(session);
+          state.assemblies.set(message.blobStream, assembly);
+          state.arriving.set(message.callId, message.blobStream);
+        }
         return;
       }
       case "credit": {
@@ -219,8 +228,19 @@ class Worker {
         return;
       }
       case "cancel": {
-        const call = this.#sessions.get(session)?.calls.get(message.callId);
-        call?.abort.abort(new CancelledError(message.reason ?? "cancelled by the caller"));
+        const state = this.#sessions.get(session);
+        const reason = new CancelledError(message.reason ?? "cancelled by the caller");
+        const stream = state?.arriving.get(message.callId);
+        if (state && stream !== undefined) {
+          // Cancelled before its arguments were all in: it ends here, having never started.
+          state.arriving.delete(message.callId);
+          state.assemblies.delete(stream);
+          const error: AgentMessage = { type: "error", callId: message.callId, error: toFailure(reason), reason: "cancelled" };
+          this.#outbox.frame(FrameKind.text, session, message.callId, JSON.stringify(error));
+          return;
+        }
+        const call = state?.calls.get(message.callId);
+        call?.abort.abort(reason);
         call?.wake?.();
         return;
       }
@@ -253,6 +273,7 @@ class Worker {
     const stream = head.readUInt32LE(0);
     if (assembly.complete) {
       state.assemblies.delete(stream);
+      state.arriving.delete(assembly.message.callId);
       void this.#call(session, assembly.message, assembly.blobs());
     }
   }

@@ -8,6 +8,7 @@ import { after, before, describe, it } from "node:test";
 import { buildArchive, type CodeArchive } from "../../src/bundler/index.ts";
 import type { AgentEndpoint } from "../../src/providers/provider.ts";
 import { LocalProvider } from "../../src/providers/local/local-provider.ts";
+import { CANCEL_GRACE_MS } from "../../src/runtime/protocol.ts";
 import { AgentSession } from "../../src/runtime/session.ts";
 import { sdkExportNames } from "../../src/app/run.ts";
 import { isAlive, repoRoot, runNode } from "./helpers.ts";
@@ -132,6 +133,32 @@ describe("bad peers close only their own connection", () => {
     assert.ok(grown < 8 * 2 ** 30, `the worker's virtual memory grew by ${(grown / 2 ** 30).toFixed(1)} GiB`);
     socket.destroy();
     await session.close();
+  });
+});
+
+describe("calls whose arguments never all arrive", () => {
+  it("a call cancelled, or left by its client, before its arguments are in does not cost the worker", async () => {
+    const { endpoint, session: legit } = await agent();
+    const logs: string[] = [];
+    const watcher = await AgentSession.connect({ url: endpoint.url, secret: endpoint.secret, onLog: (_id, _stream, data) => logs.push(data) });
+    const port = portOf(endpoint);
+    const worker = await legit.call("workerPid", []);
+    const announce = (callId: string) =>
+      clientFrame(1, Buffer.from(JSON.stringify({ type: "call", callId, functionId: "echo", args: { json: [] }, blobs: [1 << 20], blobStream: 1 })));
+    const half = clientFrame(2, Buffer.concat([Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]), Buffer.alloc(1 << 19)]));
+    // One client cancels its call halfway through the arguments, another leaves.
+    const cancelling = await authenticated(port, endpoint.secret, Buffer.concat([announce("halfway"), half]));
+    cancelling.write(clientFrame(1, Buffer.from(JSON.stringify({ type: "cancel", callId: "halfway" }))));
+    const leaving = await authenticated(port, endpoint.secret, Buffer.concat([announce("left"), half]));
+    assert.equal(await legit.call("echo", ["both are in"]), "both are in");
+    leaving.destroy();
+    // Past the grace a cancelled call has, after which a worker still running it is killed.
+    await new Promise((resolve) => setTimeout(resolve, CANCEL_GRACE_MS + 1_000));
+    assert.equal(await legit.call("workerPid", []), worker, "the same worker runs calls");
+    assert.ok(!logs.join("").includes("was stopped"), logs.join(""));
+    cancelling.destroy();
+    await watcher.close();
+    await legit.close();
   });
 });
 
