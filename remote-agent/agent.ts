@@ -1,133 +1,138 @@
 /**
- * The agent: loads the user's bundled module once, then serves calls over an authenticated
- * WebSocket. One agent serves one function's container; calls run concurrently.
+ * The agent's control plane: the authenticated WebSocket server, client sessions, heartbeats,
+ * validation and routing. It never runs the user's code: that runs in a worker process it
+ * supervises (worker-supervisor.ts), so a computation that spins, a crash or an out-of-memory in
+ * user code cannot stall the heartbeats or take the connections down with it.
+ *
+ * Every message a client sends is validated here; a call and its binary frames are then passed to
+ * the worker as they came, and the worker's results come back the same way, so values are never
+ * decoded on this side. A peer that misbehaves (a reset, a malformed frame, a bad secret) loses
+ * its own connection and nothing else.
  */
+import type { ChildProcess } from "node:child_process";
 import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { Duplex } from "node:stream";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import { WebSocketServer, type WebSocket } from "ws";
-import { callContextStorage } from "../src/app/call-context.ts";
-import { nameFromExports } from "../src/app/exports.ts";
-import { assignId, findFunction, isStopLoading, registry } from "../src/app/registry.ts";
-import { runImplementation } from "../src/app/remote-function.ts";
-import { MODULE_NAMESPACES_GLOBAL } from "../src/bundler/agent-entry.ts";
-import { AGENT_SDK_GLOBAL } from "../src/bundler/sdk-alias.ts";
-import { CancelledError, PayloadTooLargeError } from "../src/errors.ts";
-import * as sdk from "../src/index.ts";
-import { Channel } from "../src/runtime/channel.ts";
-import { decode, encode, encodedKey } from "../src/runtime/codec.ts";
+import { DEFAULT_MAX_PAYLOAD_BYTES, HEADER_BYTES, payloadTooLarge } from "../src/runtime/channel.ts";
 import { toFailure } from "../src/runtime/failure.ts";
+import { Liveness } from "../src/runtime/liveness.ts";
 import {
+  AGENT_MISSED_HEARTBEATS,
   AUTH_HEADER,
   ClientMessage,
+  HEARTBEAT_INTERVAL_MS,
   PROTOCOL_VERSION,
   bearer,
   type AgentMessage,
-  type Failure,
-  type FunctionInfo,
 } from "../src/runtime/protocol.ts";
-import { agentLog, outputContext, type OutputSink } from "./output.ts";
-import { WarmInstances } from "./warm-instances.ts";
+import { agentLog } from "./output.ts";
+import { FrameKind } from "./worker-link.ts";
+import { WorkerSupervisor } from "./worker-supervisor.ts";
 
-const HEARTBEAT_MS = 5_000;
-const AGENT_FILE = fileURLToPath(import.meta.url);
-
-/** Users debug their own code: drop the agent's frames and Node's internals from remote stacks. */
-function withoutAgentFrames(failure: Failure): Failure {
-  const stack = failure.stack
-    ?.split("\n")
-    .filter((line) => !/^\s+at\s/.test(line) || !(line.includes(AGENT_FILE) || /[\s(]node:|\(<anonymous>\)/.test(line)))
-    .join("\n");
-  const cause = failure.cause && "name" in failure.cause ? withoutAgentFrames(failure.cause as Failure) : failure.cause;
-  return { ...failure, stack, cause, errors: failure.errors?.map(withoutAgentFrames) };
-}
+/** Output waiting in one client's socket beyond which the worker's output is no longer read. */
+const OUTPUT_HIGH_WATER_BYTES = 32 << 20;
+const OUTPUT_LOW_WATER_BYTES = 8 << 20;
+const OUTPUT_POLL_MS = 10;
 
 export interface AgentOptions {
-  /** Absolute path of the bundled entry module inside the workspace. */
-  entry: string;
   secret: string;
   host: string;
   port: number;
   /** Exit when no client has been connected for this long. */
   idleTimeoutMs: number;
+  /** This file: workers run it with --worker. */
+  agentFile: string;
+  workspace: string;
+  /** The environment workers start with. */
+  env: Record<string, string>;
+  /** Marks every process of this agent's workers (see worker-link.ts WORKER_TAG_VARIABLE). */
+  tag: string;
+  /** The first worker, started ahead with workerTag(tag, 1) (see main.ts). */
+  firstWorker: ChildProcess | undefined;
+  /** No client for idleTimeoutMs. */
+  onIdle(): void;
 }
 
 type InitMessage = Extract<ClientMessage, { type: "init" }>;
-type CallMessage = Extract<ClientMessage, { type: "call" }>;
 
-/** A call in progress; `credit` and `wake` drive streaming calls (see Agent.#pump). */
-interface CallState {
-  controller: AbortController;
-  credit: number;
-  wake: (() => void) | undefined;
+/** A blob stream a client is sending: the call it belongs to, and the bytes still due per part. */
+interface InboundStream {
+  callId: string;
+  remaining: number[];
 }
 
-class Client {
-  readonly channel: Channel<ClientMessage, AgentMessage>;
-  readonly calls = new Map<string, CallState>();
-  alive = true;
+class Connection {
+  readonly streams = new Map<number, InboundStream>();
+  maxPayloadBytes = DEFAULT_MAX_PAYLOAD_BYTES;
 
   constructor(
+    readonly session: number,
     readonly ws: WebSocket,
-    onMessage: (client: Client, message: ClientMessage, blobs: Uint8Array[]) => void,
-  ) {
-    this.channel = new Channel<ClientMessage, AgentMessage>(ws, ClientMessage, {
-      message: (message, blobs) => onMessage(this, message, blobs),
-      invalid: (error) => agentLog(`flow-agent: dropped a message: ${error.message}\n`),
-    });
-  }
+    readonly liveness: Liveness,
+  ) {}
 
-  send(message: AgentMessage, blobs?: Uint8Array[]): Promise<void> {
-    if (!this.channel.open) return Promise.resolve();
-    return this.channel.send(message, blobs).catch((error: Error) => {
-      // The caller must hear about a result too large to send; anything else is a lost connection.
-      if (error instanceof PayloadTooLargeError) throw error;
-      agentLog(`flow-agent: send failed: ${error.message}\n`);
-    });
-  }
-
-  /** Where output goes for one call (or, with callId null, for the module load). */
-  sink(callId: string | null): OutputSink {
-    return (stream, data) => void this.send({ type: "log", callId, stream, data });
+  send(message: AgentMessage): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(message));
   }
 }
 
 export class Agent {
   readonly #options: AgentOptions;
-  readonly #clients = new Set<Client>();
+  readonly #connections = new Map<number, Connection>();
   readonly #server: Server;
   readonly #wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 1 << 30 });
-  #loaded: Promise<FunctionInfo[]> | undefined;
-  readonly #instances = new WarmInstances();
+  readonly #supervisor: WorkerSupervisor;
+  #entry: string | undefined;
+  #nextSession = 1;
   #idleTimer: NodeJS.Timeout | undefined;
+  #outputPaused = false;
   #shutdown: Promise<void> | undefined;
 
   constructor(options: AgentOptions) {
     this.#options = options;
+    this.#supervisor = new WorkerSupervisor({
+      agentFile: options.agentFile,
+      cwd: options.workspace,
+      env: options.env,
+      tag: options.tag,
+      firstWorker: options.firstWorker,
+      output: {
+        forward: (session, binary, parts) => this.#forward(session, binary, parts),
+        send: (session, message) => this.#send(session, message),
+      },
+    });
     this.#server = createServer((_req, res) => res.writeHead(426).end("flow agent: WebSocket only\n"));
     this.#server.on("upgrade", (req, socket, head) => this.#upgrade(req, socket, head));
+    // A malformed HTTP request closes its own socket, nothing more.
+    this.#server.on("clientError", (_error, socket) => socket.destroy());
+    this.#wss.on("error", (error) => agentLog(`flow-agent: ${error.message}\n`));
   }
 
-  /** Output printed outside any call or module load goes to every connected client. */
-  readonly broadcast: OutputSink = (stream, data) => {
-    for (const client of this.#clients) client.sink(null)(stream, data);
-  };
-
-  async listen(): Promise<number> {
-    await new Promise<void>((resolve) => this.#server.listen(this.#options.port, this.#options.host, resolve));
-    setInterval(() => this.#heartbeat(), HEARTBEAT_MS).unref();
+  /** Serve calls of the modules bundled at `entry`. */
+  async listen(entry: string): Promise<number> {
+    this.#entry = entry;
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once("error", reject);
+      this.#server.listen(this.#options.port, this.#options.host, () => {
+        this.#server.off("error", reject);
+        this.#server.on("error", (error) => agentLog(`flow-agent: ${error.message}\n`));
+        resolve();
+      });
+    });
     this.#armIdleTimer();
     const address = this.#server.address();
     return typeof address === "object" && address ? address.port : this.#options.port;
   }
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // From here on the socket is ours, not the HTTP server's: a reset must close it, not the agent.
+    socket.on("error", () => socket.destroy());
     if (!this.#authorized(req.headers[AUTH_HEADER])) {
       socket.end("HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
       return;
     }
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#connected(ws));
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#connected(ws, socket));
   }
 
   #authorized(header: string | undefined): boolean {
@@ -136,194 +141,186 @@ export class Agent {
     return given.length === expected.length && timingSafeEqual(given, expected);
   }
 
-  #connected(ws: WebSocket): void {
-    const client = new Client(ws, (c, message, blobs) => this.#onMessage(c, message, blobs));
-    this.#clients.add(client);
+  #connected(ws: WebSocket, socket: Duplex): void {
+    const session = this.#nextSession++;
+    const liveness = new Liveness({
+      intervalMs: HEARTBEAT_INTERVAL_MS,
+      missedLimit: AGENT_MISSED_HEARTBEATS,
+      ping: () => {
+        if (ws.readyState === ws.OPEN) ws.ping();
+      },
+      dead: () => ws.terminate(),
+    });
+    const connection = new Connection(session, ws, liveness);
+    this.#connections.set(session, connection);
     clearTimeout(this.#idleTimer);
-    ws.on("pong", () => (client.alive = true));
+    // Any byte from the client is a sign of life, including those of a frame still in transfer.
+    socket.on("data", () => liveness.heard());
+    liveness.start();
+    ws.binaryType = "nodebuffer";
+    ws.on("message", (data: Buffer, isBinary) => {
+      if (isBinary) this.#onBinary(connection, data);
+      else this.#onText(connection, data);
+    });
+    // A malformed frame (bad mask, opcode, UTF-8, close code, length): ws closes this connection.
+    ws.on("error", (error) => {
+      agentLog(`flow-agent: closing session ${session}: ${error.message}\n`);
+      ws.terminate();
+    });
     ws.on("close", () => {
-      this.#clients.delete(client);
-      // Nobody is left to receive these results: stop the work.
-      for (const call of client.calls.values()) {
-        call.controller.abort(new CancelledError("the client disconnected"));
-        call.wake?.();
-      }
+      liveness.stop();
+      this.#connections.delete(session);
+      this.#supervisor.closeSession(session);
       this.#armIdleTimer();
     });
   }
 
-  #heartbeat(): void {
-    for (const client of this.#clients) {
-      if (!client.alive) {
-        client.ws.terminate();
-        continue;
-      }
-      client.alive = false;
-      client.ws.ping();
-    }
-  }
-
   #armIdleTimer(): void {
-    if (this.#clients.size > 0) return;
+    if (this.#connections.size > 0 || this.#shutdown) return;
     clearTimeout(this.#idleTimer);
     this.#idleTimer = setTimeout(() => {
       agentLog(`flow-agent: no client for ${this.#options.idleTimeoutMs} ms, exiting\n`);
-      void this.shutdown().finally(() => process.exit(0));
+      this.#options.onIdle();
     }, this.#options.idleTimeoutMs);
     this.#idleTimer.unref();
   }
 
-  #onMessage(client: Client, message: ClientMessage, blobs: Uint8Array[]): void {
+  #onText(connection: Connection, data: Buffer): void {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(data.toString("utf8"));
+    } catch (error) {
+      agentLog(`flow-agent: dropped a message: not JSON: ${(error as Error).message}\n`);
+      return;
+    }
+    const result = ClientMessage.safeParse(parsed);
+    if (!result.success) {
+      agentLog(`flow-agent: dropped a message: invalid message: ${result.error.message}\n`);
+      return;
+    }
+    const message = result.data;
+    const { session } = connection;
     switch (message.type) {
       case "init":
-        void this.#init(client, message);
+        void this.#init(connection, message);
         return;
-      case "call":
-        void this.#call(client, message, blobs);
-        return;
-      case "credit": {
-        const call = client.calls.get(message.callId);
-        if (call) {
-          call.credit += message.count;
-          call.wake?.();
+      case "call": {
+        const lengths = message.blobs ?? [];
+        if (lengths.length > 0) {
+          if (message.blobStream === undefined || connection.streams.has(message.blobStream)) {
+            agentLog(`flow-agent: dropped a call: blobs without a blobStream of its own\n`);
+            return;
+          }
+          // Refused on the announcement, before any of it arrives; nothing is allocated for it.
+          const total = lengths.reduce((sum, length) => sum + length, data.byteLength);
+          if (total > connection.maxPayloadBytes) {
+            const error = payloadTooLarge("call", total, connection.maxPayloadBytes);
+            connection.send({ type: "error", callId: message.callId, error: toFailure(error), reason: "bad-arguments" });
+            return;
+          }
+          if (lengths.some((length) => length > 0)) connection.streams.set(message.blobStream, { callId: message.callId, remaining: [...lengths] });
         }
+        this.#supervisor.call(session, message.callId, message.functionId, data);
         return;
       }
-      case "cancel": {
-        const call = client.calls.get(message.callId);
-        call?.controller.abort(new CancelledError(message.reason ?? "cancelled by the caller"));
-        call?.wake?.();
+      case "credit":
+        this.#supervisor.toCall(session, message.callId, FrameKind.text, data);
         return;
-      }
+      case "cancel":
+        this.#supervisor.cancel(session, message.callId, message.reason ?? "cancelled by the caller", data);
+        return;
       case "stop":
-        // The hooks print to the client that asked, which is still connected to see it.
-        void outputContext.run(client.sink(null), () => this.shutdown()).then(() => client.send({ type: "stopped" }));
+        this.#supervisor.stop(session, data);
         return;
     }
   }
 
-  async #init(client: Client, message: InitMessage): Promise<void> {
-    if (message.maxPayloadBytes !== undefined) client.channel.maxPayloadBytes = message.maxPayloadBytes;
-    this.#loaded ??= this.#load(client, message);
-    try {
-      const functions = await this.#loaded;
-      await client.send({ type: "ready", protocol: PROTOCOL_VERSION, pid: process.pid, nodeVersion: process.version, functions });
-    } catch (error) {
-      await client.send({ type: "init-error", error: toFailure(error) });
-    }
-  }
-
-  /**
-   * Import the user's modules once, with their environment in place, in remote mode. Loading ends
-   * when the bundle has run, or when a module reaches app.run() (which holds it there for good, see
-   * registry.ts entrypointReached). Functions are then named from each module's exports; one that no
-   * export names is still reachable by its site, which the client knows too.
-   */
-  async #load(client: Client, message: InitMessage): Promise<FunctionInfo[]> {
-    Object.assign(process.env, message.env, message.secrets);
-    const reg = registry();
-    reg.mode = "remote";
-    const globals = globalThis as Record<symbol, unknown>;
-    // The bundle's `import ... from "flow-sdk"` reads this (see sdk-alias.ts).
-    globals[Symbol.for(AGENT_SDK_GLOBAL)] = sdk;
-    const namespaces = new Map<string, Record<string, unknown>>();
-    globals[Symbol.for(MODULE_NAMESPACES_GLOBAL)] = namespaces;
-    const reachedEntrypoint = new Promise<void>((resolve) => (reg.onEntrypoint = resolve));
-    await outputContext.run(client.sink(null), () =>
-      Promise.race([import(pathToFileURL(this.#options.entry).href), reachedEntrypoint]).catch((error: unknown) => {
-        if (!isStopLoading(error)) throw error;
-      }),
-    );
-    for (const namespace of namespaces.values()) nameFromExports(namespace, { exposeExports: message.exposeExports });
-    return reg.functions.flatMap((f) => {
-      if (f.id === undefined && f.site !== undefined) assignId(f, f.site);
-      return f.id === undefined ? [] : [{ id: f.id, kind: f.kind, index: f.index, ...(f.site === undefined ? {} : { site: f.site }) }];
-    });
-  }
-
-  async #call(client: Client, message: CallMessage, blobs: Uint8Array[]): Promise<void> {
-    const { callId, functionId } = message;
-    const fail = (error: unknown, reason: "exception" | "cancelled" | "unknown-function" | "bad-arguments") =>
-      client.send({ type: "error", callId, error: withoutAgentFrames(toFailure(error)), reason });
-
-    // A call can only name a function once the module is loaded (init comes first on every client).
-    await this.#loaded?.catch(() => undefined);
-    const record = findFunction(functionId);
-    if (!record) {
-      const known = registry().functions.map((f) => f.id).filter(Boolean).join(", ") || "none";
-      await fail(new Error(`No remote function '${functionId}' in this module (known: ${known}).`), "unknown-function");
+  #onBinary(connection: Connection, frame: Buffer): void {
+    const stream = frame.byteLength >= HEADER_BYTES ? connection.streams.get(frame.readUInt32LE(0)) : undefined;
+    const index = frame.byteLength >= HEADER_BYTES ? frame.readUInt32LE(4) : -1;
+    const bytes = frame.byteLength - HEADER_BYTES;
+    const due = stream?.remaining[index];
+    if (!stream || due === undefined || bytes > due) {
+      agentLog(`flow-agent: dropped an unexpected binary frame\n`);
       return;
     }
-    let args: unknown;
-    let init: unknown[] = [];
-    const argBlobs = message.argBlobs ?? blobs.length;
+    stream.remaining[index] = due - bytes;
+    if (stream.remaining.every((left) => left === 0)) connection.streams.delete(frame.readUInt32LE(0));
+    this.#supervisor.toCall(connection.session, stream.callId, FrameKind.binary, frame);
+  }
+
+  async #init(connection: Connection, message: InitMessage): Promise<void> {
+    if (message.maxPayloadBytes !== undefined) connection.maxPayloadBytes = message.maxPayloadBytes;
+    this.#supervisor.openSession(connection.session, connection.maxPayloadBytes);
     try {
-      args = decode(message.args, blobs.slice(0, argBlobs));
-      if (!Array.isArray(args)) throw new TypeError("arguments must arrive as an array");
-      if (message.init) init = decode(message.init, blobs.slice(argBlobs)) as unknown[];
+      const functions = await this.#supervisor.load(connection.session, {
+        entry: this.#entry!,
+        env: message.env,
+        secrets: message.secrets,
+        exposeExports: message.exposeExports,
+      });
+      connection.send({ type: "ready", protocol: PROTOCOL_VERSION, pid: process.pid, nodeVersion: process.version, functions });
     } catch (error) {
-      await fail(error, "bad-arguments");
+      connection.send({ type: "init-error", error: toFailure(error) });
+    }
+  }
+
+  /** A frame from the worker, to one session or (0) every one. */
+  #forward(session: number, binary: boolean, parts: Buffer[]): void {
+    if (session === 0) {
+      for (const connection of this.#connections.values()) this.#forwardTo(connection, binary, parts);
       return;
     }
+    const connection = this.#connections.get(session);
+    if (connection) this.#forwardTo(connection, binary, parts);
+  }
 
-    const state: CallState = { controller: new AbortController(), credit: message.credit ?? 0, wake: undefined };
-    client.calls.set(callId, state);
-    const { signal } = state.controller;
-    // "started" only matters for calls that take a while: a call that settles within this turn of
-    // the event loop goes straight to its result, one message instead of two.
-    const started = setImmediate(() => void client.send({ type: "started", callId }));
-    const context = { callId, functionId, signal };
-    try {
-      const value = await outputContext.run(client.sink(callId), () =>
-        callContextStorage().run(context, async () => {
-          const self = record.kind === "method" ? await this.#instances.get(record, init, encodedKey(message.init, blobs.slice(argBlobs))) : undefined;
-          const result = await runImplementation(record, args as unknown[], self);
-          return record.streaming ? await this.#pump(client, callId, state, result as AsyncIterator<unknown>) : result;
-        }),
-      );
-      clearImmediate(started);
-      if (signal.aborted) {
-        await fail(signal.reason, "cancelled");
-        return;
-      }
-      const encoded = encode(value, "result");
-      await client.send({ type: "result", callId, value: encoded.value }, encoded.blobs);
-    } catch (error) {
-      clearImmediate(started);
-      await fail(error, signal.aborted ? "cancelled" : "exception");
-    } finally {
-      client.calls.delete(callId);
+  #forwardTo(connection: Connection, binary: boolean, parts: Buffer[]): void {
+    const { ws, session } = connection;
+    if (ws.readyState !== ws.OPEN) return;
+    // One piece per message: sent as fragments, the client would copy each piece twice.
+    const payload = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    if (binary) ws.send(payload, { binary: true }, () => this.#supervisor.delivered(session, payload.byteLength));
+    else ws.send(payload, { binary: false });
+    if (ws.bufferedAmount > OUTPUT_HIGH_WATER_BYTES) this.#pauseOutput();
+  }
+
+  #send(session: number, message: AgentMessage): void {
+    if (session === 0) {
+      for (const connection of this.#connections.values()) connection.send(message);
+    } else {
+      this.#connections.get(session)?.send(message);
     }
   }
 
   /**
-   * Drive a generator: one item per credit the client granted, so a slow reader slows the
-   * generator down instead of filling memory. On cancel the generator is closed (its finally
-   * blocks run). Returns the generator's return value.
+   * A client reads slower than the worker writes: stop reading the worker until its socket has
+   * drained, so memory stays bounded and the worker's writes wait (see outbox.ts).
    */
-  async #pump(client: Client, callId: string, state: CallState, generator: AsyncIterator<unknown>): Promise<unknown> {
-    const { signal } = state.controller;
-    try {
-      for (;;) {
-        while (state.credit === 0 && !signal.aborted) await new Promise<void>((resolve) => (state.wake = resolve));
-        if (signal.aborted) return undefined;
-        const next = await generator.next();
-        if (next.done) return next.value;
-        state.credit--;
-        const encoded = encode(next.value, "yielded value");
-        await client.send({ type: "yield", callId, value: encoded.value }, encoded.blobs);
-      }
-    } finally {
-      if (signal.aborted) await generator.return?.(undefined);
-    }
+  #pauseOutput(): void {
+    if (this.#outputPaused) return;
+    this.#outputPaused = true;
+    this.#supervisor.pauseOutput();
+    const poll = setInterval(() => {
+      for (const { ws } of this.#connections.values()) if (ws.bufferedAmount > OUTPUT_LOW_WATER_BYTES) return;
+      clearInterval(poll);
+      this.#outputPaused = false;
+      this.#supervisor.resumeOutput();
+    }, OUTPUT_POLL_MS);
   }
 
   /**
-   * Run the warm instances' @exit() hooks, once: a client's `stop`, SIGTERM and the end of stdin
-   * may all ask, and every one of them must wait for the same run.
+   * End the agent's work: the @exit() hooks run (once, bounded in time; a client's `stop` may
+   * have run them already), connections close, the worker and everything it started are stopped.
    */
   shutdown(): Promise<void> {
-    this.#shutdown ??= this.#instances.exit((error) => console.error(`flow-agent: an @exit() hook failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`));
+    this.#shutdown ??= (async () => {
+      clearTimeout(this.#idleTimer);
+      await this.#supervisor.exitHooks();
+      this.#server.close();
+      for (const { ws } of this.#connections.values()) ws.terminate();
+      await this.#supervisor.shutdown();
+    })();
     return this.#shutdown;
   }
 }

@@ -1,6 +1,6 @@
 /**
- * Captures what user code prints (console, process.stdout/stderr, child processes) and forwards it
- * to the client, tagged with the call that printed it.
+ * Captures what user code prints in the worker (console, process.stdout/stderr, child processes)
+ * and forwards it to the client, tagged with the call that printed it.
  *
  * Calls run concurrently in one process, so the call is found through AsyncLocalStorage. Child
  * processes started with inherited stdio would write straight to our file descriptors, past
@@ -16,7 +16,11 @@ export type OutputSink = (stream: StreamName, data: string) => void;
 /** The call (or module load) the current code runs for: where its output goes. */
 export const outputContext = new AsyncLocalStorage<OutputSink>();
 
-/** The agent's own diagnostics: the real stderr, never forwarded. */
+/**
+ * Diagnostics on the real stderr, past the capture. The control plane's stderr is its log; the
+ * worker's is a pipe the control plane reads, keeps the last lines of (for crash reports) and
+ * forwards to every client as output of no call.
+ */
 export const agentLog = process.stderr.write.bind(process.stderr);
 
 export function captureOutput(fallback: OutputSink): void {

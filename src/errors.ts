@@ -127,8 +127,52 @@ export class FunctionTimeoutError extends FlowError {}
 /** The call was cancelled by the caller (`cancel()`, an AbortSignal, or Ctrl-C). */
 export class CancelledError extends FlowError {}
 
-/** The agent went away (crashed, was killed, or the connection dropped) while the call ran. */
-export class AgentLostError extends FlowError {}
+/**
+ * The agent, or the process that ran the call on it, went away for a reason outside the call's own
+ * code: the connection dropped, the machine was lost, another call's code ended the process, or
+ * something outside flow killed it. Retried by default (`retryOn: ["infrastructure"]`).
+ */
+export class AgentLostError extends FlowError {
+  /**
+   * The signal that killed the call's process from outside flow (e.g. "SIGKILL", which is what the
+   * kernel's out-of-memory killer sends). A call lost to the same signal twice in a row is not
+   * retried again: the same input failing the same way twice is its own doing.
+   */
+  readonly signal: string | undefined;
+
+  constructor(message: string, options: FlowErrorOptions & { signal?: string | undefined } = {}) {
+    super(message, options);
+    this.signal = options.signal;
+  }
+}
+
+/** How the call's own code ended or poisoned the process running it (see FunctionCrashedError). */
+export type CrashKind = "exit" | "signal" | "out-of-memory" | "uncaught-exception" | "unhandled-rejection";
+
+/**
+ * The call's code brought down the process it ran in, or left an error nothing awaited: it called
+ * process.exit(), ran out of memory, died of a fatal signal (SIGSEGV, SIGABRT, …), threw an
+ * uncaught exception or left a promise rejection unhandled. `cause` is that exception or rejection.
+ * Not retried unless `retryOn` includes "crash": running the same input again fails the same way.
+ */
+export class FunctionCrashedError extends FlowError {
+  readonly crash: CrashKind;
+  readonly exitCode: number | undefined;
+  readonly signal: string | undefined;
+  /** The last lines the process wrote to stderr before it ended ("" if none). */
+  readonly stderrTail: string;
+
+  constructor(
+    message: string,
+    options: FlowErrorOptions & { crash: CrashKind; exitCode?: number | undefined; signal?: string | undefined; stderrTail?: string | undefined },
+  ) {
+    super(message, options);
+    this.crash = options.crash;
+    this.exitCode = options.exitCode;
+    this.signal = options.signal;
+    this.stderrTail = options.stderrTail ?? "";
+  }
+}
 
 // ---- cloud API -------------------------------------------------------------------------------
 

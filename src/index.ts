@@ -47,6 +47,7 @@ export {
   CancelledError,
   ConflictError,
   FlowError,
+  FunctionCrashedError,
   FunctionTimeoutError,
   NetworkError,
   PayloadTooLargeError,
@@ -60,6 +61,7 @@ export {
   ValidationAPIError,
   ValidationError,
   type APIErrorOptions,
+  type CrashKind,
   type FieldIssue,
   type FlowErrorOptions,
 } from "./errors.ts";

@@ -10,9 +10,8 @@ import type { TaskHandle, WaitOptions } from "../task/task-handle.ts";
 export type CallStatus = "pending" | "running" | "completed" | "failed" | "cancelled";
 
 export class FunctionCall<R> implements TaskHandle<R> {
-  /** Identifies the call in messages and logs (`call-…`); not a task id any provider knows. */
-  readonly taskId = `call-${randomBytes(6).toString("hex")}`;
   readonly #controller = new AbortController();
+  #taskId: string | undefined;
   readonly #result: Promise<R>;
   #status: CallStatus = "pending";
 
@@ -36,6 +35,12 @@ export class FunctionCall<R> implements TaskHandle<R> {
     );
     // The caller may never ask for the result (fire and forget); that must not crash the process.
     this.#result.catch(() => {});
+  }
+
+  /** Identifies the call in messages and logs (`call-…`); not a task id any provider knows. Made when first asked for. */
+  get taskId(): string {
+    this.#taskId ??= `call-${randomBytes(6).toString("hex")}`;
+    return this.#taskId;
   }
 
   get status(): CallStatus {

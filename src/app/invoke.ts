@@ -23,7 +23,7 @@ export async function invoke<T = unknown>(file: string, functionName: string, op
     const session = await startAgentSession(provider, spec, { exposeExports: true });
     const signal = parsed.timeoutMs === undefined ? undefined : AbortSignal.timeout(parsed.timeoutMs);
     try {
-      return (await session.call(functionName, args, { signal })) as T;
+      return (await session.call(functionName, args, { signals: signal ? [signal] : [] })) as T;
     } finally {
       await session.close();
     }

@@ -31,6 +31,7 @@ export async function* mapCalls<T>(
   const controller = new AbortController();
   const iterator = Symbol.asyncIterator in inputs ? inputs[Symbol.asyncIterator]() : inputs[Symbol.iterator]();
   const settled = new Map<number, Settled<T>>();
+  // Unordered output only: ordered output looks results up by index, so this would never drain.
   const completionOrder: number[] = [];
   let permits = concurrency;
   let started = 0;
@@ -72,7 +73,7 @@ export async function* mapCalls<T>(
   const settle = (index: number, result: Settled<T>) => {
     if (controller.signal.aborted) return;
     settled.set(index, result);
-    completionOrder.push(index);
+    if (!orderOutputs) completionOrder.push(index);
     notify();
   };
 

@@ -33,8 +33,11 @@ export const FunctionOptionsSchema = z
     timeoutMs: z.number().int().positive().optional(),
     /** How often a failed call is tried again; see `retryOn` for which failures count. */
     retries: RetriesOption.optional(),
-    /** Failures worth another attempt. Default: infrastructure only (agent lost, machine gone). */
-    retryOn: z.array(z.enum(["infrastructure", "exception", "timeout"])).optional(),
+    /**
+     * Failures worth another attempt. Default: infrastructure only (agent lost, machine gone).
+     * "crash": the function's own code ended its process (FunctionCrashedError); see retry-policy.ts.
+     */
+    retryOn: z.array(z.enum(["infrastructure", "crash", "exception", "timeout"])).optional(),
     /** How many agents (containers, machines) the function may use at once. Default 1. */
     maxContainers: z.number().int().min(1).max(1000).optional(),
     /** Largest arguments or result of one call, in bytes (default 2 GiB). */

@@ -54,13 +54,16 @@ export class RemoteFunction<Args extends unknown[], R> {
   /** Run on an agent: resolves with the result, or for an async generator, streams its items. */
   remote(...args: Args): RemoteResult<R> {
     const record = this[REMOTE_FUNCTION];
+    const callerStack = callSite();
+    const host = registry().host;
+    const options = { signal: this.#signal, callerStack, overrides: this.#overrides };
     if (record.streaming) {
-      const callerStack = callSite();
-      const host = registry().host;
       if (!host) return failingStream(noHostError(this.name)) as RemoteResult<R>;
-      return host.stream(record, args, { signal: this.#signal, callerStack, overrides: this.#overrides }) as RemoteResult<R>;
+      return host.stream(record, args, options) as RemoteResult<R>;
     }
-    return this.spawn(...args).result() as RemoteResult<R>;
+    // What spawn().result() would give, without a handle nobody can reach (its id, its controller).
+    if (!host) return Promise.reject(noHostError(this.name)) as RemoteResult<R>;
+    return host.call(record, args, options) as RemoteResult<R>;
   }
 
   /** Run in this process, as a plain call; currentCall() works there too, with a signal that never fires. */

@@ -12,7 +12,8 @@ import { FcpProvider } from "../providers/fcp/fcp-provider.ts";
 import { providerName, type ProviderName } from "../providers/provider-name.ts";
 import { LocalProvider } from "../providers/local/local-provider.ts";
 import type { AgentSpec, Provider } from "../providers/provider.ts";
-import { AgentPool, type Lease } from "../runtime/agent-pool.ts";
+import { AgentPool } from "../runtime/agent-pool.ts";
+import { CANCEL_GRACE_MS } from "../runtime/protocol.ts";
 import { AgentSession } from "../runtime/session.ts";
 import { sleep } from "../sleep.ts";
 import type { FunctionOptions } from "./options.ts";
@@ -43,7 +44,8 @@ export class AppRunner implements Host {
   /** One pool of agents per function and effective options (app.cls options make another pool). */
   readonly #pools = new Map<string, AgentPool>();
   readonly #targets = new WeakMap<FunctionRecord, WeakMap<CallOverrides, Target>>();
-  readonly #inFlight = new Set<AbortController>();
+  /** Aborted by stop(): cancels every call in flight. */
+  readonly #stopping = new AbortController();
   /** Functions without a name, by the site the agent calls them by. */
   readonly #wireIds = new WeakMap<FunctionRecord, string>();
   #archive: Promise<CodeArchive> | undefined;
@@ -74,14 +76,16 @@ export class AppRunner implements Host {
   /** One call, with retries per the function's policy; each attempt gets its own timeout. */
   async call(record: FunctionRecord, args: unknown[], options: CallOptions): Promise<unknown> {
     const { effective, policy, pool, init } = this.#target(record, options.overrides);
+    let previous: unknown;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#attempt(record, effective, pool, (session, id, signal) =>
-          session.call(id, args, { signal, init, onStarted: options.onStarted, localStack: options.callerStack }),
+        return await this.#attempt(record, effective, pool, (session, id, signals) =>
+          session.call(id, args, { signals, init, onStarted: options.onStarted, localStack: options.callerStack }),
         options.signal);
       } catch (error) {
-        const delayMs = nextDelayMs(policy, error, attempt);
+        const delayMs = nextDelayMs(policy, error, attempt, previous);
         if (delayMs === undefined || this.#stopped) throw error;
+        previous = error;
         await sleep(delayMs, options.signal);
       }
     }
@@ -90,10 +94,10 @@ export class AppRunner implements Host {
   /** A streaming call. Not retried: items it already yielded cannot be taken back. */
   async *stream(record: FunctionRecord, args: unknown[], options: CallOptions): AsyncGenerator<unknown, void, undefined> {
     const { pool, init } = this.#target(record, options.overrides);
-    const lease = await pool.lease(options.signal);
+    const lease = await pool.lease(options.signal ? [options.signal] : []);
     try {
       const id = this.#idOf(record, lease.session);
-      yield* lease.session.stream(id, args, { signal: options.signal, init, localStack: options.callerStack });
+      yield* lease.session.stream(id, args, { signals: options.signal ? [options.signal] : [], init, localStack: options.callerStack });
     } finally {
       lease.release();
     }
@@ -103,40 +107,34 @@ export class AppRunner implements Host {
     record: FunctionRecord,
     effective: FunctionOptions,
     pool: AgentPool,
-    run: (session: AgentSession, functionId: string, signal: AbortSignal) => Promise<T>,
+    run: (session: AgentSession, functionId: string, signals: AbortSignal[]) => Promise<T>,
     callerSignal: AbortSignal | undefined,
   ): Promise<T> {
     if (this.#stopped) throw new FlowError("The app run has ended; start a new one to call remote functions.");
-    const controller = new AbortController();
-    const signals = [controller.signal, ...(callerSignal ? [callerSignal] : [])];
     const { timeoutMs } = effective;
-    if (timeoutMs !== undefined) signals.push(AbortSignal.timeout(timeoutMs));
-    const signal = signals.length > 1 ? AbortSignal.any(signals) : controller.signal;
-    this.#inFlight.add(controller);
-    let lease: Lease;
+    const timeout = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs);
+    const signals = [this.#stopping.signal];
+    if (callerSignal) signals.push(callerSignal);
+    if (timeout) signals.push(timeout);
+    const lease = await pool.lease(signals);
     try {
-      lease = await pool.lease(signal);
+      return await run(lease.session, this.#idOf(record, lease.session), signals);
     } catch (error) {
-      this.#inFlight.delete(controller);
-      throw error;
-    }
-    try {
-      return await run(lease.session, this.#idOf(record, lease.session), signal);
-    } catch (error) {
-      if (signal.aborted && (signal.reason as Error | undefined)?.name === "TimeoutError") {
-        throw new FunctionTimeoutError(`${record.id} did not finish within timeoutMs=${timeoutMs}; the remote call was cancelled.`);
+      if (timeout?.aborted) {
+        throw new FunctionTimeoutError(
+          `${record.id} did not finish within timeoutMs=${timeoutMs}; the remote call was cancelled (its process is stopped if it does not return within ${CANCEL_GRACE_MS} ms).`,
+        );
       }
       throw error;
     } finally {
       lease.release();
-      this.#inFlight.delete(controller);
     }
   }
 
   /** Cancel calls in flight and stop every agent. */
   async stop(reason = "the app run ended"): Promise<void> {
     this.#stopped = true;
-    for (const controller of this.#inFlight) controller.abort(new CancelledError(reason));
+    this.#stopping.abort(new CancelledError(reason));
     const pools = [...this.#pools.values()];
     for (const pool of pools) pool.close();
     const sessions = (await Promise.all(pools.map((pool) => pool.sessions()))).flat();

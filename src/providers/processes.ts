@@ -3,7 +3,7 @@
  * function's bid, is still alive. A local task's command leads its own process group (it is
  * started detached), so signalling `-pid` reaches everything it started too.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 export function isAlive(pid: number): boolean {
   try {
@@ -44,4 +44,50 @@ export function killGroup(pgid: number, signal: NodeJS.Signals): void {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
   }
+}
+
+/**
+ * Signals every process of this user whose environment holds `variable` (e.g. "FLOW_AGENT_TAG=ab12",
+ * or a prefix of one such as "FLOW_AGENT_TAG=ab12."), except this process; returns how many. This
+ * finds what a process group does not hold: detached children (setsid) and daemons re-parented to
+ * init, which keep their environment wherever they go.
+ *
+ * Linux only (it reads /proc/<pid>/environ, the environment each process started with); elsewhere
+ * it finds nothing. Scans until a pass finds nothing left, so a process that forked between the scan
+ * and the signal is caught by the next pass.
+ */
+export function killTagged(variable: string, signal: NodeJS.Signals): number {
+  if (process.platform !== "linux") return 0;
+  const needle = Buffer.from(`\0${variable}`);
+  const atStart = Buffer.from(variable);
+  let killed = 0;
+  for (let pass = 0; pass < 5; pass++) {
+    let found = 0;
+    let pids: string[];
+    try {
+      pids = readdirSync("/proc").filter((name) => /^\d+$/.test(name));
+    } catch {
+      return killed;
+    }
+    for (const name of pids) {
+      const pid = Number(name);
+      if (pid === process.pid) continue;
+      let environ: Buffer;
+      try {
+        environ = readFileSync(`/proc/${name}/environ`);
+      } catch {
+        continue; // gone, or someone else's
+      }
+      if (environ.indexOf(needle) === -1 && !environ.subarray(0, atStart.length).equals(atStart)) continue;
+      try {
+        process.kill(pid, signal);
+        found++;
+      } catch {
+        // It ended meanwhile.
+      }
+    }
+    killed += found;
+    if (found === 0) break;
+  }
+  return killed;
 }

@@ -5,6 +5,7 @@
  * An agent that dies leaves the pool, and the next lease starts a fresh one in its place.
  */
 import type { AgentSession } from "./session.ts";
+import { SignalWatch } from "./signal-watch.ts";
 
 export interface AgentPoolOptions {
   maxContainers: number;
@@ -18,6 +19,11 @@ export interface Lease {
   release(): void;
 }
 
+interface Waiter {
+  wake(): void;
+  abort(reason: unknown): void;
+}
+
 interface Member {
   session: Promise<AgentSession>;
   active: number;
@@ -26,16 +32,18 @@ interface Member {
 export class AgentPool {
   readonly #options: AgentPoolOptions;
   readonly #members = new Set<Member>();
-  #waiters: (() => void)[] = [];
+  #waiters: Waiter[] = [];
+  readonly #giveUp = new SignalWatch<Waiter>((waiter, signal) => waiter.abort(signal.reason));
   #closed = false;
 
   constructor(options: AgentPoolOptions) {
     this.#options = options;
   }
 
-  async lease(signal?: AbortSignal): Promise<Lease> {
+  /** A slot on an agent; any of `signals` gives up waiting for one. */
+  async lease(signals: readonly AbortSignal[] = []): Promise<Lease> {
     for (;;) {
-      signal?.throwIfAborted();
+      for (const signal of signals) signal.throwIfAborted();
       if (this.#closed) throw new Error("the pool is closed");
       const member = this.#pick();
       if (member) {
@@ -58,7 +66,7 @@ export class AgentPool {
           },
         };
       }
-      await this.#slotFreed(signal);
+      await this.#slotFreed(signals);
     }
   }
 
@@ -70,7 +78,7 @@ export class AgentPool {
 
   close(): void {
     this.#closed = true;
-    for (const wake of this.#waiters.splice(0)) wake();
+    for (const waiter of this.#waiters.splice(0)) waiter.wake();
   }
 
   /** An idle agent, else a new one if allowed, else the least busy with room; undefined: wait. */
@@ -96,23 +104,26 @@ export class AgentPool {
     return member;
   }
 
-  #slotFreed(signal?: AbortSignal): Promise<void> {
+  #slotFreed(signals: readonly AbortSignal[]): Promise<void> {
     return new Promise((resolve, reject) => {
-      const waiter = () => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
+      const waiter: Waiter = {
+        wake: () => {
+          this.#giveUp.delete(signals, waiter);
+          resolve();
+        },
+        // A waiter that gives up leaves the queue, so a freed slot never wakes nobody.
+        abort: (reason) => {
+          this.#giveUp.delete(signals, waiter);
+          this.#waiters = this.#waiters.filter((w) => w !== waiter);
+          reject(reason);
+        },
       };
-      // A waiter that gives up leaves the queue, so a freed slot never wakes nobody.
-      const onAbort = () => {
-        this.#waiters = this.#waiters.filter((w) => w !== waiter);
-        reject(signal!.reason);
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#giveUp.add(signals, waiter);
       this.#waiters.push(waiter);
     });
   }
 
   #wakeOne(): void {
-    this.#waiters.shift()?.();
+    this.#waiters.shift()?.wake();
   }
 }

@@ -10,9 +10,12 @@
 import type { WebSocket } from "ws";
 import type { z } from "zod";
 import { PayloadTooLargeError } from "../errors.ts";
+import { BlobAssembly } from "./blob-assembly.ts";
 
-const CHUNK_BYTES = 1 << 20;
-const HEADER_BYTES = 8;
+/** The most bytes of a blob one binary frame carries. */
+export const CHUNK_BYTES = 1 << 20;
+/** A binary frame starts with u32 stream and u32 blob index, little-endian. */
+export const HEADER_BYTES = 8;
 /** How many bytes we let ws buffer before waiting for the socket to drain. */
 const MAX_BUFFERED_BYTES = 16 << 20;
 
@@ -22,13 +25,6 @@ interface WithBlobs {
   blobStream?: number | undefined;
 }
 
-interface Assembly<T> {
-  message: T;
-  parts: Uint8Array[];
-  filled: number[];
-  remaining: number;
-}
-
 export interface ChannelHandlers<In> {
   message(message: In, blobs: Uint8Array[]): void;
   /** A frame that failed validation; the channel drops it and keeps going. */
@@ -36,9 +32,17 @@ export interface ChannelHandlers<In> {
 }
 
 /** Default limit of one message with its binary parts: 2 GiB. */
-const DEFAULT_MAX_PAYLOAD_BYTES = 2 ** 31;
+export const DEFAULT_MAX_PAYLOAD_BYTES = 2 ** 31;
 
 const WHAT: Record<string, string> = { call: "arguments", result: "result data", yield: "yielded data" };
+
+/** The error for a message of `type` that takes `bytes`, over `limit`. */
+export function payloadTooLarge(type: string, bytes: number, limit: number): PayloadTooLargeError {
+  const what = WHAT[type] ?? `'${type}' message`;
+  return new PayloadTooLargeError(`Payload too large: the ${what} take ${formatBytes(bytes)}, over the limit of ${formatBytes(limit)}.`, {
+    suggestions: ["Send less per call (split the data, or use map over chunks),", "or raise the function's `maxPayloadBytes` option."],
+  });
+}
 
 export class Channel<In extends WithBlobs, Out extends WithBlobs> {
   /** Largest message (text plus binary parts) sent or accepted; both ends apply it. */
@@ -46,7 +50,7 @@ export class Channel<In extends WithBlobs, Out extends WithBlobs> {
   readonly #ws: WebSocket;
   readonly #schema: z.ZodType<In>;
   readonly #handlers: ChannelHandlers<In>;
-  readonly #assemblies = new Map<number, Assembly<In>>();
+  readonly #assemblies = new Map<number, BlobAssembly<In>>();
   #nextStream = 1;
   #drainWaiters: (() => void)[] = [];
 
@@ -69,12 +73,7 @@ export class Channel<In extends WithBlobs, Out extends WithBlobs> {
   async send(message: Out, blobs: Uint8Array[] = []): Promise<void> {
     const text = JSON.stringify(blobs.length === 0 ? message : { ...message, blobStream: this.#nextStream, blobs: blobs.map((b) => b.byteLength) });
     const bytes = blobs.reduce((sum, blob) => sum + blob.byteLength, text.length);
-    if (bytes > this.maxPayloadBytes) {
-      const what = WHAT[message.type] ?? `'${message.type}' message`;
-      throw new PayloadTooLargeError(`Payload too large: the ${what} take ${formatBytes(bytes)}, over the limit of ${formatBytes(this.maxPayloadBytes)}.`, {
-        suggestions: ["Send less per call (split the data, or use map over chunks),", "or raise the function's `maxPayloadBytes` option."],
-      });
-    }
+    if (bytes > this.maxPayloadBytes) throw payloadTooLarge(message.type, bytes, this.maxPayloadBytes);
     this.#ws.send(text);
     if (blobs.length === 0) return;
     const stream = this.#nextStream++;
@@ -129,19 +128,17 @@ export class Channel<In extends WithBlobs, Out extends WithBlobs> {
     }
     const total = lengths.reduce((sum, length) => sum + length, text.length);
     if (total > this.maxPayloadBytes) {
-      // Refused before allocating anything; its frames are then dropped as unexpected.
+      // Refused on the announcement; its frames are then dropped as unexpected.
       this.#handlers.invalid(new PayloadTooLargeError(`a '${message.type}' message of ${formatBytes(total)} exceeds the payload limit`));
       return;
     }
-    // Allocate each part once at its final size: the decoder builds typed arrays on these bytes.
-    const parts = lengths.map((length) => new Uint8Array(length));
-    const remaining = lengths.reduce((sum, length) => sum + length, 0);
-    const assembly = { message, parts, filled: lengths.map(() => 0), remaining };
     if (this.#assemblies.has(message.blobStream)) {
       this.#handlers.invalid(new Error(`message '${message.type}' reuses blobStream ${message.blobStream} still in transfer`));
       return;
     }
-    if (remaining === 0) this.#handlers.message(message, parts);
+    // Nothing is allocated yet: memory follows the bytes that arrive (see blob-assembly.ts).
+    const assembly = new BlobAssembly(message, lengths);
+    if (assembly.complete) this.#handlers.message(message, assembly.blobs());
     else this.#assemblies.set(message.blobStream, assembly);
   }
 
@@ -153,23 +150,18 @@ export class Channel<In extends WithBlobs, Out extends WithBlobs> {
     const stream = frame.readUInt32LE(0);
     const index = frame.readUInt32LE(4);
     const assembly = this.#assemblies.get(stream);
-    const part = assembly?.parts[index];
-    const payload = frame.subarray(HEADER_BYTES);
-    if (!assembly || !part || assembly.filled[index]! + payload.byteLength > part.byteLength) {
+    if (!assembly?.add(index, frame.subarray(HEADER_BYTES))) {
       this.#handlers.invalid(new Error(`unexpected binary frame for stream ${stream} part ${index}`));
       return;
     }
-    part.set(payload, assembly.filled[index]);
-    assembly.filled[index]! += payload.byteLength;
-    assembly.remaining -= payload.byteLength;
-    if (assembly.remaining === 0) {
+    if (assembly.complete) {
       this.#assemblies.delete(stream);
-      this.#handlers.message(assembly.message, assembly.parts);
+      this.#handlers.message(assembly.message, assembly.blobs());
     }
   }
 }
 
-function formatBytes(bytes: number): string {
+export function formatBytes(bytes: number): string {
   const units = ["bytes", "KiB", "MiB", "GiB"];
   let value = bytes;
   let unit = 0;

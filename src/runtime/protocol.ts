@@ -95,6 +95,24 @@ export const StopMessage = z.object({ type: z.literal("stop") });
 /** How long an agent lets @exit() hooks run before it stops anyway. */
 export const EXIT_HOOKS_LIMIT_MS = 10_000;
 
+/**
+ * Liveness: each end pings the other every HEARTBEAT_INTERVAL_MS, and any byte that arrives counts
+ * as a sign of life (a pong can queue behind a long transfer). A peer is given up after this many
+ * intervals in a row without a byte, counted only on timers that fired on time: a late timer means
+ * our own event loop was blocked, which says nothing about the peer (see liveness.ts). The agent is
+ * the more patient end, so a client whose loop is blocked for a while keeps its calls.
+ */
+export const HEARTBEAT_INTERVAL_MS = 5_000;
+export const CLIENT_MISSED_HEARTBEATS = 3;
+export const AGENT_MISSED_HEARTBEATS = 6;
+
+/**
+ * How long a cancelled (or timed-out) call has to return once its AbortSignal fired. After that
+ * the agent stops the process running it, so code that ignores the signal, or spins in a
+ * synchronous loop, cannot keep the machine busy; calls arriving meanwhile wait for a new process.
+ */
+export const CANCEL_GRACE_MS = 2_000;
+
 export const ClientMessage = z.discriminatedUnion("type", [InitMessage, CallMessage, CreditMessage, CancelMessage, StopMessage]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
 
@@ -151,12 +169,50 @@ export const ResultMessage = z.object({
   blobStream: BlobStream,
 });
 
+/**
+ * How the process that ran a call on the agent ended (or, for an unhandled rejection, was
+ * poisoned), as the agent observed it. The client turns it into FunctionCrashedError or
+ * AgentLostError (see process-end.ts).
+ */
+export const ProcessEnd = z.object({
+  how: z.enum([
+    // The call's own code (reason "crashed"):
+    "exit",
+    "signal",
+    "out-of-memory",
+    "uncaught-exception",
+    "unhandled-rejection",
+    // Not the call's doing (reason "lost"):
+    "killed-from-outside",
+    "ended-by-other-call",
+    "stopped-for-cancel",
+    "load-failed",
+  ]),
+  exitCode: z.number().int().optional(),
+  signal: z.string().optional(),
+  /** The last lines the process wrote to stderr. */
+  stderrTail: z.string().optional(),
+  /** The process's JavaScript heap limit, for out-of-memory reports. */
+  heapLimitBytes: z.number().nonnegative().optional(),
+  /** The function of the other call that ended the process, for "ended-by-other-call" and "stopped-for-cancel". */
+  otherFunctionId: z.string().optional(),
+  /** Why that other call was cancelled, for "stopped-for-cancel". */
+  cancelReason: z.string().optional(),
+});
+export type ProcessEnd = z.infer<typeof ProcessEnd>;
+
 export const ErrorMessage = z.object({
   type: z.literal("error"),
   callId: CallId,
+  /** What was thrown; for "crashed" and "lost", the uncaught error if there was one, else a summary. */
   error: Failure,
-  /** Why the call ended without a result: the function threw, or the call was cancelled. */
-  reason: z.enum(["exception", "cancelled", "unknown-function", "bad-arguments"]),
+  /**
+   * Why the call ended without a result: the function threw, the call was cancelled, the call's own
+   * code ended or poisoned its process ("crashed"), or its process ended for another reason ("lost").
+   */
+  reason: z.enum(["exception", "cancelled", "unknown-function", "bad-arguments", "crashed", "lost"]),
+  /** For "crashed" and "lost": how the process ended. */
+  processEnd: ProcessEnd.optional(),
 });
 
 /** The @exit() hooks have run (or given up after their time limit); see StopMessage. */

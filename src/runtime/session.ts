@@ -1,5 +1,8 @@
 /**
  * The client end of one agent connection: init, calls, cancellation, logs, heartbeats.
+ *
+ * The agent is judged alive on its heartbeat and on any byte it sends (see liveness.ts), never on
+ * how long a call or a transfer takes.
  */
 import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
@@ -8,19 +11,21 @@ import { AgentLostError, CancelledError, PayloadTooLargeError } from "../errors.
 import { Channel } from "./channel.ts";
 import { decode, encode } from "./codec.ts";
 import { fromFailure } from "./failure.ts";
+import { Liveness } from "./liveness.ts";
+import { processEndError } from "./process-end.ts";
+import { SignalWatch } from "./signal-watch.ts";
 import {
   AUTH_HEADER,
   AgentMessage,
+  CLIENT_MISSED_HEARTBEATS,
   EXIT_HOOKS_LIMIT_MS,
+  HEARTBEAT_INTERVAL_MS,
   PROTOCOL_VERSION,
   bearer,
   type ClientMessage,
   type Failure,
   type FunctionInfo,
 } from "./protocol.ts";
-
-const HEARTBEAT_MS = 5_000;
-const MISSED_HEARTBEATS = 3;
 
 export type LogHandler = (callId: string | null, stream: "stdout" | "stderr", data: string) => void;
 
@@ -39,7 +44,8 @@ export interface SessionOptions {
 const STREAM_WINDOW = 16;
 
 export interface SessionCallOptions {
-  signal?: AbortSignal | undefined;
+  /** Any of them cancels the call (a list rather than AbortSignal.any, which costs more per call than the call itself). */
+  signals?: readonly AbortSignal[] | undefined;
   /** Constructor arguments of the warm instance a method runs on. */
   init?: unknown[] | undefined;
   onStarted?: (() => void) | undefined;
@@ -47,19 +53,49 @@ export interface SessionCallOptions {
   localStack?: (() => string | undefined) | undefined;
 }
 
-interface PendingCall {
-  resolve(value: unknown): void;
-  reject(error: unknown): void;
-  onStarted: (() => void) | undefined;
-  onYield: ((value: unknown) => void) | undefined;
+/** A call waiting for its result. A class, not closures: a warm call makes one of these and nothing else. */
+class PendingCall {
+  readonly onStarted: (() => void) | undefined;
   /** The caller's stack, appended to remote stacks so users see where they called from. */
-  localStack: () => string | undefined;
+  readonly localStack: () => string | undefined;
+
+  constructor(
+    readonly session: AgentSession,
+    readonly callId: string,
+    readonly functionId: string,
+    readonly signals: readonly AbortSignal[],
+    readonly settleResolve: (value: unknown) => void,
+    readonly settleReject: (error: unknown) => void,
+    options: SessionCallOptions,
+    readonly onYield: ((value: unknown) => void) | undefined,
+  ) {
+    this.onStarted = options.onStarted;
+    this.localStack = options.localStack ?? errorStack(new Error());
+  }
+
+  resolve(value: unknown): void {
+    this.session.forget(this);
+    this.settleResolve(value);
+  }
+
+  reject(error: unknown): void {
+    this.session.forget(this);
+    this.settleReject(error);
+  }
+
+  /** Tell the agent, and reject with `reason`. */
+  cancel(reason: Error): void {
+    this.session.sendCancel(this.callId, reason);
+    this.reject(reason);
+  }
 }
 
 export class AgentSession {
   readonly #ws: WebSocket;
   readonly #channel: Channel<AgentMessage, ClientMessage>;
   readonly #pending = new Map<string, PendingCall>();
+  /** The calls each cancelling signal cancels. */
+  readonly #cancellers = new SignalWatch<string>((callId, signal) => this.#pending.get(callId)?.cancel(cancelReason(signal)));
   readonly #onLog: LogHandler;
   readonly #closeListeners: ((error: Error) => void)[] = [];
   #ready: { pid: number; functions: FunctionInfo[] } | undefined;
@@ -78,7 +114,7 @@ export class AgentSession {
       this.#close(new AgentLostError(`the connection to the agent closed (${code}${reason.length ? ` ${reason}` : ""})`)),
     );
     ws.on("error", (error) => this.#close(new AgentLostError(`the connection to the agent failed: ${error.message}`)));
-    this.#startHeartbeat();
+    this.#watchLiveness();
   }
 
   /** Connect, authenticate, send init and wait until the agent has loaded the module. */
@@ -137,6 +173,17 @@ export class AgentSession {
     return this.#ready?.functions ?? [];
   }
 
+  /** A call is settled: it no longer listens to its signals. (For PendingCall.) */
+  forget(call: PendingCall): void {
+    this.#cancellers.delete(call.signals, call.callId);
+    this.#pending.delete(call.callId);
+  }
+
+  /** For PendingCall. */
+  sendCancel(callId: string, reason: Error): void {
+    void this.#channel.send({ type: "cancel", callId, reason: String(reason.message) }).catch(() => {});
+  }
+
   /** Whether the agent has a function with this id. */
   defines(functionId: string): boolean {
     this.#functionIds ??= new Set(this.functions.map((f) => f.id));
@@ -163,7 +210,7 @@ export class AgentSession {
    */
   async *stream(functionId: string, args: unknown[], options: SessionCallOptions = {}): AsyncGenerator<unknown, void, undefined> {
     const stop = new AbortController();
-    const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+    const signals = [...(options.signals ?? []), stop.signal];
     const queue: unknown[] = [];
     let ended: { error?: unknown } | undefined;
     let wake: (() => void) | undefined;
@@ -172,7 +219,7 @@ export class AgentSession {
       wake = undefined;
     };
     const callId = randomUUID();
-    const done = this.#start(functionId, args, { ...options, signal }, {
+    const done = this.#start(functionId, args, { ...options, signals }, {
       callId,
       credit: STREAM_WINDOW,
       onYield: (value) => {
@@ -217,28 +264,12 @@ export class AgentSession {
     const encoded = encode(args, "args");
     const init = options.init === undefined ? undefined : encode(options.init, "init");
     if (this.#closedWith) return Promise.reject(this.#closedWith);
-    const { signal } = options;
-    if (signal?.aborted) return Promise.reject(cancelReason(signal));
+    const signals = options.signals ?? [];
+    for (const signal of signals) if (signal.aborted) return Promise.reject(cancelReason(signal));
     const callId = streaming?.callId ?? randomUUID();
     return new Promise((resolve, reject) => {
-      const onAbort = () => {
-        this.#pending.delete(callId);
-        void this.#channel.send({ type: "cancel", callId, reason: String(cancelReason(signal!).message) }).catch(() => {});
-        reject(cancelReason(signal!));
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      const settle = <T>(fn: (value: T) => void) => (value: T) => {
-        signal?.removeEventListener("abort", onAbort);
-        this.#pending.delete(callId);
-        fn(value);
-      };
-      this.#pending.set(callId, {
-        resolve: settle(resolve),
-        reject: settle(reject),
-        onStarted: options.onStarted,
-        onYield: streaming?.onYield,
-        localStack: options.localStack ?? errorStack(new Error()),
-      });
+      this.#cancellers.add(signals, callId);
+      this.#pending.set(callId, new PendingCall(this, callId, functionId, signals, resolve, reject, options, streaming?.onYield));
       const message = {
         type: "call" as const,
         callId,
@@ -286,22 +317,30 @@ export class AgentSession {
       case "yield":
       case "result": {
         const pending = this.#pending.get(message.callId);
-        const deliver = message.type === "yield" ? pending?.onYield : pending?.resolve;
-        if (!pending || !deliver) return;
+        if (!pending || (message.type === "yield" && !pending.onYield)) return;
+        let value: unknown;
         try {
-          deliver(decode(message.value, blobs));
+          value = decode(message.value, blobs);
         } catch (error) {
           pending.reject(error);
+          return;
         }
+        if (message.type === "yield") pending.onYield!(value);
+        else pending.resolve(value);
         return;
       }
       case "error": {
         const pending = this.#pending.get(message.callId);
-        pending?.reject(
-          message.reason === "cancelled"
-            ? new CancelledError(message.error.message)
-            : this.#remoteError(message.error, pending.localStack),
-        );
+        if (!pending) return;
+        if (message.reason === "cancelled") {
+          pending.reject(new CancelledError(message.error.message));
+        } else if (message.processEnd) {
+          const hasCause = message.processEnd.how === "uncaught-exception" || message.processEnd.how === "unhandled-rejection" || message.processEnd.how === "load-failed";
+          const cause = hasCause ? this.#remoteError(message.error, pending.localStack) : undefined;
+          pending.reject(processEndError(pending.functionId, message.processEnd, cause));
+        } else {
+          pending.reject(this.#remoteError(message.error, pending.localStack));
+        }
         return;
       }
       case "stopped":
@@ -321,19 +360,22 @@ export class AgentSession {
     });
   }
 
-  #startHeartbeat(): void {
-    let lastPong = Date.now();
-    this.#ws.on("pong", () => (lastPong = Date.now()));
-    const timer = setInterval(() => {
-      if (Date.now() - lastPong > HEARTBEAT_MS * MISSED_HEARTBEATS) {
+  #watchLiveness(): void {
+    const liveness = new Liveness({
+      intervalMs: HEARTBEAT_INTERVAL_MS,
+      missedLimit: CLIENT_MISSED_HEARTBEATS,
+      ping: () => {
+        if (this.#ws.readyState === WebSocket.OPEN) this.#ws.ping();
+      },
+      dead: () => {
         this.#ws.terminate();
-        this.#close(new AgentLostError("the agent stopped answering heartbeats"));
-      } else if (this.#ws.readyState === WebSocket.OPEN) {
-        this.#ws.ping();
-      }
-    }, HEARTBEAT_MS);
-    timer.unref();
-    this.onClose(() => clearInterval(timer));
+        this.#close(new AgentLostError(`the agent sent nothing for ${CLIENT_MISSED_HEARTBEATS} heartbeats in a row (${(CLIENT_MISSED_HEARTBEATS * HEARTBEAT_INTERVAL_MS) / 1000} s)`));
+      },
+    });
+    // Every byte counts, including those of a frame still in transfer.
+    this.#ws.once("upgrade", (response) => response.socket.on("data", () => liveness.heard()));
+    liveness.start();
+    this.onClose(() => liveness.stop());
   }
 
   #close(error: Error): void {

@@ -308,6 +308,15 @@ describe("Channel over a real WebSocket", () => {
     assert.deepEqual(message(events[6]).message, { type: "after-bad-frames" });
   });
 
+  test("announcing blobs reserves no memory: 100 messages of 2 GiB each, with no data sent", async () => {
+    const before = process.memoryUsage().arrayBuffers;
+    for (let i = 0; i < 100; i++) pair.client.send(JSON.stringify({ type: "claim", blobs: [2 ** 31 - 1024], blobStream: 10_000 + i }));
+    await pair.clientChannel.send({ type: "after-claims" });
+    assert.deepEqual(message((await pair.serverInbox.take(1))[0]).message, { type: "after-claims" });
+    const grown = process.memoryUsage().arrayBuffers - before;
+    assert.ok(grown < 64 * MiB, `array buffers grew by ${(grown / MiB).toFixed(0)} MiB for announcements alone`);
+  });
+
   test("sending blobs on a closed socket rejects; `open` turns false", async () => {
     const other = await connectPair();
     const closed = new Promise<void>((resolve) => other.client.once("close", () => resolve()));

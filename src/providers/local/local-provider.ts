@@ -3,7 +3,9 @@
  * instance starts them (same agent file, same archive, same protocol), only without the GPU.
  *
  * No orphans: each agent holds our end of a pipe on its stdin and exits when it closes, which the
- * kernel does for us even if this process is SIGKILLed. shutdown() also stops them explicitly.
+ * kernel does for us even if this process is SIGKILLed; it stops its worker and everything the
+ * user's code started before it exits. shutdown() also stops the agents explicitly, and an agent
+ * that does not exit in time is killed, along with every process it tagged (see killTagged).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -12,10 +14,14 @@ import { createInterface } from "node:readline";
 import { ProviderError } from "../../errors.ts";
 import { agentPath } from "../../sdk-paths.ts";
 import { machineEnv } from "./machine-env.ts";
+import { killTagged } from "../processes.ts";
 import type { AgentEndpoint, AgentSpec, Provider } from "../provider.ts";
 
-const STOP_GRACE_MS = 1_500;
+/** Enough for an agent to run its @exit() hooks' remainder and stop its worker (which has 1 s itself). */
+const STOP_GRACE_MS = 5_000;
 const STDERR_TAIL_LINES = 40;
+/** The agent marks its worker's processes with this variable (remote-agent/worker-link.ts). */
+const AGENT_TAG_VARIABLE = "FLOW_AGENT_TAG";
 
 
 export interface LocalProviderOptions {
@@ -25,7 +31,8 @@ export interface LocalProviderOptions {
 
 export class LocalProvider implements Provider {
   readonly name = "local";
-  readonly #children = new Set<ChildProcess>();
+  /** Running agents and how to stop each. */
+  readonly #children = new Map<ChildProcess, () => Promise<void>>();
   readonly #idleTimeoutMs: number;
 
   constructor(options: LocalProviderOptions = {}) {
@@ -34,15 +41,17 @@ export class LocalProvider implements Provider {
 
   async startAgent(spec: AgentSpec): Promise<AgentEndpoint> {
     const secret = randomBytes(32).toString("base64url");
+    const tag = randomBytes(8).toString("hex");
     // Function env and secrets arrive over the wire in the init message, as on the cloud.
-    const env = { ...machineEnv(), FLOW_AGENT_SECRET: secret };
+    const env = { ...machineEnv(), FLOW_AGENT_SECRET: secret, [AGENT_TAG_VARIABLE]: tag };
 
     const child = spawn(
       process.execPath,
       [agentPath(), "--archive", spec.archive.path, "--exit-with-stdin", "--idle-timeout-ms", String(this.#idleTimeoutMs)],
       { env, stdio: ["pipe", "pipe", "pipe"] },
     );
-    this.#children.add(child);
+    const stop = () => stopChild(child, tag);
+    this.#children.set(child, stop);
     child.once("exit", () => this.#children.delete(child));
 
     const stderrTail: string[] = [];
@@ -54,18 +63,19 @@ export class LocalProvider implements Provider {
 
     const port = await listeningPort(child).catch((error: Error) => {
       child.kill("SIGKILL");
+      killTagged(`${AGENT_TAG_VARIABLE}=${tag}`, "SIGKILL");
       const detail = stderrTail.length ? `\n${stderrTail.join("\n")}` : "";
       throw new ProviderError(`The local agent for ${spec.label} did not start: ${error.message}${detail}`);
     });
     return {
       url: `ws://127.0.0.1:${port}`,
       secret,
-      stop: () => stopChild(child),
+      stop,
     };
   }
 
   async shutdown(): Promise<void> {
-    await Promise.all([...this.#children].map(stopChild));
+    await Promise.all([...this.#children.values()].map((stop) => stop()));
   }
 }
 
@@ -91,11 +101,13 @@ async function listeningPort(child: ChildProcess): Promise<number> {
   }
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
+/** SIGTERM, then SIGKILL; an agent killed that way could not stop its worker, so its tagged processes are killed here. */
+async function stopChild(child: ChildProcess, tag: string): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = once(child, "exit");
   child.kill("SIGTERM");
   const timer = setTimeout(() => child.kill("SIGKILL"), STOP_GRACE_MS);
-  await exited;
+  const [, signal] = (await exited) as [number | null, NodeJS.Signals | null];
   clearTimeout(timer);
+  if (signal === "SIGKILL") killTagged(`${AGENT_TAG_VARIABLE}=${tag}`, "SIGKILL");
 }
