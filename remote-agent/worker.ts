@@ -19,8 +19,9 @@ import { assignId, findFunction, isStopLoading, registry } from "../src/app/regi
 import { runImplementation } from "../src/app/remote-function.ts";
 import { MODULE_NAMESPACES_GLOBAL } from "../src/bundler/agent-entry.ts";
 import { AGENT_SDK_GLOBAL } from "../src/bundler/sdk-alias.ts";
+import { isAnonymousFrame, isNodeFrame, withoutFrames } from "../src/stack-frames.ts";
+import { agentSdk } from "./agent-sdk.ts";
 import { CancelledError } from "../src/errors.ts";
-import * as sdk from "../src/index.ts";
 import { BlobAssembly } from "../src/runtime/blob-assembly.ts";
 import { CHUNK_BYTES, DEFAULT_MAX_PAYLOAD_BYTES, HEADER_BYTES, payloadTooLarge } from "../src/runtime/channel.ts";
 import { decode, encode, encodedKey } from "../src/runtime/codec.ts";
@@ -99,10 +100,7 @@ interface SessionState {
 
 /** Users debug their own code: drop the agent's frames and Node's internals from remote stacks. */
 function withoutAgentFrames(failure: Failure): Failure {
-  const stack = failure.stack
-    ?.split("\n")
-    .filter((line) => !/^\s+at\s/.test(line) || !(line.includes(AGENT_FILE) || /[\s(]node:|\(<anonymous>\)/.test(line)))
-    .join("\n");
+  const stack = failure.stack === undefined ? undefined : withoutFrames(failure.stack, (frame) => frame.includes(AGENT_FILE) || isNodeFrame(frame) || isAnonymousFrame(frame));
   const cause = failure.cause && "name" in failure.cause ? withoutAgentFrames(failure.cause as Failure) : failure.cause;
   return { ...failure, stack, cause, errors: failure.errors?.map(withoutAgentFrames) };
 }
@@ -290,7 +288,7 @@ class Worker {
     reg.mode = "remote";
     const globals = globalThis as Record<symbol, unknown>;
     // The bundle's `import ... from "flow-sdk"` reads this (see sdk-alias.ts).
-    globals[Symbol.for(AGENT_SDK_GLOBAL)] = sdk;
+    globals[Symbol.for(AGENT_SDK_GLOBAL)] = agentSdk;
     const namespaces = new Map<string, Record<string, unknown>>();
     globals[Symbol.for(MODULE_NAMESPACES_GLOBAL)] = namespaces;
     const reachedEntrypoint = new Promise<void>((resolve) => (reg.onEntrypoint = resolve));

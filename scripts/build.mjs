@@ -12,6 +12,24 @@ const requireShim = "import { createRequire as __flowCreateRequire } from 'node:
 // CommonJS has no import.meta; the SDK uses import.meta.url to find its own files and frames.
 const importMetaUrlShim = "const __flowImportMetaUrl = require('node:url').pathToFileURL(__filename).href;";
 
+/**
+ * Inside an agent app.run() never starts a run (it holds the module where it stands, see
+ * src/app/registry.ts): the agent gets a stand-in for app/run.ts, which keeps the providers, the
+ * cloud client and the task API, all reached only from there, out of agent.mjs.
+ */
+const noAppRunsInAgents = {
+  name: "no-app-runs-in-agents",
+  setup(build) {
+    build.onResolve({ filter: /^\.\/run\.ts$/ }, (args) =>
+      args.importer.endsWith("/src/app/app.ts") ? { path: "app-run", namespace: "agent-stand-in" } : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: "agent-stand-in" }, () => ({
+      contents: 'export function runWithHost() { throw new Error("app.run() cannot start a run inside an agent"); }',
+      loader: "js",
+    }));
+  },
+};
+
 rmSync("dist", { recursive: true, force: true });
 await Promise.all([
   build({
@@ -58,6 +76,7 @@ await Promise.all([
     banner: { js: requireShim },
     // Client-only packages, reached through dynamic imports that never run inside an agent.
     external: ["esbuild", "tsx", "ssh2", "undici"],
+    plugins: [noAppRunsInAgents],
   }),
 ]);
 if (!process.argv.includes("--no-types")) {

@@ -3,6 +3,11 @@
  *
  * The hierarchy follows the Python Flow SDK (FlowError with message, suggestions and errorCode),
  * plus the errors of remote function calls. Messages never contain secret values.
+ *
+ * Each class has a literal `name` (not the class's own, which a minifier may change) and an
+ * `instanceof` that also recognises instances made by another copy of the SDK in the same process:
+ * a CommonJS module may load flow-sdk's CommonJS build while the CLI runs the ESM one (see
+ * `errorClass` below; the idea is Temporal's SymbolBasedInstanceOfError).
  */
 
 export interface FlowErrorOptions {
@@ -17,7 +22,6 @@ export class FlowError extends Error {
 
   constructor(message: string, options: FlowErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
     this.suggestions = options.suggestions ?? [];
     this.errorCode = options.errorCode;
   }
@@ -85,7 +89,8 @@ export class ValidationAPIError extends APIError {
 
 export class NetworkError extends FlowError {}
 
-export class TimeoutError extends FlowError {}
+/** Something the SDK waited for did not happen in time (an API answer, an SSH login, a task). */
+export class FlowTimeoutError extends FlowError {}
 
 export class ProviderError extends FlowError {}
 
@@ -181,3 +186,41 @@ export class ConflictError extends APIError {}
 
 /** The API kept answering 429 (too many requests) after every retry. */
 export class RateLimitError extends APIError {}
+
+// ---- names and instanceof ----------------------------------------------------------------------
+
+/**
+ * Marks `cls` with its literal name: on the prototype as `name`, and as a `Symbol.for` brand that
+ * every copy of the SDK derives the same way. `x instanceof cls` then asks for the brand, which an
+ * instance inherits from each class it extends, so a TaskNotFoundError of one copy is a
+ * ResourceNotFoundError and a FlowError for the other copy too.
+ */
+export function errorClass(cls: abstract new (...args: never[]) => Error, name: string): void {
+  const brand = Symbol.for(`flow-sdk.error.${name}`);
+  Object.defineProperty(cls.prototype, "name", { value: name, writable: true, configurable: true });
+  Object.defineProperty(cls.prototype, brand, { value: true });
+  Object.defineProperty(cls, Symbol.hasInstance, {
+    value: (instance: unknown) => typeof instance === "object" && instance !== null && (instance as Record<symbol, unknown>)[brand] === true,
+  });
+}
+
+errorClass(FlowError, "FlowError");
+errorClass(AuthenticationError, "AuthenticationError");
+errorClass(ResourceNotFoundError, "ResourceNotFoundError");
+errorClass(TaskNotFoundError, "TaskNotFoundError");
+errorClass(ValidationError, "ValidationError");
+errorClass(APIError, "APIError");
+errorClass(ValidationAPIError, "ValidationAPIError");
+errorClass(NetworkError, "NetworkError");
+errorClass(FlowTimeoutError, "FlowTimeoutError");
+errorClass(ProviderError, "ProviderError");
+errorClass(BuildError, "BuildError");
+errorClass(SerializationError, "SerializationError");
+errorClass(PayloadTooLargeError, "PayloadTooLargeError");
+errorClass(RemoteError, "RemoteError");
+errorClass(FunctionTimeoutError, "FunctionTimeoutError");
+errorClass(CancelledError, "CancelledError");
+errorClass(AgentLostError, "AgentLostError");
+errorClass(FunctionCrashedError, "FunctionCrashedError");
+errorClass(ConflictError, "ConflictError");
+errorClass(RateLimitError, "RateLimitError");

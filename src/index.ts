@@ -57,7 +57,7 @@ export {
   ResourceNotFoundError,
   SerializationError,
   TaskNotFoundError,
-  TimeoutError,
+  FlowTimeoutError,
   ValidationAPIError,
   ValidationError,
   type APIErrorOptions,

@@ -4,7 +4,7 @@
  * that waits on work does not care whether it holds a command task or a function call.
  */
 import { randomBytes } from "node:crypto";
-import { CancelledError, TimeoutError } from "../errors.ts";
+import { CancelledError, FlowTimeoutError } from "../errors.ts";
 import type { TaskHandle, WaitOptions } from "../task/task-handle.ts";
 
 export type CallStatus = "pending" | "running" | "completed" | "failed" | "cancelled";
@@ -57,7 +57,7 @@ export class FunctionCall<R> implements TaskHandle<R> {
 
   /**
    * Resolves once the call has ended, however it ended (result() tells how). With `timeoutMs`,
-   * rejects with TimeoutError if it has not; the call keeps running.
+   * rejects with FlowTimeoutError if it has not; the call keeps running.
    */
   async wait(options: WaitOptions = {}): Promise<void> {
     const settled = this.#result.then(
@@ -68,7 +68,7 @@ export class FunctionCall<R> implements TaskHandle<R> {
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new TimeoutError(`Call ${this.taskId} did not finish within ${options.timeoutMs} ms (it is ${this.#status}).`)),
+        () => reject(new FlowTimeoutError(`Call ${this.taskId} did not finish within ${options.timeoutMs} ms (it is ${this.#status}).`)),
         options.timeoutMs,
       );
     });

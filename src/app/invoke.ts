@@ -2,11 +2,14 @@
  * Zero-import execution: call an exported function of a file that never imports flow-sdk.
  *
  *   const model = await invoke<Model>("train.ts", "train", { args: [3], gpu: "a100" });
+ *
+ * It is an app run of one call: the same bundling, agents, retries, timeouts (FunctionTimeoutError)
+ * and clean-up on Ctrl-C as app.run, with the file's exports as the functions.
  */
 import { resolve } from "node:path";
-import { buildArchive } from "../bundler/index.ts";
 import { parseFunctionOptions, type FunctionOptions } from "./options.ts";
-import { createProvider, sdkExportNames, startAgentSession, type RunOptions } from "./run.ts";
+import type { FunctionRecord } from "./registry.ts";
+import { AppRunner, createProvider, guarded, type RunOptions } from "./run.ts";
 
 export interface InvokeOptions extends Omit<FunctionOptions, "name" | "retries"> {
   args?: unknown[];
@@ -14,20 +17,25 @@ export interface InvokeOptions extends Omit<FunctionOptions, "name" | "retries">
 }
 
 export async function invoke<T = unknown>(file: string, functionName: string, options: InvokeOptions = {}): Promise<T> {
-  const { args = [], provider: providerOption, ...functionOptions } = options;
+  const { args = [], provider, ...functionOptions } = options;
   const parsed = parseFunctionOptions(functionOptions, `invoke("${file}", "${functionName}")`);
-  const archive = await buildArchive({ entry: resolve(file), sdkExports: await sdkExportNames(), externals: parsed.externals ?? [] });
-  const provider = createProvider(providerOption);
-  try {
-    const spec = { label: `${file}::${functionName}`, archive, options: parsed };
-    const session = await startAgentSession(provider, spec, { exposeExports: true });
-    const signal = parsed.timeoutMs === undefined ? undefined : AbortSignal.timeout(parsed.timeoutMs);
-    try {
-      return (await session.call(functionName, args, { signals: signal ? [signal] : [] })) as T;
-    } finally {
-      await session.close();
-    }
-  } finally {
-    await provider.shutdown();
-  }
+  const entry = resolve(file);
+  const runner = new AppRunner(entry, createProvider(provider), { modules: [entry], externals: parsed.externals ?? [], exposeExports: true });
+  runner.prepare();
+  return (await guarded(runner, () => runner.call(exportOf(file, functionName, parsed), args, {}))) as T;
+}
+
+/** The export to call, as a function record of this call only (the process's registry never sees it). */
+function exportOf(file: string, name: string, options: FunctionOptions): FunctionRecord {
+  return {
+    id: name,
+    index: -1,
+    site: undefined,
+    kind: "export",
+    app: "invoke",
+    options,
+    definedAt: file,
+    implementation: () => undefined,
+    streaming: false,
+  };
 }

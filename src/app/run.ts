@@ -5,12 +5,11 @@
  * "container"), routes calls and logs, and stops every agent when the run ends, on Ctrl-C,
  * SIGTERM or an error.
  */
+import { backendFor } from "../backends.ts";
 import { buildArchive, type CodeArchive } from "../bundler/index.ts";
 import { CancelledError, FlowError, FunctionTimeoutError, ValidationError } from "../errors.ts";
 import { cleanUpBeforeExit } from "../clean-up-before-exit.ts";
-import { FcpProvider } from "../providers/fcp/fcp-provider.ts";
 import { providerName, type ProviderName } from "../providers/provider-name.ts";
-import { LocalProvider } from "../providers/local/local-provider.ts";
 import type { AgentSpec, Provider } from "../providers/provider.ts";
 import { AgentPool } from "../runtime/agent-pool.ts";
 import { CANCEL_GRACE_MS } from "../runtime/protocol.ts";
@@ -20,6 +19,7 @@ import type { FunctionOptions } from "./options.ts";
 import { DEFAULT_CONCURRENT_INPUTS } from "./remote-function.ts";
 import { nextDelayMs, retryPolicy, type RetryPolicy } from "./retry-policy.ts";
 import { agentModules } from "../bundler/agent-entry.ts";
+import { SDK_EXPORTS } from "./sdk-exports.ts";
 import { assignId, registry, type AppRecord, type CallOptions, type CallOverrides, type FunctionRecord, type Host } from "./registry.ts";
 
 export interface RunOptions {
@@ -27,6 +27,16 @@ export interface RunOptions {
   provider?: ProviderName | Provider;
   /** The module to bundle; defaults to the file that created the App. */
   entry?: string;
+}
+
+/** What the agents of a run load; by default the modules that defined functions in this process. */
+export interface RunnerOptions {
+  /** The modules the agent loads (default: the registry's, entrypoint modules last). */
+  modules?: string[];
+  /** Packages to install on the agent instead of bundling (default: every function's `externals`). */
+  externals?: string[];
+  /** Zero-import mode (invoke): every exported function of the modules is callable by its name. */
+  exposeExports?: boolean;
 }
 
 const NO_OVERRIDES: CallOverrides = {};
@@ -48,25 +58,28 @@ export class AppRunner implements Host {
   readonly #stopping = new AbortController();
   /** Functions without a name, by the site the agent calls them by. */
   readonly #wireIds = new WeakMap<FunctionRecord, string>();
+  readonly #options: RunnerOptions;
   #archive: Promise<CodeArchive> | undefined;
   #stopped = false;
 
-  constructor(entry: string, provider: Provider) {
+  constructor(entry: string, provider: Provider, options: RunnerOptions = {}) {
     this.#entry = entry;
     this.#provider = provider;
+    this.#options = options;
   }
 
   /** Start bundling now, so the first call does not wait for it. */
   prepare(): void {
     if (this.#archive) return;
     const reg = registry();
-    const modules = agentModules(reg.modules, reg.entrypointModules);
-    this.#archive = sdkExportNames().then((sdkExports) =>
+    const modules = this.#options.modules ?? agentModules(reg.modules, reg.entrypointModules);
+    const externals = this.#options.externals ?? reg.functions.flatMap((f) => f.options.externals ?? []);
+    this.#archive = Promise.resolve().then(() =>
       buildArchive({
         entry: this.#entry,
         ...(modules.length > 0 ? { modules } : {}),
-        sdkExports,
-        externals: [...new Set(reg.functions.flatMap((f) => f.options.externals ?? []))],
+        sdkExports: SDK_EXPORTS,
+        externals: [...new Set(externals)],
       }),
     );
     // Awaited by the first call; an early failure must not count as unhandled meanwhile.
@@ -177,7 +190,10 @@ export class AppRunner implements Host {
   async #startSession(record: FunctionRecord, options: FunctionOptions): Promise<AgentSession> {
     this.prepare();
     const archive = await this.#archive!;
-    return startAgentSession(this.#provider, { label: record.id ?? `function #${record.index}`, archive, options });
+    const spec: AgentSpec = { label: record.id ?? `function #${record.index}`, archive };
+    if (options.gpu !== undefined) spec.gpu = options.gpu;
+    if (options.image !== undefined) spec.image = options.image;
+    return startAgentSession(this.#provider, spec, options, { exposeExports: this.#options.exposeExports ?? false });
   }
 
   /**
@@ -188,7 +204,7 @@ export class AppRunner implements Host {
   #idOf(record: FunctionRecord, session: AgentSession): string {
     const known = this.#wireIds.get(record) ?? record.id;
     if (known !== undefined) {
-      if (!session.defines(known)) throw unreachableFunction(record);
+      if (!session.defines(known)) throw record.kind === "export" ? noSuchExport(record, session) : unreachableFunction(record);
       return known;
     }
     const remote = record.site === undefined ? undefined : session.functions.find((f) => f.site === record.site);
@@ -220,6 +236,14 @@ function unreachableFunction(record: FunctionRecord): FlowError {
   });
 }
 
+/** invoke() of a name the module does not export as a function. */
+function noSuchExport(record: FunctionRecord, session: AgentSession): FlowError {
+  const known = session.functions.map((f) => f.id).filter((id) => !id.includes("#")).join(", ") || "none";
+  return new FlowError(`${record.definedAt} exports no function '${record.id}' (known: ${known}).`, {
+    suggestions: ["Export it from that file: `export function name(...)` or `export const name = ...`."],
+  });
+}
+
 /**
  * Start an agent for `spec` and connect to it: the function's env and secrets go in the init
  * message, its output to this process's stdout/stderr. The agent is stopped if the connection
@@ -228,9 +252,9 @@ function unreachableFunction(record: FunctionRecord): FlowError {
 export async function startAgentSession(
   provider: Provider,
   spec: AgentSpec,
-  connect: { exposeExports?: boolean } = {},
+  options: FunctionOptions,
+  connect: { exposeExports: boolean },
 ): Promise<AgentSession> {
-  const { options } = spec;
   const secrets = readSecrets(options.secrets ?? [], spec.label);
   const endpoint = await provider.startAgent(spec);
   const session = await AgentSession.connect({
@@ -266,34 +290,36 @@ function readSecrets(names: string[], label: string): Record<string, string> {
   return secrets;
 }
 
-/** What `import { … } from "flow-sdk"` may name inside a bundle: this SDK's public exports. */
-export async function sdkExportNames(): Promise<string[]> {
-  return Object.keys(await import("../index.ts"));
-}
-
+/** The agents' provider for a run: one given, or the configured backend's by name. */
 export function createProvider(provider: RunOptions["provider"]): Provider {
-  if (typeof provider === "object") return provider;
-  const name = providerName(provider);
-  if (name === "local") return new LocalProvider();
-  return new FcpProvider({ onProgress: (message) => process.stderr.write(`flow: ${message}\n`) });
+  return typeof provider === "object" ? provider : backendFor(providerName(provider)).agents;
 }
 
-/**
- * Run `fn` with `runner` installed as the host; stop it afterwards, on SIGINT/SIGTERM (exiting
- * 130/143 once agents are down) and when the process crashes on an uncaught exception (printed,
- * then exit 1): on a cloud provider every agent is an instance that bills until it is stopped.
- */
+/** Run `fn` with `runner` installed as the host (what `.remote()` calls go to), as guarded() does. */
 export async function withRunner<T>(runner: AppRunner, fn: () => T | Promise<T>): Promise<T> {
   const reg = registry();
   if (reg.host) throw new FlowError("An app run is already active in this process.");
   reg.host = runner;
+  try {
+    return await guarded(runner, fn);
+  } finally {
+    reg.host = undefined;
+  }
+}
+
+/**
+ * Run `fn`, then stop `runner`; stop it too on SIGINT/SIGTERM (exiting 130/143 once agents are
+ * down) and when the process crashes on an uncaught exception (printed, then exit 1): on a cloud
+ * provider every agent is an instance that bills until it is stopped. app.run, `flow run` and
+ * invoke() all end this way.
+ */
+export async function guarded<T>(runner: AppRunner, fn: () => T | Promise<T>): Promise<T> {
   const removeExitHandlers = cleanUpBeforeExit((reason) => runner.stop(reason));
   try {
     return await fn();
   } finally {
     // After Ctrl-C this waits for the exit: the calls the stop cancelled must not exit 1 first.
     await removeExitHandlers();
-    reg.host = undefined;
     await runner.stop();
   }
 }

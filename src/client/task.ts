@@ -5,7 +5,7 @@
  * Fields are a snapshot: they change when a method talks to the provider (refresh, wait, cancel,
  * the end of a followed log), never behind the caller's back.
  */
-import { CancelledError, FlowError, TimeoutError } from "../errors.ts";
+import { CancelledError, FlowError, FlowTimeoutError } from "../errors.ts";
 import type { FollowLogsOptions, LogStream, ShellOptions, TaskProvider } from "../providers/task-provider.ts";
 import { sleep } from "../sleep.ts";
 import type { Instance } from "../task/instance.ts";
@@ -89,7 +89,7 @@ export class Task implements TaskHandle<void> {
     while (!this.isTerminal) {
       const left = deadline - Date.now();
       if (left <= 0) {
-        throw new TimeoutError(`Task ${this.taskId} did not finish within ${options.timeoutMs} ms (it is ${this.status}).`, {
+        throw new FlowTimeoutError(`Task ${this.taskId} did not finish within ${options.timeoutMs} ms (it is ${this.status}).`, {
           suggestions: [`It keeps running: wait again, follow it with \`flow logs ${this.taskId} -f\`, or stop it with \`flow cancel ${this.taskId}\`.`],
           errorCode: "task_wait_timeout",
         });

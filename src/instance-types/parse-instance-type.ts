@@ -7,7 +7,7 @@
  * with the valid spelling it most likely meant. Whether a type is actually offered is the
  * catalog's question (see catalog.ts), not the parser's.
  */
-import { ValidationError } from "../errors.ts";
+import { errorClass, ValidationError } from "../errors.ts";
 import { closestMatch } from "../validation.ts";
 
 export type Interconnect = "sxm" | "pcie";
@@ -75,6 +75,7 @@ export class InstanceTypeError extends ValidationError {
     this.suggestion = suggestion;
   }
 }
+errorClass(InstanceTypeError, "InstanceTypeError");
 
 /** Parses `input` or throws an InstanceTypeError carrying the closest valid spelling. */
 export function parseInstanceType(input: string): InstanceTypeSpec {

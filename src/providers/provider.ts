@@ -3,15 +3,20 @@
  * on this machine; the cloud provider starts them on GPU instances. Both run the same agent with
  * the same archive and speak the same protocol; the client only ever sees a URL and a secret.
  */
-import type { FunctionOptions } from "../app/options.ts";
 import type { CodeArchive } from "../bundler/index.ts";
 
+/**
+ * What a provider needs to start one agent, and no more: a function's env, secrets and limits
+ * travel to the agent over the connection, not through the provider.
+ */
 export interface AgentSpec {
   /** For messages and logs: usually the function id. */
   label: string;
   archive: CodeArchive;
-  /** The function's options: gpu, image, … (env and secrets travel over the wire instead). */
-  options: FunctionOptions;
+  /** The instance type to run on (`gpu` of the function's options); a provider without GPUs ignores it. */
+  gpu?: string;
+  /** The container image to run in, where the provider has containers. */
+  image?: string;
 }
 
 export interface AgentEndpoint {

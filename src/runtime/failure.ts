@@ -10,6 +10,7 @@
 import { types } from "node:util";
 import { RemoteError } from "../errors.ts";
 import type { Failure } from "./protocol.ts";
+import { isFrame } from "../stack-frames.ts";
 
 const MAX_CAUSES = 32; // links of a cause chain; deeper ones are cut
 const MAX_ERRORS = 100; // members of an AggregateError
@@ -175,8 +176,8 @@ export interface FromFailureOptions {
   remoteLabel?: string;
   /** Rewrites each path in the remote frames (an absolute path or a file:// URL, without :line:col). */
   mapPath?: (path: string) => string;
-  /** The stack captured where the call was made; its frames follow the remote ones. */
-  localStack?: string;
+  /** The stack captured where the call was made (if known); its frames follow the remote ones. */
+  localStack?: string | undefined;
 }
 
 /** A new error of JavaScript's built-in class called `name` (an AggregateError of `errors`), if there is one. */
@@ -186,7 +187,8 @@ export function builtInError(name: string, message: string, errors: unknown[] = 
 }
 
 export function fromFailure(failure: Failure, options: FromFailureOptions = {}): Error {
-  const nested = { ...options, localStack: undefined };
+  // Nested errors (causes, members) are the remote error's own; the call site follows the outer one only.
+  const { localStack: _callSite, ...nested } = options;
   const members = failure.name === "AggregateError" ? (failure.errors ?? []).map((f) => fromFailure(f, nested)) : undefined;
   const error = builtInError(failure.name, failure.message, members) ?? new RemoteError(failure.name, failure.message);
 
@@ -224,7 +226,7 @@ function isFailure(cause: Failure | { value: unknown }): cause is Failure {
 
 /** The `    at ...` lines of a V8 stack (the header, which may span lines, is left out). */
 function frames(stack: string | undefined): string[] {
-  return stack === undefined ? [] : stack.split("\n").filter((line) => /^\s+at\s/.test(line));
+  return stack === undefined ? [] : stack.split("\n").filter(isFrame);
 }
 
 // A file path or file:// URL in a frame line, up to the `:line:col` after it: it starts after a

@@ -5,7 +5,7 @@
 import type { TaskStatus } from "./task-status.ts";
 
 export interface WaitOptions {
-  /** Give up after this long with a TimeoutError; the work itself keeps running. */
+  /** Give up after this long with a FlowTimeoutError; the work itself keeps running. */
   timeoutMs?: number;
 }
 

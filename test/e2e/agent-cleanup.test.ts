@@ -9,7 +9,7 @@ import { describe, it } from "node:test";
 import { buildArchive } from "../../src/bundler/index.ts";
 import { LocalProvider } from "../../src/providers/local/local-provider.ts";
 import { AgentSession } from "../../src/runtime/session.ts";
-import { sdkExportNames } from "../../src/app/run.ts";
+import { SDK_EXPORTS } from "../../src/app/sdk-exports.ts";
 import { app, leaveChildren } from "../fixtures/e2e/hardening.ts";
 import { isRunning, repoRoot, startCli, tempDir, until } from "./helpers.ts";
 
@@ -60,9 +60,9 @@ describe("agent workspaces", { skip: !linux && "finds an agent's workspace throu
     const dayAgo = new Date(Date.now() - 24 * 3600_000);
     utimesSync(unowned, dayAgo, dayAgo);
 
-    const archive = await buildArchive({ entry: join(repoRoot, "test/fixtures/e2e/hardening.ts"), sdkExports: await sdkExportNames() });
+    const archive = await buildArchive({ entry: join(repoRoot, "test/fixtures/e2e/hardening.ts"), sdkExports: SDK_EXPORTS });
     const provider = new LocalProvider();
-    const endpoint = await provider.startAgent({ label: "workspace", archive, options: {} });
+    const endpoint = await provider.startAgent({ label: "workspace", archive });
     const session = await AgentSession.connect({ url: endpoint.url, secret: endpoint.secret, onLog: () => {} });
     const workspace = readlinkSync(`/proc/${session.pid}/cwd`);
     await session.close();

@@ -10,18 +10,18 @@ import type { AgentEndpoint } from "../../src/providers/provider.ts";
 import { LocalProvider } from "../../src/providers/local/local-provider.ts";
 import { CANCEL_GRACE_MS } from "../../src/runtime/protocol.ts";
 import { AgentSession } from "../../src/runtime/session.ts";
-import { sdkExportNames } from "../../src/app/run.ts";
+import { SDK_EXPORTS } from "../../src/app/sdk-exports.ts";
 import { isAlive, repoRoot, runNode } from "./helpers.ts";
 
 let archive: CodeArchive;
 const provider = new LocalProvider();
 before(async () => {
-  archive = await buildArchive({ entry: join(repoRoot, "test/fixtures/e2e/hardening.ts"), sdkExports: await sdkExportNames() });
+  archive = await buildArchive({ entry: join(repoRoot, "test/fixtures/e2e/hardening.ts"), sdkExports: SDK_EXPORTS });
 });
 after(() => provider.shutdown());
 
 async function agent(): Promise<{ endpoint: AgentEndpoint; session: AgentSession }> {
-  const endpoint = await provider.startAgent({ label: "peers", archive, options: {} });
+  const endpoint = await provider.startAgent({ label: "peers", archive });
   const session = await AgentSession.connect({ url: endpoint.url, secret: endpoint.secret, onLog: () => {} });
   return { endpoint, session };
 }

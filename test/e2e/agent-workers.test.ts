@@ -8,7 +8,7 @@ import { FunctionCrashedError, FunctionTimeoutError } from "flow-sdk";
 import { buildArchive } from "../../src/bundler/index.ts";
 import { LocalProvider } from "../../src/providers/local/local-provider.ts";
 import { AgentSession } from "../../src/runtime/session.ts";
-import { sdkExportNames } from "../../src/app/run.ts";
+import { SDK_EXPORTS } from "../../src/app/sdk-exports.ts";
 import { app, compute, hog, misbehave, spin } from "../fixtures/e2e/hardening.ts";
 import { isRunning, repoRoot, tempDir, until } from "./helpers.ts";
 
@@ -89,9 +89,9 @@ describe("agents whose user code misbehaves", { concurrency: true }, () => {
 
 describe("a flood of output", () => {
   it("a function printing a million lines: every line arrives, in order, and memory stays bounded", async () => {
-    const archive = await buildArchive({ entry: join(repoRoot, "test/fixtures/e2e/hardening.ts"), sdkExports: await sdkExportNames() });
+    const archive = await buildArchive({ entry: join(repoRoot, "test/fixtures/e2e/hardening.ts"), sdkExports: SDK_EXPORTS });
     const provider = new LocalProvider();
-    const endpoint = await provider.startAgent({ label: "chatter", archive, options: {} });
+    const endpoint = await provider.startAgent({ label: "chatter", archive });
     let next = 0;
     let partial = "";
     let disorder: string | undefined;

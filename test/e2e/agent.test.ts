@@ -10,7 +10,7 @@ import { AgentLostError } from "../../src/errors.ts";
 import type { AgentEndpoint } from "../../src/providers/provider.ts";
 import { LocalProvider } from "../../src/providers/local/local-provider.ts";
 import { AgentSession } from "../../src/runtime/session.ts";
-import { sdkExportNames } from "../../src/app/run.ts";
+import { SDK_EXPORTS } from "../../src/app/sdk-exports.ts";
 import { agentPath } from "../../src/sdk-paths.ts";
 import { repoRoot } from "./helpers.ts";
 
@@ -32,7 +32,7 @@ function upgradeStatus(url: string, headers: Record<string, string>): Promise<nu
 
 describe("agent lifetime", () => {
   it("exits by itself when no client connects within its idle timeout", async () => {
-    const archive = await buildArchive({ entry: `${repoRoot}/test/fixtures/e2e/values.ts`, sdkExports: await sdkExportNames() });
+    const archive = await buildArchive({ entry: `${repoRoot}/test/fixtures/e2e/values.ts`, sdkExports: SDK_EXPORTS });
     const agent = spawn(process.execPath, [agentPath(), "--archive", archive.path, "--idle-timeout-ms", "200"], {
       env: { PATH: process.env.PATH, FLOW_AGENT_SECRET: "idle-test" },
       stdio: ["ignore", "pipe", "pipe"],
@@ -49,8 +49,8 @@ describe("agent authentication", () => {
   let endpoint: AgentEndpoint;
 
   before(async () => {
-    const archive = await buildArchive({ entry: `${repoRoot}/test/fixtures/e2e/values.ts`, sdkExports: await sdkExportNames() });
-    endpoint = await provider.startAgent({ label: "auth test", archive, options: {} });
+    const archive = await buildArchive({ entry: `${repoRoot}/test/fixtures/e2e/values.ts`, sdkExports: SDK_EXPORTS });
+    endpoint = await provider.startAgent({ label: "auth test", archive });
   });
   after(() => provider.shutdown());
 

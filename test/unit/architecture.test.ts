@@ -46,25 +46,6 @@ const LAYERS: readonly (readonly { group: string; paths: readonly string[] }[])[
 const CONCRETE_PROVIDERS = ["providers/local/", "providers/fcp/"];
 const MAY_BUILD_PROVIDERS = ["backends.ts", "index.ts"];
 
-/**
- * Imports that still break the rules, each waiting on files another change is rewriting (phase B
- * of issue 10). Each entry is `importer -> imported`, relative to src/. Empty this list; never add
- * to it: an entry that no longer breaks a rule fails the test, so fixed ones must go.
- */
-const ALLOWED: ReadonlyMap<string, string> = new Map([
-  // The app layer asks the SDK's public module for its export names (the names a bundle may
-  // import from "flow-sdk") through a dynamic import: app → index → app is a circle. Fix: a static
-  // list of the names, kept true by a test, instead of import("../index.ts").
-  ["app/run.ts -> index.ts", "phase B: run.ts reads the SDK's export names from a static list"],
-  // createProvider() builds the providers itself. Fix: backendFor(providerName(p)).agents.
-  ["app/run.ts -> providers/fcp/fcp-provider.ts", "phase B: createProvider() uses backendFor()"],
-  ["app/run.ts -> providers/local/local-provider.ts", "phase B: createProvider() uses backendFor()"],
-  // AgentSpec.options is the whole FunctionOptions, though a provider reads only gpu and image
-  // (env and secrets travel in the session). Fix: AgentSpec carries label, archive, gpu, image;
-  // run.ts's startAgentSession takes the function's options beside it.
-  ["providers/provider.ts -> app/options.ts", "phase B: AgentSpec carries only what a provider needs"],
-]);
-
 const SRC = fileURLToPath(new URL("../../src", import.meta.url));
 
 describe("architecture: the layers of src/", () => {
@@ -79,20 +60,11 @@ describe("architecture: the layers of src/", () => {
 
   test("no import runs back up a layer, sideways to a sibling, or outside src/; only the composition root builds providers", () => {
     const graph = srcGraph();
-    const broken = violations(graph).filter((v) => !ALLOWED.has(v.edge));
-    assert.deepEqual(broken.map((v) => `${v.edge}: ${v.reason}`), []);
+    assert.deepEqual(violations(graph).map((v) => `${v.edge}: ${v.reason}`), []);
   });
 
   test("no two layers import each other", () => {
-    const graph = srcGraph();
-    const allowed = new Map([...graph].map(([file, imports]) => [file, imports.filter((imported) => !ALLOWED.has(`${file} -> ${imported}`))]));
-    assert.deepEqual(groupCycles(allowed), []);
-  });
-
-  test("every allowed exception still breaks a rule (a fixed one must leave the list)", () => {
-    const graph = srcGraph();
-    const current = new Set(violations(graph).map((v) => v.edge));
-    assert.deepEqual([...ALLOWED.keys()].filter((edge) => !current.has(edge)), []);
+    assert.deepEqual(groupCycles(srcGraph()), []);
   });
 });
 

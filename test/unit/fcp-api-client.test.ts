@@ -10,7 +10,7 @@ import {
   ProviderError,
   RateLimitError,
   ResourceNotFoundError,
-  TimeoutError,
+  FlowTimeoutError,
   ValidationAPIError,
   ValidationError,
 } from "../../src/errors.ts";
@@ -321,10 +321,10 @@ describe("FcpClient errors", () => {
     await assert.rejects(client.listProjects(), (e: unknown) => e instanceof NetworkError && e.message.includes(new URL(url).host) && /FLOW_API_URL/.test(e.describe()));
   });
 
-  it("an API that never answers is a TimeoutError", async () => {
+  it("an API that never answers is a FlowTimeoutError", async () => {
     const api = await fakeApi(() => {}); // never responds
     const { client } = clientFor(api, { requestTimeoutMs: 150, maxRetries: 1 });
-    await assert.rejects(client.listProjects(), (e: unknown) => e instanceof TimeoutError && /listProjects/.test(e.message));
+    await assert.rejects(client.listProjects(), (e: unknown) => e instanceof FlowTimeoutError && /listProjects/.test(e.message));
     assert.equal(api.seen.length, 2, "a timed-out GET is retried");
   });
 });

@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 import { PassThrough, Readable } from "node:stream";
 import ssh2 from "ssh2";
 import { WebSocket, WebSocketServer } from "ws";
-import { AuthenticationError, NetworkError, TimeoutError, ValidationError } from "../../src/errors.ts";
+import { AuthenticationError, NetworkError, FlowTimeoutError, ValidationError } from "../../src/errors.ts";
 import { ensureProjectKey, loadPrivateKey, SshConnection, type SshKeyPair, type SshTarget } from "../../src/providers/fcp/ssh/index.ts";
 import { lastLines, MAX_LINE_BYTES, tailStart } from "../../src/providers/log-lines.ts";
 import { startInstanceSshServer, type InstanceSshServer } from "../../tools/fcp-sim/ssh-server.ts";
@@ -147,10 +147,10 @@ describe("SSH connection against the simulator's sshd", { timeout: 30_000 }, () 
     }
   });
 
-  it("gives up with a TimeoutError when sshd never comes up", async () => {
+  it("gives up with a FlowTimeoutError when sshd never comes up", async () => {
     const port = await freePort();
     await assert.rejects(SshConnection.connect({ ...target, port }, { timeoutMs: 500 }), (error: unknown) => {
-      assert.ok(error instanceof TimeoutError);
+      assert.ok(error instanceof FlowTimeoutError);
       assert.match(error.message, /ECONNREFUSED/);
       return true;
     });

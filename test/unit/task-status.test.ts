@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { FunctionCall } from "../../src/app/function-call.ts";
-import { CancelledError, FlowError, ProviderError, TaskNotFoundError, TimeoutError, ValidationError } from "../../src/errors.ts";
+import { CancelledError, FlowError, ProviderError, TaskNotFoundError, FlowTimeoutError, ValidationError } from "../../src/errors.ts";
 import { seedCatalog } from "../../src/instance-types/seed-catalog.ts";
 import { followLines, tailLines } from "../../src/providers/local/log-files.ts";
 import { readTaskState, writeTaskState, type LocalTaskState } from "../../src/providers/local/task-state.ts";
@@ -129,11 +129,11 @@ describe("Task", () => {
     assert.equal(task.exitCode, 0);
   });
 
-  test("wait({ timeoutMs }) gives up with TimeoutError, leaving the task alone", async () => {
+  test("wait({ timeoutMs }) gives up with FlowTimeoutError, leaving the task alone", async () => {
     const provider = new ScriptedProvider(info({ status: "running" }));
     const task = new Task(info(), provider);
     await assert.rejects(task.wait({ timeoutMs: 20 }), (error: unknown) => {
-      assert.ok(error instanceof TimeoutError);
+      assert.ok(error instanceof FlowTimeoutError);
       assert.match(error.message, /did not finish within 20 ms \(it is running\)/);
       return true;
     });
@@ -191,7 +191,7 @@ describe("FunctionCall as a task handle", () => {
     assert.equal(call.isRunning, false);
     started();
     assert.equal(call.isRunning, true);
-    await assert.rejects(call.wait({ timeoutMs: 10 }), TimeoutError);
+    await assert.rejects(call.wait({ timeoutMs: 10 }), FlowTimeoutError);
     finish(7);
     await call.wait();
     assert.equal(call.status, "completed");

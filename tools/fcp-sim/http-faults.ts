@@ -7,22 +7,22 @@
 
 export interface RequestMatcher {
   /** Only requests with this method (any when absent). */
-  method?: string;
+  method?: string | undefined;
   /** Only this exact path, or paths the pattern matches (any when absent). */
-  path?: string | RegExp;
+  path?: string | RegExp | undefined;
 }
 
 export interface FailNextOptions extends RequestMatcher {
   status: 429 | 500 | 502 | 503;
   count: number;
   /** Sent as the Retry-After header. */
-  retryAfterSeconds?: number;
+  retryAfterSeconds?: number | undefined;
 }
 
 export interface DropNextOptions extends RequestMatcher {
   count: number;
   /** Cut the connection after the request took effect, so only the response is lost. */
-  afterHandling?: boolean;
+  afterHandling?: boolean | undefined;
 }
 
 export interface HoldNextOptions extends RequestMatcher {

@@ -55,13 +55,13 @@ export class FcpProvider implements Provider {
     await (this.#swept ??= cancelOrphanBids(context, this.#bids));
     const [catalog, key] = await Promise.all([context.catalog(), context.sshKey()]);
     const placement = choosePlacement(catalog, {
-      ...(spec.options.gpu === undefined ? {} : { instanceType: spec.options.gpu }),
+      ...(spec.gpu === undefined ? {} : { instanceType: spec.gpu }),
       ...(context.preferredRegion === undefined ? {} : { region: context.preferredRegion }),
       priority: "med",
       quantity: 1,
     });
     const notes = placementNotes(catalog, placement, {
-      ...(spec.options.gpu === undefined ? {} : { instanceType: spec.options.gpu }),
+      ...(spec.gpu === undefined ? {} : { instanceType: spec.gpu }),
       quantity: 1,
       ...(context.configuredRegion === undefined ? {} : { configuredRegion: context.configuredRegion }),
     });
@@ -73,7 +73,7 @@ export class FcpProvider implements Provider {
       ...(inline ? { inlineArchive: archive } : {}),
       expectUploads: true,
       env: {},
-      ...(spec.options.image === undefined ? {} : { image: spec.options.image }),
+      ...(spec.image === undefined ? {} : { image: spec.image }),
       gpus: true,
       volumes: [],
       poweroffGraceSeconds: POWEROFF_GRACE_SECONDS,

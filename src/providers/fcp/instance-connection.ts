@@ -3,7 +3,7 @@
  * the instance root, wait for the startup script's markers, upload what did not ride in the
  * script, and find the agent's loopback port.
  */
-import { ProviderError, TimeoutError } from "../../errors.ts";
+import { ProviderError, FlowTimeoutError } from "../../errors.ts";
 import type { Instance } from "./api/schemas.ts";
 import { INSTANCE_SSH_USER, instancePaths, rootProbeCommand, type InstancePaths } from "./instance-layout.ts";
 import { parseSshDestination } from "./instance-launch.ts";
@@ -104,8 +104,8 @@ export class InstanceConnection {
     return result.stdout.trim() === "met" ? "met" : "timeout";
   }
 
-  #timeout(what: string, timeoutMs: number): TimeoutError {
-    return new TimeoutError(`Gave up waiting for ${what} on ${this.instance.fid} after ${Math.round(timeoutMs / 60_000)} minutes.`);
+  #timeout(what: string, timeoutMs: number): FlowTimeoutError {
+    return new FlowTimeoutError(`Gave up waiting for ${what} on ${this.instance.fid} after ${Math.round(timeoutMs / 60_000)} minutes.`);
   }
 
   async #setupFailure(what: string): Promise<ProviderError> {

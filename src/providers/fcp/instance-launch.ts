@@ -3,7 +3,7 @@
  * request can never buy two), then follow bid and instances until every instance is
  * STATUS_RUNNING with an SSH destination — or fail, naming what the cloud said.
  */
-import { ProviderError, TimeoutError } from "../../errors.ts";
+import { ProviderError, FlowTimeoutError } from "../../errors.ts";
 import { sleep } from "../../sleep.ts";
 import type { Bid, Instance } from "./api/schemas.ts";
 import type { FcpContext } from "./fcp-context.ts";
@@ -75,7 +75,7 @@ export async function waitForRunningInstances(context: FcpContext, bid: Bid, opt
     const ready = inBidOrder(current, instances).filter((i) => i.status === "STATUS_RUNNING" && i.ssh_destination);
     if (ready.length >= current.instance_quantity) return ready;
     if (Date.now() > deadline) {
-      throw new TimeoutError(`Bid ${bid.fid} had no running instance after ${Math.round((options.timeoutMs ?? DEFAULT_LAUNCH_TIMEOUT_MS) / 60_000)} minutes (${summary || current.status}).`, {
+      throw new FlowTimeoutError(`Bid ${bid.fid} had no running instance after ${Math.round((options.timeoutMs ?? DEFAULT_LAUNCH_TIMEOUT_MS) / 60_000)} minutes (${summary || current.status}).`, {
         suggestions: ["raise maxPricePerHour or priority, or try another region or instance type"],
       });
     }

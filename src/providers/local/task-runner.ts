@@ -161,21 +161,25 @@ export class LocalTaskRunner implements TaskProvider {
     }
   }
 
+  /** What the task's record says: a read, with nothing written or stopped. */
   async getTask(idOrName: string): Promise<TaskInfo> {
     const state = await this.#state(idOrName);
-    return taskInfoFromState(await this.#checkSupervisor(state), taskPaths(this.home, state.taskId).workspace);
+    return taskInfoFromState(state, taskPaths(this.home, state.taskId).workspace);
+  }
+
+  /** Brings the record up to date, then answers as getTask: a task whose supervisor died is recorded as failed. */
+  async reconcile(idOrName: string): Promise<TaskInfo> {
+    const state = await this.#checkSupervisor(await this.#state(idOrName));
+    return taskInfoFromState(state, taskPaths(this.home, state.taskId).workspace);
   }
 
   async listTasks(filter: { status?: TaskStatus; limit: number }): Promise<TaskInfo[]> {
     const states = await Promise.all((await this.#taskIds()).map((id) => this.#readIfPresent(id)));
-    const tasks: TaskInfo[] = [];
     const newestFirst = states.filter((s) => s !== undefined).sort((a, b) => b.createdAt.localeCompare(a.createdAt));
-    for (const state of newestFirst) {
-      if (tasks.length >= filter.limit) break;
-      const checked = await this.#checkSupervisor(state);
-      if (filter.status === undefined || checked.status === filter.status) tasks.push(taskInfoFromState(checked, taskPaths(this.home, state.taskId).workspace));
-    }
-    return tasks;
+    return newestFirst
+      .filter((state) => filter.status === undefined || state.status === filter.status)
+      .slice(0, filter.limit)
+      .map((state) => taskInfoFromState(state, taskPaths(this.home, state.taskId).workspace));
   }
 
   /**

@@ -87,7 +87,7 @@ import {
   type VolumeModel,
   VolumeModelSchema,
 } from "./schemas.ts";
-import { ApiTransport, type QueryValue } from "./transport.ts";
+import { ApiTransport, type ApiCall, type QueryValue } from "./transport.ts";
 import { defaultUserAgent } from "./user-agent.ts";
 
 export interface FcpClientOptions {
@@ -740,7 +740,11 @@ export class FcpClient {
     query?: Record<string, QueryValue>,
     requestId?: string,
   ): Promise<z.output<S>> {
-    return this.#transport.call({ operation, method: "GET", path, response, resource, query, requestId });
+    const call: ApiCall<S> = { operation, method: "GET", path, response };
+    if (resource !== undefined) call.resource = resource;
+    if (query !== undefined) call.query = query;
+    if (requestId !== undefined) call.requestId = requestId;
+    return this.#transport.call(call);
   }
 
   #page<T>(

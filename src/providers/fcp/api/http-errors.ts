@@ -13,7 +13,7 @@ import {
   ProviderError,
   RateLimitError,
   ResourceNotFoundError,
-  TimeoutError,
+  FlowTimeoutError,
   ValidationAPIError,
 } from "../../../errors.ts";
 import { parseJsonOrUndefined } from "../../../parse-json.ts";
@@ -158,13 +158,13 @@ const TRANSIENT_CODES: ReadonlySet<string> = new Set([
 const TIMEOUT_CODES: ReadonlySet<string> = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
 
 export interface TransportFailure {
-  error: NetworkError | TimeoutError;
+  error: NetworkError | FlowTimeoutError;
   /** Whether trying again may help. */
   transient: boolean;
 }
 
 /**
- * A thrown request error as a NetworkError or TimeoutError, or undefined when it is not a
+ * A thrown request error as a NetworkError or FlowTimeoutError, or undefined when it is not a
  * transport failure (a bug, which the caller rethrows as is).
  */
 export function transportFailure(request: RequestDescription, error: unknown, options: { timedOut: boolean; timeoutMs: number }): TransportFailure | undefined {
@@ -173,7 +173,7 @@ export function transportFailure(request: RequestDescription, error: unknown, op
   if (options.timedOut || (code !== undefined && TIMEOUT_CODES.has(code))) {
     return {
       transient: true,
-      error: new TimeoutError(`${request.method} ${request.url.pathname} (${request.operation}) got no answer from ${host} within ${options.timeoutMs} ms.`, {
+      error: new FlowTimeoutError(`${request.method} ${request.url.pathname} (${request.operation}) got no answer from ${host} within ${options.timeoutMs} ms.`, {
         errorCode: "request_timeout",
         cause: error,
         suggestions: [`Check your network connection to ${host}; the API may be slow or unreachable right now.`],

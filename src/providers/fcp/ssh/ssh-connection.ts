@@ -10,7 +10,7 @@
  */
 import type Ssh2 from "ssh2";
 import type { Client, ClientChannel, SFTPWrapper } from "ssh2";
-import { AuthenticationError, NetworkError, TimeoutError } from "../../../errors.ts";
+import { AuthenticationError, NetworkError, FlowTimeoutError } from "../../../errors.ts";
 import { sleep } from "../../../sleep.ts";
 import { LineSplitter } from "../../log-lines.ts";
 import { exitCodeOf } from "./exit-code.ts";
@@ -93,7 +93,7 @@ export class SshConnection {
           throw new NetworkError(`Cannot reach ${describe(target)}: ${(error as Error).message}`, { cause: error });
         }
         if (Date.now() + RETRY_DELAY_MS >= deadline) {
-          throw new TimeoutError(
+          throw new FlowTimeoutError(
             `Could not open SSH to ${describe(target)} within ${Math.round(timeoutMs / 1000)}s (last error: ${(error as Error).message}).`,
             { cause: error, suggestions: ["the instance may still be booting, or it was stopped; check its status and try again"] },
           );
