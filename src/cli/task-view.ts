@@ -5,7 +5,8 @@
 import type { Task } from "../client/task.ts";
 import { formatDuration, formatTable, paint, paintStatus } from "./output.ts";
 
-export function describeTask(task: Task): string {
+/** `extra`: rows a command knows beyond the task's own (a dev machine's autostop). */
+export function describeTask(task: Task, extra: readonly (readonly [string, string])[] = []): string {
   const rows: [string, string][] = [
     ["status", `${paintStatus(task.status)}${task.message === undefined ? "" : ` (${task.message})`}`],
     ["instance", runsHere(task) ? `this machine (local provider${notApplied(task)})` : `${task.numInstances} × ${task.instanceType} in ${task.region}, up to ${task.costPerHour}/h`],
@@ -19,6 +20,7 @@ export function describeTask(task: Task): string {
   const workspace = task.providerMetadata["workspace"];
   if (typeof workspace === "string") rows.push(["workspace", workspace]);
   if (task.shellCommand !== undefined) rows.push(["ssh", task.shellCommand]);
+  rows.push(...extra.map(([key, value]): [string, string] => [key, value]));
   const width = Math.max(...rows.map(([k]) => k.length));
   return [`${paint(task.taskId, "bold")}  ${task.name}`, ...rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`)].join("\n");
 }

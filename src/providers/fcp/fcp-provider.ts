@@ -16,10 +16,12 @@ import { FlowError } from "../../errors.ts";
 import { agentPath } from "../../sdk-paths.ts";
 import type { AgentEndpoint, AgentSpec, Provider } from "../provider.ts";
 import { FcpContext, type FcpContextOptions } from "./fcp-context.ts";
+import { FcpReservations } from "./fcp-reservations.ts";
 import { FunctionBids } from "./function-bids.ts";
 import { InstanceConnection, type Upload } from "./instance-connection.ts";
 import { placeBid, waitForRunningInstances } from "./instance-launch.ts";
 import { choosePlacement, placementNotes } from "./placement.ts";
+import { startAgentOnReservation } from "./reservation-agents.ts";
 import { buildStartupScript } from "./startup-script/index.ts";
 
 /** Archives up to this size ride inside the startup script; larger ones go over SFTP. */
@@ -42,6 +44,8 @@ export class FcpProvider implements Provider {
   readonly #running = new Set<() => Promise<void>>();
   readonly #bids: FunctionBids;
   #swept: Promise<void> | undefined;
+  /** Agents started on reservations so far: each takes the next running instance in turn. */
+  #reservationTurns = 0;
 
   constructor(options: FcpProviderOptions = {}) {
     this.context = options.context ?? new FcpContext(options);
@@ -50,6 +54,7 @@ export class FcpProvider implements Provider {
   }
 
   async startAgent(spec: AgentSpec, signal?: AbortSignal): Promise<AgentEndpoint> {
+    if (spec.options.reservation !== undefined) return this.#startOnReservation(spec, spec.options.reservation, signal);
     const context = this.context;
     await (this.#swept ??= this.#cancelOrphans());
     const [catalog, key] = await Promise.all([context.catalog(), context.sshKey()]);
@@ -128,6 +133,19 @@ export class FcpProvider implements Provider {
       await stop().catch(() => {});
       throw error;
     }
+  }
+
+  /** An agent on a reservation's instance (no bid): stopping it stops its processes only. */
+  async #startOnReservation(spec: AgentSpec, reservation: string, signal: AbortSignal | undefined): Promise<AgentEndpoint> {
+    const endpoint = await startAgentOnReservation(this.context, new FcpReservations(this.context), spec, {
+      reservation,
+      idleTimeoutMs: AGENT_IDLE_TIMEOUT_MS,
+      turn: this.#reservationTurns++,
+      ...(signal === undefined ? {} : { signal }),
+    });
+    const stop = () => endpoint.stop().finally(() => this.#running.delete(stop));
+    this.#running.add(stop);
+    return { ...endpoint, stop };
   }
 
   /** Bids an earlier run on this machine left behind when it died without cleaning up. */
