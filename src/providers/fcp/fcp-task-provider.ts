@@ -337,7 +337,6 @@ export class FcpTaskProvider implements TaskProvider {
     }
     await this.context.client.updateBid(bid.fid, { paused: true });
     this.#forget(bid.fid);
-    this.context.progress(`paused ${bid.fid}: its instances are stopped and no longer billed; their disks are kept`);
     return this.getTask(bid.fid);
   }
 
@@ -352,7 +351,6 @@ export class FcpTaskProvider implements TaskProvider {
       });
     }
     await this.context.client.updateBid(bid.fid, { paused: false });
-    this.context.progress(`resumed ${bid.fid}: it boots again once its bid is allocated, and its command starts over`);
     return this.getTask(bid.fid);
   }
 
@@ -380,7 +378,6 @@ export class FcpTaskProvider implements TaskProvider {
     }
     const updated = await this.context.client.updateBid(bid.fid, { limit_price: dollars(dollarsPerHour) });
     await this.#records.update(bid.fid, { limitPrice: updated.limit_price });
-    this.context.progress(`${bid.fid} now bids up to ${updated.limit_price}/h (spot price ${market === undefined ? "unknown" : `${dollars(market)}/h`})`);
     return this.getTask(bid.fid);
   }
 
@@ -479,7 +476,7 @@ export class FcpTaskProvider implements TaskProvider {
         await this.context.client.cancelBid(bid.fid);
         await this.#records.update(bid.fid, { failure });
         observed = { ...observed, failure };
-      } else if (instances[0]?.status === "STATUS_RUNNING") {
+      } else if (instances[0]?.status === "STATUS_RUNNING" && (await this.#letsUsIn(bid))) {
         const exitCode = await this.#probeExitCode(bid, instances[0]);
         if (exitCode !== undefined) {
           await this.#records.update(bid.fid, { exitCode });
@@ -497,7 +494,7 @@ export class FcpTaskProvider implements TaskProvider {
     const observed = known.observed ?? observedIn(record);
     // An Open bid may be outbid: the market says whether raising the price would help.
     const market = bid.status === "Open" && !isDecided(observed) ? await this.#marketPrice(bid) : undefined;
-    const { status, message } = taskStatusFromApi(bid, instances, observed, market === undefined ? {} : { marketPricePerHour: market });
+    const { status, message, outbid } = taskStatusFromApi(bid, instances, observed, market === undefined ? {} : { marketPricePerHour: market });
     if (isTerminalStatus(status)) this.#forget(bid.fid);
     const first = instances[0];
     const ssh = first?.ssh_destination ? parseSshDestination(first.ssh_destination) : undefined;
@@ -527,8 +524,22 @@ export class FcpTaskProvider implements TaskProvider {
       instances: instances.map((i) => i.fid),
       message,
       ...(observed.exitCode === undefined ? {} : { exitCode: observed.exitCode }),
-      providerMetadata: { bidStatus: bid.status, instanceStatuses: instances.map((i) => i.status), limitPrice: bid.limit_price },
+      providerMetadata: {
+        bidStatus: bid.status,
+        instanceStatuses: instances.map((i) => i.status),
+        limitPrice: bid.limit_price,
+        ...(market === undefined ? {} : { spotPricePerHour: market }),
+        ...(outbid === true ? { outbid } : {}),
+      },
     };
+  }
+
+  /**
+   * Whether this machine's key may log into the bid's instances. A teammate's task (or one from
+   * another laptop) names other keys: it cannot be asked, and a listing must not fail on it.
+   */
+  async #letsUsIn(bid: Bid): Promise<boolean> {
+    return bid.launch_specification.ssh_keys.includes((await this.context.sshKey()).fid);
   }
 
   /** The completion marker's exit code, if the instance answers and the command has ended. */
