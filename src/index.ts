@@ -66,7 +66,7 @@ export {
 export { InstanceTypeError } from "./instance-types/parse-instance-type.ts";
 
 // Tasks: commands on GPUs.
-export { Flow, DEFAULT_DATA_TARGET, type Dev, type FlowOptions, type ListTasksOptions, type SubmitOptions, type Volumes } from "./client/flow.ts";
+export { Flow, DEFAULT_DATA_TARGET, type Dev, type DevConnection, type FlowOptions, type ListTasksOptions, type SubmitOptions, type Volumes } from "./client/flow.ts";
 export { Task, DEFAULT_LOG_TAIL_LINES, type LogsOptions } from "./client/task.ts";
 export type { TaskHandle, WaitOptions } from "./task/task-handle.ts";
 export type { TaskInfo } from "./task/task-info.ts";
@@ -87,6 +87,7 @@ export {
   type DevMachine,
   type DevMachineOptions,
   type DevMachines,
+  type DevSession,
   type ExtendReservationOptions,
   type PriceHistory,
   type PriceQuery,

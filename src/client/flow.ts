@@ -96,16 +96,27 @@ export interface Volumes {
 export interface Dev {
   /** The live dev machine (and when it stops itself), if there is one. */
   status(): Promise<DevMachine | undefined>;
-  /** Reuses the live dev machine (applying `idleMinutes`) or starts one; resolves once it accepts commands. */
-  start(options?: DevMachineOptions): Promise<{ machine: DevMachine; started: boolean }>;
+  /**
+   * Reuses the live dev machine (applying `idleMinutes` when given) or starts one; resolves
+   * once it accepts commands, with a session open to it: attach() to it, or close() it.
+   */
+  start(options?: DevMachineOptions): Promise<DevConnection>;
+  /** Stops the live dev machine; undefined when there was none. */
+  stop(): Promise<Task | undefined>;
+}
+
+export interface DevConnection {
+  readonly machine: DevMachine;
+  /** Whether start() started the machine (false: it was up already). */
+  readonly started: boolean;
   /**
    * Syncs the code root (`codeRoot`, else the working directory; not with `uploadCode: false`)
    * to the machine, then runs `command` there — or, without one, an interactive shell — attached
-   * to this terminal. Resolves with the exit code.
+   * to this terminal, and ends the session. Resolves with the exit code.
    */
-  attach(machine: DevMachine, options?: { command?: string; codeRoot?: string; uploadCode?: boolean }): Promise<number>;
-  /** Stops the live dev machine; undefined when there was none. */
-  stop(): Promise<Task | undefined>;
+  attach(options?: { command?: string; codeRoot?: string; uploadCode?: boolean }): Promise<number>;
+  /** Ends the session without running anything. */
+  close(): void;
 }
 
 export class Flow {
@@ -173,10 +184,20 @@ export class Flow {
     };
     this.dev = {
       status: () => this.#devMachines().find(),
-      start: (options = {}) => this.#devMachines().start(options),
-      attach: async (machine, options = {}) => {
-        const code = options.uploadCode === false ? undefined : await packageCode(path.resolve(this.#cwd, options.codeRoot ?? "."));
-        return this.#devMachines().attach(machine.task.taskId, { ...(code === undefined ? {} : { code }), ...(options.command === undefined ? {} : { command: options.command }) });
+      start: async (options = {}) => {
+        const session = await this.#devMachines().start(options);
+        return {
+          machine: session.machine,
+          started: session.started,
+          close: () => session.close(),
+          attach: async (work = {}) => {
+            const code = work.uploadCode === false ? undefined : await packageCode(path.resolve(this.#cwd, work.codeRoot ?? ".")).catch((error: unknown) => {
+              session.close();
+              throw error;
+            });
+            return session.attach({ ...(code === undefined ? {} : { code }), ...(work.command === undefined ? {} : { command: work.command }) });
+          },
+        };
       },
       stop: async () => {
         const info = await this.#devMachines().stop();

@@ -237,16 +237,26 @@ export interface DevMachine {
   stopsAt?: Date;
 }
 
+/** A dev machine to work on, with an SSH session open to it. */
+export interface DevSession {
+  readonly machine: DevMachine;
+  /** Whether start() started the machine (false: it was up already). */
+  readonly started: boolean;
+  /**
+   * Makes the machine's code directory hold `code` (when given), then runs `command` there, or
+   * an interactive shell, attached to this process's terminal; ends the session. Resolves with
+   * the exit code.
+   */
+  attach(options: { code?: CodePackage; command?: string }): Promise<number>;
+  /** Ends the session without running anything. */
+  close(): void;
+}
+
 export interface DevMachines {
   /** The live dev machine, if there is one. */
   find(): Promise<DevMachine | undefined>;
-  /** Reuses the live one (applying `idleMinutes`) or starts one; resolves once it accepts commands. */
-  start(options: DevMachineOptions): Promise<{ machine: DevMachine; started: boolean }>;
-  /**
-   * Makes the machine's code directory equal `code` (when given), then runs `command` there, or
-   * an interactive shell, attached to this process's terminal. Resolves with the exit code.
-   */
-  attach(taskId: string, options: { code?: CodePackage; command?: string }): Promise<number>;
+  /** Reuses the live one (applying `idleMinutes` when given) or starts one; resolves once it accepts commands. */
+  start(options: DevMachineOptions): Promise<DevSession>;
   /** Cancels the live dev machine; undefined when there was none. */
   stop(): Promise<TaskInfo | undefined>;
 }

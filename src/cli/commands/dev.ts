@@ -31,14 +31,14 @@ export async function devCommand(command: string[], options: DevCommandOptions):
     process.stdout.write(task === undefined ? "No dev machine is running.\n" : `Stopped dev machine ${task.taskId}.\n`);
     return;
   }
-  const { machine, started } = await flow.dev.start({
+  const session = await flow.dev.start({
     ...(options.instanceType === undefined ? {} : { instanceType: options.instanceType }),
     ...(options.region === undefined ? {} : { region: options.region }),
     ...(flags.maxPricePerHour === undefined ? {} : { maxPricePerHour: flags.maxPricePerHour }),
     ...(flags.idleMinutes === undefined ? {} : { idleMinutes: flags.idleMinutes }),
   });
-  process.stderr.write(`flow: ${started ? "started" : "using"} dev machine ${describeDevMachine(machine)}\n`);
-  process.exitCode = await flow.dev.attach(machine, {
+  process.stderr.write(`flow: ${session.started ? "started" : "using"} dev machine ${describeDevMachine(session.machine)}\n`);
+  process.exitCode = await session.attach({
     ...(command.length === 0 ? {} : { command: command.join(" ") }),
     ...(options.codeRoot === undefined ? {} : { codeRoot: options.codeRoot }),
     ...(options.sync === false ? { uploadCode: false } : {}),

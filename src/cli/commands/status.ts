@@ -6,7 +6,7 @@ import type { Flow } from "../../client/flow.ts";
 import type { DevMachine } from "../../providers/cloud-account.ts";
 import { flowFor } from "../cli-inputs.ts";
 import { formatTime, printJson } from "../output.ts";
-import { describeTask, taskTable } from "../task-view.ts";
+import { describeTask, isOutbid, taskTable } from "../task-view.ts";
 import { describeDevMachine } from "./dev.ts";
 
 const RECENT_TASKS = 10;
@@ -17,6 +17,7 @@ export async function statusCommand(idOrName: string | undefined, options: { pro
     const [tasks, dev] = await Promise.all([flow.listTasks({ limit: RECENT_TASKS }), devMachine(flow)]);
     if (options.json) return printJson(tasks);
     process.stdout.write(tasks.length === 0 ? 'No tasks yet. Start one with: flow run "<command>" --instance-type a100\n' : `${taskTable(tasks)}\n`);
+    for (const task of tasks.filter(isOutbid)) process.stdout.write(`${task.taskId} is ${task.message}\n`);
     if (dev !== undefined) process.stdout.write(`Dev machine ${describeDevMachine(dev)}\n`);
     return;
   }

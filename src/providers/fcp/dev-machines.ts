@@ -1,8 +1,9 @@
 /**
- * Dev machines (`flow dev`): one persistent spot instance per project for interactive work. It is
- * a task like any other (a bid named `flow-dev-…`, listed by `flow status`) whose command is
- * `sleep infinity`; `flow dev` syncs the code directory to it and opens a shell or runs a command
- * there over SSH, so a second run takes seconds, not a new bid.
+ * Dev machines (`flow dev`): one persistent spot instance for interactive work per project and SSH
+ * key (so per laptop, unless laptops share a key). It is a task like any other (a bid named
+ * `flow-dev-…`, listed by `flow status`) whose command is `sleep infinity`; `flow dev` syncs the
+ * code directory to it and opens a shell or runs a command there over SSH, so a second run takes
+ * seconds, not a new bid.
  *
  * It stops itself: its startup script powers it off once no session has touched it for the idle
  * time (autostop section), so a forgotten one stops billing even if the laptop is closed. Each
@@ -13,7 +14,7 @@ import { ProviderError, ValidationError } from "../../errors.ts";
 import type { CodePackage } from "../../task/code-package.ts";
 import { parseTaskConfig } from "../../task/task-config.ts";
 import type { TaskInfo } from "../../task/task-info.ts";
-import { DEFAULT_DEV_IDLE_MINUTES, type DevMachine, type DevMachineOptions, type DevMachines } from "../cloud-account.ts";
+import { DEFAULT_DEV_IDLE_MINUTES, type DevMachine, type DevMachineOptions, type DevMachines, type DevSession } from "../cloud-account.ts";
 import type { Bid, Instance } from "./api/schemas.ts";
 import type { FcpContext } from "./fcp-context.ts";
 import { InstanceConnection } from "./instance-connection.ts";
@@ -47,50 +48,36 @@ export class FcpDevMachines implements DevMachines {
 
   async find(): Promise<DevMachine | undefined> {
     const bid = await this.#liveBid();
-    return bid === undefined ? undefined : this.#machine(bid);
-  }
-
-  async start(options: DevMachineOptions): Promise<{ machine: DevMachine; started: boolean }> {
-    const idleSeconds = idleSecondsOf(options.idleMinutes);
-    const existing = await this.#liveBid();
-    if (existing !== undefined) await this.#refuseOtherMachine(existing, options);
-    const bid = existing ?? (await this.#place(options, idleSeconds));
-    const [instance] = await waitForRunningInstances(this.#context, bid, { timeoutMs: Number.POSITIVE_INFINITY });
-    const connection = await InstanceConnection.open(instance!, (await this.#context.sshKey()).pair);
+    if (bid === undefined) return undefined;
+    const instance = (await this.#instances(bid)).find(isReachable);
+    if (instance === undefined) return { task: await this.#tasks.getTask(bid.fid) };
+    const connection = await InstanceConnection.open(instance, (await this.#context.sshKey()).pair, { timeoutMs: 20_000 });
     try {
-      await connection.waitUntilReady();
-      // A reused machine takes the idle time asked for now; a session starts its clock.
-      const set = await connection.ssh.exec(`echo ${idleSeconds} > ${quote(connection.paths.devIdleSeconds)} && touch ${quote(connection.paths.devLastActive)}`);
-      if (set.code !== 0) throw new ProviderError(`Could not set the idle time on ${instance!.fid}: ${set.stderr.trim()}`);
+      return { task: await this.#tasks.getTask(bid.fid), ...(await readClock(connection)) };
     } finally {
       connection.close();
     }
-    return { machine: await this.#machine(bid), started: existing === undefined };
   }
 
-  async attach(taskId: string, options: { code?: CodePackage; command?: string }): Promise<number> {
-    const instance = await this.#runningInstance(taskId);
+  async start(options: DevMachineOptions): Promise<DevSession> {
+    const existing = await this.#liveBid();
+    if (existing !== undefined) await this.#refuseOtherMachine(existing, options);
+    const bid = existing ?? (await this.#place(options, idleSecondsOf(options.idleMinutes ?? DEFAULT_DEV_IDLE_MINUTES)));
+    // A machine that runs is used at once; a new (or resumed) one is waited for, however long its bid waits.
+    const running = existing === undefined ? undefined : (await this.#instances(existing)).find(isReachable);
+    const instance = running ?? (await waitForRunningInstances(this.#context, bid, { timeoutMs: Number.POSITIVE_INFINITY }))[0]!;
     const connection = await InstanceConnection.open(instance, (await this.#context.sshKey()).pair);
     try {
-      const { paths } = connection;
-      if (options.code !== undefined) {
-        // Extracted over what is there: files made on the machine (outputs, checkpoints) stay.
-        const archive = `${paths.root}/dev/code.tar.gz`;
-        await connection.ssh.upload(options.code.archive, archive);
-        const synced = await connection.ssh.exec(`mkdir -p ${quote(paths.codeDir)} && tar -xzf ${quote(archive)} -C ${quote(paths.codeDir)} --no-same-owner && rm -f ${quote(archive)}`);
-        if (synced.code !== 0) throw new ProviderError(`Could not sync the code to ${instance.fid}: ${synced.stderr.trim()}`);
-      }
-      const clock = quote(paths.devLastActive);
-      const heartbeat = `touch ${clock}; ( while kill -0 $$ 2>/dev/null; do touch ${clock}; sleep ${HEARTBEAT_SECONDS}; done ) </dev/null >/dev/null 2>&1 &`;
-      const work = options.command === undefined ? "exec bash -l" : `bash -c ${quote(options.command)}; code=$?; touch ${clock}; exit $code`;
-      return await connection.ssh.shell({
-        command: `${heartbeat} cd ${quote(paths.codeDir)} && ${work}`,
-        stdin: process.stdin,
-        stdout: process.stdout,
-        stderr: process.stderr,
-      });
-    } finally {
+      if (running === undefined) await connection.waitUntilReady();
+      // A session starts the clock; an idle time given now replaces the machine's.
+      const idle = options.idleMinutes === undefined ? "" : `echo ${idleSecondsOf(options.idleMinutes)} > ${quote(connection.paths.devIdleSeconds)} && `;
+      const set = await connection.ssh.exec(`${idle}touch ${quote(connection.paths.devLastActive)}`);
+      if (set.code !== 0) throw new ProviderError(`Could not start a session on ${instance.fid}: ${set.stderr.trim()}`);
+      const machine = { task: await this.#tasks.getTask(bid.fid), ...(await readClock(connection)) };
+      return { machine, started: existing === undefined, attach: (work) => attach(connection, work), close: () => connection.close() };
+    } catch (error) {
       connection.close();
+      throw error;
     }
   }
 
@@ -103,11 +90,14 @@ export class FcpDevMachines implements DevMachines {
     return this.#tasks.context;
   }
 
-  /** The project's dev machine that is not over: its bid, the newest if there are several. */
+  /**
+   * Your dev machine that is not over: a `flow-dev-…` bid this machine's SSH key can log into
+   * (another laptop's is its own), the newest if there are several.
+   */
   async #liveBid(): Promise<Bid | undefined> {
-    const bids = await this.#context.client.listBids({ project: await this.#context.projectFid() });
+    const [bids, key] = await Promise.all([this.#context.client.listBids({ project: await this.#context.projectFid() }), this.#context.sshKey()]);
     return bids
-      .filter((bid) => bid.name.startsWith(DEV_MACHINE_PREFIX) && bid.status !== "Terminated")
+      .filter((bid) => bid.name.startsWith(DEV_MACHINE_PREFIX) && bid.status !== "Terminated" && bid.launch_specification.ssh_keys.includes(key.fid))
       .sort((a, b) => b.created_at.localeCompare(a.created_at))[0];
   }
 
@@ -169,35 +159,48 @@ export class FcpDevMachines implements DevMachines {
     return bid;
   }
 
-  async #machine(bid: Bid): Promise<DevMachine> {
-    const task = await this.#tasks.getTask(bid.fid);
-    const instance = (await this.#context.client.listInstances({ project: await this.#context.projectFid(), bidFids: [bid.fid] })).find(
-      (i) => i.status === "STATUS_RUNNING" && i.ssh_destination,
-    );
-    if (instance === undefined) return { task };
-    const connection = await InstanceConnection.open(instance, (await this.#context.sshKey()).pair, { timeoutMs: 20_000 });
-    try {
-      const { paths } = connection;
-      const { stdout } = await connection.ssh.exec(`printf '%s %s' "$(cat ${quote(paths.devIdleSeconds)} 2>/dev/null)" "$(stat -c %Y ${quote(paths.devLastActive)} 2>/dev/null)"`);
-      const [idle = Number.NaN, last = Number.NaN] = stdout.trim().split(/\s+/).map(Number);
-      if (!Number.isFinite(idle) || !Number.isFinite(last)) return { task };
-      return { task, idleMinutes: idle / 60, stopsAt: new Date((last + idle) * 1000) };
-    } finally {
-      connection.close();
-    }
-  }
-
-  async #runningInstance(taskId: string): Promise<Instance> {
-    const bid = await this.#context.client.getBid(taskId);
-    const instances = bid.instances.length === 0 ? [] : await this.#context.client.listInstances({ project: await this.#context.projectFid(), bidFids: [bid.fid] });
-    const running = instances.find((i) => i.status === "STATUS_RUNNING" && i.ssh_destination);
-    if (running === undefined) {
-      throw new ProviderError(`Dev machine ${taskId} has no running instance (${bid.status}).`, { suggestions: ["start it again with `flow dev`"] });
-    }
-    return running;
+  async #instances(bid: Bid): Promise<Instance[]> {
+    if (bid.instances.length === 0) return [];
+    return this.#context.client.listInstances({ project: await this.#context.projectFid(), bidFids: [bid.fid] });
   }
 }
 
-function idleSecondsOf(minutes = DEFAULT_DEV_IDLE_MINUTES): number {
+/**
+ * Syncs `code` into the machine's code directory, then runs the command (or a shell) there with
+ * the session's clock ticking; closes the connection at the end.
+ */
+async function attach(connection: InstanceConnection, options: { code?: CodePackage; command?: string }): Promise<number> {
+  try {
+    const { paths } = connection;
+    if (options.code !== undefined) {
+      // Extracted over what is there: files made on the machine (outputs, checkpoints) stay.
+      const archive = `${paths.root}/dev/code.tar.gz`;
+      await connection.ssh.upload(options.code.archive, archive);
+      const synced = await connection.ssh.exec(`mkdir -p ${quote(paths.codeDir)} && tar -xzf ${quote(archive)} -C ${quote(paths.codeDir)} --no-same-owner && rm -f ${quote(archive)}`);
+      if (synced.code !== 0) throw new ProviderError(`Could not sync the code to ${connection.instance.fid}: ${synced.stderr.trim()}`);
+    }
+    const clock = quote(paths.devLastActive);
+    const heartbeat = `touch ${clock}; ( while kill -0 $$ 2>/dev/null; do touch ${clock}; sleep ${HEARTBEAT_SECONDS}; done ) </dev/null >/dev/null 2>&1 &`;
+    const work = options.command === undefined ? "exec bash -l" : `bash -c ${quote(options.command)}; code=$?; touch ${clock}; exit $code`;
+    return await connection.ssh.shell({ command: `${heartbeat} cd ${quote(paths.codeDir)} && ${work}`, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
+  } finally {
+    connection.close();
+  }
+}
+
+function idleSecondsOf(minutes: number): number {
   return Math.max(1, Math.round(minutes * 60));
+}
+
+function isReachable(instance: Instance): boolean {
+  return instance.status === "STATUS_RUNNING" && Boolean(instance.ssh_destination);
+}
+
+/** The machine's idle time and when it stops, from its autostop files. */
+async function readClock(connection: InstanceConnection): Promise<{ idleMinutes?: number; stopsAt?: Date }> {
+  const { paths } = connection;
+  const { stdout } = await connection.ssh.exec(`printf '%s %s' "$(cat ${quote(paths.devIdleSeconds)} 2>/dev/null)" "$(stat -c %Y ${quote(paths.devLastActive)} 2>/dev/null)"`);
+  const [idle = Number.NaN, last = Number.NaN] = stdout.trim().split(/\s+/).map(Number);
+  if (!Number.isFinite(idle) || !Number.isFinite(last)) return {};
+  return { idleMinutes: idle / 60, stopsAt: new Date((last + idle) * 1000) };
 }

@@ -19,6 +19,8 @@ export interface ObservedOutcome {
 export interface DerivedStatus {
   status: TaskStatus;
   message: string;
+  /** An Open bid whose limit is under the spot price: raising it would get it an instance. */
+  outbid?: boolean;
 }
 
 const BOOTING = new Set(["STATUS_NEW", "STATUS_CONFIRMED", "STATUS_INITIALIZING", "STATUS_STARTING", "STATUS_RELOCATING"]);
@@ -55,6 +57,7 @@ export function taskStatusFromApi(bid: Bid, instances: readonly Instance[], obse
       if (spot !== undefined && spot > parseDollars(bid.limit_price)) {
         return {
           status: TaskStatus.PENDING,
+          outbid: true,
           message: `outbid: the spot price is $${spot.toFixed(2)}/h, above this bid's limit of ${bid.limit_price}/h; raise it with \`flow reprice ${bid.fid} ${suggestedLimit(spot)}\``,
         };
       }
