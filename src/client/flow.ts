@@ -170,6 +170,7 @@ export class Flow {
       extend: (id, options) => reservations().extend(id, options),
       update: (id, change) => reservations().update(id, change),
       cancel: (id) => reservations().cancel(id),
+      terminateInstances: (id, instanceIds) => reservations().terminateInstances(id, instanceIds),
       history: (id) => reservations().history(id),
       usage: (id) => reservations().usage(id),
     };

@@ -124,6 +124,11 @@ export interface Reservations {
   update(reservationId: string, change: { paused: boolean }): Promise<Reservation>;
   /** Gives every instance back: they terminate and the reservation is canceled, with a credit for the time left. */
   cancel(reservationId: string): Promise<Reservation>;
+  /**
+   * Gives some instances back: they terminate, the reservation shrinks, credited for the time
+   * left. The API may terminate only some (those already ended are not): `notTerminated` names them.
+   */
+  terminateInstances(reservationId: string, instanceIds: readonly string[]): Promise<{ terminated: string[]; notTerminated: string[] }>;
   history(reservationId: string): Promise<ReservationEvent[]>;
   usage(reservationId: string): Promise<ReservationUsage>;
 }

@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
+import { Flow } from "../../src/client/flow.ts";
 import { FcpSimulator } from "../../tools/fcp-sim/simulator.ts";
 import { repoRoot, runCli, tempDir, until, type CliResult } from "./helpers.ts";
 
@@ -167,6 +168,21 @@ describe("reservations", () => {
     assert.match(taskId, /^bid_/);
     await flow(["cancel", taskId]);
     await assertReleased([taskId]);
+  });
+
+  it("gives some instances back through the SDK, and reports the history and usage", async () => {
+    const flow = new Flow({ provider: "fcp", env, homeDir: env["HOME"]!, flowHome: env["FLOW_HOME"]!, onProgress: () => {} });
+    const reservation = await flow.reservations.create({ instanceType: "a100", durationHours: 3, quantity: 2, region: "us-central1-b" });
+    const given = reservation.instances[1];
+    await assert.rejects(flow.reservations.terminateInstances(reservation.reservationId, ["inst_nope"]), /inst_nope is not an instance of reservation/);
+    assert.deepEqual(await flow.reservations.terminateInstances(reservation.reservationId, [given!]), { terminated: [given], notTerminated: [] });
+    const after = await flow.reservations.get(reservation.reservationId);
+    assert.deepEqual({ quantity: after.quantity, status: after.status }, { quantity: 1, status: "active" });
+    assert.deepEqual((await flow.reservations.history(reservation.reservationId)).map((e) => e.event), ["Placed", "Terms Set", "Active", "Terms Changed"]);
+    const usage = await flow.reservations.usage(reservation.reservationId);
+    assert.ok(usage.committedCost > 0 && usage.credits > 0 && usage.netCost < usage.committedCost, JSON.stringify(usage));
+    await flow.reservations.cancel(reservation.reservationId);
+    await assertReleased([reservation.reservationId]);
   });
 
   it("runs a function's agents on a reservation, without a bid, and stops them after", async () => {

@@ -95,10 +95,12 @@ export class FcpDevMachines implements DevMachines {
    * (another laptop's is its own), the newest if there are several.
    */
   async #liveBid(): Promise<Bid | undefined> {
-    const [bids, key] = await Promise.all([this.#context.client.listBids({ project: await this.#context.projectFid() }), this.#context.sshKey()]);
-    return bids
-      .filter((bid) => bid.name.startsWith(DEV_MACHINE_PREFIX) && bid.status !== "Terminated" && bid.launch_specification.ssh_keys.includes(key.fid))
-      .sort((a, b) => b.created_at.localeCompare(a.created_at))[0];
+    const bids = await this.#context.client.listBids({ project: await this.#context.projectFid() });
+    const live = bids.filter((bid) => bid.name.startsWith(DEV_MACHINE_PREFIX) && bid.status !== "Terminated");
+    // Only now the key, which registers it on first use: `flow status` with no dev machine around registers nothing.
+    if (live.length === 0) return undefined;
+    const key = await this.#context.sshKey();
+    return live.filter((bid) => bid.launch_specification.ssh_keys.includes(key.fid)).sort((a, b) => b.created_at.localeCompare(a.created_at))[0];
   }
 
   /** A reused machine is the one there is: options that describe another are refused, not ignored. */

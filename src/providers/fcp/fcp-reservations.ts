@@ -195,9 +195,21 @@ export class FcpReservations implements Reservations {
     const reservation = await this.raw(idOrName);
     if (!LIVE_RESERVATION_STATUSES.has(reservation.status)) return this.#toReservation(reservation);
     const project = await this.#context.projectFid();
-    const live = (await this.instances(reservation.fid)).filter((i) => !ENDED_INSTANCE_STATUSES.has(i.status)).map((i) => i.fid);
+    const live = (await this.instances(reservation)).filter((i) => !ENDED_INSTANCE_STATUSES.has(i.status)).map((i) => i.fid);
     if (live.length > 0) await this.#context.client.terminateReservationInstances(project, reservation.fid, live);
     return this.get(reservation.fid);
+  }
+
+  async terminateInstances(idOrName: string, instanceIds: readonly string[]): Promise<{ terminated: string[]; notTerminated: string[] }> {
+    const reservation = this.#live(await this.raw(idOrName), "changed");
+    const foreign = instanceIds.filter((fid) => !reservation.instances.includes(fid));
+    if (foreign.length > 0 || instanceIds.length === 0) {
+      throw new ValidationError(
+        instanceIds.length === 0 ? "Name the instances to give back." : `${foreign.join(", ")} ${foreign.length === 1 ? "is not an instance" : "are not instances"} of reservation ${reservation.fid}.`,
+        { issues: [{ path: "instanceIds", message: `must be among ${reservation.instances.join(", ") || "none"}` }] },
+      );
+    }
+    return this.#context.client.terminateReservationInstances(await this.#context.projectFid(), reservation.fid, instanceIds);
   }
 
   async history(idOrName: string): Promise<ReservationEvent[]> {
@@ -225,13 +237,11 @@ export class FcpReservations implements Reservations {
     };
   }
 
-  /** The reservation's instances, in the order it lists them. */
-  async instances(fid: string): Promise<Instance[]> {
-    const reservation = await this.#context.client.getReservation(await this.#context.projectFid(), fid);
-    if (reservation.instances.length === 0) return [];
-    const instances = await this.#context.client.listInstances({ project: await this.#context.projectFid(), reservationFids: [fid] });
-    const position = (i: Instance) => reservation.instances.indexOf(i.fid);
-    return [...instances].sort((a, b) => position(a) - position(b));
+  /** The reservation's instances (by id, or as already fetched), in the order it lists them. */
+  async instances(reservation: string | ApiReservation): Promise<Instance[]> {
+    const model = typeof reservation === "string" ? await this.#context.client.getReservation(await this.#context.projectFid(), reservation) : reservation;
+    if (model.instances.length === 0) return [];
+    return inReservationOrder(model, await this.#context.client.listInstances({ project: await this.#context.projectFid(), reservationFids: [model.fid] }));
   }
 
   /**
@@ -245,7 +255,7 @@ export class FcpReservations implements Reservations {
       signal?.throwIfAborted();
       const reservation = await this.#context.client.getReservation(await this.#context.projectFid(), fid);
       this.#active(reservation);
-      const instances = await this.instances(fid);
+      const instances = await this.instances(reservation);
       const ready = instances.filter((i) => i.status === "STATUS_RUNNING" && i.ssh_destination);
       if (ready.length >= count) return ready.slice(0, count);
       const live = instances.filter((i) => !ENDED_INSTANCE_STATUSES.has(i.status));
@@ -388,6 +398,12 @@ export class FcpReservations implements Reservations {
       instances: [...model.instances],
     };
   }
+}
+
+/** `instances` (of any reservations) that are `reservation`'s, in the order it lists them. */
+export function inReservationOrder(reservation: ApiReservation, instances: readonly Instance[]): Instance[] {
+  const position = (i: Instance) => reservation.instances.indexOf(i.fid);
+  return instances.filter((i) => position(i) !== -1).sort((a, b) => position(a) - position(b));
 }
 
 function apiStatus(status: ReservationStatus): ApiReservationStatus {

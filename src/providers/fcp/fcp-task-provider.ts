@@ -191,7 +191,7 @@ export class FcpTaskProvider implements TaskProvider {
       const infos = await Promise.all(batch.map((bid) => this.#info(bid, { instances: inBidOrder(bid, instances.filter((i) => i.bid === bid.fid)) })));
       tasks.push(...infos.filter((info) => filter.status === undefined || info.status === filter.status));
     }
-    const reserved = (await this.#reserved.list()).filter((info) => filter.status === undefined || info.status === filter.status);
+    const reserved = (await this.#reserved.list(filter.status === undefined ? filter.limit : Number.POSITIVE_INFINITY)).filter((info) => filter.status === undefined || info.status === filter.status);
     return [...tasks, ...reserved].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime()).slice(0, filter.limit);
   }
 

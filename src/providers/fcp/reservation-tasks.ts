@@ -31,7 +31,7 @@ import type { FollowLogsOptions, ReadLogsOptions, ShellOptions, SubmitRequest } 
 import type { Instance, Reservation as ApiReservation } from "./api/schemas.ts";
 import type { FcpContext } from "./fcp-context.ts";
 import { INLINE_ARCHIVE_LIMIT_BYTES } from "./fcp-provider.ts";
-import type { FcpReservations } from "./fcp-reservations.ts";
+import { inReservationOrder, type FcpReservations } from "./fcp-reservations.ts";
 import { InstanceConnection, type Upload } from "./instance-connection.ts";
 import { INSTANCE_SSH_USER, type InstancePaths } from "./instance-layout.ts";
 import { parseSshDestination } from "./instance-launch.ts";
@@ -121,10 +121,17 @@ export class ReservationTasks {
     return this.#info(record, observed);
   }
 
-  /** This machine's tasks on reserved capacity, newest first. */
-  async list(): Promise<TaskInfo[]> {
-    const records = (await this.#records.all()).sort((a, b) => b.createdAt.localeCompare(a.createdAt));
-    return Promise.all(records.map(async (record) => this.#info(record, await this.#observe(record))));
+  /** This machine's tasks on reserved capacity, newest first, at most `limit`: one listing of reservations and one of instances for all. */
+  async list(limit: number): Promise<TaskInfo[]> {
+    const records = (await this.#records.all()).sort((a, b) => b.createdAt.localeCompare(a.createdAt)).slice(0, limit);
+    if (records.length === 0) return [];
+    const project = await this.#context.projectFid();
+    const reservations = (await this.#context.client.listReservations({ project })).filter((r) => records.some((record) => record.reservation === r.fid));
+    const instances = await this.#context.client.listInstances({ project, reservationFids: reservations.filter((r) => r.instances.length > 0).map((r) => r.fid) });
+    return records.map((record) => {
+      const reservation = reservations.find((r) => r.fid === record.reservation);
+      return this.#info(record, reservation === undefined ? { instances: [] } : { reservation, instances: inReservationOrder(reservation, instances) });
+    });
   }
 
   /**
@@ -451,7 +458,7 @@ export class ReservationTasks {
   async #observe(record: ReservationTaskRecord): Promise<Observed> {
     try {
       const reservation = await this.#context.client.getReservation(await this.#context.projectFid(), record.reservation);
-      return { reservation, instances: await this.#reservations.instances(reservation.fid) };
+      return { reservation, instances: await this.#reservations.instances(reservation) };
     } catch (error) {
       if (error instanceof ResourceNotFoundError) return { instances: [] };
       throw error;
