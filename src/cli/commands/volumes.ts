@@ -24,14 +24,17 @@ export async function volumesListCommand(options: Common): Promise<void> {
 
 export async function volumesCreateCommand(name: string, options: Common & { sizeGb?: string; region?: string; interface?: string }): Promise<void> {
   const flags = parseFlags(z.object({ sizeGb: Count.optional(), interface: z.enum(["block", "file"]).optional() }), { sizeGb: options.sizeGb, interface: options.interface });
-  const volume = await flowFor(options.provider).volumes.create({
+  const flow = flowFor(options.provider);
+  const volume = await flow.volumes.create({
     name,
     ...(flags.sizeGb === undefined ? {} : { sizeGb: flags.sizeGb }),
     ...(flags.interface === undefined ? {} : { interface: flags.interface }),
     ...(options.region === undefined ? {} : { region: options.region }),
   });
   if (options.json) return printJson(volume);
-  process.stdout.write(`Created volume ${volume.name} (${volume.volumeId}): ${volume.sizeGb} GB, ${volume.interface}, in ${volume.region}. Mount it: flow run … --volume ${volume.name}:/mnt/${volume.name}\n`);
+  // Local tasks mount no volumes: there the hint would lead nowhere.
+  const hint = flow.provider.name === "local" ? "" : ` Mount it: flow run … --volume ${volume.name}:/mnt/${volume.name}`;
+  process.stdout.write(`Created volume ${volume.name} (${volume.volumeId}): ${volume.sizeGb} GB, ${volume.interface}, in ${volume.region}.${hint}\n`);
 }
 
 export async function volumesDeleteCommand(idOrName: string, options: Common): Promise<void> {

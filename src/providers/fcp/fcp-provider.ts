@@ -1,5 +1,6 @@
 /**
- * The cloud provider for remote functions: each agent runs on a spot instance of its own.
+ * The cloud provider for remote functions: each agent runs on a spot instance of its own, or, for
+ * a function with a `reservation`, on one of the reservation's instances (reservation-agents.ts).
  *
  * The path is the local provider's with a longer wire: the same agent file and code archive, the
  * same protocol, the same per-agent secret. The agent listens on the instance's loopback only;

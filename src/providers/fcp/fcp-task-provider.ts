@@ -1,6 +1,7 @@
 /**
  * Tasks on the FCP cloud: one spot bid per task (the bid's FID is the task id), its instances
- * booted by a startup script that runs the command, logs and shells over SSH.
+ * booted by a startup script that runs the command, logs and shells over SSH. Tasks on reserved
+ * capacity (`allocationMode` reserved or auto) are handed to ReservationTasks (reservation-tasks.ts).
  *
  * Secret env values never enter the startup script (which the API stores): when a task has any,
  * or its code is too big to ride in the script, submit() waits for the instance and uploads them
