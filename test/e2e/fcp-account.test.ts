@@ -104,6 +104,9 @@ describe("reservations", () => {
     assert.equal(onIt.code, 3, onIt.stderr);
     assert.match(onIt.stdout, /^Submitted rtask_\w+ .*reserved \(res_\w+\) at \$/m);
     assert.match(onIt.stdout, /^on flow-task-\w+$/m);
+    // Ended, its output is still on the reservation's instance, and a follow prints it.
+    const onItId = /^Submitted (rtask_\w+)/m.exec(onIt.stdout)![1]!;
+    assert.match((await flow(["logs", onItId, "-f"])).stdout, /^on flow-task-\w+\n$/);
     const auto = await flow(["run", "echo chosen", "-i", "a100", "--region", "us-central1-a", "--allocation-mode", "auto", "--wait"]);
     assert.equal(auto.code, 0, auto.stderr);
     assert.match(auto.stderr, new RegExp(`^flow: allocation auto: using reservation ${id} \\(train-res, until `, "m"));

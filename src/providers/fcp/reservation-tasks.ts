@@ -531,16 +531,20 @@ export class ReservationTasks {
     };
   }
 
-  /** Waits until the task's first instance runs; undefined when it ended first (or `signal` fired). */
+  /**
+   * Waits until the task's first instance runs, and answers it — also once the task has ended, as
+   * long as the instance (and so its output) is there. Undefined when it ended without one (or
+   * `signal` fired).
+   */
   async #untilStarted(taskId: string, options: FollowLogsOptions): Promise<{ record: ReservationTaskRecord; leader: Instance } | undefined> {
     for (;;) {
       if (options.signal?.aborted) return undefined;
       const record = await this.#record(taskId);
       const observed = await this.#observe(record);
       const leader = this.#leader(record, observed);
+      if (leader?.status === "STATUS_RUNNING" && leader.ssh_destination) return { record, leader };
       const info = this.#info(record, observed);
       if (isTerminalStatus(info.status)) return undefined;
-      if (leader?.status === "STATUS_RUNNING" && leader.ssh_destination) return { record, leader };
       options.onWaiting?.(info);
       await sleep(2_000, options.signal).catch(() => {});
     }
