@@ -42,6 +42,10 @@ const program = new Command()
 // No commander default: unset, the provider comes from FLOW_PROVIDER or `provider:` in a config file.
 const providerOption = () =>
   new Option("--provider <name>", 'where it runs: "local" (this machine) or "fcp" (the Mithril GPU cloud); default: FLOW_PROVIDER, else `provider:` in .flow/config.yaml, else local');
+/** For commands only the cloud answers (reservations, prices, keys, dev machines): they default to it. */
+const cloudProviderOption = () => new Option("--provider <name>", 'the cloud to ask: "fcp" (the default: only the cloud has these)');
+/** Commands (and command groups) only the cloud answers; see the hook below. */
+const CLOUD_COMMANDS = ["reserve", "pricing", "quotas", "ssh-keys", "dev"];
 const TASK_HELP = "task id (or name: the newest task with it)";
 /** Commands that take a task id first: its form says which provider it lives on (see the hook below). */
 const TASK_COMMANDS = ["status", "logs", "cancel", "ssh", "pause", "resume", "reprice"];
@@ -140,7 +144,7 @@ program
   .option("--code-root <dir>", "the directory to sync (default: the current one)")
   .option("--no-sync", "do not sync the code directory")
   .option("--stop", "stop your dev machine")
-  .addOption(providerOption())
+  .addOption(cloudProviderOption())
   .option("--json", "with --stop: print the stopped task as JSON")
   .action(devCommand);
 
@@ -216,8 +220,14 @@ program
   .action(repriceCommand);
 
 // A task id says where its task lives, so `flow logs bid_…` needs no --provider fcp; an explicit
-// --provider or FLOW_PROVIDER still decides.
+// --provider or FLOW_PROVIDER still decides. Commands only the cloud answers ask the cloud unless
+// told otherwise: a configured `provider: local` has no reservations to show.
 program.hook("preAction", (_program, command) => {
+  const group = command.parent === program ? command : command.parent;
+  if (group !== null && CLOUD_COMMANDS.includes(group.name())) {
+    if (command.getOptionValueSource("provider") === undefined) command.setOptionValue("provider", "fcp");
+    return;
+  }
   if (!TASK_COMMANDS.includes(command.name())) return;
   const taskId = command.args[0];
   const inferred = taskId === undefined ? undefined : providerOfTaskId(taskId);
@@ -250,7 +260,7 @@ const windowOptions = (command: Command) =>
     .option("--start <time>", "when it starts (ISO 8601 with a zone, e.g. 2030-07-01T09:00:00Z); default now")
     .option("--region <region>", "where (default: the cheapest region with the capacity)")
     .option("-n, --num-instances <n>", "how many instances (default 1)")
-    .addOption(providerOption())
+    .addOption(cloudProviderOption())
     .option("--json", "print as JSON");
 windowOptions(reserve.command("quote").description("What a reservation would cost, per offer, and whether it is available")).action(reserveQuoteCommand);
 windowOptions(reserve.command("create").description("Reserve capacity (it says the price before it buys)"))
@@ -262,14 +272,14 @@ reserve
   .command("list")
   .description("Your reservations, newest first")
   .addOption(new Option("--status <status>", "only these").choices(RESERVATION_STATUSES))
-  .addOption(providerOption())
+  .addOption(cloudProviderOption())
   .option("--json", "print as JSON")
   .action(reserveListCommand);
 reserve
   .command("show")
   .description("One reservation: its instances, window, price, cost so far and history")
   .argument("<reservation>", "reservation id (or name)")
-  .addOption(providerOption())
+  .addOption(cloudProviderOption())
   .option("--json", "print as JSON")
   .action(reserveShowCommand);
 reserve
@@ -278,28 +288,28 @@ reserve
   .argument("<reservation>", "reservation id (or name)")
   .option("--hours <hours>", "add this many hours")
   .option("--until <time>", "or extend to this time (ISO 8601 with a zone)")
-  .addOption(providerOption())
+  .addOption(cloudProviderOption())
   .option("--json", "print as JSON")
   .action(reserveExtendCommand);
 reserve
   .command("pause")
   .description("Stop every instance of a reservation (flex offers credit the time)")
   .argument("<reservation>", "reservation id (or name)")
-  .addOption(providerOption())
+  .addOption(cloudProviderOption())
   .option("--json", "print as JSON")
   .action((id: string, options: { provider?: string; json?: boolean }) => reservePauseCommand(id, options, true));
 reserve
   .command("resume")
   .description("Boot a paused reservation's instances again")
   .argument("<reservation>", "reservation id (or name)")
-  .addOption(providerOption())
+  .addOption(cloudProviderOption())
   .option("--json", "print as JSON")
   .action((id: string, options: { provider?: string; json?: boolean }) => reservePauseCommand(id, options, false));
 reserve
   .command("cancel")
   .description("Give a reservation back: its instances end, credited for the time left")
   .argument("<reservation>", "reservation id (or name)")
-  .addOption(providerOption())
+  .addOption(cloudProviderOption())
   .option("--json", "print as JSON")
   .action(reserveCancelCommand);
 
@@ -310,11 +320,11 @@ program
   .option("-i, --instance-type <type>", 'only this instance type, e.g. "8xh100"')
   .option("--region <region>", "only this region")
   .option("--history <span>", "the spot price over the last span: 90m, 24h, 7d")
-  .addOption(providerOption())
+  .addOption(cloudProviderOption())
   .option("--json", "print as JSON")
   .action(pricingCommand);
 
-program.command("quotas").description("Your project's quotas and how much of each is used").addOption(providerOption()).option("--json", "print as JSON").action(quotasCommand);
+program.command("quotas").description("Your project's quotas and how much of each is used").addOption(cloudProviderOption()).option("--json", "print as JSON").action(quotasCommand);
 
 program
   .command("catalog")
@@ -356,20 +366,20 @@ volumes
   .action(volumesRenameCommand);
 
 const sshKeys = program.command("ssh-keys").description("The SSH keys registered with your project");
-sshKeys.command("list").description("List the keys, with the tasks that use them").addOption(providerOption()).option("--json", "print as JSON").action(sshKeysListCommand);
+sshKeys.command("list").description("List the keys, with the tasks that use them").addOption(cloudProviderOption()).option("--json", "print as JSON").action(sshKeysListCommand);
 sshKeys
   .command("add")
   .description("Register a public key")
   .argument("<name>", "a name for it")
   .argument("<key>", "a .pub file, or the public key itself")
-  .addOption(providerOption())
+  .addOption(cloudProviderOption())
   .option("--json", "print as JSON")
   .action(sshKeysAddCommand);
 sshKeys
   .command("delete")
   .description("Remove a key (refused while a running task uses it)")
   .argument("<key>", "key id or name")
-  .addOption(providerOption())
+  .addOption(cloudProviderOption())
   .option("--json", "print as JSON")
   .action(sshKeysDeleteCommand);
 
