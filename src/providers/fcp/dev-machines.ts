@@ -62,6 +62,11 @@ export class FcpDevMachines implements DevMachines {
   async start(options: DevMachineOptions): Promise<DevSession> {
     const existing = await this.#liveBid();
     if (existing !== undefined) await this.#refuseOtherMachine(existing, options);
+    if (existing?.status === "Paused") {
+      // Paused with `flow pause`: boot it again rather than wait on a bid that will not be allocated.
+      await this.#context.client.updateBid(existing.fid, { paused: false });
+      this.#context.progress(`resuming your paused dev machine ${existing.fid}`);
+    }
     const bid = existing ?? (await this.#place(options, idleSecondsOf(options.idleMinutes ?? DEFAULT_DEV_IDLE_MINUTES)));
     // A machine that runs is used at once; a new (or resumed) one is waited for, however long its bid waits.
     const running = existing === undefined ? undefined : (await this.#instances(existing)).find(isReachable);
