@@ -350,6 +350,12 @@ describe("dev machines", () => {
     assert.match(second.stderr, new RegExp(`^flow: using dev machine ${id} `, "m"));
     assert.equal(sim.bids().length, bids, "the second run placed a bid");
 
+    // Paused (billing stopped), it boots again for the next session.
+    assert.equal((await json<TaskJson>(["pause", id])).status, "paused");
+    const resumed = await flow(["dev", "--", "cat hello.txt"], {}, project);
+    assert.equal(resumed.stdout, "edited\n", resumed.stderr);
+    assert.match(resumed.stderr, new RegExp(`^flow: resuming your paused dev machine ${id}$`, "m"));
+
     assert.match((await flow(["status"])).stdout, new RegExp(`^Dev machine ${id} .*; stops at \\S+ unless used \\(after 30 minutes without a session\\)$`, "m"));
     assert.match((await flow(["status", id])).stdout, /^ {2}autostop +stops at \S+ unless used \(after 30 minutes without a session\)$/m);
     await refused(["dev", "-i", "2xa100", "--", "true"], new RegExp(`Your dev machine ${id} is running with instance type a100-80gb\\.sxm\\.1x, not 2xa100[\\s\\S]*flow dev --stop`));

@@ -222,7 +222,8 @@ function deadline(maxRunTimeHours: number, ownsMachine: boolean): Section {
 function autostop(idleSeconds: number): Section {
   return section("autostop", [
     `mkdir -p ${rooted(posix.dirname(at.devLastActive))}`,
-    `echo ${idleSeconds} > ${rooted(at.devIdleSeconds)}`,
+    "# A resumed machine keeps the idle time its client set last.",
+    `[ -e ${rooted(at.devIdleSeconds)} ] || echo ${idleSeconds} > ${rooted(at.devIdleSeconds)}`,
     `touch ${rooted(at.devLastActive)}`,
     "(",
     "  while :; do",
@@ -237,7 +238,7 @@ function autostop(idleSeconds: number): Section {
     '    sleep "$step"',
     "  done",
     ") </dev/null &",
-    `echo "[flow] powers off after ${idleSeconds} s without a session"`,
+    `echo "[flow] powers off after $(cat ${rooted(at.devIdleSeconds)}) s without a session"`,
   ]);
 }
 
