@@ -5,10 +5,11 @@
 import type { Task } from "../client/task.ts";
 import { formatDuration, formatTable, paint, paintStatus } from "./output.ts";
 
-export function describeTask(task: Task): string {
+/** `extra`: rows a command knows beyond the task's own (a dev machine's autostop). */
+export function describeTask(task: Task, extra: readonly (readonly [string, string])[] = []): string {
   const rows: [string, string][] = [
     ["status", `${paintStatus(task.status)}${task.message === undefined ? "" : ` (${task.message})`}`],
-    ["instance", runsHere(task) ? `this machine (local provider${notApplied(task)})` : `${task.numInstances} × ${task.instanceType} in ${task.region}, up to ${task.costPerHour}/h`],
+    ["instance", runsHere(task) ? `this machine (local provider${notApplied(task)})` : where(task)],
     ["command", commandText(task)],
     ["created", task.createdAt.toISOString()],
   ];
@@ -19,6 +20,7 @@ export function describeTask(task: Task): string {
   const workspace = task.providerMetadata["workspace"];
   if (typeof workspace === "string") rows.push(["workspace", workspace]);
   if (task.shellCommand !== undefined) rows.push(["ssh", task.shellCommand]);
+  rows.push(...extra.map(([key, value]): [string, string] => [key, value]));
   const width = Math.max(...rows.map(([k]) => k.length));
   return [`${paint(task.taskId, "bold")}  ${task.name}`, ...rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`)].join("\n");
 }
@@ -26,8 +28,13 @@ export function describeTask(task: Task): string {
 export function taskTable(tasks: readonly Task[]): string {
   return formatTable(
     ["ID", "NAME", "STATUS", "INSTANCE", "CREATED", "RAN FOR"],
-    tasks.map((t) => [t.taskId, t.name, paintStatus(t.status), t.instanceType, `${formatDuration(Date.now() - t.createdAt.getTime())} ago`, formatDuration(runningTimeMs(t))]),
+    tasks.map((t) => [t.taskId, t.name, `${paintStatus(t.status)}${isOutbid(t) ? " (outbid)" : ""}`, t.instanceType, `${formatDuration(Date.now() - t.createdAt.getTime())} ago`, formatDuration(runningTimeMs(t))]),
   );
+}
+
+/** A cloud task whose bid is under the spot price: it waits until its limit is raised. */
+export function isOutbid(task: Task): boolean {
+  return task.providerMetadata["outbid"] === true;
 }
 
 /**
@@ -37,7 +44,14 @@ export function taskTable(tasks: readonly Task[]): string {
 export function submittedLine(task: Task): string {
   const head = `Submitted ${paint(task.taskId, "bold")} (${task.name})`;
   if (runsHere(task)) return `${head} (local: runs on this machine${notApplied(task)}; add --provider fcp for the cloud)`;
-  return `${head}: ${task.numInstances} × ${task.instanceType} in ${task.region}, up to ${task.costPerHour}/h`;
+  return `${head}: ${where(task)}`;
+}
+
+/** `1 × a100-80gb.sxm.1x in us-central1-b, up to $2.50/h`, or `…, reserved (res_…) at $2.16/h`. */
+function where(task: Task): string {
+  const reservation = task.providerMetadata["reservation"];
+  const price = typeof reservation === "string" ? `reserved (${reservation}) at ${task.costPerHour}/h` : `up to ${task.costPerHour}/h`;
+  return `${task.numInstances} × ${task.instanceType} in ${task.region}, ${price}`;
 }
 
 /** `task-… completed in 3s`, `task-… failed after 1m 02s: exited with code 3`, `bid_… cancelled before it started: …`. */

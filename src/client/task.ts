@@ -5,7 +5,7 @@
  * Fields are a snapshot: they change when a method talks to the provider (refresh, wait, cancel,
  * the end of a followed log), never behind the caller's back.
  */
-import { CancelledError, FlowError, FlowTimeoutError } from "../errors.ts";
+import { CancelledError, FlowError, FlowTimeoutError, ProviderError } from "../errors.ts";
 import type { FollowLogsOptions, LogStream, ShellOptions, TaskProvider } from "../providers/task-provider.ts";
 import { sleep } from "../sleep.ts";
 import type { Instance } from "../task/instance.ts";
@@ -147,6 +147,36 @@ export class Task implements TaskHandle<void> {
   /** Alias of stop(). */
   cancel(): Promise<void> {
     return this.stop();
+  }
+
+  /**
+   * Stops a running task's instances, keeping their disks; they stop billing. On the cloud,
+   * resume() boots the same instances again and the command starts over.
+   */
+  async pause(): Promise<void> {
+    const { pause } = this.#provider;
+    if (pause === undefined) throw this.#cannot("pause");
+    this.#learn(await pause.call(this.#provider, this.taskId));
+  }
+
+  async resume(): Promise<void> {
+    const { resume } = this.#provider;
+    if (resume === undefined) throw this.#cannot("resume");
+    this.#learn(await resume.call(this.#provider, this.taskId));
+  }
+
+  /** The most it may cost per instance-hour, in dollars (a spot bid's limit price): raise it when outbid. */
+  async setMaxPrice(dollarsPerHour: number): Promise<void> {
+    const { setMaxPrice } = this.#provider;
+    if (setMaxPrice === undefined) throw this.#cannot("reprice");
+    this.#learn(await setMaxPrice.call(this.#provider, this.taskId, dollarsPerHour));
+  }
+
+  #cannot(what: string): ProviderError {
+    return new ProviderError(`The ${this.#provider.name} provider cannot ${what} tasks.`, {
+      suggestions: ["pause, resume and repricing are for cloud tasks (--provider fcp)"],
+      errorCode: "not_supported",
+    });
   }
 
   /** An interactive shell on the task's instance (`node` for multi-node), or one `command` there. */

@@ -9,6 +9,7 @@
  * acting on it is reconcile(), which callers invoke where they need the task's fresh truth.
  */
 import type { InstanceCatalog } from "../instance-types/catalog.ts";
+import type { CloudAccount, DevMachines } from "./cloud-account.ts";
 import type { CodePackage } from "../task/code-package.ts";
 import type { Instance } from "../task/instance.ts";
 import type { TaskConfig } from "../task/task-config.ts";
@@ -81,5 +82,17 @@ export interface TaskProvider {
   listVolumes(): Promise<Volume[]>;
   /** By id or name. Throws ResourceNotFoundError when there is no such volume. */
   deleteVolume(idOrName: string): Promise<void>;
+  /** By id or name. A provider that cannot rename volumes leaves it out. */
+  renameVolume?(idOrName: string, name: string): Promise<Volume>;
   catalog(): Promise<InstanceCatalog>;
+  /** Stops a running task's instances, keeping their disks; billing stops. Cloud providers only. */
+  pause?(taskId: string): Promise<TaskInfo>;
+  /** Boots a paused task's instances again; the command starts over. */
+  resume?(taskId: string): Promise<TaskInfo>;
+  /** The most the task may cost per instance-hour, in dollars: a spot bid's limit price. */
+  setMaxPrice?(taskId: string, dollarsPerHour: number): Promise<TaskInfo>;
+  /** Reservations, prices, quotas, SSH keys and the account: a cloud provider's. */
+  readonly account?: CloudAccount;
+  /** A persistent instance for interactive work (`flow dev`). */
+  readonly devMachines?: DevMachines;
 }

@@ -180,7 +180,8 @@ function crossFieldIssues(config: Record<string, unknown>): CrossFieldIssue[] {
       message: "give either `instanceType` or `minGpuMemoryGb`, not both",
       params: { suggestion: "remove `minGpuMemoryGb` to run on exactly `instanceType`, or remove `instanceType` to pick by GPU memory" },
     });
-  } else if (!has("instanceType") && !has("minGpuMemoryGb")) {
+  } else if (!has("instanceType") && !has("minGpuMemoryGb") && !has("reservationId")) {
+    // A task on a reservation runs on the reservation's instance type.
     issues.push({
       path: ["instanceType"],
       message: "no instance type given",
@@ -202,15 +203,33 @@ function crossFieldIssues(config: Record<string, unknown>): CrossFieldIssue[] {
     });
   }
 
-  if (config["allocationMode"] === "spot") {
+  const mode = config["allocationMode"];
+  if (mode === "spot" || mode === "auto") {
     for (const field of ["reservationId", "scheduledStartTime", "reservedDurationHours"]) {
       if (!has(field)) continue;
       issues.push({
         path: [field],
-        message: 'only applies to reserved capacity, but `allocationMode` is "spot"',
+        message:
+          mode === "spot"
+            ? 'only applies to reserved capacity, but `allocationMode` is "spot"'
+            : 'only applies when `allocationMode` is "reserved"; "auto" uses an active reservation of the right type when there is one, else the spot market',
         params: { suggestion: 'set `allocationMode: "reserved"`' },
       });
     }
+  }
+  if (mode === "reserved" && has("reservationId") && (has("scheduledStartTime") || has("reservedDurationHours"))) {
+    issues.push({
+      path: [has("scheduledStartTime") ? "scheduledStartTime" : "reservedDurationHours"],
+      message: "reserves new capacity, but `reservationId` names a reservation to run on",
+      params: { suggestion: "give either `reservationId` or `reservedDurationHours` (with `scheduledStartTime`)" },
+    });
+  }
+  if (mode === "reserved" && has("scheduledStartTime") && !has("reservedDurationHours")) {
+    issues.push({
+      path: ["reservedDurationHours"],
+      message: "is needed with `scheduledStartTime`: how long to reserve (3 to 336 hours)",
+      params: { suggestion: "set `reservedDurationHours: 3`" },
+    });
   }
 
   issues.push(...mountPathIssues(config));

@@ -75,7 +75,8 @@ async function executable(path: string, text: string): Promise<void> {
 interface Boot {
   /** Resolves with bash's exit status once the script and everything holding its output ended. */
   done: Promise<number | null>;
-  kill(): void;
+  /** Signals the script's whole process group, as stopping a machine or a delivered run does. */
+  kill(signal?: NodeJS.Signals): void;
 }
 
 function boot(m: Machine, script: string): Boot {
@@ -89,9 +90,9 @@ function boot(m: Machine, script: string): Boot {
   const done = new Promise<number | null>((resolve, reject) => child.once("error", reject).once("close", (code) => resolve(code)));
   const started: Boot = {
     done,
-    kill: () => {
+    kill: (signal = "SIGKILL") => {
       try {
-        process.kill(-child.pid!, "SIGKILL");
+        process.kill(-child.pid!, signal);
       } catch {
         // already gone
       }
@@ -241,6 +242,64 @@ describe("startup script: command tasks", () => {
     } finally {
       started.kill();
     }
+  });
+});
+
+describe("startup script: delivered runs, resumed disks and dev machines", () => {
+  it("runs in a directory of its own on a machine that is up, and never powers it off", async () => {
+    const m = await machine();
+    const runRoot = join(m.root, "runs", "rtask_1");
+    const paths = instancePaths(runRoot);
+    const spec = { ...commandSpec({ workload: { kind: "command", command: "echo in $PWD" } }), root: runRoot, poweroffGraceSeconds: "never" as const };
+    await boot(m, buildStartupScript(spec).script).done;
+    assert.equal(await readFile(paths.exitCode, "utf8"), "0\n");
+    assert.equal(await readFile(paths.taskStdout, "utf8"), `in ${paths.codeDir}\n`);
+    assert.ok(!existsSync(m.paths.exitCode), "the machine's own completion marker was written");
+    assert.ok(!existsSync(m.shutdownLog), "a delivered run powered the machine off");
+  });
+
+  it("records exit code 143 when its process group is stopped (a cancel), though its log's tee dies with it", async () => {
+    const m = await machine();
+    const runRoot = join(m.root, "runs", "rtask_2");
+    const paths = instancePaths(runRoot);
+    const spec = { ...commandSpec({ workload: { kind: "command", command: "echo up; sleep 600" } }), root: runRoot, poweroffGraceSeconds: "never" as const };
+    const started = boot(m, buildStartupScript(spec).script);
+    await until(async () => (await readText(paths.taskStdout)) === "up\n", "the command to start");
+    started.kill("SIGTERM");
+    await started.done;
+    assert.equal(await readFile(paths.exitCode, "utf8"), "143\n");
+    assert.ok(!existsSync(m.shutdownLog));
+  });
+
+  it("stops a delivered run, not the machine, at its max run time", async () => {
+    const m = await machine();
+    const runRoot = join(m.root, "runs", "rtask_3");
+    const spec = { ...commandSpec({ workload: { kind: "command", command: "sleep 600" }, maxRunTimeHours: 1 / 3600 }), root: runRoot, poweroffGraceSeconds: "never" as const };
+    await boot(m, buildStartupScript(spec).script).done;
+    assert.equal(await readFile(instancePaths(runRoot).exitCode, "utf8"), "143\n");
+    assert.ok(!existsSync(m.shutdownLog));
+  });
+
+  it("removes the completion marker a paused instance's disk kept, before it runs the command again", async () => {
+    const m = await machine();
+    await mkdir(m.root, { recursive: true });
+    await writeFile(m.paths.exitCode, "143\n");
+    const started = boot(m, buildStartupScript(commandSpec({ workload: { kind: "command", command: "true" }, expectUploads: true })).script);
+    await until(() => existsSync(m.paths.ready), "ready");
+    assert.ok(!existsSync(m.paths.exitCode), "the last boot's exit code would pass for this one's");
+    await writeFile(m.paths.uploaded, "");
+    await started.done;
+    assert.equal(await readFile(m.paths.exitCode, "utf8"), "0\n");
+  });
+
+  it("powers a dev machine off once no session has touched its clock for the idle time", async () => {
+    const m = await machine();
+    const started = boot(m, buildStartupScript(commandSpec({ workload: { kind: "command" }, autostopIdleSeconds: 2 })).script);
+    await until(() => existsSync(m.paths.devLastActive), "the clock");
+    assert.equal(await readFile(m.paths.devIdleSeconds, "utf8"), "2\n");
+    await until(async () => (await readText(m.shutdownLog)).includes("shutdown -h now"), "the power-off");
+    assert.match(await readText(m.paths.startupLog), /no session for 2 s: powering off/);
+    started.kill();
   });
 });
 

@@ -1,6 +1,7 @@
 /**
  * Tasks on the FCP cloud: one spot bid per task (the bid's FID is the task id), its instances
- * booted by a startup script that runs the command, logs and shells over SSH.
+ * booted by a startup script that runs the command, logs and shells over SSH. Tasks on reserved
+ * capacity (`allocationMode` reserved or auto) are handed to ReservationTasks (reservation-tasks.ts).
  *
  * Secret env values never enter the startup script (which the API stores): when a task has any,
  * or its code is too big to ride in the script, submit() waits for the instance and uploads them
@@ -18,17 +19,21 @@ import type { TaskInfo } from "../../task/task-info.ts";
 import { isTerminalStatus, type TaskStatus } from "../../task/task-status.ts";
 import type { User } from "../../task/user.ts";
 import type { CreateVolumeOptions, Volume } from "../../task/volume.ts";
+import { resolveFlowHome } from "../flow-home.ts";
 import { lastLines, tailStart } from "../log-lines.ts";
 import type { FollowLogsOptions, ReadLogsOptions, ShellOptions, SubmitRequest, TaskProvider } from "../task-provider.ts";
 import type { Bid, Instance } from "./api/schemas.ts";
 import { BidLedger, cancelOrphanBids } from "./bid-ledger.ts";
+import { FcpAccount } from "./fcp-account.ts";
 import { FcpContext, type FcpContextOptions } from "./fcp-context.ts";
+import { FcpDevMachines } from "./dev-machines.ts";
 import { FcpVolumes, regionOfVolumes } from "./fcp-volumes.ts";
 import { InstanceConnection, type Upload } from "./instance-connection.ts";
 import { INSTANCE_SSH_USER } from "./instance-layout.ts";
 import { inBidOrder, parseSshDestination, placeBid, waitForRunningInstances } from "./instance-launch.ts";
 import { INLINE_ARCHIVE_LIMIT_BYTES } from "./fcp-provider.ts";
-import { choosePlacement, placementNotes } from "./placement.ts";
+import { choosePlacement, dollars, placementNotes, suggestedLimit } from "./placement.ts";
+import { ReservationTasks } from "./reservation-tasks.ts";
 import { quote } from "./startup-script/bash.ts";
 import { buildStartupScript } from "./startup-script/index.ts";
 import { TaskRecords, type TaskRecord } from "./task-records.ts";
@@ -48,8 +53,12 @@ export class FcpTaskProvider implements TaskProvider {
   readonly name = "fcp";
   readonly statusPollIntervalMs = 2_000;
   readonly context: FcpContext;
+  readonly account: FcpAccount;
+  readonly devMachines: FcpDevMachines;
   readonly #records: TaskRecords;
   readonly #volumes: FcpVolumes;
+  /** Tasks on reserved capacity (`res_…`, `rtask_…`): every method hands them over. */
+  readonly #reserved: ReservationTasks;
   readonly #connections = new Map<string, Promise<InstanceConnection>>();
   readonly #bids: BidLedger;
   #swept: Promise<void> | undefined;
@@ -59,15 +68,18 @@ export class FcpTaskProvider implements TaskProvider {
     this.#records = new TaskRecords(options.flowHome, (message) => this.context.progress(`warning: ${message}`));
     this.#bids = new BidLedger(options.flowHome);
     this.#volumes = new FcpVolumes(this.context);
+    this.account = new FcpAccount(this.context);
+    const flowHome = options.flowHome ?? resolveFlowHome();
+    this.#reserved = new ReservationTasks(this.context, this.account.reservations, flowHome);
+    this.devMachines = new FcpDevMachines(this, flowHome);
   }
 
-  async submit({ config, code }: SubmitRequest): Promise<TaskInfo> {
+  async submit(request: SubmitRequest): Promise<TaskInfo> {
+    const { config, code } = request;
     const context = this.context;
-    if (config.allocationMode === "reserved") {
-      throw new ValidationError("Reserved capacity is not supported by this SDK yet; tasks run on the spot market.", {
-        issues: [{ path: "allocationMode", message: 'must be "spot" or "auto" for now' }],
-      });
-    }
+    refuseUnsupported(config);
+    const reserved = await this.#reserved.submit(request);
+    if (reserved !== undefined) return reserved;
     const [catalog, key, existingVolumes] = await Promise.all([context.catalog(), context.sshKey(), this.#volumes.existing(config)]);
     const volumesRegion = regionOfVolumes(existingVolumes, config.region);
     const configuredRegion = volumesRegion === undefined && config.region === undefined ? context.configuredRegion : undefined;
@@ -189,6 +201,7 @@ export class FcpTaskProvider implements TaskProvider {
 
   /** What the API and this machine's records say: a read, with no SSH and nothing written or cancelled. */
   async getTask(taskId: string): Promise<TaskInfo> {
+    if (ReservationTasks.owns(taskId)) return this.#reserved.getTask(taskId);
     return this.#info(await this.#bid(taskId));
   }
 
@@ -199,6 +212,7 @@ export class FcpTaskProvider implements TaskProvider {
    * recorded. A bid whose replacement instance can never get the task's uploads is cancelled.
    */
   async reconcile(taskId: string): Promise<TaskInfo> {
+    if (ReservationTasks.owns(taskId)) return this.#reserved.reconcile(taskId);
     return this.#reconciled(await this.#bid(taskId));
   }
 
@@ -214,10 +228,12 @@ export class FcpTaskProvider implements TaskProvider {
       const infos = await Promise.all(batch.map((bid) => this.#info(bid, { instances: inBidOrder(bid, instances.filter((i) => i.bid === bid.fid)) })));
       tasks.push(...infos.filter((info) => filter.status === undefined || info.status === filter.status));
     }
-    return tasks.slice(0, filter.limit);
+    const reserved = (await this.#reserved.list(filter.status === undefined ? filter.limit : Number.POSITIVE_INFINITY)).filter((info) => filter.status === undefined || info.status === filter.status);
+    return [...tasks, ...reserved].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime()).slice(0, filter.limit);
   }
 
   async cancel(taskId: string): Promise<TaskInfo> {
+    if (ReservationTasks.owns(taskId)) return this.#reserved.cancel(taskId);
     const bid = await this.#bid(taskId);
     // A command that already ended keeps its outcome: ask its instance before cancelling.
     const before = await this.#reconciled(bid);
@@ -230,6 +246,7 @@ export class FcpTaskProvider implements TaskProvider {
   }
 
   async readLogs(taskId: string, options: ReadLogsOptions): Promise<string> {
+    if (ReservationTasks.owns(taskId)) return this.#reserved.readLogs(taskId, options);
     const bid = await this.#bid(taskId);
     const instances = bid.status === "Terminated" ? [] : await this.#instances(bid);
     if (!instances.some((i) => i.status === "STATUS_RUNNING")) {
@@ -257,6 +274,10 @@ export class FcpTaskProvider implements TaskProvider {
   }
 
   async *followLogs(taskId: string, options: FollowLogsOptions): AsyncIterable<string> {
+    if (ReservationTasks.owns(taskId)) {
+      yield* this.#reserved.followLogs(taskId, options);
+      return;
+    }
     const bid = await this.#untilStarted(taskId, options);
     if (bid === undefined) return;
     const connection = await this.#openConnection(bid, "follow its logs");
@@ -304,6 +325,7 @@ export class FcpTaskProvider implements TaskProvider {
   }
 
   async getInstances(taskId: string): Promise<TaskInstance[]> {
+    if (ReservationTasks.owns(taskId)) return this.#reserved.getInstances(taskId);
     const bid = await this.#bid(taskId);
     const record = await this.#records.read(bid.fid);
     const instanceType = record?.instanceTypeName ?? (await this.context.instanceTypeName(bid.instance_type));
@@ -317,6 +339,7 @@ export class FcpTaskProvider implements TaskProvider {
   }
 
   async shell(taskId: string, options: ShellOptions): Promise<void> {
+    if (ReservationTasks.owns(taskId)) return this.#reserved.shell(taskId, options);
     const bid = await this.#bid(taskId);
     const instances = await this.#instances(bid);
     const instance = instances[options.node ?? 0];
@@ -351,6 +374,69 @@ export class FcpTaskProvider implements TaskProvider {
     return this.#volumes.delete(idOrName);
   }
 
+  renameVolume(idOrName: string, name: string): Promise<Volume> {
+    return this.#volumes.rename(idOrName, name);
+  }
+
+  /** PATCH the bid paused: its instances stop (disk kept) and billing stops. Only a running task. */
+  async pause(taskId: string): Promise<TaskInfo> {
+    const bid = await this.#spotBid(taskId, "paused");
+    const info = await this.#reconciled(bid);
+    if (info.status !== "running") {
+      throw new ValidationError(`Task ${bid.fid} is ${info.status} (${info.message ?? info.status}): only a running task can be paused.`, {
+        issues: [{ path: "status", message: `is ${info.status}, not running` }],
+        suggestions: [
+          info.status === "paused" ? `it is paused already; boot it again with \`flow resume ${bid.fid}\`` : isTerminalStatus(info.status) ? "it has ended" : `it has no instance running yet; stop bidding with \`flow cancel ${bid.fid}\``,
+        ],
+        errorCode: "task_not_running",
+      });
+    }
+    await this.context.client.updateBid(bid.fid, { paused: true });
+    this.#forget(bid.fid);
+    return this.getTask(bid.fid);
+  }
+
+  /** PATCH the bid unpaused: it bids again and, once allocated, the same instances boot and rerun the command. */
+  async resume(taskId: string): Promise<TaskInfo> {
+    const bid = await this.#spotBid(taskId, "resumed");
+    if (bid.status !== "Paused") {
+      const info = await this.#reconciled(bid);
+      throw new ValidationError(`Task ${bid.fid} is ${info.status}: only a paused task can be resumed.`, {
+        issues: [{ path: "status", message: `is ${info.status}, not paused` }],
+        errorCode: "task_not_paused",
+      });
+    }
+    await this.context.client.updateBid(bid.fid, { paused: false });
+    return this.getTask(bid.fid);
+  }
+
+  /** A new limit price; one below the market is refused (the bid would be outbid at once). */
+  async setMaxPrice(taskId: string, dollarsPerHour: number): Promise<TaskInfo> {
+    if (!Number.isFinite(dollarsPerHour) || dollarsPerHour <= 0) {
+      throw new ValidationError(`${dollarsPerHour} is not a price.`, { issues: [{ path: "maxPricePerHour", message: "must be a positive number of dollars per hour" }] });
+    }
+    const bid = await this.#spotBid(taskId, "repriced");
+    const info = await this.#reconciled(bid);
+    if (isTerminalStatus(info.status)) {
+      throw new ValidationError(`Task ${bid.fid} has ended (${info.status}); there is no bid to reprice.`, { errorCode: "task_ended" });
+    }
+    const market = await this.#marketPrice(bid);
+    if (market !== undefined && dollarsPerHour < market) {
+      const type = await this.context.instanceTypeName(bid.instance_type);
+      throw new ValidationError(
+        `${dollars(dollarsPerHour)}/h is below the spot price of ${type} in ${bid.region}, ${dollars(market)}/h: the bid would ${bid.status === "Allocated" ? "lose its instances at once" : "stay outbid"}.`,
+        {
+          issues: [{ path: "maxPricePerHour", message: `must be at least ${dollars(market)}` }],
+          suggestions: [`flow reprice ${bid.fid} ${suggestedLimit(market)}`],
+          errorCode: "price_too_low",
+        },
+      );
+    }
+    const updated = await this.context.client.updateBid(bid.fid, { limit_price: dollars(dollarsPerHour) });
+    await this.#records.update(bid.fid, { limitPrice: updated.limit_price });
+    return this.getTask(bid.fid);
+  }
+
   catalog(): Promise<InstanceCatalog> {
     return this.context.catalog();
   }
@@ -358,6 +444,7 @@ export class FcpTaskProvider implements TaskProvider {
   /** Close SSH connections kept for status checks and logs, so the process can exit. */
   close(): void {
     for (const fid of [...this.#connections.keys()]) this.#forget(fid);
+    this.#reserved.close();
   }
 
   /**
@@ -389,6 +476,24 @@ export class FcpTaskProvider implements TaskProvider {
       }
     }
     return instances.map((i) => i.fid);
+  }
+
+  /** The spot price of the bid's auction now, in dollars per instance-hour. */
+  async #marketPrice(bid: Bid): Promise<number | undefined> {
+    if (!bid.region) return undefined;
+    const prices = await this.context.client.getCurrentPrices({ instanceType: bid.instance_type, region: bid.region });
+    return prices.spot_price_cents === null || prices.spot_price_cents === undefined ? undefined : prices.spot_price_cents / 100;
+  }
+
+  /** The bid of a spot task; a task on reserved capacity has none to pause or reprice. */
+  async #spotBid(taskId: string, what: string): Promise<Bid> {
+    if (ReservationTasks.owns(taskId)) {
+      throw new ValidationError(`Task ${taskId} runs on reserved capacity, which cannot be ${what} per task.`, {
+        suggestions: ["a reservation's price is fixed; pause or resume the whole reservation with flow.reservations.update(id, { paused })", `or stop the task: flow cancel ${taskId}`],
+        errorCode: "reserved_task",
+      });
+    }
+    return this.#bid(taskId);
   }
 
   async #bid(taskId: string): Promise<Bid> {
@@ -427,7 +532,7 @@ export class FcpTaskProvider implements TaskProvider {
         await this.context.client.cancelBid(bid.fid);
         await this.#records.update(bid.fid, { failure });
         observed = { ...observed, failure };
-      } else if (instances[0]?.status === "STATUS_RUNNING") {
+      } else if (instances[0]?.status === "STATUS_RUNNING" && (await this.#letsUsIn(bid))) {
         const exitCode = await this.#probeExitCode(bid, instances[0]);
         if (exitCode !== undefined) {
           await this.#records.update(bid.fid, { exitCode });
@@ -443,7 +548,9 @@ export class FcpTaskProvider implements TaskProvider {
     const record = await this.#records.read(bid.fid);
     const instances = bid.status === "Terminated" ? [] : (known.instances ?? (await this.#instances(bid)));
     const observed = known.observed ?? observedIn(record);
-    const { status, message } = taskStatusFromApi(bid, instances, observed);
+    // An Open bid may be outbid: the market says whether raising the price would help.
+    const market = bid.status === "Open" && !isDecided(observed) ? await this.#marketPrice(bid) : undefined;
+    const { status, message, outbid } = taskStatusFromApi(bid, instances, observed, market === undefined ? {} : { marketPricePerHour: market });
     if (isTerminalStatus(status)) this.#forget(bid.fid);
     const first = instances[0];
     const ssh = first?.ssh_destination ? parseSshDestination(first.ssh_destination) : undefined;
@@ -473,8 +580,22 @@ export class FcpTaskProvider implements TaskProvider {
       instances: instances.map((i) => i.fid),
       message,
       ...(observed.exitCode === undefined ? {} : { exitCode: observed.exitCode }),
-      providerMetadata: { bidStatus: bid.status, instanceStatuses: instances.map((i) => i.status), limitPrice: bid.limit_price },
+      providerMetadata: {
+        bidStatus: bid.status,
+        instanceStatuses: instances.map((i) => i.status),
+        limitPrice: bid.limit_price,
+        ...(market === undefined ? {} : { spotPricePerHour: market }),
+        ...(outbid === true ? { outbid } : {}),
+      },
     };
+  }
+
+  /**
+   * Whether this machine's key may log into the bid's instances. A teammate's task (or one from
+   * another laptop) names other keys: it cannot be asked, and a listing must not fail on it.
+   */
+  async #letsUsIn(bid: Bid): Promise<boolean> {
+    return bid.launch_specification.ssh_keys.includes((await this.context.sshKey()).fid);
   }
 
   /** The completion marker's exit code, if the instance answers and the command has ended. */
@@ -544,6 +665,21 @@ export class FcpTaskProvider implements TaskProvider {
     });
   }
 }
+
+/**
+ * Fields this provider cannot honour yet are refused, naming them, rather than ignored: the task
+ * would run without the data or the port it depends on.
+ */
+function refuseUnsupported(config: TaskConfig): void {
+  const unsupported = [...(config.dataMounts.length > 0 ? ["dataMounts (`--data`)"] : []), ...(config.ports.length > 0 ? ["ports (`--port`)"] : [])];
+  if (unsupported.length === 0) return;
+  throw new ValidationError(`The cloud provider cannot run tasks with ${unsupported.join(" or ")} yet.`, {
+    issues: unsupported.map((field) => ({ path: field.split(" ")[0]!, message: "not supported on fcp yet" })),
+    suggestions: ["remove them, or copy the data in the command itself (e.g. `aws s3 cp …`)"],
+    errorCode: "unsupported_on_fcp",
+  });
+}
+
 
 /** What the records say of how the task ended, if they know. */
 function observedIn(record: TaskRecord | undefined): ObservedOutcome {

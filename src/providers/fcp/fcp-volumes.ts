@@ -19,8 +19,10 @@ export class FcpVolumes {
   }
 
   async create(options: CreateVolumeOptions): Promise<Volume> {
+    const name = options.name ?? generatedName();
+    this.#refuseTaken(await this.#all(), name);
     const created = await this.#context.client.createVolume({
-      name: options.name ?? generatedName(),
+      name,
       project: await this.#context.projectFid(),
       disk_interface: options.interface === "file" ? "File" : "Block",
       region: options.region ?? this.#context.config.region,
@@ -33,15 +35,47 @@ export class FcpVolumes {
     return (await this.#all()).map(toVolume);
   }
 
+  /** Refused while a task (bid) or reservation that is not over uses it, naming them. */
   async delete(idOrName: string): Promise<void> {
-    const volumes = await this.#all();
-    const volume = volumes.find((v) => v.fid === idOrName || v.name === idOrName);
-    if (volume === undefined) {
-      throw new ResourceNotFoundError(`No volume ${JSON.stringify(idOrName)} in project ${this.#context.config.project}.`, {
-        suggestions: volumes.length > 0 ? [`volumes: ${volumes.map((v) => v.name).join(", ")}`] : [],
+    const volume = this.#find(await this.#all(), idOrName);
+    const users = [...volume.bids, ...volume.reservations];
+    if (users.length > 0) {
+      const bids = await Promise.all(volume.bids.map(async (fid) => `task ${fid} (${(await this.#context.client.getBid(fid)).name})`));
+      throw new ValidationError(`Volume ${volume.name} (${volume.fid}) is in use by ${[...bids, ...volume.reservations.map((fid) => `reservation ${fid}`)].join(", ")}.`, {
+        suggestions: [
+          ...volume.bids.map((fid) => `stop the task first: flow cancel ${fid}`),
+          ...volume.reservations.map((fid) => `give the reservation back first: flow reserve cancel ${fid}`),
+        ],
+        errorCode: "volume_in_use",
       });
     }
     await this.#context.client.deleteVolume(volume.fid);
+  }
+
+  async rename(idOrName: string, name: string): Promise<Volume> {
+    const volumes = await this.#all();
+    const volume = this.#find(volumes, idOrName);
+    this.#refuseTaken(volumes.filter((v) => v.fid !== volume.fid), name);
+    return toVolume(await this.#context.client.updateVolume(volume.fid, { name }));
+  }
+
+  #find(volumes: readonly VolumeModel[], idOrName: string): VolumeModel {
+    const volume = volumes.find((v) => v.fid === idOrName || v.name === idOrName);
+    if (volume !== undefined) return volume;
+    throw new ResourceNotFoundError(`No volume ${JSON.stringify(idOrName)} in project ${this.#context.config.project}.`, {
+      suggestions: volumes.length > 0 ? [`volumes: ${volumes.map((v) => v.name).join(", ")}`] : ["create one with `flow volumes create <name> --size-gb <n>`"],
+    });
+  }
+
+  /** Names are unique in a project: the API refuses a second, and tasks find volumes by name. */
+  #refuseTaken(volumes: readonly VolumeModel[], name: string): void {
+    const taken = volumes.find((v) => v.name === name);
+    if (taken === undefined) return;
+    throw new ValidationError(`A volume named ${JSON.stringify(name)} already exists (${taken.fid}, ${taken.capacity_gb} GB in ${taken.region}).`, {
+      issues: [{ path: "name", message: "is taken in this project" }],
+      suggestions: ["pick another name", `or use that one: flow run … --volume ${name}:/mnt/${name}`],
+      errorCode: "volume_name_taken",
+    });
   }
 
   /** The volumes the task names that exist already (by FID, else by name), in config order. */
@@ -113,5 +147,6 @@ function toVolume(volume: VolumeModel): Volume {
     interface: volume.interface === "File" ? "file" : "block",
     createdAt: new Date(volume.created_at),
     attachedTo: Object.keys(volume.attachments),
+    usedBy: [...volume.bids, ...volume.reservations],
   };
 }

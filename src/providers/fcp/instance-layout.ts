@@ -55,6 +55,13 @@ export interface InstancePaths {
   uploaded: string;
   /** Path of the Node binary the script chose or installed, one line. */
   nodePath: string;
+  /** A dev machine's clock: every session touches it; idle this long (devIdleSeconds) powers off. */
+  devLastActive: string;
+  /** Seconds without a session before a dev machine powers off, one number; the client may change it. */
+  devIdleSeconds: string;
+  /** A script the client delivered (to a reservation's instance) and the pid it runs as. */
+  runScript: string;
+  runPid: string;
 }
 
 export function instancePaths(root: string): InstancePaths {
@@ -75,5 +82,9 @@ export function instancePaths(root: string): InstancePaths {
     ready: at("ready"),
     uploaded: at("uploaded"),
     nodePath: at("node-path"),
+    devLastActive: at("dev/last-active"),
+    devIdleSeconds: at("dev/idle-seconds"),
+    runScript: at("run.sh"),
+    runPid: at("run.pid"),
   };
 }

@@ -351,6 +351,7 @@ function refuseUnsupported(config: TaskConfig): void {
     ...(config.numInstances > 1 ? [`numInstances: ${config.numInstances} (it runs one instance)`] : []),
     ...(config.volumes.length > 0 ? ["volumes"] : []),
     ...(config.dataMounts.length > 0 ? ["dataMounts (`data`)"] : []),
+    ...(config.allocationMode === "reserved" ? ["reserved capacity (`allocationMode`, `reservationId`)"] : []),
   ];
   if (unsupported.length === 0) return;
   throw new ProviderError(`The local provider does not support ${unsupported.join(", ")}.`, {

@@ -33,7 +33,8 @@ export function startupSections(spec: StartupScriptSpec): Section[] {
   if (spec.workload.kind === "agent") sections.push(node(spec.image !== undefined));
   if (spec.volumes.length > 0) sections.push(volumes(spec.volumes));
   if (spec.inlineArchive !== undefined) sections.push(code(spec.inlineArchive, spec.workload.kind === "command"));
-  if (spec.maxRunTimeHours !== undefined) sections.push(deadline(spec.maxRunTimeHours));
+  if (spec.maxRunTimeHours !== undefined) sections.push(deadline(spec.maxRunTimeHours, spec.poweroffGraceSeconds !== "never"));
+  if (spec.autostopIdleSeconds !== undefined) sections.push(autostop(spec.autostopIdleSeconds));
   sections.push(start(spec));
   return sections;
 }
@@ -44,26 +45,39 @@ function section(name: string, lines: string[]): Section {
 
 function header(spec: StartupScriptSpec): Section {
   const grace = spec.poweroffGraceSeconds;
+  const end =
+    grace === "never"
+      ? ['  echo "[flow] finished with exit code $1"']
+      : [`  echo "[flow] finished with exit code $1; powering off in ${grace} s"`, `  sleep ${grace}`, "  shutdown -h now"];
   const lines = [
     "#!/bin/bash",
-    "# Flow startup script: prepares this instance and runs its workload. Runs once, as root, at boot.",
+    spec.root === undefined
+      ? "# Flow startup script: prepares this instance and runs its workload. Runs once, as root, at boot."
+      : "# Flow run script: delivered to an instance that is up, runs one workload in a directory of its own.",
     "set -euo pipefail",
-    `ROOT="\${${INSTANCE_ROOT_ENV}:-${DEFAULT_INSTANCE_ROOT}}"`,
+    spec.root === undefined ? `ROOT="\${${INSTANCE_ROOT_ENV}:-${DEFAULT_INSTANCE_ROOT}}"` : `ROOT=${quote(spec.root)}`,
     `mkdir -p ${rooted(posix.dirname(at.agentFile))} ${rooted(posix.dirname(at.taskStdout))}`,
     `chmod 700 "$ROOT"`,
+    "# A disk that booted before (a paused instance resumed) holds the last run's completion marker.",
+    `rm -f ${rooted(at.exitCode)}`,
     `exec > >(tee -a ${rooted(at.startupLog)}) 2>&1`,
     `echo "[flow] == header =="`,
     "# The SSH user uploads the agent, code and secrets into the root over SFTP.",
     `if [ "$(id -u)" = 0 ] && id ${INSTANCE_SSH_USER} >/dev/null 2>&1; then chown -R ${INSTANCE_SSH_USER}: "$ROOT"; fi`,
-    "# However this script ends, the completion marker is written once and the machine powers off;",
+    grace === "never"
+      ? "# However this script ends, the completion marker is written once; the machine stays up for others."
+      : "# However this script ends, the completion marker is written once and the machine powers off;",
     "# an exit code before `ready` tells the client that setup failed.",
     "flow_end() {",
     `  [ -e ${rooted(at.exitCode)} ] || { echo "$1" > ${rooted(`${at.exitCode}.part`)}; mv ${rooted(`${at.exitCode}.part`)} ${rooted(at.exitCode)}; }`,
-    `  echo "[flow] finished with exit code $1; powering off in ${grace} s"`,
-    `  sleep ${grace}`,
-    "  shutdown -h now",
+    ...end,
     "}",
     "trap 'flow_end $?' EXIT",
+    "# Stopped (cancelled, paused, out of time): the exit code says so, as a shell's would. The log's",
+    "# tee is stopped with the rest; writing to it then must not kill the script before it records that.",
+    "trap 'exit 143' TERM",
+    "trap 'exit 130' INT",
+    "trap '' PIPE",
   ];
   return { name: "header", body: `${lines.join("\n")}\n` };
 }
@@ -189,12 +203,42 @@ function extractCode(): string[] {
   ];
 }
 
-function deadline(maxRunTimeHours: number): Section {
+/** Powers the machine off at the deadline; on a shared machine it stops this script's process group instead. */
+function deadline(maxRunTimeHours: number, ownsMachine: boolean): Section {
   const seconds = Math.max(1, Math.ceil(maxRunTimeHours * 3600));
+  const stop = ownsMachine ? "powering off\"; shutdown -h now" : 'stopping the workload"; kill -TERM -- -$$';
   return section("deadline", [
     "# Detached from this script: it fires even while the workload hangs or the script waits.",
-    `( sleep ${seconds}; echo "[flow] max run time of ${maxRunTimeHours} h reached: powering off"; shutdown -h now ) </dev/null &`,
-    `echo "[flow] powering off in ${seconds} s at the latest"`,
+    `( sleep ${seconds}; echo "[flow] max run time of ${maxRunTimeHours} h reached: ${stop} ) </dev/null &`,
+    `echo "[flow] ${ownsMachine ? "powering off" : "stopping the workload"} in ${seconds} s at the latest"`,
+  ]);
+}
+
+/**
+ * A dev machine powers itself off once nobody has used it for a while, so a forgotten one stops
+ * billing even when the laptop that started it is closed: each `flow dev` session touches
+ * devLastActive while it lasts, and the client may change devIdleSeconds.
+ */
+function autostop(idleSeconds: number): Section {
+  return section("autostop", [
+    `mkdir -p ${rooted(posix.dirname(at.devLastActive))}`,
+    "# A resumed machine keeps the idle time its client set last.",
+    `[ -e ${rooted(at.devIdleSeconds)} ] || echo ${idleSeconds} > ${rooted(at.devIdleSeconds)}`,
+    `touch ${rooted(at.devLastActive)}`,
+    "(",
+    "  while :; do",
+    `    idle="$(cat ${rooted(at.devIdleSeconds)} 2>/dev/null || echo ${idleSeconds})"`,
+    `    last="$(stat -c %Y ${rooted(at.devLastActive)} 2>/dev/null || date +%s)"`,
+    '    if [ $(( $(date +%s) - last )) -ge "$idle" ]; then',
+    '      echo "[flow] no session for $idle s: powering off"',
+    "      shutdown -h now",
+    "      exit 0",
+    "    fi",
+    '    step=$(( idle / 10 )); [ "$step" -ge 1 ] || step=1; [ "$step" -le 30 ] || step=30',
+    '    sleep "$step"',
+    "  done",
+    ") </dev/null &",
+    `echo "[flow] powers off after $(cat ${rooted(at.devIdleSeconds)}) s without a session"`,
   ]);
 }
 

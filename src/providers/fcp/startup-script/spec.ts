@@ -36,8 +36,20 @@ export interface StartupScriptSpec {
   gpus: boolean;
   volumes: VolumeMount[];
   maxRunTimeHours?: number | undefined;
-  /** After the workload exits (exit-code marker written), power off after this many seconds. */
-  poweroffGraceSeconds: number;
+  /**
+   * After the workload exits (exit-code marker written), power off after this many seconds;
+   * "never" for a script delivered to a machine others share (a reservation's), whose end is the
+   * workload's alone.
+   */
+  poweroffGraceSeconds: number | "never";
+  /**
+   * Where the script keeps its files. By default the machine's instance root (FLOW_INSTANCE_ROOT,
+   * else /var/lib/flow): the script boots the machine. A script the client delivers to a machine
+   * that is already up gets a directory of its own there, so several can share the machine.
+   */
+  root?: string | undefined;
+  /** A dev machine: power off once no `flow dev` session has touched it for this many seconds. */
+  autostopIdleSeconds?: number | undefined;
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -69,7 +81,9 @@ const SpecSchema = z
     gpus: z.boolean(),
     volumes: z.array(z.object({ volumeFid: z.string().min(1), mountPath: AbsolutePath, interface: z.enum(["block", "file"]) })),
     maxRunTimeHours: z.number().positive().optional(),
-    poweroffGraceSeconds: z.number().int().nonnegative(),
+    poweroffGraceSeconds: z.union([z.number().int().nonnegative(), z.literal("never")]),
+    root: AbsolutePath.optional(),
+    autostopIdleSeconds: z.number().int().positive().optional(),
   })
   .superRefine((spec, ctx) => {
     for (const name of Object.keys(spec.env)) {
