@@ -230,17 +230,42 @@ describe("startup script: command tasks", () => {
     assert.match(result.log, /no docker daemon: the workload runs on the host/);
   });
 
-  it("powers off at the max run time while the command still runs", async () => {
+  it("stops the command at the max run time, saying why, then records its exit code and powers off", async () => {
     const m = await machine();
     const started = boot(m, buildStartupScript(commandSpec({ workload: { kind: "command", command: ["sleep", "60"] }, maxRunTimeHours: 0.0002 })).script);
     try {
-      await until(() => existsSync(m.shutdownLog), "the deadline's shutdown");
+      await until(() => existsSync(m.shutdownLog), "the shutdown");
+      assert.equal(await readFile(m.paths.failure, "utf8"), "stopped after running longer than maxRunTimeHours (0.0002 h)\n");
+      assert.equal(await readFile(m.paths.exitCode, "utf8"), "143\n", "killed by SIGTERM");
       assert.equal(await readFile(m.shutdownLog, "utf8"), "shutdown -h now\n");
-      assert.match(await readFile(m.paths.startupLog, "utf8"), /max run time of 0.0002 h reached: powering off/);
-      assert.ok(!existsSync(m.paths.exitCode), "the command was still running");
     } finally {
       started.kill();
     }
+  });
+
+  it("stops the command at its deadline, and does not start one whose deadline has passed", async () => {
+    const m = await machine();
+    const deadline = new Date(Date.now() + 1_500).toISOString();
+    const started = boot(m, buildStartupScript(commandSpec({ workload: { kind: "command", command: ["sleep", "60"] }, deadline })).script);
+    try {
+      await until(() => existsSync(m.paths.exitCode), "the exit code");
+      assert.equal(await readFile(m.paths.failure, "utf8"), `stopped at its deadline (deadlineHours, ${deadline})\n`);
+    } finally {
+      started.kill();
+    }
+    const late = await machine();
+    const passed = new Date(Date.now() - 1_000).toISOString();
+    const result = await run(late, commandSpec({ workload: { kind: "command", command: ["echo", "never"] }, deadline: passed }));
+    assert.equal(result.exitCode, "1\n");
+    assert.equal(await readFile(late.paths.failure, "utf8"), `the deadline (deadlineHours, ${passed}) passed before the task could start\n`);
+    assert.ok(!existsSync(late.paths.taskStdout), "the command never ran");
+  });
+
+  it("gives up waiting for uploads after uploadWaitSeconds, saying so", async () => {
+    const m = await machine();
+    const result = await run(m, commandSpec({ workload: { kind: "command", command: ["true"] }, expectUploads: true, uploadWaitSeconds: 1 }));
+    assert.equal(result.exitCode, "1\n");
+    assert.equal(await readFile(m.paths.failure, "utf8"), "nothing was uploaded within 1 s (uploadTimeout): giving up\n");
   });
 });
 
