@@ -60,7 +60,7 @@ export interface InstancePaths {
   failure: string;
   /** The S3 helper (dist/s3-copy.mjs), uploaded by the client for S3 data mounts. */
   s3Helper: string;
-  /** The S3 credentials and endpoint (JSON), uploaded by the client, mode 0600. */
+  /** The S3 credentials and endpoint of data mount i are `<this>-<i>.json`, uploaded by the client, mode 0600. */
   s3Credentials: string;
   /** S3 data mounts are copied here, one directory each (`data/0`, `data/1`, …). */
   dataDir: string;
@@ -86,7 +86,7 @@ export function instancePaths(root: string): InstancePaths {
     nodePath: at("node-path"),
     failure: at("failure"),
     s3Helper: at("s3/s3-copy.mjs"),
-    s3Credentials: at("s3/credentials.json"),
+    s3Credentials: at("s3/credentials"),
     dataDir: at("data"),
   };
 }

@@ -37,6 +37,8 @@ export const LocalTaskStateSchema = z.strictObject({
   argv: z.array(z.string()).min(1),
   /** The running time after which the supervisor stops the task (maxRunTimeHours). */
   maxRunTimeMs: z.number().positive().optional(),
+  /** When the task must be done (deadlineHours from submission): not started after, stopped at it. */
+  deadline: Time.optional(),
   instanceType: z.string(),
   region: z.string(),
   costPerHour: z.string(),
@@ -176,7 +178,8 @@ export function taskInfoFromState(state: LocalTaskState, workspace: string): Tas
     // A free instance's total is known without metering.
     ...(state.costPerHour === "$0.00" ? { totalCost: "$0.00" } : {}),
     ...(state.createdBy === undefined ? {} : { createdBy: state.createdBy }),
-    endpoints: {},
+    // Its ports are this machine's: reachable as they are while it runs.
+    endpoints: state.status === "running" ? Object.fromEntries(state.config.ports.map((port) => [String(port), `http://127.0.0.1:${port}`])) : {},
     instances: [`${state.taskId}-0`],
     ...(state.message === undefined ? {} : { message: state.message }),
     ...(state.exitCode === undefined ? {} : { exitCode: state.exitCode }),

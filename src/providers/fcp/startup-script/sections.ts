@@ -246,7 +246,7 @@ function deadline(spec: StartupScriptSpec): Section {
 function s3Copies(mounts: readonly S3Mount[]): string[] {
   return mounts.flatMap((mount, index) => [
     `echo "[flow] copying "${quote(mount.source)}" for "${quote(mount.target)}`,
-    `"$(cat ${rooted(at.nodePath)})" --no-warnings ${rooted(at.s3Helper)} --credentials ${rooted(at.s3Credentials)} --source ${quote(mount.source)} --dest ${rooted(`${at.dataDir}/${index}`)} --reason ${rooted(at.failure)} || exit 1`,
+    `"$(cat ${rooted(at.nodePath)})" --no-warnings ${rooted(at.s3Helper)} --credentials ${rooted(`${at.s3Credentials}-${index}.json`)} --source ${quote(mount.source)} --dest ${rooted(`${at.dataDir}/${index}`)} --reason ${rooted(at.failure)} || exit 1`,
   ]);
 }
 
