@@ -13,6 +13,7 @@ import { formatError } from "./error-output.ts";
 import { initCommand } from "./commands/init.ts";
 import { listCommand } from "./commands/list.ts";
 import { logsCommand } from "./commands/logs.ts";
+import { portForwardCommand } from "./commands/port-forward.ts";
 import { runTaskCommand, TASK_FLAGS, type RunTaskOptions } from "./commands/run-task.ts";
 import { sshCommand } from "./commands/ssh.ts";
 import { statusCommand } from "./commands/status.ts";
@@ -85,6 +86,8 @@ program
   .option("-f, --follow", "keep printing new lines until the task ends")
   .option("--tail <lines>", "how many of the last lines to print first", "100")
   .option("--stderr", "the task's stderr instead of its stdout")
+  .option("--startup", "how its machine was prepared (the boot log: why a task never started) instead")
+  .option("--node <n>", "which instance of a multi-node task (0-based)")
   .addOption(providerOption())
   .action(logsCommand);
 
@@ -125,10 +128,20 @@ program
   .addOption(providerOption())
   .action(sshCommand);
 
+program
+  .command("port-forward")
+  .description("Reach a task's ports from this machine (its `ports`; on the cloud through SSH), until Ctrl-C")
+  .argument("<task>", TASK_HELP)
+  .argument("[ports...]", "which of the task's ports (default: all of them)")
+  .option("--local-port <port...>", "the local port for each port, in order (default: free ones)")
+  .option("--node <n>", "which instance of a multi-node task (0-based)", "0")
+  .addOption(providerOption())
+  .action(portForwardCommand);
+
 // A task id says where its task lives, so `flow logs bid_…` needs no --provider fcp; an explicit
 // --provider or FLOW_PROVIDER still decides.
 program.hook("preAction", (_program, command) => {
-  if (!["status", "logs", "cancel", "ssh"].includes(command.name())) return;
+  if (!["status", "logs", "cancel", "ssh", "port-forward"].includes(command.name())) return;
   const taskId = command.args[0];
   const inferred = taskId === undefined ? undefined : providerOfTaskId(taskId);
   if (inferred !== undefined && command.getOptionValueSource("provider") === undefined && !process.env["FLOW_PROVIDER"]) {

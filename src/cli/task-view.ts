@@ -8,14 +8,20 @@ import { formatDuration, formatTable, paint, paintStatus } from "./output.ts";
 export function describeTask(task: Task): string {
   const rows: [string, string][] = [
     ["status", `${paintStatus(task.status)}${task.message === undefined ? "" : ` (${task.message})`}`],
-    ["instance", runsHere(task) ? `this machine (local provider${notApplied(task)})` : `${task.numInstances} × ${task.instanceType} in ${task.region}, up to ${task.costPerHour}/h`],
+    ["instance", runsHere(task) ? `this machine (local provider${notApplied(task)})` : `${task.numInstances} × ${task.instanceType} in ${task.region}`],
     ["command", commandText(task)],
     ["created", task.createdAt.toISOString()],
   ];
   if (task.startedAt !== undefined) rows.push(["started", task.startedAt.toISOString()]);
   if (task.completedAt !== undefined) rows.push(["ended", task.completedAt.toISOString()]);
   rows.push(["ran for", formatDuration(runningTimeMs(task))]);
+  if (!runsHere(task)) rows.push(["cost", costText(task)]);
   if (task.exitCode !== undefined) rows.push(["exit code", String(task.exitCode)]);
+  for (const attempt of task.attempts ?? []) {
+    const took = attempt.endedAt === undefined ? "" : ` for ${formatDuration(attempt.endedAt.getTime() - attempt.startedAt.getTime())}`;
+    rows.push([`attempt ${attempt.attempt}`, `${attempt.id} from ${attempt.startedAt.toISOString()}${took}${attempt.outcome === undefined ? (attempt.attempt === task.attempt ? " (current)" : "") : `: ${attempt.outcome}`}`]);
+  }
+  for (const [port, url] of Object.entries(task.endpoints)) rows.push([`port ${port}`, url]);
   const workspace = task.providerMetadata["workspace"];
   if (typeof workspace === "string") rows.push(["workspace", workspace]);
   if (task.shellCommand !== undefined) rows.push(["ssh", task.shellCommand]);
@@ -25,9 +31,36 @@ export function describeTask(task: Task): string {
 
 export function taskTable(tasks: readonly Task[]): string {
   return formatTable(
-    ["ID", "NAME", "STATUS", "INSTANCE", "CREATED", "RAN FOR"],
-    tasks.map((t) => [t.taskId, t.name, paintStatus(t.status), t.instanceType, `${formatDuration(Date.now() - t.createdAt.getTime())} ago`, formatDuration(runningTimeMs(t))]),
+    ["ID", "NAME", "STATUS", "INSTANCE", "CREATED", "RAN FOR", "PRICE/H", "COST"],
+    tasks.map((t) => [
+      t.taskId,
+      t.name,
+      `${paintStatus(t.status)}${(t.attempt ?? 1) > 1 ? ` (attempt ${t.attempt})` : ""}`,
+      t.instanceType,
+      `${formatDuration(Date.now() - t.createdAt.getTime())} ago`,
+      formatDuration(runningTimeMs(t)),
+      pricePaid(t),
+      t.totalCost ?? "-",
+    ]),
   );
+}
+
+/** `$2.00/h paid (bid up to $2.50/h), $0.37 so far` (or `in all`, once it ended). */
+function costText(task: Task): string {
+  const limit = task.providerMetadata["limitPrice"];
+  const bid = typeof limit === "string" && limit !== task.costPerHour ? ` (bid up to ${limit}/h)` : "";
+  const per = task.numInstances > 1 ? " per instance" : "";
+  const total = task.totalCost === undefined ? "" : `, ${task.totalCost} ${task.isTerminal ? "in all" : "so far"}`;
+  return `${task.costPerHour}/h${per}${paidYet(task) ? " paid" : " at most"}${bid}${total}`;
+}
+
+function pricePaid(task: Task): string {
+  return paidYet(task) ? task.costPerHour : `≤${task.costPerHour}`;
+}
+
+/** Whether costPerHour is a price paid (billed) rather than the bid's limit. */
+function paidYet(task: Task): boolean {
+  return runsHere(task) || task.providerMetadata["limitPrice"] !== task.costPerHour || (task.totalCost !== undefined && task.totalCost !== "$0.00");
 }
 
 /**

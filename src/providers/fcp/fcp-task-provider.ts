@@ -614,7 +614,7 @@ export class FcpTaskProvider implements TaskProvider {
       if (instances[0]?.status === "STATUS_RUNNING") {
         const ended = await this.#probeEnd(task, instances[0]);
         if (ended !== undefined) {
-          await this.#records.update(task.taskId, { ...ended, endedAt: new Date().toISOString() });
+          await this.#records.update(task.taskId, { ...ended, startedAt: instances[0].created_at, endedAt: new Date().toISOString() });
           await this.#finish(task, instances);
           return this.getTask(task.taskId);
         }
@@ -764,8 +764,11 @@ export class FcpTaskProvider implements TaskProvider {
       status,
       ...(config === undefined ? {} : { config }),
       createdAt: new Date(record?.createdAt ?? bid.created_at),
-      ...(first === undefined ? {} : { startedAt: new Date(attempts[0]?.startedAt ?? first.created_at), instanceCreatedAt: new Date(first.created_at) }),
-      ...(first === undefined && attempts.length > 1 ? { startedAt: attempts[0]!.startedAt } : {}),
+      ...(first === undefined
+        ? record?.startedAt === undefined
+          ? {}
+          : { startedAt: new Date(record.startedAt) }
+        : { startedAt: new Date(record?.startedAt ?? first.created_at), instanceCreatedAt: new Date(first.created_at) }),
       ...(endedAt && isTerminalStatus(status) ? { completedAt: new Date(endedAt) } : {}),
       instanceType: record?.instanceTypeName ?? (await this.context.instanceTypeName(bid.instance_type)),
       numInstances: bid.instance_quantity,

@@ -50,6 +50,8 @@ const TaskRecordSchema = z.object({
   deliveredTo: z.array(z.string()).optional(),
   /** Why the task failed, in words: the client gave up on it, or its machine said why (a setup step, a time limit). */
   failure: z.string().optional(),
+  /** When the instance that ran the command was created: kept for when it is gone. */
+  startedAt: z.string().optional(),
   /** When the client saw the task end (its exit code, a failure, a cancel). */
   endedAt: z.string().optional(),
   /** Every attempt, oldest first; absent for a task that only ever had its first bid (the task id). */
