@@ -5,14 +5,19 @@ import assert from "node:assert/strict";
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import S3rver from "s3rver";
 import { Flow } from "../../src/client/flow.ts";
 import { FcpSimulator } from "../../tools/fcp-sim/simulator.ts";
-import { tempDir, until } from "./helpers.ts";
+import { createServer, type AddressInfo } from "node:net";
+import { repoRoot, runNode, startCli, tempDir, until } from "./helpers.ts";
 
 let sim: FcpSimulator;
 let root: string;
 let env: NodeJS.ProcessEnv;
 let flow: Flow;
+let s3: S3rver;
+let s3Env: NodeJS.ProcessEnv;
 
 before(async () => {
   root = tempDir("flow-fcp-tasks-");
@@ -26,9 +31,18 @@ before(async () => {
     FLOW_HOME: join(root, "home", ".flow"),
   };
   flow = new Flow({ provider: "fcp", env, flowHome: env["FLOW_HOME"]!, homeDir: env["HOME"]!, onProgress: () => {} });
+  // A real S3-compatible server; its one account is S3RVER / S3RVER.
+  s3 = new S3rver({ port: 0, address: "127.0.0.1", silent: true, directory: join(root, "s3"), configureBuckets: [{ name: "datasets", configs: [] }] });
+  const { port } = await s3.run();
+  s3Env = { AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER", AWS_ENDPOINT_URL: `http://127.0.0.1:${port}`, AWS_REGION: "us-east-1" };
+  const client = new S3Client({ region: "us-east-1", endpoint: s3Env["AWS_ENDPOINT_URL"], forcePathStyle: true, requestChecksumCalculation: "WHEN_REQUIRED", credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } });
+  await client.send(new PutObjectCommand({ Bucket: "datasets", Key: "mnist/train.csv", Body: "1,2,3\n" }));
+  await client.send(new PutObjectCommand({ Bucket: "datasets", Key: "mnist/labels/all.txt", Body: "seven\n" }));
+  client.destroy();
 });
 
 after(async () => {
+  await s3.close();
   await sim.close();
   if (!process.env["KEEP_SIM"]) rmSync(root, { recursive: true, force: true });
 });
@@ -71,3 +85,103 @@ describe("volumes inside containers", () => {
     for (const volume of [disk, share]) await flow.volumes.delete(volume.volumeId);
   });
 });
+
+/** A Flow whose environment has these AWS settings (the S3 server's by default). */
+function flowWith(extra: NodeJS.ProcessEnv): Flow {
+  return new Flow({ provider: "fcp", env: { ...env, ...extra }, flowHome: env["FLOW_HOME"]!, homeDir: env["HOME"]!, onProgress: () => {} });
+}
+
+describe("data mounts", () => {
+  it("copies an S3 prefix in read-only before the command starts, with credentials that never reach the API", async () => {
+    const task = await flowWith(s3Env).submit("test -e /.dockerenv && cat /data/train.csv /data/labels/all.txt && (touch /data/new 2>/dev/null && echo writable || echo read-only)", {
+      gpu: "a100",
+      data: "s3://datasets/mnist",
+      uploadCode: false,
+    });
+    await task.wait();
+    assert.equal(task.status, "completed", `${task.message}\n${await task.logs({ source: "startup" })}`);
+    assert.equal(await task.logs(), "1,2,3\nseven\nread-only\n");
+    for (const exchange of sim.requests) assert.ok(!JSON.stringify(exchange).includes(s3Env["AWS_ENDPOINT_URL"]!), `${exchange.method} ${exchange.path} carried S3 settings`);
+    await assertNothingLive([task.taskId]);
+  });
+
+  it("fails a task whose S3 key is refused, or whose bucket does not exist, saying why in its status", async () => {
+    const wrongKey = await flowWith({ ...s3Env, AWS_ACCESS_KEY_ID: "NOT-A-KEY" }).submit("echo never", { gpu: "a100", data: "s3://datasets/mnist", uploadCode: false });
+    const noBucket = await flowWith(s3Env).submit("echo never", { gpu: "a100", data: { "/in": "s3://no-such-bucket/x" }, uploadCode: false });
+    await Promise.all([wrongKey.wait(), noBucket.wait()]);
+    assert.equal(wrongKey.status, "failed");
+    assert.match(wrongKey.message ?? "", /^data mount s3:\/\/datasets\/mnist: S3 refused the access key \(InvalidAccessKeyId\): check AWS_ACCESS_KEY_ID/);
+    assert.equal(noBucket.status, "failed");
+    assert.match(noBucket.message ?? "", /^data mount s3:\/\/no-such-bucket\/x: the bucket does not exist \(NoSuchBucket\)/);
+    assert.equal(await wrongKey.logs(), "", "the command never ran");
+    await assertNothingLive([wrongKey.taskId, noBucket.taskId]);
+  });
+
+  it("refuses an S3 mount without credentials before bidding, naming the field", async () => {
+    const bids = sim.bids().length;
+    const bare = flowWith({ AWS_ACCESS_KEY_ID: "", AWS_SECRET_ACCESS_KEY: "", AWS_PROFILE: "no-such-profile", AWS_SHARED_CREDENTIALS_FILE: join(root, "none"), AWS_CONFIG_FILE: join(root, "none") });
+    await assert.rejects(bare.submit("true", { gpu: "a100", data: "s3://datasets/mnist", uploadCode: false }), /dataMounts\[0\] reads from S3, but no AWS credentials were found/);
+    assert.equal(sim.bids().length, bids);
+  });
+
+  it("mounts volume://name, creating the volume in the task's region the first time", async () => {
+    const mount = join(root, "mnt", "cache");
+    mkdirSync(join(root, "mnt"), { recursive: true });
+    const first = await flow.submit(`echo warm > ${mount}/state`, { gpu: "a100", data: { [mount]: "volume://build-cache" }, uploadCode: false });
+    await first.wait();
+    assert.equal(first.status, "completed", first.message);
+    const volume = (await flow.volumes.list()).find((v) => v.name === "build-cache");
+    assert.equal(volume?.region, first.region);
+    const second = await flow.submit(`cat ${mount}/state`, { gpu: "a100", data: { [mount]: "volume://build-cache" }, uploadCode: false });
+    await second.wait();
+    assert.equal(await second.logs(), "warm\n");
+    await assertNothingLive([first.taskId, second.taskId]);
+    await flow.volumes.delete("build-cache");
+  });
+});
+
+describe("ports and endpoints", () => {
+  it("examples/ports.ts serves HTTP from a task and fetches it through the task's endpoint, here and on the cloud", async () => {
+    for (const provider of ["local", "fcp"]) {
+      const result = await runNode(["--import", "flow-sdk/register", "examples/ports.ts"], { cwd: repoRoot, env: { ...env, FLOW_PROVIDER: provider } });
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout, "hello over HTTP\n", `${provider}: ${result.stderr}`);
+    }
+    await assertNothingLive(sim.bids().map((bid) => bid.fid));
+  });
+
+  it("flow port-forward holds a task's port open on a chosen local port until Ctrl-C", async () => {
+    const task = await flow.run({ name: "web", instanceType: "a100", command: "echo up > index.html && exec python3 -m http.server 8766 --bind 127.0.0.1", ports: [8766], uploadCode: false });
+    while (task.status !== "running") {
+      assert.ok(!task.isTerminal, task.message);
+      await new Promise((r) => setTimeout(r, 100));
+      await task.refresh();
+    }
+    const localPort = await freePort();
+    const forwarding = startCli(["port-forward", task.taskId, "8766", "--local-port", String(localPort)], { cwd: repoRoot, env });
+    await until(() => /-> http|Error/.test(forwarding.output()), "the forward", 60_000);
+    assert.match(forwarding.output(), new RegExp(`^8766 -> http://127\\.0\\.0\\.1:${localPort}$`, "m"));
+    let body: string | undefined;
+    for (let i = 0; i < 100 && body !== "up\n"; i++) {
+      body = await fetch(`http://127.0.0.1:${localPort}/index.html`).then((r) => r.text(), () => undefined);
+      if (body !== "up\n") await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(body, "up\n");
+    forwarding.child.kill("SIGINT");
+    const ended = await forwarding.done;
+    assert.equal(ended.code, 0, ended.stderr);
+    await task.cancel();
+    await assertNothingLive([task.taskId]);
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
