@@ -2,7 +2,8 @@
 // real HTTP, the real startup script under bash, containers made by the simulator's docker shim,
 // real SSH, SFTP and port forwarding.
 import assert from "node:assert/strict";
-import { mkdirSync, rmSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
@@ -10,7 +11,7 @@ import S3rver from "s3rver";
 import { Flow } from "../../src/client/flow.ts";
 import { FcpSimulator } from "../../tools/fcp-sim/simulator.ts";
 import { createServer, type AddressInfo } from "node:net";
-import { repoRoot, runNode, startCli, tempDir, until } from "./helpers.ts";
+import { repoRoot, runCli, runNode, startCli, tempDir, until } from "./helpers.ts";
 
 let sim: FcpSimulator;
 let root: string;
@@ -184,4 +185,86 @@ function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+describe("retries, logs and cost", () => {
+  it("retries a preempted task on a new bid, uploading code and secrets again, keeping one task id and its attempt history", async () => {
+    const code = join(root, "retry-code");
+    mkdirSync(code, { recursive: true });
+    writeFileSync(join(code, "weights.bin"), randomBytes(8_192));
+    const task = await flow.run({
+      name: "retried",
+      instanceType: "a100",
+      command: 'echo "$FLOW_TASK_ID ${#HF_TOKEN} $(wc -c < weights.bin)"; sleep 600',
+      env: { HF_TOKEN: "hf_secret" },
+      codeRoot: code,
+      retries: { maxRetries: 1, initialDelayMs: 0 },
+    });
+    const expected = `${task.taskId} 9 8192\n`;
+    await until(() => sim.liveInstances().some((i) => i.bid === task.taskId), "the first instance");
+    await untilAsync(async () => (await task.logs().catch(() => "")) === expected, "the first attempt's output");
+    await sim.faults.preempt(sim.liveInstances().find((i) => i.bid === task.taskId)!.fid);
+    await untilAsync(async () => (await task.refresh(), task.attempt === 2 && task.status === "running"), "the second attempt to run");
+    await untilAsync(async () => (await task.logs()) === expected, "the second attempt's output: code and secret uploaded again");
+    assert.equal(task.taskId, task.attempts![0]!.id);
+    assert.deepEqual(task.attempts!.map((a) => [a.attempt, a.outcome]), [[1, "preempted"], [2, undefined]]);
+    const [first, second] = task.attempts!.map((a) => sim.bids().find((bid) => bid.fid === a.id)!);
+    assert.equal(first!.status, "Terminated", "the lost attempt's bid is cancelled, not restarted by the cloud");
+    assert.equal(second!.name, `${task.name}-a2`);
+
+    const status = await runCli(["status", task.taskId], { cwd: repoRoot, env });
+    assert.match(status.stdout, new RegExp(`attempt 1\\s+${first!.fid} from \\S+ for \\S+: preempted`));
+    assert.match(status.stdout, new RegExp(`attempt 2\\s+${second!.fid} from \\S+ \\(current\\)`));
+    const listed = JSON.parse((await runCli(["list", "--json"], { cwd: repoRoot, env })).stdout) as { taskId: string }[];
+    assert.deepEqual(listed.filter((t) => [first!.fid, second!.fid].includes(t.taskId)).map((t) => t.taskId), [task.taskId], "listed once, by its id");
+
+    await sim.faults.preempt(sim.liveInstances().find((i) => i.bid === second!.fid)!.fid);
+    await untilAsync(async () => (await task.refresh(), task.isTerminal), "the task to give up");
+    assert.equal(task.status, "failed");
+    assert.equal(task.message, "preempted on attempt 2 of 2; no retries left");
+    await assertNothingLive([first!.fid, second!.fid]);
+  });
+
+  it("keeps a task's logs and exit code after its instance is released, its boot log too, and says what it paid", async () => {
+    const task = await flow.run({ name: "paid", instanceType: "a100", command: "echo out; echo err >&2; sleep 1; exit 4", uploadCode: false });
+    await task.wait();
+    assert.deepEqual([task.status, task.exitCode, task.message], ["failed", 4, "exited with code 4"]);
+    await assertNothingLive([task.taskId]);
+    assert.equal(await task.logs(), "out\n");
+    assert.equal(await task.logs({ stderr: true }), "err\n");
+    assert.match(await task.logs({ source: "startup", tail: 1000 }), /\[flow\] == header ==[\s\S]*\[flow\] ready[\s\S]*the workload exited with code 4/);
+    // The price actually paid (the market's), not the bid's limit; the total is what was billed.
+    const billed = sim.billing().filter((bill) => bill.bid === task.taskId);
+    const paid = billed[0]!.periods[0]!;
+    assert.equal(task.costPerHour, dollars(paid.priceCents));
+    assert.notEqual(task.costPerHour, task.providerMetadata["limitPrice"]);
+    assert.equal(task.totalCost, dollars(billed.reduce((sum, bill) => sum + bill.accruedCents, 0)));
+    const status = await runCli(["status", task.taskId], { cwd: repoRoot, env });
+    assert.match(status.stdout, new RegExp(`cost\\s+\\${task.costPerHour}/h paid \\(bid up to \\$[\\d.]+/h\\), \\${task.totalCost} in all`));
+    const list = await runCli(["list"], { cwd: repoRoot, env });
+    assert.match(list.stdout, new RegExp(`${task.taskId}.*\\${task.costPerHour}\\s+\\${task.totalCost}`));
+  });
+
+  it("shows why a task never started in its boot log and status: a deadline that passed before it could start", async () => {
+    const task = await flow.run({ name: "too-late", instanceType: "a100", command: "echo never", deadlineHours: 0.000001, uploadCode: false });
+    await task.wait();
+    assert.equal(task.status, "failed");
+    assert.match(task.message ?? "", /^the deadline \(deadlineHours, \S+\) passed before the task could start$/);
+    assert.match(await task.logs({ source: "startup" }), /the deadline \(deadlineHours, \S+\) passed before the task could start/);
+    assert.equal(await task.logs(), "");
+    await assertNothingLive([task.taskId]);
+  });
+});
+
+/** "$1.80" from cents, as the API writes prices. */
+function dollars(cents: number): string {
+  return `$${(Math.round(cents) / 100).toFixed(2)}`;
+}
+
+async function untilAsync(check: () => Promise<boolean>, what: string, limitMs = 60_000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
