@@ -93,10 +93,9 @@ function runsHere(task: Task): boolean {
 
 /** `; instance type a100 is not applied locally`, for what the task asked of a machine it does not get. */
 function notApplied(task: Task): string {
-  const config = task.config;
-  if (config?.instanceType !== undefined) return `; instance type ${config.instanceType} is not applied locally`;
-  if (config?.minGpuMemoryGb !== undefined) return `; ${config.minGpuMemoryGb} GB of GPU memory is not applied locally`;
-  return "";
+  const list = task.providerMetadata["notApplied"];
+  if (!Array.isArray(list) || list.length === 0) return "";
+  return `; ${list.join(", ")} ${list.length === 1 ? "is" : "are"} not applied locally`;
 }
 
 /** What `flow run --wait` exits with: 0 for completed, else the task's exit code, else 1. */

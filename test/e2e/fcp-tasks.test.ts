@@ -67,8 +67,8 @@ describe("volumes inside containers", () => {
     ];
     const run = (command: string) => flow.run({ name: "in-container", instanceType: "a100", command, volumes, uploadCode: false });
 
-    // /.dockerenv: the command runs inside a container, where only what was mounted is there.
-    const writer = await run(`test -e /.dockerenv && echo epoch-9 > ${diskPath}/state && echo rows > ${sharePath}/data && echo wrote`);
+    // In a container (no FLOW_INSTANCE_ROOT: not the machine's environment), only what was mounted is there.
+    const writer = await run(`test -z "$FLOW_INSTANCE_ROOT" && echo epoch-9 > ${diskPath}/state && echo rows > ${sharePath}/data && echo wrote`);
     await writer.wait();
     assert.equal(writer.status, "completed", `${writer.message}\n${await writer.logs({ stderr: true })}`);
     const [instance] = sim.instances().filter((i) => i.bid === writer.taskId);
@@ -78,7 +78,7 @@ describe("volumes inside containers", () => {
       [diskPath, sharePath],
     );
 
-    const reader = await run(`test -e /.dockerenv && cat ${diskPath}/state ${sharePath}/data`);
+    const reader = await run(`test -z "$FLOW_INSTANCE_ROOT" && cat ${diskPath}/state ${sharePath}/data`);
     await reader.wait();
     assert.equal(reader.status, "completed", reader.message);
     assert.match(await reader.logs(), /epoch-9\s+rows/);
@@ -94,7 +94,7 @@ function flowWith(extra: NodeJS.ProcessEnv): Flow {
 
 describe("data mounts", () => {
   it("copies an S3 prefix in read-only before the command starts, with credentials that never reach the API", async () => {
-    const task = await flowWith(s3Env).submit("test -e /.dockerenv && cat /data/train.csv /data/labels/all.txt && (touch /data/new 2>/dev/null && echo writable || echo read-only)", {
+    const task = await flowWith(s3Env).submit('test -z "$FLOW_INSTANCE_ROOT" && cat /data/train.csv /data/labels/all.txt && (touch /data/new 2>/dev/null && echo writable || echo read-only)', {
       gpu: "a100",
       data: "s3://datasets/mnist",
       uploadCode: false,

@@ -12,7 +12,7 @@ import { randomBytes } from "node:crypto";
 import { open, readFile, rm } from "node:fs/promises";
 import { z } from "zod";
 import { ProviderError, TaskNotFoundError } from "../../errors.ts";
-import { TaskConfigSchema } from "../../task/task-config.ts";
+import { DEFAULT_IMAGE, TaskConfigSchema, type TaskConfig } from "../../task/task-config.ts";
 import type { TaskInfo } from "../../task/task-info.ts";
 import { TaskStatusSchema } from "../../task/task-status.ts";
 import { DISK_FULL, writeRecordFile } from "../record-files.ts";
@@ -186,8 +186,25 @@ export function taskInfoFromState(state: LocalTaskState, workspace: string): Tas
     providerMetadata: {
       provider: "local",
       workspace,
+      notApplied: notAppliedLocally(state.config),
       ...(state.pid === undefined ? {} : { pid: state.pid }),
       ...(state.supervisorPid === undefined ? {} : { supervisorPid: state.supervisorPid }),
     },
   };
+}
+
+/**
+ * What the task asks of a machine or a market that a local task does not get: said, not silently
+ * dropped (`flow run` and `flow status` show it), e.g. "instance type a100".
+ */
+export function notAppliedLocally(config: TaskConfig): string[] {
+  return [
+    ...(config.instanceType === undefined ? [] : [`instance type ${config.instanceType}`]),
+    ...(config.minGpuMemoryGb === undefined ? [] : [`${config.minGpuMemoryGb} GB of GPU memory`]),
+    ...(config.image === DEFAULT_IMAGE ? [] : [`image ${config.image}`]),
+    ...(config.region === undefined ? [] : [`region ${config.region}`]),
+    ...(config.maxPricePerHour === undefined ? [] : [`maxPricePerHour $${config.maxPricePerHour}`]),
+    ...(config.priority === "med" ? [] : [`priority ${config.priority}`]),
+    ...(config.keepAliveMinutes === 0 ? [] : [`keepAliveMinutes ${config.keepAliveMinutes}`]),
+  ];
 }
