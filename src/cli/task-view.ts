@@ -39,8 +39,9 @@ export function taskTable(tasks: readonly Task[]): string {
       t.instanceType,
       `${formatDuration(Date.now() - t.createdAt.getTime())} ago`,
       formatDuration(runningTimeMs(t)),
-      pricePaid(t),
-      t.totalCost ?? "-",
+      // A local task has no price: it runs on this machine.
+      runsHere(t) ? "-" : pricePaid(t),
+      runsHere(t) ? "-" : (t.totalCost ?? "-"),
     ]),
   );
 }

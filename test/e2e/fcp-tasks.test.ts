@@ -245,6 +245,29 @@ describe("retries, logs and cost", () => {
     assert.match(list.stdout, new RegExp(`${task.taskId}.*\\${task.costPerHour}\\s+\\${task.totalCost}`));
   });
 
+  it("gives a follower in another process every line, even when the watching client releases the instance under it", async () => {
+    // More than a follower holds unread (4 MiB), so the instance waits on it when it stops reading.
+    const task = await flow.run({ name: "cut", instanceType: "a100", command: "seq 1 300000 | sed 's/^/a line of the log, number /'; echo last", uploadCode: false });
+    const follower = await flowWith({}).getTask(task.taskId);
+    let released: () => void = () => {};
+    const resume = new Promise<void>((resolve) => (released = resolve));
+    let count = 0;
+    let last = "";
+    const followed = (async () => {
+      for await (const line of follower.logs({ follow: true, tail: Number.MAX_SAFE_INTEGER })) {
+        // A reader that stops after its first line, until the instance is gone.
+        if (count++ === 0) await resume;
+        last = line;
+      }
+    })();
+    await until(() => count > 0, "the follower's first line", 60_000);
+    await task.wait();
+    await assertNothingLive([task.taskId]);
+    released();
+    await followed;
+    assert.deepEqual([count, last], [300_001, "last"]);
+  });
+
   it("shows why a task never started in its boot log and status: a deadline that passed before it could start", async () => {
     const task = await flow.run({ name: "too-late", instanceType: "a100", command: "echo never", deadlineHours: 0.000001, uploadCode: false });
     await task.wait();

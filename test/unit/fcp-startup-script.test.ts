@@ -359,6 +359,34 @@ describe("startup script: function agents", () => {
   });
 });
 
+describe("startup script: volumes and data in the container", () => {
+  // Text only: the volumes section would act on this machine's disks (the simulator's disk shims
+  // run it for real, test/e2e/fcp-tasks.test.ts).
+  const volumes = [
+    { volumeFid: "vol_a", mountPath: "/ckpt", interface: "block" as const },
+    { volumeFid: "vol_b", mountPath: "/shared data", interface: "file" as const, readonly: true },
+  ];
+  const dockerRun = (script: string) => script.split("\n").find((line) => line.includes("exec docker run")) ?? "";
+
+  it("mounts every volume at its mountPath in a function agent's container, and a task's", () => {
+    const agent: StartupScriptSpec = { workload: { kind: "agent", idleTimeoutMs: 1000 }, expectUploads: true, env: {}, gpus: true, volumes, image: IMAGE, poweroffGraceSeconds: 0 };
+    for (const spec of [agent, commandSpec({ workload: { kind: "command", command: "true" }, image: IMAGE, volumes })]) {
+      const line = dockerRun(buildStartupScript(spec).script);
+      assert.ok(line.includes(`-v '/ckpt:/ckpt'`), line);
+      assert.ok(line.includes(`-v '/shared data:/shared data:ro'`), line);
+    }
+  });
+
+  it("copies S3 data after the uploads and mounts it read-only at its target; pulls the image after the volumes", () => {
+    const { script } = buildStartupScript(
+      commandSpec({ workload: { kind: "command", command: "true" }, image: IMAGE, volumes, expectUploads: true, s3Mounts: [{ source: "s3://b/p", target: "/data" }] }),
+    );
+    assert.ok(dockerRun(script).includes(`-v "$ROOT/data/0:"'/data:ro'`), dockerRun(script));
+    assert.ok(script.indexOf("uploads received") < script.indexOf("s3-copy.mjs"));
+    assert.ok(script.indexOf("== volumes ==") < script.indexOf("== image =="));
+  });
+});
+
 describe("startup script: size limit", () => {
   it("sends a script over 10,000 bytes compressed, and it runs the same", async () => {
     const env = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`SETTING_${i}`, "x".repeat(900)]));

@@ -26,7 +26,7 @@ import { isTerminalStatus, type TaskStatus } from "../../task/task-status.ts";
 import type { User } from "../../task/user.ts";
 import type { CreateVolumeOptions, Volume } from "../../task/volume.ts";
 import { s3HelperPath } from "../../sdk-paths.ts";
-import { lastLines, tailStart, type ByteSource } from "../log-lines.ts";
+import { decodingSplitter, lastLines, READ_CHUNK_BYTES, tailStart, type ByteSource } from "../log-lines.ts";
 import { resolveS3Access, type S3Access } from "../s3/s3-access.ts";
 import type { FollowLogsOptions, ForwardPortsOptions, PortForwards, ReadLogsOptions, ShellOptions, SubmitRequest, TaskProvider } from "../task-provider.ts";
 import type { Bid, Instance, InstancePricingHistory } from "./api/schemas.ts";
@@ -54,6 +54,8 @@ const LINGER_SECONDS = 10 * 60;
 const TERMINATE_ON_EXIT_GRACE_SECONDS = 30;
 const PROBE_LOGIN_TIMEOUT_MS = 20_000;
 const LIST_BATCH = 10;
+/** The line a followed log's remote command prints once it sent the file to its end. */
+const FOLLOW_END = "[flow-sdk: end of log]";
 
 export interface FcpTaskProviderOptions extends FcpContextOptions {
   context?: FcpContext;
@@ -351,7 +353,15 @@ export class FcpTaskProvider implements TaskProvider {
         suggestions: ["logs are kept once a client sees a task end (`flow status`, `flow logs`, `task.wait()`) while its instance is still up"],
       });
     }
-    const connection = await InstanceConnection.open(instance!, (await this.context.sshKey()).pair);
+    let connection: InstanceConnection;
+    try {
+      connection = await InstanceConnection.open(instance!, (await this.context.sshKey()).pair, { timeoutMs: PROBE_LOGIN_TIMEOUT_MS });
+    } catch (error) {
+      // Released just now by a client that saw the task end: its logs are kept here then.
+      const again = await this.#task(taskId);
+      if (again.record?.logs !== undefined) return joinLines(await this.#localLines(again, node, name, options.tail));
+      throw error;
+    }
     try {
       const file = await connection.ssh.openFile(remoteLogPath(connection, name));
       if (file === undefined) return "";
@@ -368,14 +378,13 @@ export class FcpTaskProvider implements TaskProvider {
   async *followLogs(taskId: string, options: FollowLogsOptions): AsyncIterable<string> {
     const node = options.node ?? 0;
     const name = logFileName(options.source ?? "task", options.stream);
-    const started = await this.#untilStarted(taskId, options, node, name);
-    if (started === undefined) return;
-    if (started.record?.logs !== undefined) {
-      yield* await this.#localLines(started, node, name, options.tail);
+    const reached = await this.#reachLogs(taskId, options, node, name);
+    if (reached === undefined) return;
+    if ("kept" in reached) {
+      yield* await this.#localLines(reached.kept, node, name, options.tail);
       return;
     }
-    const instance = (await this.#instances(started.bid))[node]!;
-    const connection = await InstanceConnection.open(instance, (await this.context.sshKey()).pair);
+    const { connection } = reached;
     try {
       const { paths } = connection;
       const file = remoteLogPath(connection, name);
@@ -385,12 +394,75 @@ export class FcpTaskProvider implements TaskProvider {
       const start = remote === undefined ? 0 : await tailStart(remote, options.tail, await remote.size()).finally(() => remote.close());
       // tail -F until the completion marker appears: --pid makes tail end once the waiter does, and
       // only after it has sent the file to its end, however far behind a slow reader has held it.
+      // The end line says the file was sent to its end; without it the connection was cut (another
+      // client saw the task end and released the instance, after keeping its logs).
       const command =
         `touch ${quote(file)} 2>/dev/null; (while [ ! -e ${quote(paths.exitCode)} ]; do sleep 0.5; done) & w=$!; ` +
-        `tail -c +${start + 1} -F --pid=$w ${quote(file)} 2>/dev/null; kill $w 2>/dev/null; true`;
-      for await (const line of connection.ssh.lines(command, options.signal === undefined ? {} : { signal: options.signal })) yield line;
+        `tail -c +${start + 1} -F --pid=$w ${quote(file)} 2>/dev/null; kill $w 2>/dev/null; ` +
+        // An unfinished last line is ended first, so the end line is a line of its own.
+        `if [ -n "$(tail -c 1 ${quote(file)})" ]; then echo; fi; printf '%s\\n' ${quote(FOLLOW_END)}`;
+      let yielded = 0;
+      let ended = false;
+      for await (const line of connection.ssh.lines(command, options.signal === undefined ? {} : { signal: options.signal })) {
+        if (line === FOLLOW_END) {
+          ended = true;
+          break;
+        }
+        yield line;
+        yielded++;
+      }
+      if (ended || options.signal?.aborted) return;
+      const kept = await this.#task(taskId);
+      if (kept.record?.logs !== undefined) yield* this.#keptLinesFrom(kept, node, name, start, yielded);
     } finally {
       connection.close();
+    }
+  }
+
+  /** The kept log's lines from byte `offset`, after skipping the first `skip` (already followed). */
+  async *#keptLinesFrom(task: CloudTask, node: number, name: ReturnType<typeof logFileName>, offset: number, skip: number): AsyncIterable<string> {
+    const handle = await openFile(localLogPath(this.#records.logsDir(task.taskId), node, name), "r").catch(() => undefined);
+    if (handle === undefined) return;
+    try {
+      const lines: string[] = [];
+      const splitter = decodingSplitter(lines, offset);
+      const buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES);
+      let seen = 0;
+      for (let position = offset; ; ) {
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+        if (bytesRead === 0) splitter.end();
+        else splitter.push(buffer.subarray(0, bytesRead));
+        for (const line of lines) if (seen++ >= skip) yield line;
+        lines.length = 0;
+        if (bytesRead === 0) return;
+        position += bytesRead;
+      }
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /**
+   * The node's log, once there is one to read: kept in the record (the task ended and another
+   * client released its instance, maybe just now), or on the instance over a connection of the
+   * caller's own. An instance that stops answering is not waited on for long: the task is looked
+   * at again instead.
+   */
+  async #reachLogs(taskId: string, options: FollowLogsOptions, node: number, name: string): Promise<{ kept: CloudTask } | { connection: InstanceConnection } | undefined> {
+    for (;;) {
+      const task = await this.#untilStarted(taskId, options, node, name);
+      if (task === undefined) return undefined;
+      if (task.record?.logs !== undefined) return { kept: task };
+      const instance = (await this.#instances(task.bid))[node];
+      if (instance?.ssh_destination) {
+        try {
+          return { connection: await InstanceConnection.open(instance, (await this.context.sshKey()).pair, { timeoutMs: PROBE_LOGIN_TIMEOUT_MS }) };
+        } catch (error) {
+          if (error instanceof AuthenticationError) throw error;
+        }
+      }
+      if (options.signal?.aborted) return undefined;
+      await sleep(this.statusPollIntervalMs, options.signal).catch(() => {});
     }
   }
 
