@@ -4,7 +4,8 @@
  *
  * A container is the command in a root of its own: a fresh tmpfs, in a private mount namespace
  * (`unshare --mount`; with `--user --map-root-user` when the simulator is not root), holding
- * this host's /usr, /etc and /opt as "the image" (every image is this host's userland here),
+ * this host's /usr, /etc and /opt, read-only, as "the image" (every image is this host's
+ * userland here, with `python`/`python3` in /usr/local/bin, as GPU images have),
  * its own empty /tmp, /root, /home, /var and /run, the host's /dev, /proc and /sys, and every
  * `-v host:container[:ro]` bind-mounted at its container path (read-only with `:ro`); then
  * `chroot` into it. So a container path resolves only if the script mounted it: a volume the
@@ -20,7 +21,7 @@
  * chroot); otherwise the startup script sees no daemon and runs workloads on the host.
  * `docker pull` and `docker image inspect` keep a list of pulled images; `run` pulls a missing
  * one like Docker. Each run is recorded in `<sandbox>/docker-runs.tsv` (image, mounts, env
- * names — never values —, working dir, GPUs, argv) for tests to read (`parseDockerRuns`).
+ * names — never values —, working dir, GPUs, argv) for tests to read (`readDockerRuns`).
  *
  * One deviation: the container's environment also carries FCP_SIM_MACHINE=<instance root>, the
  * marker the simulator finds a machine's processes by (process-reaper.ts), so killing the

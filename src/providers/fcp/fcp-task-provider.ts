@@ -823,7 +823,11 @@ export class FcpTaskProvider implements TaskProvider {
     const observed = observedIn(record);
     const derived = taskStatusFromApi(bid, instances, observed);
     const { status, message } = record?.retryAt !== undefined && !isDecided(observed) ? retryWaiting(record) : derived;
-    if (isTerminalStatus(status)) this.#forget(task.taskId);
+    if (isTerminalStatus(status)) {
+      this.#forget(task.taskId);
+      // No more attempts: the secret values held for them go.
+      this.#held.delete(task.taskId);
+    }
     const first = instances[0];
     const ssh = first?.ssh_destination ? parseSshDestination(first.ssh_destination) : undefined;
     const config = record?.config as TaskConfig | undefined;

@@ -3,11 +3,17 @@
 set -eu
 R="$1"; W="$2"; shift 2
 "$MOUNT" -t tmpfs -o mode=755 fcp-sim-container "$R"
-# The "image": this host's userland, read as it is.
-for d in usr etc opt dev proc sys; do
+# The "image": this host's userland, read-only (a container must not change this machine).
+for d in usr etc opt; do
   [ -e "/$d" ] || continue
+  mkdir -p "$R/$d"; "$MOUNT" --rbind "/$d" "$R/$d"; "$MOUNT" -o remount,bind,ro "$R/$d"
+done
+for d in dev proc sys; do
   mkdir -p "$R/$d"; "$MOUNT" --rbind "/$d" "$R/$d"
 done
+# Like GPU images, it has python and python3 (this host's system Python, when it has one).
+if [ -d "$R/usr/local/bin" ]; then "$MOUNT" -t tmpfs -o mode=755 fcp-sim-local-bin "$R/usr/local/bin"; fi
+if [ -d "$R/usr/local/bin" ] && [ -x /usr/bin/python3 ]; then ln -s /usr/bin/python3 "$R/usr/local/bin/python3"; ln -s /usr/bin/python3 "$R/usr/local/bin/python"; fi
 for l in bin lib lib32 lib64 libx32 sbin; do
   if [ -L "/$l" ]; then ln -s "$(readlink "/$l")" "$R/$l"
   elif [ -d "/$l" ]; then mkdir "$R/$l"; "$MOUNT" --rbind "/$l" "$R/$l"; fi
