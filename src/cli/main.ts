@@ -16,6 +16,7 @@ import { formatError } from "./error-output.ts";
 import { initCommand } from "./commands/init.ts";
 import { listCommand } from "./commands/list.ts";
 import { logsCommand } from "./commands/logs.ts";
+import { portForwardCommand } from "./commands/port-forward.ts";
 import { pricingCommand } from "./commands/pricing.ts";
 import { quotasCommand } from "./commands/quotas.ts";
 import {
@@ -48,7 +49,7 @@ const cloudProviderOption = () => new Option("--provider <name>", 'the cloud to 
 const CLOUD_COMMANDS = ["reserve", "pricing", "quotas", "ssh-keys", "dev"];
 const TASK_HELP = "task id (or name: the newest task with it)";
 /** Commands that take a task id first: its form says which provider it lives on (see the hook below). */
-const TASK_COMMANDS = ["status", "logs", "cancel", "ssh", "pause", "resume", "reprice"];
+const TASK_COMMANDS = ["status", "logs", "cancel", "ssh", "port-forward", "pause", "resume", "reprice"];
 
 program.commandsGroup("Run:");
 
@@ -165,6 +166,8 @@ program
   .option("-f, --follow", "keep printing new lines until the task ends")
   .option("--tail <lines>", "how many of the last lines to print first", "100")
   .option("--stderr", "the task's stderr instead of its stdout")
+  .option("--startup", "how its machine was prepared (the boot log: why a task never started) instead")
+  .option("--node <n>", "which instance of a multi-node task (0-based)")
   .addOption(providerOption())
   .action(logsCommand);
 
@@ -218,6 +221,16 @@ program
   .addOption(providerOption())
   .option("--json", "print the task as JSON")
   .action(repriceCommand);
+
+program
+  .command("port-forward")
+  .description("Reach a task's ports from this machine (its `ports`; on the cloud through SSH), until Ctrl-C")
+  .argument("<task>", TASK_HELP)
+  .argument("[ports...]", "which of the task's ports (default: all of them)")
+  .option("--local-port <port...>", "the local port for each port, in order (default: free ones)")
+  .option("--node <n>", "which instance of a multi-node task (0-based)", "0")
+  .addOption(providerOption())
+  .action(portForwardCommand);
 
 // A task id says where its task lives, so `flow logs bid_…` needs no --provider fcp; an explicit
 // --provider or FLOW_PROVIDER still decides. Commands only the cloud answers ask the cloud unless

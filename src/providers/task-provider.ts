@@ -30,6 +30,34 @@ export interface ReadLogsOptions {
   stream: LogStream;
   /** The last this many lines. */
   tail: number;
+  /**
+   * "task" (default): the command's output. "startup": how the machine was prepared (on the cloud
+   * the startup script's log, which says why a task never started; locally the supervisor's);
+   * it is one stream, so `stream` does not apply to it.
+   */
+  source?: LogSource;
+  /** Which node of a multi-node task (0-based; default 0). */
+  node?: number;
+}
+
+export type LogSource = "task" | "startup";
+
+export interface ForwardPortsOptions {
+  /** The task's ports to forward; all of its `ports` by default. */
+  ports?: number[];
+  /** The local port for each of `ports`, in order; free ones are picked by default. */
+  localPorts?: number[];
+  /** Which node of a multi-node task (0-based; default 0). */
+  node?: number;
+}
+
+/** Open forwards: task port → local URL, held until closed (or the task's machine goes away). */
+export interface PortForwards {
+  /** `"8888"` → `"http://127.0.0.1:41234"`. */
+  endpoints: Record<string, string>;
+  close(): Promise<void>;
+  /** Resolves when the forwards stop (closed, or the connection to the machine dropped). */
+  closed: Promise<void>;
 }
 
 export interface FollowLogsOptions extends ReadLogsOptions {
@@ -78,6 +106,8 @@ export interface TaskProvider {
   getUser(userId: string): Promise<User | undefined>;
   /** An interactive shell (or `command`) on the task's instance, attached to this terminal. */
   shell(taskId: string, options: ShellOptions): Promise<void>;
+  /** Makes the task's `ports` reachable from this machine (see ForwardPortsOptions). */
+  forwardPorts(taskId: string, options: ForwardPortsOptions): Promise<PortForwards>;
   createVolume(options: CreateVolumeOptions): Promise<Volume>;
   listVolumes(): Promise<Volume[]>;
   /** By id or name. Throws ResourceNotFoundError when there is no such volume. */

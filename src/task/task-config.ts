@@ -144,6 +144,11 @@ export const TaskConfigSchema = z
     uploadStrategy: z.enum(["auto", "embedded", "scp", "none"]).default("auto"),
     /** Cancel the task as soon as its main container exits. */
     terminateOnExit: z.boolean().default(false),
+    /**
+     * On the cloud, keep a finished task's instances up this long (for `flow ssh`); by default they
+     * are released as soon as a client sees the task end, its logs and exit code kept locally.
+     */
+    keepAliveMinutes: z.number().min(0, "must be 0 or more minutes").max(24 * 60, "must be at most 1440 minutes (a day)").default(0),
     /** The seed's `upload_timeout` (60-3600 seconds), in milliseconds like every SDK duration. */
     uploadTimeoutMs: z
       .number()
@@ -324,6 +329,7 @@ const TASK_CONFIG_KEYS: ObjectKeys = {
     ...use("use `numInstances`", "instance_count", "instanceCount", "instances", "instance_quantity", "quantity"),
     ...use('use `instanceType`, e.g. `instanceType: "a100:4"`', "gpu", "gpus", "gpu_type", "gpuType"),
     ...use("use `terminateOnExit`", "auto_terminate", "autoTerminate"),
+    ...use("use `keepAliveMinutes`", "keep_alive", "keepAlive", "keep"),
     ...use("use `command`", "cmd", "args"),
     ...use("use `workingDir`", "workdir", "work_dir", "cwd"),
     uploadTimeout: "use `uploadTimeoutMs` (milliseconds) or `upload_timeout` (seconds)",

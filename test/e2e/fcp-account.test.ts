@@ -394,10 +394,9 @@ describe("flow run's flags", () => {
     await assertReleased([taskId]);
   });
 
-  it("refuses data mounts and ports the cloud cannot honour yet, naming them, before bidding", async () => {
+  it("refuses flags it cannot honour, naming them, before bidding", async () => {
     const bids = sim.bids().length;
-    await refused(["run", "true", "-i", "a100", "--data", "/data=s3://bucket/prefix"], /cannot run tasks with dataMounts \(`--data`\) yet/);
-    await refused(["run", "true", "-i", "a100", "--port", "8080"], /cannot run tasks with ports \(`--port`\) yet/);
+    await refused(["run", "true", "-i", "a100", "--data", "/data=s3://bucket/prefix"], /dataMounts\[0\] reads from S3, but no AWS credentials were found[\s\S]*AWS_ACCESS_KEY_ID/);
     await refused(["run", "true", "-i", "a100", "--volume", "Bad Name"], /--volume: must be NAME:\/MOUNT\/PATH\[:SIZE_GB\]/);
     await refused(["run", "examples/hello.ts::square", "--num-instances", "2", "2"], /task options \(numInstances\) do not apply to it/);
     assert.equal(sim.bids().length, bids);

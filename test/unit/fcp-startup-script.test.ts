@@ -231,17 +231,42 @@ describe("startup script: command tasks", () => {
     assert.match(result.log, /no docker daemon: the workload runs on the host/);
   });
 
-  it("powers off at the max run time while the command still runs", async () => {
+  it("stops the command at the max run time, saying why, then records its exit code and powers off", async () => {
     const m = await machine();
     const started = boot(m, buildStartupScript(commandSpec({ workload: { kind: "command", command: ["sleep", "60"] }, maxRunTimeHours: 0.0002 })).script);
     try {
-      await until(() => existsSync(m.shutdownLog), "the deadline's shutdown");
+      await until(() => existsSync(m.shutdownLog), "the shutdown");
+      assert.equal(await readFile(m.paths.failure, "utf8"), "stopped after running longer than maxRunTimeHours (0.0002 h)\n");
+      assert.equal(await readFile(m.paths.exitCode, "utf8"), "143\n", "killed by SIGTERM");
       assert.equal(await readFile(m.shutdownLog, "utf8"), "shutdown -h now\n");
-      assert.match(await readFile(m.paths.startupLog, "utf8"), /max run time of 0.0002 h reached: powering off/);
-      assert.ok(!existsSync(m.paths.exitCode), "the command was still running");
     } finally {
       started.kill();
     }
+  });
+
+  it("stops the command at its deadline, and does not start one whose deadline has passed", async () => {
+    const m = await machine();
+    const deadline = new Date(Date.now() + 1_500).toISOString();
+    const started = boot(m, buildStartupScript(commandSpec({ workload: { kind: "command", command: ["sleep", "60"] }, deadline })).script);
+    try {
+      await until(() => existsSync(m.paths.exitCode), "the exit code");
+      assert.equal(await readFile(m.paths.failure, "utf8"), `stopped at its deadline (deadlineHours, ${deadline})\n`);
+    } finally {
+      started.kill();
+    }
+    const late = await machine();
+    const passed = new Date(Date.now() - 1_000).toISOString();
+    const result = await run(late, commandSpec({ workload: { kind: "command", command: ["echo", "never"] }, deadline: passed }));
+    assert.equal(result.exitCode, "1\n");
+    assert.equal(await readFile(late.paths.failure, "utf8"), `the deadline (deadlineHours, ${passed}) passed before the task could start\n`);
+    assert.ok(!existsSync(late.paths.taskStdout), "the command never ran");
+  });
+
+  it("gives up waiting for uploads after uploadWaitSeconds, saying so", async () => {
+    const m = await machine();
+    const result = await run(m, commandSpec({ workload: { kind: "command", command: ["true"] }, expectUploads: true, uploadWaitSeconds: 1 }));
+    assert.equal(result.exitCode, "1\n");
+    assert.equal(await readFile(m.paths.failure, "utf8"), "nothing was uploaded within 1 s (uploadTimeout): giving up\n");
   });
 });
 
@@ -390,6 +415,34 @@ describe("startup script: function agents", () => {
     const node = `${m.root}/node`;
     assert.deepEqual(args.slice(0, 10), ["run", "--rm", "--network", "host", "-v", `${m.root}:${m.root}`, "-v", `${node}:${node}:ro`, IMAGE, `${node}/bin/node`]);
     assert.match(await readFile(m.paths.agentOut, "utf8"), /"event":"listening"/);
+  });
+});
+
+describe("startup script: volumes and data in the container", () => {
+  // Text only: the volumes section would act on this machine's disks (the simulator's disk shims
+  // run it for real, test/e2e/fcp-tasks.test.ts).
+  const volumes = [
+    { volumeFid: "vol_a", mountPath: "/ckpt", interface: "block" as const },
+    { volumeFid: "vol_b", mountPath: "/shared data", interface: "file" as const, readonly: true },
+  ];
+  const dockerRun = (script: string) => script.split("\n").find((line) => line.includes("exec docker run")) ?? "";
+
+  it("mounts every volume at its mountPath in a function agent's container, and a task's", () => {
+    const agent: StartupScriptSpec = { workload: { kind: "agent", idleTimeoutMs: 1000 }, expectUploads: true, env: {}, gpus: true, volumes, image: IMAGE, poweroffGraceSeconds: 0 };
+    for (const spec of [agent, commandSpec({ workload: { kind: "command", command: "true" }, image: IMAGE, volumes })]) {
+      const line = dockerRun(buildStartupScript(spec).script);
+      assert.ok(line.includes(`-v '/ckpt:/ckpt'`), line);
+      assert.ok(line.includes(`-v '/shared data:/shared data:ro'`), line);
+    }
+  });
+
+  it("copies S3 data after the uploads and mounts it read-only at its target; pulls the image after the volumes", () => {
+    const { script } = buildStartupScript(
+      commandSpec({ workload: { kind: "command", command: "true" }, image: IMAGE, volumes, expectUploads: true, s3Mounts: [{ source: "s3://b/p", target: "/data" }] }),
+    );
+    assert.ok(dockerRun(script).includes(`-v "$ROOT/data/0:"'/data:ro'`), dockerRun(script));
+    assert.ok(script.indexOf("uploads received") < script.indexOf("s3-copy.mjs"));
+    assert.ok(script.indexOf("== volumes ==") < script.indexOf("== image =="));
   });
 });
 

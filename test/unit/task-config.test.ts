@@ -52,6 +52,7 @@ describe("parseTaskConfig: valid input", () => {
       uploadStrategy: "auto",
       terminateOnExit: false,
       uploadTimeoutMs: 600_000,
+      keepAliveMinutes: 0,
     } satisfies TaskConfig);
   });
 
@@ -74,7 +75,7 @@ describe("parseTaskConfig: valid input", () => {
     { name: "attached volume has no size", input: { ...BASE, volumes: [{ volumeId: "vol-abc123", mountPath: "/data" }] }, expect: { volumes: [{ volumeId: "vol-abc123", mountPath: "/data", interface: "block" }] } },
     { name: "volume throughput (seed spelling)", input: { ...BASE, volumes: [{ size_gb: 100, iops: 3000, throughput_mb_s: 250 }] }, expect: { volumes: [{ sizeGb: 100, iops: 3000, throughputMbPerSecond: 250, interface: "block" }] } },
     { name: "docker cache volume when allowed", input: { ...BASE, allowDockerCache: true, volumes: [{ name: "docker-cache", sizeGb: 50, mountPath: "/var/lib/docker" }] }, expect: { allowDockerCache: true } },
-    { name: "mount types inferred from the source", input: { ...BASE, data_mounts: [{ source: "s3://bucket/data", target: "/data" }, { source: "volume://models", target: "/models" }, { source: "./local", target: "/local", mount_type: "bind", cache_key: "v1" }] }, expect: { dataMounts: [{ source: "s3://bucket/data", target: "/data", mountType: "s3fs", options: {} }, { source: "volume://models", target: "/models", mountType: "volume", options: {} }, { source: "./local", target: "/local", mountType: "bind", options: {}, cacheKey: "v1" }] } },
+    { name: "mount types inferred from the source", input: { ...BASE, data_mounts: [{ source: "s3://bucket/data", target: "/data" }, { source: "volume://models", target: "/models" }, { source: "./local", target: "/local", mount_type: "bind" }] }, expect: { dataMounts: [{ source: "s3://bucket/data", target: "/data", mountType: "s3fs", options: {} }, { source: "volume://models", target: "/models", mountType: "volume", options: {} }, { source: "./local", target: "/local", mountType: "bind", options: {} }] } },
     { name: "ports at the bounds", input: { ...BASE, ports: [1024, 65535] }, expect: { ports: [1024, 65535] } },
     { name: "FID instance type", input: { instanceType: "it_MsIRhxj3ccyVWGfP" }, expect: { instanceType: "it_MsIRhxj3ccyVWGfP" } },
     { name: "priority and modes", input: { ...BASE, priority: "high", allocationMode: "auto", distributedMode: "manual", uploadStrategy: "scp", devVm: true }, expect: { priority: "high", allocationMode: "auto", distributedMode: "manual", uploadStrategy: "scp", devVm: true } },

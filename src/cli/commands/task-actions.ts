@@ -31,5 +31,7 @@ export async function repriceCommand(idOrName: string, price: string, options: C
   const task = await flowFor(options.provider).getTask(idOrName);
   await task.setMaxPrice(dollars);
   if (options.json) return printJson(task);
-  process.stdout.write(`${task.taskId} now bids up to ${task.costPerHour}/h (${paintStatus(task.status)}${task.message === undefined ? "" : `: ${task.message}`}).\n`);
+  // costPerHour is what the task pays (the market); the bid's limit is what just changed.
+  const limit = task.providerMetadata["limitPrice"];
+  process.stdout.write(`${task.taskId} now bids up to ${typeof limit === "string" ? limit : task.costPerHour}/h (${paintStatus(task.status)}${task.message === undefined ? "" : `: ${task.message}`}).\n`);
 }

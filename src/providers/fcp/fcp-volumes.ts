@@ -5,11 +5,14 @@
  */
 import { randomBytes } from "node:crypto";
 import { ResourceNotFoundError, ValidationError } from "../../errors.ts";
-import type { TaskConfig } from "../../task/task-config.ts";
+import type { VolumeSpec } from "../../task/volume-spec.ts";
 import type { CreateVolumeOptions, Volume } from "../../task/volume.ts";
 import type { VolumeModel } from "./api/schemas.ts";
 import type { FcpContext } from "./fcp-context.ts";
 import type { VolumeMount } from "./startup-script/index.ts";
+
+/** A volume a task mounts: from `volumes`, or a `volume://name` data mount (which may be read-only). */
+export type TaskVolume = VolumeSpec & { readonly?: boolean };
 
 export class FcpVolumes {
   readonly #context: FcpContext;
@@ -78,11 +81,11 @@ export class FcpVolumes {
     });
   }
 
-  /** The volumes the task names that exist already (by FID, else by name), in config order. */
-  async existing(config: TaskConfig): Promise<(VolumeModel | undefined)[]> {
-    if (config.volumes.length === 0) return [];
+  /** The volumes the task names that exist already (by FID, else by name), in order. */
+  async existing(specs: readonly TaskVolume[]): Promise<(VolumeModel | undefined)[]> {
+    if (specs.length === 0) return [];
     const all = await this.#all();
-    return config.volumes.map((spec) => {
+    return specs.map((spec) => {
       if (spec.volumeId === undefined) return all.find((v) => v.name === spec.name);
       const volume = all.find((v) => v.fid === spec.volumeId);
       if (volume === undefined) {
@@ -95,9 +98,9 @@ export class FcpVolumes {
   }
 
   /** The task's mounts: existing volumes as they are, the others created in `region`. */
-  async mounts(config: TaskConfig, existing: readonly (VolumeModel | undefined)[], region: string): Promise<VolumeMount[]> {
+  async mounts(specs: readonly TaskVolume[], existing: readonly (VolumeModel | undefined)[], region: string): Promise<VolumeMount[]> {
     const mounts: VolumeMount[] = [];
-    for (const [index, spec] of config.volumes.entries()) {
+    for (const [index, spec] of specs.entries()) {
       const volume =
         existing[index] ??
         (await this.#context.client.createVolume({
@@ -107,7 +110,12 @@ export class FcpVolumes {
           region,
           size_gb: spec.sizeGb ?? 1,
         }));
-      mounts.push({ volumeFid: volume.fid, mountPath: spec.mountPath ?? `/volumes/${volume.name}`, interface: volume.interface === "File" ? "file" : "block" });
+      mounts.push({
+        volumeFid: volume.fid,
+        mountPath: spec.mountPath ?? `/volumes/${volume.name}`,
+        interface: volume.interface === "File" ? "file" : "block",
+        ...(spec.readonly ? { readonly: true } : {}),
+      });
     }
     return mounts;
   }

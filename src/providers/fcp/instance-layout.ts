@@ -17,7 +17,8 @@
  *      one JSON line `{"event":"listening","port":N}`, goes to `agentOut`) or the command (output to
  *      `taskStdout`/`taskStderr`);
  *   4. when the command or agent exits, the script writes its exit code to `exitCode` (the
- *      completion marker) and powers the machine off after the configured grace period.
+ *      completion marker) — after `failure`, in words, when setup failed — and powers the
+ *      machine off after the configured grace period.
  */
 
 export const INSTANCE_ROOT_ENV = "FLOW_INSTANCE_ROOT";
@@ -62,6 +63,14 @@ export interface InstancePaths {
   /** A script the client delivered (to a reservation's instance) and the pid it runs as. */
   runScript: string;
   runPid: string;
+  /** Why setup failed, one line in words, written beside the exit code when it did. */
+  failure: string;
+  /** The S3 helper (dist/s3-copy.mjs), uploaded by the client for S3 data mounts. */
+  s3Helper: string;
+  /** The S3 credentials and endpoint of data mount i are `<this>-<i>.json`, uploaded by the client, mode 0600. */
+  s3Credentials: string;
+  /** S3 data mounts are copied here, one directory each (`data/0`, `data/1`, …). */
+  dataDir: string;
 }
 
 export function instancePaths(root: string): InstancePaths {
@@ -86,5 +95,9 @@ export function instancePaths(root: string): InstancePaths {
     devIdleSeconds: at("dev/idle-seconds"),
     runScript: at("run.sh"),
     runPid: at("run.pid"),
+    failure: at("failure"),
+    s3Helper: at("s3/s3-copy.mjs"),
+    s3Credentials: at("s3/credentials"),
+    dataDir: at("data"),
   };
 }
