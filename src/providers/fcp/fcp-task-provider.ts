@@ -50,6 +50,7 @@ import { buildStartupScript } from "./startup-script/index.ts";
 import { taskCost, dollarString } from "./task-cost.ts";
 import { collectLogs, localLogPath, logFileName } from "./task-logs.ts";
 import { TaskRecords, type AttemptRecord, type TaskRecord, type UploadsRecord } from "./task-records.ts";
+import { taskInstance } from "./task-instance.ts";
 import { ENDED_INSTANCE_STATUSES, taskStatusFromApi, type ObservedOutcome } from "./task-status-from-api.ts";
 
 /**
@@ -524,7 +525,7 @@ export class FcpTaskProvider implements TaskProvider {
     if (ReservationTasks.owns(taskId)) return this.#reserved.getInstances(taskId);
     const { bid, record } = await this.#task(taskId);
     const instanceType = record?.instanceTypeName ?? (await this.context.instanceTypeName(bid.instance_type));
-    return (await this.#instances(bid)).map((i) => toTaskInstance(i, bid, instanceType));
+    return (await this.#instances(bid)).map((i) => taskInstance(i, { taskId: bid.fid, instanceType, region: bid.region ?? "" }));
   }
 
   async getUser(userId: string): Promise<User | undefined> {
@@ -1189,24 +1190,3 @@ function s3AccessFor(env: NodeJS.ProcessEnv, mount: { field: string; profile?: s
   return resolveS3Access(env, { field: mount.field, ...(mount.profile === undefined ? {} : { profile: mount.profile }) });
 }
 
-function toTaskInstance(instance: Instance, bid: Bid, instanceType: string): TaskInstance {
-  const ssh = instance.ssh_destination ? parseSshDestination(instance.ssh_destination) : undefined;
-  const status =
-    instance.status === "STATUS_RUNNING"
-      ? "running"
-      : ENDED_INSTANCE_STATUSES.has(instance.status)
-        ? "terminated"
-        : instance.status === "STATUS_PAUSED" || instance.status === "STATUS_STOPPING"
-          ? "stopped"
-          : "pending";
-  return {
-    instanceId: instance.fid,
-    taskId: bid.fid,
-    status,
-    ...(ssh === undefined ? {} : { sshHost: ssh.host, sshPort: ssh.port, sshUser: INSTANCE_SSH_USER }),
-    ...(instance.private_ip ? { privateIp: instance.private_ip } : {}),
-    instanceType,
-    region: instance.region ?? bid.region ?? "",
-    createdAt: new Date(instance.created_at),
-  };
-}

@@ -4,11 +4,9 @@
  * instances run it, and how it ended once that is known. One file per task under
  * `<FLOW_HOME>/fcp/reservation-tasks/`.
  */
-import { randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { parseJsonOrUndefined } from "../../parse-json.ts";
+import { RecordDir } from "../record-dir.ts";
 
 const ReservationTaskRecordSchema = z.object({
   taskId: z.string(),
@@ -36,49 +34,25 @@ const ReservationTaskRecordSchema = z.object({
 export type ReservationTaskRecord = z.infer<typeof ReservationTaskRecordSchema>;
 
 export class ReservationTaskRecords {
-  readonly #dir: string;
-  /** Per task, the last update in flight, so concurrent updates from one process take turns. */
-  readonly #updating = new Map<string, Promise<void>>();
+  readonly #records: RecordDir<ReservationTaskRecord>;
 
   constructor(flowHome: string) {
-    this.#dir = join(flowHome, "fcp", "reservation-tasks");
+    this.#records = new RecordDir({ flowHome, dir: join(flowHome, "fcp", "reservation-tasks"), schema: ReservationTaskRecordSchema });
   }
 
-  async read(taskId: string): Promise<ReservationTaskRecord | undefined> {
-    const text = await readFile(this.#path(taskId), "utf8").catch(() => undefined);
-    const parsed = ReservationTaskRecordSchema.safeParse(text === undefined ? undefined : parseJsonOrUndefined(text));
-    return parsed.success ? parsed.data : undefined;
+  read(taskId: string): Promise<ReservationTaskRecord | undefined> {
+    return this.#records.read(taskId);
   }
 
-  async all(): Promise<ReservationTaskRecord[]> {
-    const names = await readdir(this.#dir).catch(() => [] as string[]);
-    const records = await Promise.all(names.filter((n) => n.endsWith(".json")).map((n) => this.read(n.slice(0, -".json".length))));
-    return records.filter((r): r is ReservationTaskRecord => r !== undefined);
+  all(): Promise<ReservationTaskRecord[]> {
+    return this.#records.list();
   }
 
-  /** Written beside and renamed into place, so a reader never sees half a record. */
-  async write(record: ReservationTaskRecord): Promise<void> {
-    await mkdir(this.#dir, { recursive: true, mode: 0o700 });
-    const path = this.#path(record.taskId);
-    const temp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-    await writeFile(temp, JSON.stringify(record, null, 2), { mode: 0o600 });
-    await rename(temp, path);
+  write(record: ReservationTaskRecord): Promise<void> {
+    return this.#records.write(record.taskId, record);
   }
 
   update(taskId: string, change: Partial<ReservationTaskRecord>): Promise<void> {
-    const next = (this.#updating.get(taskId) ?? Promise.resolve()).then(async () => {
-      const current = await this.read(taskId);
-      if (current !== undefined) await this.write({ ...current, ...change });
-    });
-    const settled = next.catch(() => {});
-    this.#updating.set(taskId, settled);
-    void settled.then(() => {
-      if (this.#updating.get(taskId) === settled) this.#updating.delete(taskId);
-    });
-    return next;
-  }
-
-  #path(taskId: string): string {
-    return join(this.#dir, `${taskId.replace(/[^A-Za-z0-9_-]/g, "_")}.json`);
+    return this.#records.update(taskId, change);
   }
 }

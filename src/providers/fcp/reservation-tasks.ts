@@ -40,6 +40,7 @@ import { ReservationTaskRecords, type ReservationTaskRecord } from "./reservatio
 import { quote } from "./startup-script/bash.ts";
 import { buildStartupScript } from "./startup-script/index.ts";
 import type { StartupScriptSpec } from "./startup-script/spec.ts";
+import { taskInstance } from "./task-instance.ts";
 import { ENDED_INSTANCE_STATUSES } from "./task-status-from-api.ts";
 
 /** As for a bid: a finished task's instance stays up this long, so logs and the exit code can be read. */
@@ -189,7 +190,7 @@ export class ReservationTasks {
   async getInstances(taskId: string): Promise<TaskInstance[]> {
     const record = await this.#record(taskId);
     const { instances } = await this.#observe(record);
-    return this.#own(record, instances).map((instance) => toTaskInstance(instance, record));
+    return this.#own(record, instances).map((instance) => taskInstance(instance, { taskId: record.taskId, instanceType: record.instanceTypeName, region: record.region }));
   }
 
   async shell(taskId: string, options: ShellOptions): Promise<void> {
@@ -627,24 +628,3 @@ function uploadReasons(workload: Workload): string[] {
   ];
 }
 
-function toTaskInstance(instance: Instance, record: ReservationTaskRecord): TaskInstance {
-  const ssh = instance.ssh_destination ? parseSshDestination(instance.ssh_destination) : undefined;
-  const status =
-    instance.status === "STATUS_RUNNING"
-      ? "running"
-      : ENDED_INSTANCE_STATUSES.has(instance.status)
-        ? "terminated"
-        : instance.status === "STATUS_PAUSED" || instance.status === "STATUS_STOPPING"
-          ? "stopped"
-          : "pending";
-  return {
-    instanceId: instance.fid,
-    taskId: record.taskId,
-    status,
-    ...(ssh === undefined ? {} : { sshHost: ssh.host, sshPort: ssh.port, sshUser: INSTANCE_SSH_USER }),
-    ...(instance.private_ip ? { privateIp: instance.private_ip } : {}),
-    instanceType: record.instanceTypeName,
-    region: instance.region ?? record.region,
-    createdAt: new Date(instance.created_at),
-  };
-}

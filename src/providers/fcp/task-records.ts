@@ -4,12 +4,10 @@
  * read from the instance — which outlive the instance —, its attempts (one bid each) and what
  * each needs uploaded. `<FLOW_HOME or ~/.flow>/fcp/tasks/<first bid fid>.json`, logs beside it.
  */
-import { mkdir, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { parseJsonOrUndefined } from "../../parse-json.ts";
 import { resolveFlowHome } from "../flow-home.ts";
-import { writeRecordFile } from "../record-files.ts";
+import { RecordDir } from "../record-dir.ts";
 
 const AttemptSchema = z.object({
   /** The attempt's bid. */
@@ -67,88 +65,32 @@ const TaskRecordSchema = z.object({
 export type TaskRecord = z.infer<typeof TaskRecordSchema>;
 
 export class TaskRecords {
-  readonly #home: string;
-  readonly #dir: string;
-  /** Per task, the last update in flight: updates from one process (a status poll and two log followers) take turns. */
-  readonly #updating = new Map<string, Promise<void>>();
-
-  readonly #warn: (message: string) => void;
-  /** Damaged records already warned about. */
-  readonly #skipped = new Set<string>();
+  readonly #records: RecordDir<TaskRecord>;
 
   /** `onWarning`: told (once per file) about a damaged record, which is then read as none. */
   constructor(home = resolveFlowHome(), onWarning: (message: string) => void = () => {}) {
-    this.#home = home;
-    this.#dir = join(home, "fcp", "tasks");
-    this.#warn = onWarning;
+    this.#records = new RecordDir({ flowHome: home, dir: join(home, "fcp", "tasks"), schema: TaskRecordSchema, onWarning });
   }
 
   /** The task's record; undefined when there is none, or it is damaged (with a warning). */
-  async read(taskId: string): Promise<TaskRecord | undefined> {
-    const path = this.#path(taskId);
-    let text: string;
-    try {
-      text = await readFile(path, "utf8");
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== "ENOENT") this.#skip(path, `cannot be read (${code ?? (error as Error).message})`);
-      return undefined;
-    }
-    const raw = parseJsonOrUndefined(text);
-    const parsed = TaskRecordSchema.safeParse(raw);
-    if (parsed.success) return parsed.data;
-    const first = parsed.error.issues[0];
-    this.#skip(path, `is unreadable: ${raw === undefined || first === undefined ? "not JSON" : `${first.path.join(".") || "(root)"}: ${first.message}`}`);
-    return undefined;
+  read(taskId: string): Promise<TaskRecord | undefined> {
+    return this.#records.read(taskId);
   }
 
-  /**
-   * Written beside under a name of its own and renamed into place: concurrent writers never share
-   * a temp file. A full disk is a clear error (record-files.ts), with no temp file left.
-   */
-  async write(record: TaskRecord): Promise<void> {
-    await mkdir(this.#dir, { recursive: true, mode: 0o700 });
-    await writeRecordFile(this.#path(record.taskId), JSON.stringify(record, null, 2), this.#home);
+  write(record: TaskRecord): Promise<void> {
+    return this.#records.write(record.taskId, record);
   }
 
-  /** Read, change, write; one at a time per task in this process, so no change is lost. */
   update(taskId: string, change: Partial<TaskRecord>): Promise<void> {
-    const previous = this.#updating.get(taskId) ?? Promise.resolve();
-    const next = previous.then(async () => {
-      const current = await this.read(taskId);
-      if (current !== undefined) await this.write({ ...current, ...change });
-    });
-    const settled = next.catch(() => {});
-    this.#updating.set(taskId, settled);
-    void settled.then(() => {
-      if (this.#updating.get(taskId) === settled) this.#updating.delete(taskId);
-    });
-    return next;
+    return this.#records.update(taskId, change);
   }
 
-  /** Every readable record (damaged ones skipped with a warning), in no order. */
-  async list(): Promise<TaskRecord[]> {
-    const names = await readdir(this.#dir).catch(() => [] as string[]);
-    const records = await Promise.all(names.filter((n) => n.endsWith(".json")).map((n) => this.read(n.slice(0, -".json".length))));
-    return records.filter((r) => r !== undefined);
+  list(): Promise<TaskRecord[]> {
+    return this.#records.list();
   }
 
   /** Where a task's copied logs live: `<dir>/<task>/node-<k>/{stdout,stderr,startup}.log`. */
   logsDir(taskId: string): string {
-    return join(this.#dir, safeName(taskId));
+    return join(this.#records.dir, this.#records.safeName(taskId));
   }
-
-  #skip(path: string, what: string): void {
-    if (this.#skipped.has(path)) return;
-    this.#skipped.add(path);
-    this.#warn(`the local record of a task (${path}) ${what}; going by what the API says (delete the file if you no longer need it)`);
-  }
-
-  #path(taskId: string): string {
-    return join(this.#dir, `${safeName(taskId)}.json`);
-  }
-}
-
-function safeName(taskId: string): string {
-  return taskId.replace(/[^A-Za-z0-9_-]/g, "_");
 }
