@@ -11,7 +11,7 @@ import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import { Flow } from "../../src/client/flow.ts";
 import { FcpSimulator } from "../../tools/fcp-sim/simulator.ts";
-import { repoRoot, runCli, tempDir, until, type CliResult } from "./helpers.ts";
+import { repoRoot, runCli, simulatorEnv, tempDir, until, type CliResult } from "./helpers.ts";
 
 const execFileAsync = promisify(execFile);
 
@@ -23,14 +23,7 @@ const A100 = "a100-80gb.sxm.1x";
 before(async () => {
   root = tempDir("flow-fcp-account-");
   sim = await FcpSimulator.start({ allocationDelayMs: 50, bootStepMs: 30, stateDir: join(root, "sim") });
-  env = {
-    FLOW_API_URL: sim.url,
-    FLOW_API_KEY: sim.apiKey,
-    FLOW_PROJECT: sim.project.name,
-    FLOW_PROVIDER: "fcp",
-    HOME: join(root, "home"),
-    FLOW_HOME: join(root, "home", ".flow"),
-  };
+  env = simulatorEnv(sim, root);
 });
 
 after(async () => {

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import { FcpSimulator } from "../../tools/fcp-sim/simulator.ts";
-import { flowBin, repoRoot, runCli, startCli, tempDir, until, type CliResult } from "./helpers.ts";
+import { flowBin, repoRoot, runCli, simulatorEnv, startCli, tempDir, until, type CliResult } from "./helpers.ts";
 
 const execFileAsync = promisify(execFile);
 
@@ -19,14 +19,7 @@ let env: NodeJS.ProcessEnv;
 before(async () => {
   root = tempDir("flow-fcp-robust-");
   sim = await FcpSimulator.start({ allocationDelayMs: 50, bootStepMs: 30, stateDir: join(root, "sim") });
-  env = {
-    FLOW_API_URL: sim.url,
-    FLOW_API_KEY: sim.apiKey,
-    FLOW_PROJECT: sim.project.name,
-    FLOW_PROVIDER: "fcp",
-    HOME: join(root, "home"),
-    FLOW_HOME: join(root, "home", ".flow"),
-  };
+  env = simulatorEnv(sim, root);
 });
 
 after(async () => {

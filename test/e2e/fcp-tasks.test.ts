@@ -11,7 +11,7 @@ import S3rver from "s3rver";
 import { Flow } from "../../src/client/flow.ts";
 import { FcpSimulator } from "../../tools/fcp-sim/simulator.ts";
 import { createServer, type AddressInfo } from "node:net";
-import { repoRoot, runCli, runNode, startCli, tempDir, until } from "./helpers.ts";
+import { repoRoot, runCli, runNode, simulatorEnv, startCli, tempDir, until } from "./helpers.ts";
 
 let sim: FcpSimulator;
 let root: string;
@@ -23,14 +23,7 @@ let s3Env: NodeJS.ProcessEnv;
 before(async () => {
   root = tempDir("flow-fcp-tasks-");
   sim = await FcpSimulator.start({ allocationDelayMs: 0, bootStepMs: 0, stateDir: join(root, "sim") });
-  env = {
-    FLOW_API_URL: sim.url,
-    FLOW_API_KEY: sim.apiKey,
-    FLOW_PROJECT: sim.project.name,
-    FLOW_PROVIDER: "fcp",
-    HOME: join(root, "home"),
-    FLOW_HOME: join(root, "home", ".flow"),
-  };
+  env = simulatorEnv(sim, root);
   flow = new Flow({ provider: "fcp", env, flowHome: env["FLOW_HOME"]!, homeDir: env["HOME"]!, onProgress: () => {} });
   // A real S3-compatible server; its one account is S3RVER / S3RVER.
   s3 = new S3rver({ port: 0, address: "127.0.0.1", silent: true, directory: join(root, "s3"), configureBuckets: [{ name: "datasets", configs: [] }] });

@@ -15,7 +15,7 @@ import { FcpTaskProvider } from "../../src/providers/fcp/fcp-task-provider.ts";
 import { instancePaths } from "../../src/providers/fcp/instance-layout.ts";
 import { Flow } from "../../src/client/flow.ts";
 import { FcpSimulator } from "../../tools/fcp-sim/simulator.ts";
-import { repoRoot, runCli, runNode, startCli, tempDir, until, type CliResult } from "./helpers.ts";
+import { repoRoot, runCli, runNode, simulatorEnv, startCli, tempDir, until, type CliResult } from "./helpers.ts";
 import { generateEd25519KeyPair } from "../../src/providers/fcp/ssh/ed25519-keygen.ts";
 
 const execFileAsync = promisify(execFile);
@@ -27,14 +27,7 @@ let env: NodeJS.ProcessEnv;
 before(async () => {
   root = tempDir("flow-fcp-");
   sim = await FcpSimulator.start({ allocationDelayMs: 50, bootStepMs: 30, stateDir: join(root, "sim") });
-  env = {
-    FLOW_API_URL: sim.url,
-    FLOW_API_KEY: sim.apiKey,
-    FLOW_PROJECT: sim.project.name,
-    FLOW_PROVIDER: "fcp",
-    HOME: join(root, "home"),
-    FLOW_HOME: join(root, "home", ".flow"),
-  };
+  env = simulatorEnv(sim, root);
 });
 
 after(async () => {

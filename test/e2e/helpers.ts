@@ -50,6 +50,18 @@ export function runNode(args: string[], options: { cwd?: string; env?: NodeJS.Pr
   return startNode(args, options).done;
 }
 
+/** What a `flow` CLI (or a Flow) needs to use the simulator: its API, key and project, with HOME and FLOW_HOME under `root`. */
+export function simulatorEnv(sim: { url: string; apiKey: string; project: { name: string } }, root: string): NodeJS.ProcessEnv {
+  return {
+    FLOW_API_URL: sim.url,
+    FLOW_API_KEY: sim.apiKey,
+    FLOW_PROJECT: sim.project.name,
+    FLOW_PROVIDER: "fcp",
+    HOME: join(root, "home"),
+    FLOW_HOME: join(root, "home", ".flow"),
+  };
+}
+
 export function tempDir(prefix = "flow-e2e-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
