@@ -53,10 +53,16 @@ export function isOutbid(task: Task): boolean {
   return task.providerMetadata["outbid"] === true;
 }
 
+/** A cloud bid's limit price (`$2.50`): what it may cost, where costPerHour is what it pays. */
+export function bidLimit(task: Task): string | undefined {
+  const limit = task.providerMetadata["limitPrice"];
+  return typeof limit === "string" ? limit : undefined;
+}
+
 /** `$2.00/h paid (bid up to $2.50/h), $0.37 so far` (or `in all`, once it ended). */
 function costText(task: Task): string {
-  const limit = task.providerMetadata["limitPrice"];
-  const bid = typeof limit === "string" && limit !== task.costPerHour ? ` (bid up to ${limit}/h)` : "";
+  const limit = bidLimit(task);
+  const bid = limit !== undefined && limit !== task.costPerHour ? ` (bid up to ${limit}/h)` : "";
   const per = task.numInstances > 1 ? " per instance" : "";
   const total = task.totalCost === undefined ? "" : `, ${task.totalCost} ${task.isTerminal ? "in all" : "so far"}`;
   return `${task.costPerHour}/h${per}${paidYet(task) ? " paid" : " at most"}${bid}${total}`;
@@ -90,7 +96,7 @@ function placement(task: Task): string {
 /** `1 × a100-80gb.sxm.1x in us-central1-b, up to $2.50/h`, or `…, reserved (res_…) at $2.16/h`. */
 function where(task: Task): string {
   const reservation = task.providerMetadata["reservation"];
-  const price = typeof reservation === "string" ? `reserved (${reservation}) at ${task.costPerHour}/h` : `up to ${task.costPerHour}/h`;
+  const price = typeof reservation === "string" ? `reserved (${reservation}) at ${task.costPerHour}/h` : `up to ${bidLimit(task) ?? task.costPerHour}/h`;
   return `${task.numInstances} × ${task.instanceType} in ${task.region}, ${price}`;
 }
 

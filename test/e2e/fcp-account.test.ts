@@ -382,6 +382,7 @@ describe("flow run's flags", () => {
     const taskId = /Submitted (bid_\w+)/.exec(result.stdout)![1]!;
     const bid = sim.bids().find((b) => b.fid === taskId)!;
     assert.deepEqual({ quantity: bid.instance_quantity, limit: bid.limit_price }, { quantity: 2, limit: "$2.70" }, "high priority bids 1.5 × the $1.80 market");
+    assert.match(result.stdout, new RegExp(`^Submitted ${taskId} .*, up to \\$2\\.70/h$`, "m"), "the submitted line says the bid's limit, not the market price");
     assert.match(bid.launch_specification.startup_script ?? "", /IMAGE='example\/image:1'/);
     await flow(["cancel", taskId]);
     await assertReleased([taskId]);

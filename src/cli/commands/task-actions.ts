@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { flowFor, parseFlags, PositiveNumber } from "../cli-inputs.ts";
 import { paintStatus, printJson } from "../output.ts";
+import { bidLimit } from "../task-view.ts";
 
 interface Common {
   provider?: string;
@@ -31,7 +32,5 @@ export async function repriceCommand(idOrName: string, price: string, options: C
   const task = await flowFor(options.provider).getTask(idOrName);
   await task.setMaxPrice(dollars);
   if (options.json) return printJson(task);
-  // costPerHour is what the task pays (the market); the bid's limit is what just changed.
-  const limit = task.providerMetadata["limitPrice"];
-  process.stdout.write(`${task.taskId} now bids up to ${typeof limit === "string" ? limit : task.costPerHour}/h (${paintStatus(task.status)}${task.message === undefined ? "" : `: ${task.message}`}).\n`);
+  process.stdout.write(`${task.taskId} now bids up to ${bidLimit(task) ?? task.costPerHour}/h (${paintStatus(task.status)}${task.message === undefined ? "" : `: ${task.message}`}).\n`);
 }
