@@ -59,7 +59,7 @@ function header(spec: StartupScriptSpec): Section {
   const grace = spec.poweroffGraceSeconds;
   const end =
     grace === "never"
-      ? ['  echo "[flow] finished with exit code $1"']
+      ? ['  echo "[flow] finished with exit code $1"', "  # The time limit's backstop (deadline section) must not outlive the run on a machine others share.", '  [ -z "${BACKSTOP:-}" ] || kill "$BACKSTOP" 2>/dev/null || true']
       : [`  echo "[flow] finished with exit code $1; powering off in ${grace} s"`, `  sleep ${grace}`, "  shutdown -h now"];
   const lines = [
     "#!/bin/bash",
@@ -253,7 +253,9 @@ function deadline(spec: StartupScriptSpec): Section {
   const backstop = spec.poweroffGraceSeconds === "never" ? 'stopping the run"; kill -TERM -- -$$' : 'powering off"; shutdown -h now';
   lines.push(
     "# Detached from this script: it fires even while the workload hangs or the script waits.",
-    `( sleep $((STOP_AT - $(date +%s) + ${POWEROFF_BACKSTOP_SECONDS})); echo "[flow] $STOP_WHY: ${backstop} ) </dev/null &`,
+    "# Its output goes straight to the log: holding the log's pipe would keep the script's output open.",
+    `( sleep $((STOP_AT - $(date +%s) + ${POWEROFF_BACKSTOP_SECONDS})); echo "[flow] $STOP_WHY: ${backstop} ) </dev/null >>${rooted(at.startupLog)} 2>&1 &`,
+    "BACKSTOP=$!",
     'echo "[flow] the workload stops in $((STOP_AT - $(date +%s))) s at the latest"',
   );
   return section("deadline", lines);
