@@ -3,9 +3,10 @@
  * so a typo fails at once, naming the function and the field.
  */
 import { z } from "zod";
-import { ValidationError } from "../errors.ts";
+import type { FieldIssue } from "../errors.ts";
 import { parseInstanceType } from "../instance-types/index.ts";
 import { RetriesSchema } from "../task/retries.ts";
+import { closestMatch, formatPath, issuesFromZod, validationError } from "../validation.ts";
 
 const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name");
 
@@ -75,12 +76,15 @@ export function parseFunctionOptions(input: unknown, where: string): FunctionOpt
 function parseWith<T>(schema: z.ZodType<T>, input: unknown, where: string): T {
   const result = schema.safeParse(input ?? {});
   if (result.success) return result.data;
-  const issues = result.error.issues.map((issue) => ({
-    path: issue.path.join(".") || "(options)",
-    message: issue.message,
-  }));
-  throw new ValidationError(
-    `Invalid options for ${where}: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`,
-    { issues },
+  const known = Object.keys(FunctionOptionsSchema.shape);
+  const issues = result.error.issues.flatMap((issue): FieldIssue[] =>
+    // One issue per unknown key, each with the option it most likely meant.
+    issue.code === "unrecognized_keys"
+      ? issue.keys.map((key) => {
+          const near = closestMatch(key, known);
+          return { path: formatPath([...issue.path, key]), message: "unknown option", ...(near === undefined ? {} : { suggestion: `did you mean \`${near}\`?` }) };
+        })
+      : issuesFromZod(new z.ZodError([issue])),
   );
+  throw validationError(`options for ${where}`, issues);
 }

@@ -27,7 +27,7 @@ function recordOf(fn: { [REMOTE_FUNCTION]: FunctionRecord }): FunctionRecord {
 }
 
 /** Assert `fn` throws a ValidationError whose message and issues name `path`. */
-function assertInvalid(fn: () => unknown, message: string, issues: { path: string; message: string }[]): void {
+function assertInvalid(fn: () => unknown, message: string, issues: { path: string; message: string; suggestion?: string }[]): void {
   assert.throws(fn, (error: unknown) => {
     assert.ok(error instanceof ValidationError, `expected a ValidationError, got ${String(error)}`);
     assert.equal(error.message, message);
@@ -220,24 +220,24 @@ describe("function options are validated at definition", () => {
     const line = here() + 2;
     assertInvalid(
       () => app.function({ gpu: "A100" }, async () => 1),
-      `Invalid options for function defined at ${at(line)}: gpu: Invalid instance type "A100": instance types are lowercase; did you mean "a100"?`,
+      `Invalid options for function defined at ${at(line)} (1 problem):\n  - gpu: Invalid instance type "A100": instance types are lowercase; did you mean "a100"?`,
       [{ path: "gpu", message: 'Invalid instance type "A100": instance types are lowercase; did you mean "a100"?' }],
     );
   });
 
-  test("an unknown key (gpus) is refused by name", () => {
+  test("an unknown key (gpus) is refused by name, with the option it most likely meant", () => {
     const options = { gpus: "a100" } as unknown as FunctionOptions;
     assertInvalid(
       () => app.function(options, async function unknownKeyFn() { return 1; }),
-      'Invalid options for unknownKeyFn: (options): Unrecognized key: "gpus"',
-      [{ path: "(options)", message: 'Unrecognized key: "gpus"' }],
+      "Invalid options for unknownKeyFn (1 problem):\n  - gpus: unknown option; did you mean `gpu`?",
+      [{ path: "gpus", message: "unknown option", suggestion: "did you mean `gpu`?" }],
     );
   });
 
   test("timeoutMs: -1 is refused", () => {
     assertInvalid(
       () => app.function({ timeoutMs: -1 }, async function negativeTimeout() { return 1; }),
-      "Invalid options for negativeTimeout: timeoutMs: Too small: expected number to be >0",
+      "Invalid options for negativeTimeout (1 problem):\n  - timeoutMs: Too small: expected number to be >0",
       [{ path: "timeoutMs", message: "Too small: expected number to be >0" }],
     );
   });
@@ -245,9 +245,9 @@ describe("function options are validated at definition", () => {
   test("several bad fields are all reported, each with its path", () => {
     assertInvalid(
       () => app.function({ timeoutMs: 1.5, env: { "BAD-NAME": "x" }, retries: 11 }, async function manyBad() { return 1; }),
-      "Invalid options for manyBad: env.BAD-NAME: Invalid key in record; timeoutMs: Invalid input: expected int, received number; retries: Too big: expected number to be <=10",
+      "Invalid options for manyBad (3 problems):\n  - env[\"BAD-NAME\"]: must be an environment variable name\n  - timeoutMs: Invalid input: expected int, received number\n  - retries: Too big: expected number to be <=10",
       [
-        { path: "env.BAD-NAME", message: "Invalid key in record" },
+        { path: 'env["BAD-NAME"]', message: "must be an environment variable name" },
         { path: "timeoutMs", message: "Invalid input: expected int, received number" },
         { path: "retries", message: "Too big: expected number to be <=10" },
       ],
@@ -257,7 +257,7 @@ describe("function options are validated at definition", () => {
   test("an invalid function name is refused", () => {
     assertInvalid(
       () => app.function({ name: "1st" }, async () => 1),
-      "Invalid options for 1st: name: must start with a letter and hold only letters, digits, _ $ . -",
+      "Invalid options for 1st (1 problem):\n  - name: must start with a letter and hold only letters, digits, _ $ . -",
       [{ path: "name", message: "must start with a letter and hold only letters, digits, _ $ . -" }],
     );
     assert.equal(findFunction("1st"), undefined);
@@ -308,7 +308,7 @@ describe("new App(name)", () => {
   test("invalid defaults are refused, naming the app", () => {
     assertInvalid(
       () => new App("bad-defaults", { gpu: "nope" }),
-      `Invalid options for App 'bad-defaults' defaults: gpu: Invalid instance type "nope": unknown GPU model "nope"; known models: a100, h100, h200, b200`,
+      `Invalid options for App 'bad-defaults' defaults (1 problem):\n  - gpu: Invalid instance type "nope": unknown GPU model "nope"; known models: a100, h100, h200, b200`,
       [{ path: "gpu", message: 'Invalid instance type "nope": unknown GPU model "nope"; known models: a100, h100, h200, b200' }],
     );
   });
@@ -468,7 +468,7 @@ describe("TC39 decorators and app.cls()", () => {
         }
         return Tc39BadOptions;
       },
-      `Invalid options for @app.function() on method badGpu (${at(here() - 7)}): gpu: Invalid instance type "tpu": unknown GPU model "tpu"; known models: a100, h100, h200, b200`,
+      `Invalid options for @app.function() on method badGpu (${at(here() - 7)}) (1 problem):\n  - gpu: Invalid instance type "tpu": unknown GPU model "tpu"; known models: a100, h100, h200, b200`,
       [{ path: "gpu", message: 'Invalid instance type "tpu": unknown GPU model "tpu"; known models: a100, h100, h200, b200' }],
     );
   });
