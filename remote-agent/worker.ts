@@ -360,6 +360,7 @@ class Worker {
         },
       };
       this.#byContext.set(context, state);
+      this.#outbox.flushFrames();
       try {
         const value = await outputContext.run(this.sink(session, callId), () =>
           callContextStorage().run(context, async () => {
@@ -516,8 +517,8 @@ export function runWorker(): void {
   captureOutput(worker.sink(0, ""));
 
   const die = (report: FromWorker, exitCode: number): never => {
-    outbox.flush();
     worker.control(report);
+    outbox.flush();
     return realExit(exitCode);
   };
   process.exit = ((code?: number | string | null) => {
