@@ -26,7 +26,6 @@ import {
   bearer,
   type AgentMessage,
 } from "../src/runtime/protocol.ts";
-import { batchThisTurn } from "../src/runtime/turn-batching.ts";
 import { agentLog } from "./output.ts";
 import { FrameKind } from "./worker-link.ts";
 import { WorkerSupervisor } from "./worker-supervisor.ts";
@@ -70,14 +69,11 @@ class Connection {
   constructor(
     readonly session: number,
     readonly ws: WebSocket,
-    readonly socket: Duplex,
     readonly liveness: Liveness,
   ) {}
 
   send(message: AgentMessage): void {
-    if (this.ws.readyState !== this.ws.OPEN) return;
-    batchThisTurn(this.socket);
-    this.ws.send(JSON.stringify(message));
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(message));
   }
 }
 
@@ -155,7 +151,7 @@ export class Agent {
       },
       dead: () => ws.terminate(),
     });
-    const connection = new Connection(session, ws, socket, liveness);
+    const connection = new Connection(session, ws, liveness);
     this.#connections.set(session, connection);
     clearTimeout(this.#idleTimer);
     // Any byte from the client is a sign of life, including those of a frame still in transfer.
@@ -285,10 +281,7 @@ export class Agent {
     // One piece per message: sent as fragments, the client would copy each piece twice.
     const payload = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     if (binary) ws.send(payload, { binary: true }, () => this.#supervisor.delivered(session, payload.byteLength));
-    else {
-      batchThisTurn(connection.socket);
-      ws.send(payload, { binary: false });
-    }
+    else ws.send(payload, { binary: false });
     if (ws.bufferedAmount > OUTPUT_HIGH_WATER_BYTES) this.#pauseOutput();
   }
 

@@ -5,10 +5,7 @@
  * tight loop must not pile its output up in memory. When the control plane stops reading (its
  * client is slower than the output), the write blocks the printing code until there is room.
  *
- * Results and other protocol frames go out before the process next waits for I/O: those made in one
- * turn of the event loop (the results of many calls that ended on the same input, for one) leave in
- * one write, not a system call each; a batch that grows past BATCH_BYTES is written at once.
- * Printed output is gathered into one frame per
+ * Results and other protocol frames go out at once. Printed output is gathered into one frame per
  * call and stream for a few milliseconds (or 64 KiB) at a time, so a million console.log lines
  * cross as a few hundred frames, not a million messages; the first line after a quiet spell goes
  * out at once, so a line printed just before a long synchronous computation is not held back.
@@ -20,7 +17,6 @@ import { FrameKind, encodeFrame } from "./worker-link.ts";
 const FD = 4;
 const LOG_WINDOW_MS = 10;
 const LOG_FRAME_CHARS = 64 << 10;
-const BATCH_BYTES = 64 << 10;
 
 interface PendingLog {
   session: number;
@@ -35,24 +31,23 @@ export class Outbox {
   #log: PendingLog | undefined;
   #lastLogFlush = 0;
   #flushScheduled = false;
-  /** Frames waiting for the end of this turn, in order. */
-  #batch: Uint8Array[] = [];
-  #batchBytes = 0;
-  #batchScheduled = false;
 
   /** `onBroken`: the control plane is gone (the write failed); the worker should end. */
   constructor(onBroken: (error: Error) => void) {
     this.#onBroken = onBroken;
   }
 
-  /** Send one frame this turn (pending output first, so the order is what the code did). */
+  /** Send one frame now (pending output first, so the order is what the code did). */
   frame(kind: FrameKind, session: number, id: string, payload: string | Uint8Array): void {
-    this.#enqueue([encodeFrame(kind, session, id, payload)]);
+    const frame = encodeFrame(kind, session, id, payload);
+    const log = this.#takeLog();
+    this.#write(log ? [log, frame] : [frame]);
   }
 
-  /** Several buffers, kept together: whole frames, or a frame's header and then its payload. */
+  /** Several buffers in one write: whole frames, or a frame's header and then its payload. */
   frames(frames: Uint8Array[]): void {
-    this.#enqueue(frames);
+    const log = this.#takeLog();
+    this.#write(log ? [log, ...frames] : frames);
   }
 
   log(session: number, id: string, stream: "stdout" | "stderr", text: string): void {
@@ -77,43 +72,10 @@ export class Outbox {
     }
   }
 
-  /** Write out pending frames and output now (before the process ends, for one). */
+  /** Write out pending output now (before the process ends, for one). */
   flush(): void {
     const log = this.#takeLog();
-    if (log) this.#batch.push(log);
-    this.flushFrames();
-  }
-
-  /**
-   * Write out the frames batched so far (not the output still being gathered, which came later).
-   * Before the user's code starts a call: code that then computes synchronously must not hold
-   * back the results of calls that already ended.
-   */
-  flushFrames(): void {
-    if (this.#batch.length === 0) return;
-    const batch = this.#batch;
-    this.#batch = [];
-    this.#batchBytes = 0;
-    this.#write(batch);
-  }
-
-  #enqueue(buffers: Uint8Array[]): void {
-    const log = this.#takeLog();
-    if (log) this.#batch.push(log);
-    for (const buffer of buffers) {
-      this.#batch.push(buffer);
-      this.#batchBytes += buffer.byteLength;
-    }
-    if (this.#batchBytes >= BATCH_BYTES) {
-      this.flush();
-    } else if (!this.#batchScheduled) {
-      this.#batchScheduled = true;
-      // After the microtasks of this turn: every call that ends in it adds its result first.
-      process.nextTick(() => {
-        this.#batchScheduled = false;
-        this.flush();
-      });
-    }
+    if (log) this.#write([log]);
   }
 
   #takeLog(): Buffer | undefined {

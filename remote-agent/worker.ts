@@ -360,7 +360,6 @@ class Worker {
         },
       };
       this.#byContext.set(context, state);
-      this.#outbox.flushFrames();
       try {
         const value = await outputContext.run(this.sink(session, callId), () =>
           callContextStorage().run(context, async () => {
@@ -517,8 +516,8 @@ export function runWorker(): void {
   captureOutput(worker.sink(0, ""));
 
   const die = (report: FromWorker, exitCode: number): never => {
-    worker.control(report);
     outbox.flush();
+    worker.control(report);
     return realExit(exitCode);
   };
   process.exit = ((code?: number | string | null) => {

@@ -7,12 +7,10 @@
  * socket's buffer is full (MAX_BUFFERED_BYTES) small messages (logs, other calls' results) go out
  * between chunks instead of queueing behind the whole transfer.
  */
-import type { Socket } from "node:net";
 import type { WebSocket } from "ws";
 import type { z } from "zod";
 import { PayloadTooLargeError } from "../errors.ts";
 import { BlobAssembly } from "./blob-assembly.ts";
-import { batchThisTurn } from "./turn-batching.ts";
 
 /** The most bytes of a blob one binary frame carries. */
 export const CHUNK_BYTES = 1 << 20;
@@ -55,14 +53,11 @@ export class Channel<In extends WithBlobs, Out extends WithBlobs> {
   readonly #assemblies = new Map<number, BlobAssembly<In>>();
   #nextStream = 1;
   #drainWaiters: (() => void)[] = [];
-  /** The connection's socket (a client's, once upgraded), for batching small messages. */
-  #socket: Socket | undefined;
 
   constructor(ws: WebSocket, schema: z.ZodType<In>, handlers: ChannelHandlers<In>) {
     this.#ws = ws;
     this.#schema = schema;
     this.#handlers = handlers;
-    ws.once("upgrade", (response) => (this.#socket = response.socket));
     ws.binaryType = "nodebuffer";
     ws.on("message", (data, isBinary) => {
       if (isBinary) this.#onBinary(data as Buffer);
@@ -79,7 +74,6 @@ export class Channel<In extends WithBlobs, Out extends WithBlobs> {
     const text = JSON.stringify(blobs.length === 0 ? message : { ...message, blobStream: this.#nextStream, blobs: blobs.map((b) => b.byteLength) });
     const bytes = blobs.reduce((sum, blob) => sum + blob.byteLength, text.length);
     if (bytes > this.maxPayloadBytes) throw payloadTooLarge(message.type, bytes, this.maxPayloadBytes);
-    batchThisTurn(this.#socket);
     this.#ws.send(text);
     if (blobs.length === 0) return;
     const stream = this.#nextStream++;
