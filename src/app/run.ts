@@ -154,12 +154,15 @@ export class AppRunner implements Host {
   /** Cancel calls in flight and stop every agent. */
   async stop(reason = "the app run ended"): Promise<void> {
     this.#stopped = true;
+    timingMark("run ended, stopping agents");
     this.#stopping.abort(new CancelledError(reason));
     const pools = [...this.#pools.values()];
     for (const pool of pools) pool.close();
     const sessions = (await Promise.all(pools.map((pool) => pool.sessions()))).flat();
     await Promise.all(sessions.map((session) => session.close()));
+    timingMark("sessions closed");
     await this.#provider.shutdown();
+    timingMark("agents stopped");
   }
 
   /**
