@@ -1,9 +1,11 @@
 // `npm run bench`: the SDK against raw baselines measured by the same harness, in one run.
-// Prints a table and writes bench/results.json. Targets are in README.md; nothing here asserts.
-import { execFile, execFileSync, spawn } from "node:child_process";
+// Every row is measured REPS times, alternating with its baseline, and reports the medians.
+// Prints a table and writes bench/results.json. Targets are in docs/performance.md; nothing here asserts.
+import { execFile, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { connect, type Socket } from "node:net";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { performance } from "node:perf_hooks";
@@ -13,14 +15,17 @@ import { WebSocket } from "ws";
 import { loadConfig } from "../src/config/load-config.ts";
 import { FcpProvider } from "../src/providers/fcp/fcp-provider.ts";
 import { FcpSimulator } from "../tools/fcp-sim/simulator.ts";
-import { agentPeakRss, app, echo } from "./functions.ts";
+import { agentPeakRss, app, echo, echoOn2, echoOn4 } from "./functions.ts";
 
 const execFileAsync = promisify(execFile);
-const ROUND_TRIPS = 2_000;
+const REPS = 3;
+const ROUND_TRIPS = 1_000;
 const MAP_INPUTS = 20_000;
+const SCALE_INPUTS = 100_000;
+const CONCURRENT_CALLS = 1_000;
 const BULK_BYTES = 64 << 20;
 const PLAIN_NUMBERS = 5_000_000;
-const COLD_RUNS = 5;
+const MiB = 1 << 20;
 
 interface Row {
   name: string;
@@ -28,163 +33,301 @@ interface Row {
   baseline: number;
   unit: string;
   baselineName: string;
+  /** Each repetition's figures, flow and baseline side by side. */
+  runs: { flow: number[]; baseline: number[] };
 }
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
 const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 50);
 
-async function rawEcho(): Promise<{ ws: WebSocket; stop: () => void }> {
-  const server = spawn(process.execPath, ["bench/raw-echo-server.mjs"], { stdio: ["pipe", "pipe", "inherit"] });
+const rows: Row[] = [];
+const memory: Record<string, number> = {};
+const phases: Record<string, Record<string, number>> = {};
+const loadBefore = loadavg()[0]!;
+
+/** REPS alternating runs of `flow` and `baseline`, medians kept. */
+async function row(name: string, unit: string, baselineName: string, flow: () => Promise<number> | number, baseline: () => Promise<number> | number) {
+  const runs = { flow: [] as number[], baseline: [] as number[] };
+  for (let i = 0; i < REPS; i++) {
+    runs.flow.push(await flow());
+    runs.baseline.push(await baseline());
+  }
+  rows.push({ name, flow: median(runs.flow), baseline: median(runs.baseline), unit, baselineName, runs });
+}
+
+async function echoServer(file: string): Promise<{ port: number; stop: () => void }> {
+  const server = spawn(process.execPath, [file], { stdio: ["pipe", "pipe", "inherit"] });
   const [line] = (await once(createInterface({ input: server.stdout! }), "line")) as [string];
-  const ws = new WebSocket(`ws://127.0.0.1:${line.trim()}`, { perMessageDeflate: false, maxPayload: 1 << 30 });
+  return { port: Number(line.trim()), stop: () => server.stdin!.end() };
+}
+
+async function rawWsEcho(): Promise<{ ws: WebSocket; stop: () => void }> {
+  const server = await echoServer("bench/raw-echo-server.mjs");
+  const ws = new WebSocket(`ws://127.0.0.1:${server.port}`, { perMessageDeflate: false, maxPayload: 1 << 30 });
   ws.binaryType = "nodebuffer";
   await once(ws, "open");
-  return { ws, stop: () => (ws.close(), server.stdin!.end()) };
+  return { ws, stop: () => (ws.close(), server.stop()) };
+}
+
+async function rawTcpEcho(): Promise<{ socket: Socket; stop: () => void }> {
+  const server = await echoServer("bench/raw-tcp-echo-server.mjs");
+  const socket = connect(server.port, "127.0.0.1");
+  await once(socket, "connect");
+  socket.setNoDelay(true);
+  return { socket, stop: () => (socket.destroy(), server.stop()) };
+}
+
+/** Write `bytes` to the echo and read as many back, holding only a chunk at a time. */
+async function tcpRoundTrip(socket: Socket, bytes: Buffer): Promise<number> {
+  const t = performance.now();
+  const back = new Promise<void>((resolve) => {
+    let received = 0;
+    const onData = (chunk: Buffer) => {
+      received += chunk.byteLength;
+      if (received >= bytes.byteLength) {
+        socket.off("data", onData);
+        resolve();
+      }
+    };
+    socket.on("data", onData);
+  });
+  socket.write(bytes);
+  await back;
+  return performance.now() - t;
 }
 
 function nextMessage(ws: WebSocket): Promise<Buffer> {
   return new Promise((resolve) => ws.once("message", (data) => resolve(data as Buffer)));
 }
 
-async function timeRoundTrips(count: number, once: () => Promise<unknown>): Promise<number[]> {
-  for (let i = 0; i < 100; i++) await once(); // warm up
+async function roundTripTimes(count: number, call: () => Promise<unknown>): Promise<number[]> {
+  for (let i = 0; i < 100; i++) await call(); // warm up
   const times: number[] = [];
   for (let i = 0; i < count; i++) {
     const start = performance.now();
-    await once();
+    await call();
     times.push(performance.now() - start);
   }
   return times.sort((a, b) => a - b);
 }
 
-const rows: Row[] = [];
-const memory: Record<string, number> = {};
-const raw = await rawEcho();
-
-await app.run(async () => {
-  // 1. Warm round trip.
-  const flowTimes = await timeRoundTrips(ROUND_TRIPS, () => echo.remote({ n: 1 }));
-  const rawTimes = await timeRoundTrips(ROUND_TRIPS, async () => {
-    const reply = nextMessage(raw.ws);
-    raw.ws.send(JSON.stringify({ n: 1 }));
-    JSON.parse((await reply).toString());
-  });
-  rows.push({ name: "warm round trip p50", flow: percentile(flowTimes, 50), baseline: percentile(rawTimes, 50), unit: "ms", baselineName: "raw ws JSON echo" });
-  rows.push({ name: "warm round trip p99", flow: percentile(flowTimes, 99), baseline: percentile(rawTimes, 99), unit: "ms", baselineName: "raw ws JSON echo" });
-
-  // 2. map throughput over tiny inputs vs pipelined raw echo.
-  let start = performance.now();
+async function mapRate(fn: typeof echo, inputs: number): Promise<number> {
+  const start = performance.now();
   let count = 0;
-  for await (const _ of echo.map(Array.from({ length: MAP_INPUTS }, (_, i) => i), { concurrency: 256 })) count++;
-  const mapRate = count / ((performance.now() - start) / 1000);
-  start = performance.now();
+  for await (const _ of fn.map(Array.from({ length: inputs }, (_, i) => i), { concurrency: 256 * (fn === echoOn4 ? 4 : fn === echoOn2 ? 2 : 1) })) count++;
+  return count / ((performance.now() - start) / 1000);
+}
+
+async function rawPipelinedRate(ws: WebSocket, inputs: number): Promise<number> {
+  const start = performance.now();
   let received = 0;
   const allBack = new Promise<void>((resolve) =>
-    raw.ws.on("message", () => {
-      if (++received === MAP_INPUTS) resolve();
+    ws.on("message", () => {
+      if (++received === inputs) resolve();
     }),
   );
-  for (let i = 0; i < MAP_INPUTS; i++) raw.ws.send(JSON.stringify(i));
+  for (let i = 0; i < inputs; i++) ws.send(JSON.stringify(i));
   await allBack;
-  raw.ws.removeAllListeners("message");
-  const rawRate = MAP_INPUTS / ((performance.now() - start) / 1000);
-  rows.push({ name: "map, 20k tiny inputs", flow: mapRate, baseline: rawRate, unit: "msg/s", baselineName: "raw pipelined ws echo" });
+  ws.removeAllListeners("message");
+  return inputs / ((performance.now() - start) / 1000);
+}
 
-  // 3. Bulk: a 64 MiB Float32Array there and back.
+const ws = await rawWsEcho();
+const tcp = await rawTcpEcho();
+
+await app.run(async () => {
+  // 1. Bulk first, while this process's peak RSS is still the idle one: a 64 MiB Float32Array there and back.
   const bulk = new Float32Array(BULK_BYTES / 4).map((_, i) => i);
-  const mbps = (ms: number) => (2 * BULK_BYTES) / (1 << 20) / (ms / 1000);
+  const bulkBytes = Buffer.from(bulk.buffer);
+  const mbps = (ms: number) => (2 * BULK_BYTES) / MiB / (ms / 1000);
   await echo.remote(bulk.subarray(0, 1024));
+  const idleRss = process.memoryUsage().rss;
   const flowBulk: number[] = [];
-  for (let i = 0; i < 3; i++) {
+  const timeFlowBulk = async () => {
     const t = performance.now();
     await echo.remote(bulk);
-    flowBulk.push(performance.now() - t);
-  }
-  // Before the superjson baseline below, whose number arrays would dwarf the SDK's own footprint.
+    const ms = performance.now() - t;
+    flowBulk.push(ms);
+    return mbps(ms);
+  };
+  // The peak is read after the flow runs only, before the baselines add their own buffers.
+  for (let i = 0; i < REPS; i++) await timeFlowBulk();
+  memory.clientRssGrowthMiB = (process.resourceUsage().maxRSS * 1024 - idleRss) / MiB;
   memory.clientPeakRssMiB = process.resourceUsage().maxRSS / 1024;
-  memory.agentPeakRssMiB = (await agentPeakRss.remote()) / (1 << 20);
-  const rawBulk: number[] = [];
-  for (let i = 0; i < 3; i++) {
+  memory.agentPeakRssMiB = (await agentPeakRss.remote()) / MiB;
+  const tcpBulk: number[] = [];
+  const wsBulk: number[] = [];
+  for (let i = 0; i < REPS; i++) {
+    tcpBulk.push(mbps(await tcpRoundTrip(tcp.socket, bulkBytes)));
     const t = performance.now();
-    const reply = nextMessage(raw.ws);
-    raw.ws.send(Buffer.from(bulk.buffer));
+    const reply = nextMessage(ws.ws);
+    ws.ws.send(bulkBytes);
     await reply;
-    rawBulk.push(performance.now() - t);
+    wsBulk.push(mbps(performance.now() - t));
   }
-  const t = performance.now();
-  superjson.parse(superjson.stringify(bulk)) as Float32Array;
-  const superjsonMs = performance.now() - t;
-  rows.push({ name: "64 MiB Float32Array round trip", flow: mbps(median(flowBulk)), baseline: mbps(median(rawBulk)), unit: "MB/s", baselineName: "raw ws binary echo" });
-  rows.push({ name: "64 MiB Float32Array round trip", flow: mbps(median(flowBulk)), baseline: mbps(superjsonMs), unit: "MB/s", baselineName: "plain superjson encode+decode" });
+  const flowRates = flowBulk.map(mbps);
+  rows.push({ name: "64 MiB Float32Array round trip", flow: median(flowRates), baseline: median(tcpBulk), unit: "MB/s", baselineName: "raw TCP socket echo", runs: { flow: flowRates, baseline: tcpBulk } });
+  rows.push({ name: "64 MiB Float32Array round trip", flow: median(flowRates), baseline: median(wsBulk), unit: "MB/s", baselineName: "raw ws binary echo", runs: { flow: flowRates, baseline: wsBulk } });
+  rows.push({
+    name: "client RSS growth, 64 MiB round trip",
+    flow: memory.clientRssGrowthMiB,
+    baseline: 2 * (BULK_BYTES / MiB),
+    unit: "MiB",
+    baselineName: "target: 2× the payload",
+    runs: { flow: [memory.clientRssGrowthMiB], baseline: [2 * (BULK_BYTES / MiB)] },
+  });
+  const superjsonRuns: number[] = [];
+  for (let i = 0; i < REPS; i++) {
+    const t = performance.now();
+    superjson.parse(superjson.stringify(bulk));
+    superjsonRuns.push(mbps(performance.now() - t));
+  }
+  rows.push({ name: "64 MiB Float32Array round trip", flow: median(flowRates), baseline: median(superjsonRuns), unit: "MB/s", baselineName: "plain superjson encode+decode", runs: { flow: flowRates, baseline: superjsonRuns } });
+
+  // 2. Warm round trip, against a raw ws JSON echo.
+  const p50s = { flow: [] as number[], baseline: [] as number[] };
+  const p99s = { flow: [] as number[], baseline: [] as number[] };
+  for (let i = 0; i < REPS; i++) {
+    const flowTimes = await roundTripTimes(ROUND_TRIPS, () => echo.remote({ n: 1 }));
+    const rawTimes = await roundTripTimes(ROUND_TRIPS, async () => {
+      const reply = nextMessage(ws.ws);
+      ws.ws.send(JSON.stringify({ n: 1 }));
+      JSON.parse((await reply).toString());
+    });
+    p50s.flow.push(percentile(flowTimes, 50));
+    p50s.baseline.push(percentile(rawTimes, 50));
+    p99s.flow.push(percentile(flowTimes, 99));
+    p99s.baseline.push(percentile(rawTimes, 99));
+  }
+  rows.push({ name: "warm round trip p50", flow: median(p50s.flow), baseline: median(p50s.baseline), unit: "ms", baselineName: "raw ws JSON echo", runs: p50s });
+  rows.push({ name: "warm round trip p99", flow: median(p99s.flow), baseline: median(p99s.baseline), unit: "ms", baselineName: "raw ws JSON echo", runs: p99s });
+
+  // 3. map throughput over tiny inputs vs pipelined raw echo.
+  await row("map, 20k tiny inputs", "msg/s", "raw pipelined ws echo", () => mapRate(echo, MAP_INPUTS), () => rawPipelinedRate(ws.ws, MAP_INPUTS));
 
   // A plain number[] of 5M elements there and back, against the same numbers as a Float64Array.
   const numbers = Array.from({ length: PLAIN_NUMBERS }, (_, i) => i * 0.5);
-  const medianEcho = async (value: unknown) => {
-    const times: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      const t = performance.now();
-      await echo.remote(value);
-      times.push(performance.now() - t);
-    }
-    return median(times);
-  };
-  rows.push({ name: "5M-element number[] round trip", flow: await medianEcho(numbers), baseline: await medianEcho(Float64Array.from(numbers)), unit: "ms", baselineName: "same numbers as a Float64Array" });
-});
-raw.stop();
-
-// 4. Cold start: the whole CLI, bundling and an agent included, against starting node at all.
-const wall = (args: string[]) => {
-  const times: number[] = [];
-  for (let i = 0; i < COLD_RUNS; i++) {
+  const typed = Float64Array.from(numbers);
+  const timeEcho = async (value: unknown) => {
     const t = performance.now();
-    execFileSync(process.execPath, args, { stdio: "ignore" });
-    times.push(performance.now() - t);
-  }
-  return median(times);
-};
-rows.push({ name: "cold start", flow: wall(["bin/flow.js", "run", "examples/hello.ts"]), baseline: wall(["-e", ""]), unit: "ms", baselineName: 'node -e ""' });
+    await echo.remote(value);
+    return performance.now() - t;
+  };
+  await row("5M-element number[] round trip", "ms", "same numbers as a Float64Array", () => timeEcho(numbers), () => timeEcho(typed));
 
-// 5. The cloud path against the simulator (no allocation or boot delays, so what remains is ours:
+  // 4. Scale: map over 100k inputs on 1, 2 and 4 agents; 1,000 concurrent .remote() calls.
+  const rssBefore = process.memoryUsage().rss;
+  const oneAgent: number[] = [];
+  await row("map, 100k inputs, 1 agent", "msg/s", "raw pipelined ws echo", async () => {
+    const rate = await mapRate(echo, SCALE_INPUTS);
+    oneAgent.push(rate);
+    return rate;
+  }, () => rawPipelinedRate(ws.ws, SCALE_INPUTS));
+  memory.rssGrowthMap100kOneAgentMiB = (process.memoryUsage().rss - rssBefore) / MiB;
+  await row("map, 100k inputs, 2 agents", "msg/s", "same on 1 agent (above)", () => mapRate(echoOn2, SCALE_INPUTS), async () => oneAgent.shift()!);
+  memory.rssGrowthMap100kTwoAgentsMiB = (process.memoryUsage().rss - rssBefore) / MiB;
+  const oneAgentAgain = [...rows.at(-2)!.runs.flow];
+  await row("map, 100k inputs, 4 agents", "msg/s", "same on 1 agent (above)", () => mapRate(echoOn4, SCALE_INPUTS), async () => oneAgentAgain.shift()!);
+  memory.rssGrowthMap100kFourAgentsMiB = (process.memoryUsage().rss - rssBefore) / MiB;
+  const concurrentMs = async (call: () => Promise<unknown>) => {
+    const t = performance.now();
+    await Promise.all(Array.from({ length: CONCURRENT_CALLS }, call));
+    return performance.now() - t;
+  };
+  await row("1,000 concurrent .remote()", "ms", "1,000 pipelined raw ws echoes", () => concurrentMs(() => echo.remote({ n: 1 })), async () => (CONCURRENT_CALLS / (await rawPipelinedRate(ws.ws, CONCURRENT_CALLS))) * 1000);
+  memory.rssAfterScaleMiB = process.memoryUsage().rss / MiB;
+});
+ws.stop();
+tcp.stop();
+
+// 5. Cold start: the whole CLI, bundling and an agent included, against starting node at all.
+//    Then the same with FLOW_DEBUG=timing, for where the time goes (the median of each phase).
+const wallMs = async (args: string[], env: NodeJS.ProcessEnv = process.env) => {
+  const t = performance.now();
+  const { stderr } = await execFileAsync(process.execPath, args, { env });
+  return { ms: performance.now() - t, stderr };
+};
+const TIMING_LINE = /^\[flow timing\] ([\d.]+) ms (.+)$/;
+/** The client's `[flow timing]` lines (not the agent's, whose clock starts with the agent). */
+const phasesOf = (stderr: string) =>
+  Object.fromEntries(stderr.split("\n").flatMap((line) => {
+    const match = TIMING_LINE.exec(line);
+    // The worker's lines reach stderr unprefixed; like the agent's, they count from their own start.
+    return match && !match[2]!.startsWith("worker:") ? [[match[2]!, Number(match[1])]] : [];
+  }));
+const medianPhases = (runs: Record<string, number>[]) =>
+  Object.fromEntries(Object.keys(runs[0] ?? {}).map((phase) => [phase, median(runs.map((run) => run[phase] ?? Number.NaN))]));
+
+const hello = ["bin/flow.js", "run", "examples/hello.ts"];
+await row("cold start `flow run examples/hello.ts`", "ms", 'node -e ""', async () => (await wallMs(hello)).ms, async () => (await wallMs(["-e", ""])).ms);
+const coldPhases: Record<string, number>[] = [];
+for (let i = 0; i < REPS; i++) coldPhases.push(phasesOf((await wallMs(hello, { ...process.env, FLOW_DEBUG: "timing" })).stderr));
+phases.coldStart = medianPhases(coldPhases);
+
+// 6. The cloud path against the simulator (no allocation or boot delays, so what remains is ours:
 //    API calls, the startup script, SSH, uploads, the tunnel), against the same on the local provider.
 const scratch = mkdtempSync(join(tmpdir(), "flow-bench-"));
 const sim = await FcpSimulator.start({ allocationDelayMs: 0, bootStepMs: 0, stateDir: join(scratch, "sim") });
-const cloudEnv = { ...process.env, FLOW_API_URL: sim.url, FLOW_API_KEY: sim.apiKey, FLOW_PROJECT: sim.project.name, FLOW_HOME: join(scratch, "flow") };
+const cloudEnv = { ...process.env, FLOW_API_URL: sim.url, FLOW_API_KEY: sim.apiKey, FLOW_PROJECT: sim.project.name, FLOW_HOME: join(scratch, "flow"), FLOW_DEBUG: "timing" };
 // Asynchronously: the simulator serves from this process's event loop.
-const squareOn = async (provider: string) => {
-  const times: number[] = [];
-  for (let i = 0; i < COLD_RUNS; i++) {
-    const t = performance.now();
-    await execFileAsync(process.execPath, ["bin/flow.js", "run", "examples/hello.ts::square", "7", "--provider", provider], { env: cloudEnv });
-    times.push(performance.now() - t);
-  }
-  return median(times);
+const cloudRuns: Record<string, number>[] = [];
+const localRuns: Record<string, number>[] = [];
+const squareOn = async (provider: string, runs: Record<string, number>[]) => {
+  const { ms, stderr } = await wallMs(["bin/flow.js", "run", "examples/hello.ts::square", "7", "--provider", provider], cloudEnv);
+  runs.push(phasesOf(stderr));
+  return ms;
 };
-rows.push({ name: "cold call on a fresh instance (sim)", flow: await squareOn("fcp"), baseline: await squareOn("local"), unit: "ms", baselineName: "same on the local provider" });
+await row("cold call on a fresh instance (sim)", "ms", "same on the local provider", () => squareOn("fcp", cloudRuns), () => squareOn("local", localRuns));
+phases.cloudColdCall = medianPhases(cloudRuns);
+phases.localColdCall = medianPhases(localRuns);
+const since = (runs: Record<string, number>[], from: string) =>
+  runs.map((run) => (run["first result"] ?? Number.NaN) - (run[from] ?? Number.NaN));
+const cloudAllocatedToResult = since(cloudRuns, "square: instance allocated");
+const localStartToResult = since(localRuns, "agent for square: starting");
+rows.push({
+  name: "cloud: allocated → first result (sim)",
+  flow: median(cloudAllocatedToResult),
+  baseline: median(localStartToResult),
+  unit: "ms",
+  baselineName: "local: agent start → first result",
+  runs: { flow: cloudAllocatedToResult, baseline: localStartToResult },
+});
+
 const provider = new FcpProvider({
   config: loadConfig({ env: cloudEnv }),
   flowHome: join(scratch, "flow"),
   pollIntervalMs: 20,
 });
-let tunnelTimes: number[] = [];
-let localTimes: number[] = [];
-await app.run(async () => void (tunnelTimes = await timeRoundTrips(ROUND_TRIPS, () => echo.remote({ n: 1 }))), { provider });
-await app.run(async () => void (localTimes = await timeRoundTrips(ROUND_TRIPS, () => echo.remote({ n: 1 }))));
-rows.push({ name: "warm round trip p50 over SSH (sim)", flow: percentile(tunnelTimes, 50), baseline: percentile(localTimes, 50), unit: "ms", baselineName: "local provider" });
+const tunnel = { flow: [] as number[], baseline: [] as number[] };
+await app.run(async () => {
+  for (let i = 0; i < REPS; i++) tunnel.flow.push(percentile(await roundTripTimes(ROUND_TRIPS, () => echo.remote({ n: 1 })), 50));
+}, { provider });
+await app.run(async () => {
+  for (let i = 0; i < REPS; i++) tunnel.baseline.push(percentile(await roundTripTimes(ROUND_TRIPS, () => echo.remote({ n: 1 })), 50));
+});
+rows.push({ name: "warm round trip p50 over SSH (sim)", flow: median(tunnel.flow), baseline: median(tunnel.baseline), unit: "ms", baselineName: "local provider", runs: tunnel });
 await sim.close();
 rmSync(scratch, { recursive: true, force: true });
 
+const lower = (unit: string) => unit === "ms" || unit === "MiB";
 const table = rows.map((r) => ({
   measure: r.name,
-  flow: `${r.flow.toFixed(r.unit === "ms" ? 2 : 0)} ${r.unit}`,
-  baseline: `${r.baseline.toFixed(r.unit === "ms" ? 2 : 0)} ${r.unit}`,
+  flow: `${r.flow.toFixed(lower(r.unit) ? 2 : 0)} ${r.unit}`,
+  baseline: `${r.baseline.toFixed(lower(r.unit) ? 2 : 0)} ${r.unit}`,
   against: r.baselineName,
   // Above 1 means flow is slower than the baseline (takes longer, or moves less per second).
-  "slowdown": (r.unit === "ms" ? r.flow / r.baseline : r.baseline / r.flow).toFixed(2),
+  slowdown: (lower(r.unit) ? r.flow / r.baseline : r.baseline / r.flow).toFixed(2),
 }));
 console.table(table);
-console.table({ "client peak RSS (MiB)": memory.clientPeakRssMiB!.toFixed(0), "agent peak RSS (MiB)": memory.agentPeakRssMiB!.toFixed(0) });
+console.table(Object.fromEntries(Object.entries(memory).map(([k, v]) => [k, v.toFixed(0)])));
+for (const [name, phase] of Object.entries(phases)) {
+  console.log(`${name} (ms since the client process started, median of ${REPS}):`);
+  for (const [what, ms] of Object.entries(phase)) console.log(`  ${ms.toFixed(0).padStart(6)}  ${what}`);
+}
+const load = { before: loadBefore, after: loadavg()[0]! };
+console.log(`load average (1 min): ${load.before.toFixed(1)} before, ${load.after.toFixed(1)} after, on ${cpus().length} cores shared with other work`);
 writeFileSync(
   "bench/results.json",
-  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, rows, memory }, null, 2)}\n`,
+  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, repetitions: REPS, loadAverage: load, rows, memory, phases }, null, 2)}\n`,
 );
 process.exit(0);

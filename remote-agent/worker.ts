@@ -29,6 +29,7 @@ import { toFailure } from "../src/runtime/failure.ts";
 import type { AgentMessage, ClientMessage, Failure, FunctionInfo, ProcessEnd } from "../src/runtime/protocol.ts";
 import { killTagged } from "../src/providers/processes.ts";
 import { tagChildren } from "./child-tag.ts";
+import { timingMark } from "../src/debug-timing.ts";
 import { Outbox } from "./outbox.ts";
 import { agentLog, captureOutput, outputContext, type OutputSink } from "./output.ts";
 import { WarmInstances } from "./warm-instances.ts";
@@ -297,6 +298,7 @@ class Worker {
         if (!isStopLoading(error)) throw error;
       }),
     );
+    timingMark("worker: user modules loaded");
     for (const namespace of namespaces.values()) nameFromExports(namespace, { exposeExports: message.exposeExports });
     return reg.functions.flatMap((f) => {
       if (f.id === undefined && f.site !== undefined) assignId(f, f.site);

@@ -15,6 +15,7 @@ import { AgentPool } from "../runtime/agent-pool.ts";
 import { CANCEL_GRACE_MS } from "../runtime/protocol.ts";
 import { AgentSession } from "../runtime/session.ts";
 import { sleep } from "../sleep.ts";
+import { timingMark, timingMarkOnce } from "../debug-timing.ts";
 import type { FunctionOptions } from "./options.ts";
 import { DEFAULT_CONCURRENT_INPUTS } from "./remote-function.ts";
 import { nextDelayMs, retryPolicy, type RetryPolicy } from "./retry-policy.ts";
@@ -68,20 +69,24 @@ export class AppRunner implements Host {
     this.#options = options;
   }
 
-  /** Start bundling now, so the first call does not wait for it. */
+  /** Start bundling now, and booting an agent where that is free, so the first call waits for neither. */
   prepare(): void {
     if (this.#archive) return;
+    this.#provider.prestart?.();
     const reg = registry();
     const modules = this.#options.modules ?? agentModules(reg.modules, reg.entrypointModules);
     const externals = this.#options.externals ?? reg.functions.flatMap((f) => f.options.externals ?? []);
-    this.#archive = Promise.resolve().then(() =>
-      buildArchive({
-        entry: this.#entry,
-        ...(modules.length > 0 ? { modules } : {}),
-        sdkExports: SDK_EXPORTS,
-        externals: [...new Set(externals)],
-      }),
-    );
+    timingMark("bundle: started");
+    this.#archive = Promise.resolve()
+      .then(() =>
+        buildArchive({
+          entry: this.#entry,
+          ...(modules.length > 0 ? { modules } : {}),
+          sdkExports: SDK_EXPORTS,
+          externals: [...new Set(externals)],
+        }),
+      )
+      .then((archive) => (timingMark(`bundle: archive ready${archive.cached ? " (cached)" : ""}`), archive));
     // Awaited by the first call; an early failure must not count as unhandled meanwhile.
     this.#archive.catch(() => {});
   }
@@ -92,9 +97,11 @@ export class AppRunner implements Host {
     let previous: unknown;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#attempt(record, effective, pool, (session, id, signals) =>
+        const result = await this.#attempt(record, effective, pool, (session, id, signals) =>
           session.call(id, args, { signals, init, onStarted: options.onStarted, localStack: options.callerStack }),
         options.signal);
+        timingMarkOnce("first result");
+        return result;
       } catch (error) {
         const delayMs = nextDelayMs(policy, error, attempt, previous);
         if (delayMs === undefined || this.#stopped) throw error;
@@ -147,12 +154,15 @@ export class AppRunner implements Host {
   /** Cancel calls in flight and stop every agent. */
   async stop(reason = "the app run ended"): Promise<void> {
     this.#stopped = true;
+    timingMark("run ended, stopping agents");
     this.#stopping.abort(new CancelledError(reason));
     const pools = [...this.#pools.values()];
     for (const pool of pools) pool.close();
     const sessions = (await Promise.all(pools.map((pool) => pool.sessions()))).flat();
     await Promise.all(sessions.map((session) => session.close()));
+    timingMark("sessions closed");
     await this.#provider.shutdown();
+    timingMark("agents stopped");
   }
 
   /**
@@ -194,7 +204,10 @@ export class AppRunner implements Host {
     if (options.gpu !== undefined) spec.gpu = options.gpu;
     if (options.image !== undefined) spec.image = options.image;
     if (options.reservation !== undefined) spec.reservation = options.reservation;
-    return startAgentSession(this.#provider, spec, options, { exposeExports: this.#options.exposeExports ?? false });
+    // This start takes the agent booted ahead; boot the next while a function has none yet.
+    const starting = startAgentSession(this.#provider, spec, options, { exposeExports: this.#options.exposeExports ?? false });
+    if (this.#pools.size < registry().functions.length) this.#provider.prestart?.();
+    return starting;
   }
 
   /**
@@ -257,7 +270,9 @@ export async function startAgentSession(
   connect: { exposeExports: boolean },
 ): Promise<AgentSession> {
   const secrets = readSecrets(options.secrets ?? [], spec.label);
+  timingMark(`agent for ${spec.label}: starting`);
   const endpoint = await provider.startAgent(spec);
+  timingMark(`agent for ${spec.label}: listening`);
   const session = await AgentSession.connect({
     url: endpoint.url,
     secret: endpoint.secret,
@@ -271,6 +286,7 @@ export async function startAgentSession(
     throw error;
   });
   session.onClose(() => void endpoint.stop());
+  timingMark(`agent for ${spec.label}: connected, modules loaded`);
   return session;
 }
 

@@ -13,6 +13,7 @@ import { cancelCommand } from "./commands/cancel.ts";
 import { catalogCommand } from "./commands/catalog.ts";
 import { devCommand } from "./commands/dev.ts";
 import { formatError } from "./error-output.ts";
+import { timingMark } from "../debug-timing.ts";
 import { initCommand } from "./commands/init.ts";
 import { listCommand } from "./commands/list.ts";
 import { logsCommand } from "./commands/logs.ts";
@@ -411,6 +412,7 @@ program
 
 const [flowArgv, entrypointArgs] = splitEntrypointArgs(process.argv, runCommandSpec);
 try {
+  timingMark("cli loaded");
   await program.parseAsync(flowArgv);
   await exitAfterOutput(typeof process.exitCode === "number" ? process.exitCode : 0);
 } catch (error) {

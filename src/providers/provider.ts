@@ -33,6 +33,12 @@ export interface AgentEndpoint {
 export interface Provider {
   readonly name: string;
   startAgent(spec: AgentSpec, signal?: AbortSignal): Promise<AgentEndpoint>;
+  /**
+   * Start booting an agent before its code is known, so that the next startAgent() only hands it
+   * the archive (the local provider: node and the agent load while the CLI loads the user's module
+   * and bundles it). Left out where an agent costs money before it is asked for (a cloud instance).
+   */
+  prestart?(): void;
   /** Stop every agent this provider started. */
   shutdown(): Promise<void>;
 }

@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
  * file, relative to src/.
  */
 const LAYERS: readonly (readonly { group: string; paths: readonly string[] }[])[] = [
-  [{ group: "base", paths: ["errors.ts", "validation.ts", "sleep.ts", "parse-json.ts", "sdk-paths.ts", "stack-frames.ts", "clean-up-before-exit.ts"] }],
+  [{ group: "base", paths: ["errors.ts", "validation.ts", "sleep.ts", "parse-json.ts", "sdk-paths.ts", "stack-frames.ts", "clean-up-before-exit.ts", "debug-timing.ts"] }],
   [
     { group: "runtime", paths: ["runtime/"] },
     { group: "bundler", paths: ["bundler/"] },

@@ -13,6 +13,7 @@ import { AppRunner, createProvider, withRunner } from "../../app/run.ts";
 import { FlowError, ValidationError } from "../../errors.ts";
 import { providerName } from "../../providers/provider-name.ts";
 import { loadError } from "./load-error.ts";
+import { timingMark } from "../../debug-timing.ts";
 
 export interface RunCommandOptions {
   provider?: string;
@@ -29,17 +30,24 @@ export async function runCommand(target: string, args: string[], options: RunCom
       suggestions: ["flow run takes the path of a .ts file, relative to the current directory."],
     });
   }
+  // The agent boots while the module loads and is bundled (a local one; a cloud one is not free).
+  const agents = createProvider(provider);
+  agents.prestart?.();
   // This installation's ES module copy of the SDK, loaded before the user's file, so a CommonJS
   // project's `require("flow-sdk")` returns it instead of loading a second copy (require-entry.cts).
   await import("../../index.ts");
+  timingMark("sdk loaded");
   await import("../../register.ts");
-  const namespace = (await import(pathToFileURL(entry).href).catch((error: unknown) => {
+  timingMark("typescript loader registered");
+  const namespace = (await import(pathToFileURL(entry).href).catch(async (error: unknown) => {
+    await agents.shutdown();
     throw loadError(file, error);
   })) as Record<string, unknown>;
+  timingMark("user module loaded");
   nameFromExports(moduleExports(namespace));
   await nameFromModules();
 
-  const runner = new AppRunner(entry, createProvider(provider));
+  const runner = new AppRunner(entry, agents);
   runner.prepare();
   await withRunner(runner, async () => {
     if (functionName !== undefined) {

@@ -24,6 +24,7 @@ import { InstanceConnection, type Upload } from "./instance-connection.ts";
 import { placeBid, waitForRunningInstances } from "./instance-launch.ts";
 import { choosePlacement, placementNotes } from "./placement.ts";
 import { startAgentOnReservation } from "./reservation-agents.ts";
+import { timingMark } from "../../debug-timing.ts";
 import { buildStartupScript } from "./startup-script/index.ts";
 
 /** Archives up to this size ride inside the startup script; larger ones go over SFTP. */
@@ -118,10 +119,13 @@ export class FcpProvider implements Provider {
 
     try {
       const bid = await placing;
+      timingMark(`${spec.label}: bid placed`);
       await this.#bids.placed(name, bid.fid);
       const [instance] = await waitForRunningInstances(context, bid, signal === undefined ? {} : { signal });
+      timingMark(`${spec.label}: instance allocated`);
       connection = await InstanceConnection.open(instance!, key.pair, signal === undefined ? {} : { signal });
       await connection.waitUntilReady(signal);
+      timingMark(`${spec.label}: SSH ready`);
       const secret = randomBytes(32).toString("base64url");
       const { paths } = connection;
       const uploads: Upload[] = [
@@ -130,8 +134,11 @@ export class FcpProvider implements Provider {
         ...(inline ? [] : [{ data: archive, remotePath: paths.archive }]),
       ];
       await connection.upload(uploads);
+      timingMark(`${spec.label}: agent uploaded`);
       const port = await connection.agentPort(signal);
+      timingMark(`${spec.label}: agent listening`);
       tunnel = await connection.ssh.forward("127.0.0.1", port);
+      timingMark(`${spec.label}: forward open`);
       // A preempted or dead instance drops the SSH connection: the session sees its WebSocket
       // close, reports the agent lost (the retry policy takes it from there) and calls stop().
       void connection.ssh.closed.then(() => tunnel?.close()).catch(() => {});

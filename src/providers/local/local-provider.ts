@@ -29,38 +29,42 @@ export interface LocalProviderOptions {
   idleTimeoutMs?: number;
 }
 
+/** An agent process, started with or without its archive (then it waits for the archive's path on stdin). */
+interface AgentProcess {
+  child: ChildProcess;
+  secret: string;
+  tag: string;
+  stderrTail: string[];
+  stop(): Promise<void>;
+}
+
 export class LocalProvider implements Provider {
   readonly name = "local";
   /** Running agents and how to stop each. */
   readonly #children = new Map<ChildProcess, () => Promise<void>>();
   readonly #idleTimeoutMs: number;
+  /** One agent booted ahead by prestart(), waiting for the archive of the next startAgent(). */
+  #spare: AgentProcess | undefined;
+  #shutDown = false;
 
   constructor(options: LocalProviderOptions = {}) {
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
   }
 
+  prestart(): void {
+    if (this.#shutDown || (this.#spare && this.#spare.child.exitCode === null && this.#spare.child.signalCode === null)) return;
+    this.#spare = this.#spawn(undefined);
+  }
+
   async startAgent(spec: AgentSpec): Promise<AgentEndpoint> {
-    const secret = randomBytes(32).toString("base64url");
-    const tag = randomBytes(8).toString("hex");
-    // Function env and secrets arrive over the wire in the init message, as on the cloud.
-    const env = { ...machineEnv(), FLOW_AGENT_SECRET: secret, [AGENT_TAG_VARIABLE]: tag };
-
-    const child = spawn(
-      process.execPath,
-      [agentPath(), "--archive", spec.archive.path, "--exit-with-stdin", "--idle-timeout-ms", String(this.#idleTimeoutMs)],
-      { env, stdio: ["pipe", "pipe", "pipe"] },
-    );
-    const stop = () => stopChild(child, tag);
-    this.#children.set(child, stop);
-    child.once("exit", () => this.#children.delete(child));
-
-    const stderrTail: string[] = [];
-    createInterface({ input: child.stderr! }).on("line", (line) => {
-      stderrTail.push(line);
-      if (stderrTail.length > STDERR_TAIL_LINES) stderrTail.shift();
-      if (process.env.FLOW_DEBUG) process.stderr.write(`[flow-agent ${child.pid}] ${line}\n`);
-    });
-
+    let agent = this.#spare;
+    this.#spare = undefined;
+    if (agent && agent.child.exitCode === null && agent.child.signalCode === null && agent.child.stdin!.writable) {
+      agent.child.stdin!.write(`${spec.archive.path}\n`);
+    } else {
+      agent = this.#spawn(spec.archive.path);
+    }
+    const { child, secret, tag, stderrTail, stop } = agent;
     const port = await listeningPort(child).catch((error: Error) => {
       child.kill("SIGKILL");
       killTagged(`${AGENT_TAG_VARIABLE}=${tag}`, "SIGKILL");
@@ -74,7 +78,39 @@ export class LocalProvider implements Provider {
     };
   }
 
+  /** An agent for `archive`, or (undefined) one that reads its archive's path from stdin. */
+  #spawn(archive: string | undefined): AgentProcess {
+    const secret = randomBytes(32).toString("base64url");
+    const tag = randomBytes(8).toString("hex");
+    // Function env and secrets arrive over the wire in the init message, as on the cloud.
+    const env: Record<string, string> = { ...machineEnv(), FLOW_AGENT_SECRET: secret, [AGENT_TAG_VARIABLE]: tag };
+    // The agent prints its own phases under FLOW_DEBUG=timing (its stderr is shown under FLOW_DEBUG).
+    if (process.env.FLOW_DEBUG) env.FLOW_DEBUG = process.env.FLOW_DEBUG;
+
+    const archiveArgs = archive === undefined ? ["--archive-from-stdin"] : ["--archive", archive];
+    const child = spawn(
+      process.execPath,
+      [agentPath(), ...archiveArgs, "--exit-with-stdin", "--idle-timeout-ms", String(this.#idleTimeoutMs)],
+      { env, stdio: ["pipe", "pipe", "pipe"] },
+    );
+    // An agent that died early closes the pipe; the write that finds it closed is not an error here.
+    child.stdin!.on("error", () => {});
+    const stop = () => stopChild(child, tag);
+    this.#children.set(child, stop);
+    child.once("exit", () => this.#children.delete(child));
+
+    const stderrTail: string[] = [];
+    createInterface({ input: child.stderr! }).on("line", (line) => {
+      stderrTail.push(line);
+      if (stderrTail.length > STDERR_TAIL_LINES) stderrTail.shift();
+      if (process.env.FLOW_DEBUG) process.stderr.write(`[flow-agent ${child.pid}] ${line}\n`);
+    });
+    return { child, secret, tag, stderrTail, stop };
+  }
+
   async shutdown(): Promise<void> {
+    this.#shutDown = true;
+    this.#spare = undefined;
     await Promise.all([...this.#children.values()].map((stop) => stop()));
   }
 }

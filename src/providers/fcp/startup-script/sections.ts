@@ -302,13 +302,15 @@ function start(spec: StartupScriptSpec): Section {
   const lines = [`touch ${rooted(at.ready)}`, 'echo "[flow] ready"'];
   if (spec.expectUploads) {
     const waitSeconds = spec.uploadWaitSeconds ?? UPLOAD_WAIT_SECONDS;
-    const ticks = waitSeconds * 2;
+    // 20 checks a second: the agent starts within 50 ms of the client's `uploaded` marker (a
+    // test of a local file; the wait is on the client's critical path to its first result).
+    const ticks = waitSeconds * 20;
     lines.push(
       `echo "[flow] waiting for the client's uploads"`,
       "waited=0",
       `until [ -e ${rooted(at.uploaded)} ]; do`,
       `  if [ "$waited" -ge ${ticks} ]; then flow_fail "nothing was uploaded within ${waitSeconds} s (uploadTimeout): giving up"; fi`,
-      "  sleep 0.5",
+      "  sleep 0.05",
       "  waited=$((waited + 1))",
       "done",
       'echo "[flow] uploads received"',
