@@ -2,7 +2,7 @@
  * flow-agent: the process that runs user functions on the machine (this one, or a cloud instance).
  *
  *   node agent.mjs --archive code.tar.gz [--workspace DIR] [--host 127.0.0.1] [--port 0]
- *                  [--idle-timeout-ms 300000] [--exit-with-stdin]
+ *                  [--idle-timeout-ms 300000] [--exit-with-stdin] [--calls-dir DIR]
  *
  * This process is the control plane (agent.ts); it starts the same file with --worker for the
  * process that runs the user's code (worker.ts). The first worker is started before anything else
@@ -11,7 +11,9 @@
  * The session secret comes from FLOW_AGENT_SECRET or --secret-file, never from the command line
  * (where `ps` would show it), and is removed from the environment before any worker starts.
  * Once listening, it prints one JSON line on stdout: {"event":"listening","port":N,"pid":P}.
- * Without --workspace it works in a temporary directory of its own, removed when it exits.
+ * Without --workspace it works in a temporary directory of its own, removed when it exits. Its own
+ * files (what sessions spill to disk, and detached calls' records unless --calls-dir puts them
+ * elsewhere) live in the workspace's `.flow-agent` directory.
  */
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
@@ -32,6 +34,7 @@ async function main(): Promise<void> {
       "idle-timeout-ms": { type: "string", default: "300000" },
       "secret-file": { type: "string" },
       "exit-with-stdin": { type: "boolean", default: false },
+      "calls-dir": { type: "string" },
     },
   });
   if (!values.archive) throw new Error("--archive is required");
@@ -52,7 +55,7 @@ async function main(): Promise<void> {
   const env = { ...process.env } as Record<string, string>;
   const firstWorker = spawnWorker({ agentFile, cwd: workspace, env, tag: workerTag(tag, 1) });
 
-  const [{ Agent }, { prepareWorkspace }] = await Promise.all([import("./agent.ts"), import("./install.ts")]);
+  const [{ Agent, agentStateDirs }, { prepareWorkspace }] = await Promise.all([import("./agent.ts"), import("./install.ts")]);
   let exiting = false;
   const stop = (code: number) => {
     if (exiting) return;
@@ -70,6 +73,7 @@ async function main(): Promise<void> {
     idleTimeoutMs: Number(values["idle-timeout-ms"]),
     agentFile,
     workspace,
+    ...agentStateDirs(workspace, values["calls-dir"]),
     env,
     tag,
     firstWorker,
