@@ -1,6 +1,6 @@
 // Builds the package: the library and CLI (sharing chunks, so both see the same module state),
-// CommonJS builds of the library and the toolchain plugins (for `require`), the agent as one
-// self-contained file, and type declarations.
+// CommonJS builds of the library and the toolchain plugins (for `require`), the agent and the S3
+// helper as self-contained files, and type declarations.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
@@ -77,6 +77,16 @@ await Promise.all([
     // Client-only packages, reached through dynamic imports that never run inside an agent.
     external: ["esbuild", "tsx", "ssh2", "undici"],
     plugins: [noAppRunsInAgents],
+  }),
+  // The S3 helper, self-contained with the AWS SDK's S3 client: it runs on instances (and for
+  // local tasks) with nothing but Node.
+  build({
+    ...esm,
+    entryPoints: { "s3-copy": "src/providers/s3/s3-copy.ts" },
+    outdir: "dist",
+    outExtension: { ".js": ".mjs" },
+    banner: { js: requireShim },
+    minify: true,
   }),
 ]);
 if (!process.argv.includes("--no-types")) {

@@ -42,6 +42,9 @@ export interface BackendOptions {
   onProgress?: (message: string) => void;
 }
 
+/** An API key checked against the cloud before `flow init` stores it: its user and projects. */
+export { verifyApiKey } from "./providers/fcp/fcp-account.ts";
+
 export function backendFor(name: ProviderName, options: BackendOptions = {}): Backend {
   return name === "local" ? localBackend(options) : fcpBackend(options);
 }

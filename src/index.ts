@@ -68,7 +68,7 @@ export {
 export { InstanceTypeError } from "./instance-types/parse-instance-type.ts";
 
 // Tasks: commands on GPUs.
-export { Flow, DEFAULT_DATA_TARGET, type FlowOptions, type ListTasksOptions, type SubmitOptions, type Volumes } from "./client/flow.ts";
+export { Flow, DEFAULT_DATA_TARGET, type Dev, type DevConnection, type FlowOptions, type ListTasksOptions, type SubmitOptions, type Volumes } from "./client/flow.ts";
 export { Task, DEFAULT_LOG_TAIL_LINES, type LogsOptions } from "./client/task.ts";
 export type { TaskHandle, WaitOptions } from "./task/task-handle.ts";
 export type { TaskInfo } from "./task/task-info.ts";
@@ -76,6 +76,36 @@ export { TaskStatus, TASK_STATUSES, TERMINAL_STATUSES, isTerminalStatus } from "
 export type { Instance, InstanceStatus } from "./task/instance.ts";
 export type { CreateVolumeOptions, StorageInterface, Volume } from "./task/volume.ts";
 export type { User } from "./task/user.ts";
+
+// The cloud account: reservations, prices, quotas, SSH keys, dev machines.
+export {
+  DEFAULT_DEV_IDLE_MINUTES,
+  RESERVATION_STATUSES,
+  type AccountProject,
+  type AccountUser,
+  type CloudAccount,
+  type CreateReservationOptions,
+  type CurrentPrice,
+  type DevMachine,
+  type DevMachineOptions,
+  type DevMachines,
+  type DevSession,
+  type ExtendReservationOptions,
+  type PriceHistory,
+  type PriceQuery,
+  type Pricing,
+  type Quota,
+  type Reservation,
+  type ReservationEvent,
+  type ReservationOffer,
+  type ReservationQuote,
+  type Reservations,
+  type ReservationStatus,
+  type ReservationUsage,
+  type ReservationWindow,
+  type SshKey,
+  type SshKeys,
+} from "./providers/cloud-account.ts";
 export {
   DEFAULT_COMMAND,
   DEFAULT_IMAGE,

@@ -32,3 +32,8 @@ export function agentPath(): string {
 export function taskSupervisorPath(): string {
   return join(sdkRoot(), "dist", "task-supervisor.js");
 }
+
+/** The S3 helper (providers/s3/s3-copy.ts) with its S3 client, bundled by `npm run build`. */
+export function s3HelperPath(): string {
+  return join(sdkRoot(), "dist", "s3-copy.mjs");
+}

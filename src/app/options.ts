@@ -44,6 +44,12 @@ export const FunctionOptionsSchema = z
     maxPayloadBytes: z.number().int().positive().optional(),
     /** How many calls one agent runs at once. Default 64. */
     maxConcurrentInputs: z.number().int().min(1).max(10_000).optional(),
+    /**
+     * A reservation's id (`res_…`) or name: on the cloud the function's agents run on its
+     * instances instead of spot bids of their own. The local provider runs them here, as it
+     * does with `gpu`.
+     */
+    reservation: z.string().min(1, "must be a reservation id or name").optional(),
     /** Container image the function runs in on the cloud. */
     image: z.string().min(1).optional(),
     /** Packages to keep out of the bundle and install on the agent with npm. */

@@ -193,6 +193,7 @@ export class AppRunner implements Host {
     const spec: AgentSpec = { label: record.id ?? `function #${record.index}`, archive };
     if (options.gpu !== undefined) spec.gpu = options.gpu;
     if (options.image !== undefined) spec.image = options.image;
+    if (options.reservation !== undefined) spec.reservation = options.reservation;
     return startAgentSession(this.#provider, spec, options, { exposeExports: this.#options.exposeExports ?? false });
   }
 

@@ -7,15 +7,33 @@ import { Command, Option } from "commander";
 import { ValidationError } from "../errors.ts";
 import { providerOfTaskId } from "../providers/provider-name.ts";
 import { TASK_STATUSES } from "../task/task-status.ts";
+import { DEFAULT_DEV_IDLE_MINUTES, RESERVATION_STATUSES } from "../providers/cloud-account.ts";
+import { collect } from "./cli-inputs.ts";
 import { cancelCommand } from "./commands/cancel.ts";
 import { catalogCommand } from "./commands/catalog.ts";
+import { devCommand } from "./commands/dev.ts";
 import { formatError } from "./error-output.ts";
 import { initCommand } from "./commands/init.ts";
 import { listCommand } from "./commands/list.ts";
 import { logsCommand } from "./commands/logs.ts";
+import { portForwardCommand } from "./commands/port-forward.ts";
+import { pricingCommand } from "./commands/pricing.ts";
+import { quotasCommand } from "./commands/quotas.ts";
+import {
+  reserveCancelCommand,
+  reserveCreateCommand,
+  reserveExtendCommand,
+  reserveListCommand,
+  reservePauseCommand,
+  reserveQuoteCommand,
+  reserveShowCommand,
+} from "./commands/reserve.ts";
 import { runTaskCommand, TASK_FLAGS, type RunTaskOptions } from "./commands/run-task.ts";
 import { sshCommand } from "./commands/ssh.ts";
+import { sshKeysAddCommand, sshKeysDeleteCommand, sshKeysListCommand } from "./commands/ssh-keys.ts";
 import { statusCommand } from "./commands/status.ts";
+import { pauseCommand, repriceCommand, resumeCommand } from "./commands/task-actions.ts";
+import { volumesCreateCommand, volumesDeleteCommand, volumesListCommand, volumesRenameCommand } from "./commands/volumes.ts";
 
 const program = new Command()
   .name("flow")
@@ -25,7 +43,15 @@ const program = new Command()
 // No commander default: unset, the provider comes from FLOW_PROVIDER or `provider:` in a config file.
 const providerOption = () =>
   new Option("--provider <name>", 'where it runs: "local" (this machine) or "fcp" (the Mithril GPU cloud); default: FLOW_PROVIDER, else `provider:` in .flow/config.yaml, else local');
+/** For commands only the cloud answers (reservations, prices, keys, dev machines): they default to it. */
+const cloudProviderOption = () => new Option("--provider <name>", 'the cloud to ask: "fcp" (the default: only the cloud has these)');
+/** Commands (and command groups) only the cloud answers; see the hook below. */
+const CLOUD_COMMANDS = ["reserve", "pricing", "quotas", "ssh-keys", "dev"];
 const TASK_HELP = "task id (or name: the newest task with it)";
+/** Commands that take a task id first: its form says which provider it lives on (see the hook below). */
+const TASK_COMMANDS = ["status", "logs", "cancel", "ssh", "port-forward", "pause", "resume", "reprice"];
+
+program.commandsGroup("Run:");
 
 const runCommandSpec = program
   .command("run")
@@ -42,6 +68,20 @@ const runCommandSpec = program
       "Everything after file.ts goes to its entrypoint; flow's own options go before the file.",
     ].join("\n"),
   )
+  .addHelpText(
+    "after",
+    [
+      "",
+      "Examples:",
+      '  flow run "python train.py" -i 8xh100 --num-instances 2 --priority high',
+      '  flow run "python train.py" -i a100 --volume ckpt:/mnt/ckpt:100 --env-file .env --wait',
+      '  flow run "python prep.py" -i a100 --data /data=s3://bucket/imagenet --ssh-key laptop',
+      '  flow run "python serve.py" -i a100 --image pytorch/pytorch:latest --port 8080',
+      '  flow run "nvidia-smi" --reservation res_abc123          (on capacity you reserved)',
+      '  flow run "python train.py" -i a100 --reserved-hours 6 --start-time 2030-07-01T09:00:00Z',
+      '  flow run "python train.py" -i a100 --allocation-mode auto   (a reservation if one fits)',
+    ].join("\n"),
+  )
   .argument("<target>", "a command line, a .yaml/.yml task file, or file.ts[::name]")
   .argument("[args...]", "with file.ts::name: one JSON value per parameter; with file.ts: the entrypoint's argv; otherwise the rest of the command's argv")
   .addOption(providerOption())
@@ -49,11 +89,25 @@ const runCommandSpec = program
   .option("-w, --wait", "wait for the task, streaming its output; exit with its exit code")
   .option("-i, --instance-type <type>", 'instance type, e.g. "a100", "8xh100", "a100-80gb.sxm.1x"')
   .option("--min-gpu-memory-gb <gb>", "pick the cheapest type with this much memory per GPU instead")
+  .option("--num-instances <n>", "nodes of a multi-node task (each gets FLOW_NODE_RANK, FLOW_MAIN_IP)")
   .option("-n, --name <name>", "task name (a unique suffix is added)")
   .option("-e, --env <KEY=VALUE...>", "environment variables for the task (repeatable)")
+  .option("--env-file <file>", "environment variables from a .env file (--env wins over it)")
+  .option("--image <image>", "container image the command runs in (where the instance has Docker)")
+  .option("--working-dir <dir>", "where the code is mounted in the container (default /workspace)")
+  .addOption(new Option("--priority <tier>", "how far over the spot price to bid: low (1×), med (1.25×), high (1.5×)").choices(["low", "med", "high"]))
   .option("--max-price-per-hour <usd>", "refuse instance types that cost more")
   .option("--max-run-time-hours <hours>", "stop the task after this long (it fails)")
   .option("--region <region>", "run in this region (default: the cheapest with capacity)")
+  .option("--volume <name:/path[:size]>", "mount a volume, created (SIZE GB) if it does not exist; vol_…:/path for one by id (repeatable)", collect)
+  .option("--data </path=source>", "mount data at a path: s3://bucket/prefix, volume://name (repeatable)", collect)
+  .option("--port <port>", "expose a port (1024 or higher) (repeatable)", collect)
+  .option("--ssh-key <name>", "also let this registered SSH key into the instances (repeatable; see flow ssh-keys)", collect)
+  .option("--reservation <id>", "run on this reservation's instances (see flow reserve)")
+  .addOption(new Option("--allocation-mode <mode>", "spot (default), reserved, or auto: a matching active reservation if there is one, else spot").choices(["spot", "reserved", "auto"]))
+  .option("--reserved-hours <hours>", "reserve capacity for this task: how long (3-336 hours)")
+  .option("--start-time <time>", "with --reserved-hours: when the reservation starts (ISO 8601, e.g. 2030-07-01T09:00:00Z)")
+  .option("--terminate-on-exit", "release the instance as soon as the command exits (default: it stays 10 minutes for flow ssh and logs)")
   .option("--code-root <dir>", "the directory to upload (default: the current one)")
   .option("--no-upload-code", "upload no code; the command brings its own")
   .action(async (target: string, args: string[], options: RunTaskOptions) => {
@@ -71,8 +125,35 @@ const runCommandSpec = program
   });
 
 program
+  .command("dev")
+  .summary("A persistent cloud machine for interactive work: a shell there, or a command")
+  .description(
+    [
+      "Start (or reuse) your dev machine, sync the code directory to it, and open a shell there:",
+      "  flow dev                         a shell on it",
+      "  flow dev -- python train.py      run a command there (seconds the second time: no new bid)",
+      "  flow dev --stop                  stop it",
+      "It stops by itself after --idle-minutes without a session (enforced on the machine, so a",
+      "forgotten one stops even if this laptop is closed); flow status says when.",
+    ].join("\n"),
+  )
+  .argument("[command...]", "run this there instead of a shell")
+  .option("-i, --instance-type <type>", "for a new machine (default a100)")
+  .option("--idle-minutes <minutes>", `power off after this long without a session (default ${DEFAULT_DEV_IDLE_MINUTES})`)
+  .option("--region <region>", "for a new machine")
+  .option("--max-price-per-hour <usd>", "for a new machine")
+  .option("--code-root <dir>", "the directory to sync (default: the current one)")
+  .option("--no-sync", "do not sync the code directory")
+  .option("--stop", "stop your dev machine")
+  .addOption(cloudProviderOption())
+  .option("--json", "with --stop: print the stopped task as JSON")
+  .action(devCommand);
+
+program.commandsGroup("Tasks:");
+
+program
   .command("status")
-  .description("Show one task in detail, or the most recent tasks")
+  .description("Show one task in detail, or the most recent tasks (and when the dev machine stops)")
   .argument("[task]", TASK_HELP)
   .addOption(providerOption())
   .option("--json", "print as JSON")
@@ -85,16 +166,10 @@ program
   .option("-f, --follow", "keep printing new lines until the task ends")
   .option("--tail <lines>", "how many of the last lines to print first", "100")
   .option("--stderr", "the task's stderr instead of its stdout")
+  .option("--startup", "how its machine was prepared (the boot log: why a task never started) instead")
+  .option("--node <n>", "which instance of a multi-node task (0-based)")
   .addOption(providerOption())
   .action(logsCommand);
-
-program
-  .command("cancel")
-  .description("Stop a task and everything it started")
-  .argument("<task>", TASK_HELP)
-  .addOption(providerOption())
-  .option("--json", "print the task as JSON")
-  .action(cancelCommand);
 
 program
   .command("list")
@@ -106,15 +181,12 @@ program
   .action(listCommand);
 
 program
-  .command("catalog")
-  .description("List the instance types on offer, with regions, prices and capacity")
-  .option("--gpu <model>", 'only this GPU model, e.g. "a100"')
-  .option("--min-gpu-memory-gb <gb>", "at least this much memory per GPU")
-  .option("--max-price-per-hour <usd>", "at most this price")
-  .option("--region <region>", "only this region")
+  .command("cancel")
+  .description("Stop a task and everything it started")
+  .argument("<task>", TASK_HELP)
   .addOption(providerOption())
-  .option("--json", "print as JSON")
-  .action(catalogCommand);
+  .option("--json", "print the task as JSON")
+  .action(cancelCommand);
 
 program
   .command("ssh")
@@ -125,10 +197,51 @@ program
   .addOption(providerOption())
   .action(sshCommand);
 
+program
+  .command("pause")
+  .description("Stop a running cloud task's instances, keeping their disks; billing stops")
+  .argument("<task>", TASK_HELP)
+  .addOption(providerOption())
+  .option("--json", "print the task as JSON")
+  .action(pauseCommand);
+
+program
+  .command("resume")
+  .description("Boot a paused task's instances again (its command starts over)")
+  .argument("<task>", TASK_HELP)
+  .addOption(providerOption())
+  .option("--json", "print the task as JSON")
+  .action(resumeCommand);
+
+program
+  .command("reprice")
+  .description("Set the most a cloud task's bid pays per instance-hour: raise it when it is outbid")
+  .argument("<task>", TASK_HELP)
+  .argument("<price>", "dollars per instance-hour, e.g. 4.50")
+  .addOption(providerOption())
+  .option("--json", "print the task as JSON")
+  .action(repriceCommand);
+
+program
+  .command("port-forward")
+  .description("Reach a task's ports from this machine (its `ports`; on the cloud through SSH), until Ctrl-C")
+  .argument("<task>", TASK_HELP)
+  .argument("[ports...]", "which of the task's ports (default: all of them)")
+  .option("--local-port <port...>", "the local port for each port, in order (default: free ones)")
+  .option("--node <n>", "which instance of a multi-node task (0-based)", "0")
+  .addOption(providerOption())
+  .action(portForwardCommand);
+
 // A task id says where its task lives, so `flow logs bid_…` needs no --provider fcp; an explicit
-// --provider or FLOW_PROVIDER still decides.
+// --provider or FLOW_PROVIDER still decides. Commands only the cloud answers ask the cloud unless
+// told otherwise: a configured `provider: local` has no reservations to show.
 program.hook("preAction", (_program, command) => {
-  if (!["status", "logs", "cancel", "ssh"].includes(command.name())) return;
+  const group = command.parent === program ? command : command.parent;
+  if (group !== null && CLOUD_COMMANDS.includes(group.name())) {
+    if (command.getOptionValueSource("provider") === undefined) command.setOptionValue("provider", "fcp");
+    return;
+  }
+  if (!TASK_COMMANDS.includes(command.name())) return;
   const taskId = command.args[0];
   const inferred = taskId === undefined ? undefined : providerOfTaskId(taskId);
   if (inferred !== undefined && command.getOptionValueSource("provider") === undefined && !process.env["FLOW_PROVIDER"]) {
@@ -136,12 +249,162 @@ program.hook("preAction", (_program, command) => {
   }
 });
 
+program.commandsGroup("Cloud account:");
+
+const reserve = program
+  .command("reserve")
+  .description("Reserved capacity: instances that are never preempted, for a window you choose")
+  .addHelpText(
+    "after",
+    [
+      "",
+      "Examples:",
+      "  flow reserve quote -i 8xh100 --hours 24 -n 2",
+      "  flow reserve create -i a100 --hours 3                        (starts now)",
+      "  flow reserve create -i 8xh100 --hours 48 --start 2030-07-01T09:00:00Z --region us-central1-b",
+      '  flow run "python train.py" --reservation res_abc123         (a task on it)',
+      "  flow reserve extend res_abc123 --hours 12 ; flow reserve cancel res_abc123",
+    ].join("\n"),
+  );
+const windowOptions = (command: Command) =>
+  command
+    .requiredOption("-i, --instance-type <type>", 'what to reserve, e.g. "a100", "8xh100"')
+    .requiredOption("--hours <hours>", "how long: 3 to 336 hours (14 days)")
+    .option("--start <time>", "when it starts (ISO 8601 with a zone, e.g. 2030-07-01T09:00:00Z); default now")
+    .option("--region <region>", "where (default: the cheapest region with the capacity)")
+    .option("-n, --num-instances <n>", "how many instances (default 1)")
+    .addOption(cloudProviderOption())
+    .option("--json", "print as JSON");
+windowOptions(reserve.command("quote").description("What a reservation would cost, per offer, and whether it is available")).action(reserveQuoteCommand);
+windowOptions(reserve.command("create").description("Reserve capacity (it says the price before it buys)"))
+  .option("--name <name>", "a name for listings")
+  .option("--offer <key>", 'which offer: "standard" (default) or another from flow reserve quote')
+  .option("--max-unit-price <usd>", "refuse if the price per instance-hour is above this")
+  .action(reserveCreateCommand);
+reserve
+  .command("list")
+  .description("Your reservations, newest first")
+  .addOption(new Option("--status <status>", "only these").choices(RESERVATION_STATUSES))
+  .addOption(cloudProviderOption())
+  .option("--json", "print as JSON")
+  .action(reserveListCommand);
+reserve
+  .command("show")
+  .description("One reservation: its instances, window, price, cost so far and history")
+  .argument("<reservation>", "reservation id (or name)")
+  .addOption(cloudProviderOption())
+  .option("--json", "print as JSON")
+  .action(reserveShowCommand);
+reserve
+  .command("extend")
+  .description("Make a reservation last longer (the added time is bought at today's price)")
+  .argument("<reservation>", "reservation id (or name)")
+  .option("--hours <hours>", "add this many hours")
+  .option("--until <time>", "or extend to this time (ISO 8601 with a zone)")
+  .addOption(cloudProviderOption())
+  .option("--json", "print as JSON")
+  .action(reserveExtendCommand);
+reserve
+  .command("pause")
+  .description("Stop every instance of a reservation (flex offers credit the time)")
+  .argument("<reservation>", "reservation id (or name)")
+  .addOption(cloudProviderOption())
+  .option("--json", "print as JSON")
+  .action((id: string, options: { provider?: string; json?: boolean }) => reservePauseCommand(id, options, true));
+reserve
+  .command("resume")
+  .description("Boot a paused reservation's instances again")
+  .argument("<reservation>", "reservation id (or name)")
+  .addOption(cloudProviderOption())
+  .option("--json", "print as JSON")
+  .action((id: string, options: { provider?: string; json?: boolean }) => reservePauseCommand(id, options, false));
+reserve
+  .command("cancel")
+  .description("Give a reservation back: its instances end, credited for the time left")
+  .argument("<reservation>", "reservation id (or name)")
+  .addOption(cloudProviderOption())
+  .option("--json", "print as JSON")
+  .action(reserveCancelCommand);
+
+program
+  .command("pricing")
+  .description("Spot and reserved prices now, with capacity; --history charts the spot price")
+  .option("--gpu <model>", 'only this GPU model, e.g. "h100"')
+  .option("-i, --instance-type <type>", 'only this instance type, e.g. "8xh100"')
+  .option("--region <region>", "only this region")
+  .option("--history <span>", "the spot price over the last span: 90m, 24h, 7d")
+  .addOption(cloudProviderOption())
+  .option("--json", "print as JSON")
+  .action(pricingCommand);
+
+program.command("quotas").description("Your project's quotas and how much of each is used").addOption(cloudProviderOption()).option("--json", "print as JSON").action(quotasCommand);
+
+program
+  .command("catalog")
+  .description("The instance types on offer: each region's spot price and free capacity side by side")
+  .option("--gpu <model>", 'only this GPU model, e.g. "a100"')
+  .option("--min-gpu-memory-gb <gb>", "at least this much memory per GPU")
+  .option("--max-price-per-hour <usd>", "at most this price")
+  .option("--region <region>", "only this region")
+  .addOption(providerOption())
+  .option("--json", "print as JSON")
+  .action(catalogCommand);
+
+const volumes = program.command("volumes").description("Persistent volumes: sizes, regions, and the tasks that use them");
+volumes.command("list").description("List volumes").addOption(providerOption()).option("--json", "print as JSON").action(volumesListCommand);
+volumes
+  .command("create")
+  .description("Create a volume")
+  .argument("<name>", "3-64 lowercase letters, digits and dashes")
+  .option("--size-gb <gb>", "size (default 1)")
+  .option("--region <region>", "where (tasks that mount it run there; default: the configured region)")
+  .addOption(new Option("--interface <kind>", "block (a disk, default) or file (a share several instances can mount)").choices(["block", "file"]))
+  .addOption(providerOption())
+  .option("--json", "print as JSON")
+  .action(volumesCreateCommand);
+volumes
+  .command("delete")
+  .description("Delete a volume and its data (refused while a task uses it)")
+  .argument("<volume>", "volume id or name")
+  .addOption(providerOption())
+  .option("--json", "print as JSON")
+  .action(volumesDeleteCommand);
+volumes
+  .command("rename")
+  .description("Rename a volume")
+  .argument("<volume>", "volume id or name")
+  .argument("<name>", "the new name")
+  .addOption(providerOption())
+  .option("--json", "print as JSON")
+  .action(volumesRenameCommand);
+
+const sshKeys = program.command("ssh-keys").description("The SSH keys registered with your project");
+sshKeys.command("list").description("List the keys, with the tasks that use them").addOption(cloudProviderOption()).option("--json", "print as JSON").action(sshKeysListCommand);
+sshKeys
+  .command("add")
+  .description("Register a public key")
+  .argument("<name>", "a name for it")
+  .argument("<key>", "a .pub file, or the public key itself")
+  .addOption(cloudProviderOption())
+  .option("--json", "print as JSON")
+  .action(sshKeysAddCommand);
+sshKeys
+  .command("delete")
+  .description("Remove a key (refused while a running task uses it)")
+  .argument("<key>", "key id or name")
+  .addOption(cloudProviderOption())
+  .option("--json", "print as JSON")
+  .action(sshKeysDeleteCommand);
+
+program.commandsGroup("Setup:");
+
 program
   .command("init")
-  .description("Write ~/.flow/config.yaml (mode 0600): asks on a terminal, or takes the flags")
+  .description("Write ~/.flow/config.yaml (mode 0600), checking the key and project with the cloud: asks on a terminal, or takes the flags")
   .option("--api-key <key>", "your API key (prefer the prompt: flags end up in shell history)")
-  .option("--project <project>", "your project")
+  .option("--project <project>", "your project (on a terminal, picked from the key's projects)")
   .option("--region <region>", 'bid only in this region (default: the cheapest with capacity; "any" removes a stored one)')
+  .addOption(new Option("--provider <name>", "where flow runs things by default: local (this machine) or fcp (the cloud)").choices(["local", "fcp", "mithril"]))
   .option("--api-url <url>", "API endpoint")
   .option("--json", "print what was written (key redacted) as JSON")
   .action(initCommand);

@@ -54,3 +54,19 @@ export function formatTable(header: string[], rows: string[][]): string {
       .trimEnd();
   return [line(header), ...rows.map(line)].join("\n");
 }
+
+/** `2030-07-01T09:00:00Z`: to the second, in UTC. */
+export function formatTime(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+/** Dollars with cents: `$12.50`. */
+export function usd(amount: number): string {
+  return `$${amount.toFixed(2)}`;
+}
+
+/** `key  value` rows under a title, keys aligned: the detail view of one thing. */
+export function formatDetails(title: string, rows: readonly (readonly [string, string])[]): string {
+  const width = Math.max(...rows.map(([key]) => key.length));
+  return [title, ...rows.map(([key, value]) => `  ${key.padEnd(width)}  ${value}`)].join("\n");
+}

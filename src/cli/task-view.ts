@@ -5,29 +5,70 @@
 import type { Task } from "../client/task.ts";
 import { formatDuration, formatTable, paint, paintStatus } from "./output.ts";
 
-export function describeTask(task: Task): string {
+/** `extra`: rows a command knows beyond the task's own (a dev machine's autostop). */
+export function describeTask(task: Task, extra: readonly (readonly [string, string])[] = []): string {
   const rows: [string, string][] = [
     ["status", `${paintStatus(task.status)}${task.message === undefined ? "" : ` (${task.message})`}`],
-    ["instance", runsHere(task) ? `this machine (local provider${notApplied(task)})` : `${task.numInstances} × ${task.instanceType} in ${task.region}, up to ${task.costPerHour}/h`],
+    ["instance", runsHere(task) ? `this machine (local provider${notApplied(task)})` : placement(task)],
     ["command", commandText(task)],
     ["created", task.createdAt.toISOString()],
   ];
   if (task.startedAt !== undefined) rows.push(["started", task.startedAt.toISOString()]);
   if (task.completedAt !== undefined) rows.push(["ended", task.completedAt.toISOString()]);
   rows.push(["ran for", formatDuration(runningTimeMs(task))]);
+  if (!runsHere(task)) rows.push(["cost", costText(task)]);
   if (task.exitCode !== undefined) rows.push(["exit code", String(task.exitCode)]);
+  for (const attempt of task.attempts ?? []) {
+    const took = attempt.endedAt === undefined ? "" : ` for ${formatDuration(attempt.endedAt.getTime() - attempt.startedAt.getTime())}`;
+    rows.push([`attempt ${attempt.attempt}`, `${attempt.id} from ${attempt.startedAt.toISOString()}${took}${attempt.outcome === undefined ? (attempt.attempt === task.attempt ? " (current)" : "") : `: ${attempt.outcome}`}`]);
+  }
+  for (const [port, url] of Object.entries(task.endpoints)) rows.push([`port ${port}`, url]);
   const workspace = task.providerMetadata["workspace"];
   if (typeof workspace === "string") rows.push(["workspace", workspace]);
   if (task.shellCommand !== undefined) rows.push(["ssh", task.shellCommand]);
+  rows.push(...extra.map(([key, value]): [string, string] => [key, value]));
   const width = Math.max(...rows.map(([k]) => k.length));
   return [`${paint(task.taskId, "bold")}  ${task.name}`, ...rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`)].join("\n");
 }
 
 export function taskTable(tasks: readonly Task[]): string {
   return formatTable(
-    ["ID", "NAME", "STATUS", "INSTANCE", "CREATED", "RAN FOR"],
-    tasks.map((t) => [t.taskId, t.name, paintStatus(t.status), t.instanceType, `${formatDuration(Date.now() - t.createdAt.getTime())} ago`, formatDuration(runningTimeMs(t))]),
+    ["ID", "NAME", "STATUS", "INSTANCE", "CREATED", "RAN FOR", "PRICE/H", "COST"],
+    tasks.map((t) => [
+      t.taskId,
+      t.name,
+      `${paintStatus(t.status)}${isOutbid(t) ? " (outbid)" : ""}${(t.attempt ?? 1) > 1 ? ` (attempt ${t.attempt})` : ""}`,
+      t.instanceType,
+      `${formatDuration(Date.now() - t.createdAt.getTime())} ago`,
+      formatDuration(runningTimeMs(t)),
+      // A local task has no price: it runs on this machine.
+      runsHere(t) ? "-" : pricePaid(t),
+      runsHere(t) ? "-" : (t.totalCost ?? "-"),
+    ]),
   );
+}
+
+/** A cloud task whose bid is under the spot price: it waits until its limit is raised. */
+export function isOutbid(task: Task): boolean {
+  return task.providerMetadata["outbid"] === true;
+}
+
+/** `$2.00/h paid (bid up to $2.50/h), $0.37 so far` (or `in all`, once it ended). */
+function costText(task: Task): string {
+  const limit = task.providerMetadata["limitPrice"];
+  const bid = typeof limit === "string" && limit !== task.costPerHour ? ` (bid up to ${limit}/h)` : "";
+  const per = task.numInstances > 1 ? " per instance" : "";
+  const total = task.totalCost === undefined ? "" : `, ${task.totalCost} ${task.isTerminal ? "in all" : "so far"}`;
+  return `${task.costPerHour}/h${per}${paidYet(task) ? " paid" : " at most"}${bid}${total}`;
+}
+
+function pricePaid(task: Task): string {
+  return paidYet(task) ? task.costPerHour : `≤${task.costPerHour}`;
+}
+
+/** Whether costPerHour is a price paid (billed) rather than the bid's limit. */
+function paidYet(task: Task): boolean {
+  return runsHere(task) || task.providerMetadata["limitPrice"] !== task.costPerHour || (task.totalCost !== undefined && task.totalCost !== "$0.00");
 }
 
 /**
@@ -37,7 +78,20 @@ export function taskTable(tasks: readonly Task[]): string {
 export function submittedLine(task: Task): string {
   const head = `Submitted ${paint(task.taskId, "bold")} (${task.name})`;
   if (runsHere(task)) return `${head} (local: runs on this machine${notApplied(task)}; add --provider fcp for the cloud)`;
-  return `${head}: ${task.numInstances} × ${task.instanceType} in ${task.region}, up to ${task.costPerHour}/h`;
+  return `${head}: ${where(task)}`;
+}
+
+/** `1 × a100-80gb.sxm.1x in us-central1-b`, or `…, reserved (res_…)`: where it runs; the cost row says what it costs. */
+function placement(task: Task): string {
+  const reservation = task.providerMetadata["reservation"];
+  return `${task.numInstances} × ${task.instanceType} in ${task.region}${typeof reservation === "string" ? `, reserved (${reservation})` : ""}`;
+}
+
+/** `1 × a100-80gb.sxm.1x in us-central1-b, up to $2.50/h`, or `…, reserved (res_…) at $2.16/h`. */
+function where(task: Task): string {
+  const reservation = task.providerMetadata["reservation"];
+  const price = typeof reservation === "string" ? `reserved (${reservation}) at ${task.costPerHour}/h` : `up to ${task.costPerHour}/h`;
+  return `${task.numInstances} × ${task.instanceType} in ${task.region}, ${price}`;
 }
 
 /** `task-… completed in 3s`, `task-… failed after 1m 02s: exited with code 3`, `bid_… cancelled before it started: …`. */
@@ -60,10 +114,9 @@ function runsHere(task: Task): boolean {
 
 /** `; instance type a100 is not applied locally`, for what the task asked of a machine it does not get. */
 function notApplied(task: Task): string {
-  const config = task.config;
-  if (config?.instanceType !== undefined) return `; instance type ${config.instanceType} is not applied locally`;
-  if (config?.minGpuMemoryGb !== undefined) return `; ${config.minGpuMemoryGb} GB of GPU memory is not applied locally`;
-  return "";
+  const list = task.providerMetadata["notApplied"];
+  if (!Array.isArray(list) || list.length === 0) return "";
+  return `; ${list.join(", ")} ${list.length === 1 ? "is" : "are"} not applied locally`;
 }
 
 /** What `flow run --wait` exits with: 0 for completed, else the task's exit code, else 1. */

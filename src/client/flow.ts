@@ -15,9 +15,21 @@ import path from "node:path";
 import { backendFor } from "../backends.ts";
 import type { FlowConfig } from "../config/flow-config.ts";
 import { loadConfig } from "../config/load-config.ts";
-import { ValidationError } from "../errors.ts";
+import { ProviderError, ValidationError } from "../errors.ts";
 import type { InstanceCatalog } from "../instance-types/catalog.ts";
 import { providerName } from "../providers/provider-name.ts";
+import type {
+  AccountProject,
+  AccountUser,
+  CloudAccount,
+  DevMachine,
+  DevMachineOptions,
+  DevMachines,
+  Pricing,
+  Quota,
+  Reservations,
+  SshKeys,
+} from "../providers/cloud-account.ts";
 import type { TaskProvider } from "../providers/task-provider.ts";
 import { packageCode } from "../task/code-package.ts";
 import type { MountSpec } from "../task/mount-spec.ts";
@@ -74,14 +86,49 @@ export interface ListTasksOptions {
 export interface Volumes {
   create(options?: CreateVolumeOptions): Promise<Volume>;
   list(): Promise<Volume[]>;
-  /** By id or name. */
+  /** By id or name; refused while a task uses it, naming the task. */
   delete(idOrName: string): Promise<void>;
+  /** By id or name. */
+  rename(idOrName: string, name: string): Promise<Volume>;
+}
+
+/** A persistent instance for interactive work: `flow dev`. */
+export interface Dev {
+  /** The live dev machine (and when it stops itself), if there is one. */
+  status(): Promise<DevMachine | undefined>;
+  /**
+   * Reuses the live dev machine (applying `idleMinutes` when given) or starts one; resolves
+   * once it accepts commands, with a session open to it: attach() to it, or close() it.
+   */
+  start(options?: DevMachineOptions): Promise<DevConnection>;
+  /** Stops the live dev machine; undefined when there was none. */
+  stop(): Promise<Task | undefined>;
+}
+
+export interface DevConnection {
+  readonly machine: DevMachine;
+  /** Whether start() started the machine (false: it was up already). */
+  readonly started: boolean;
+  /**
+   * Syncs the code root (`codeRoot`, else the working directory; not with `uploadCode: false`)
+   * to the machine, then runs `command` there — or, without one, an interactive shell — attached
+   * to this terminal, and ends the session. Resolves with the exit code.
+   */
+  attach(options?: { command?: string; codeRoot?: string; uploadCode?: boolean }): Promise<number>;
+  /** Ends the session without running anything. */
+  close(): void;
 }
 
 export class Flow {
   readonly config: FlowConfig;
   readonly provider: TaskProvider;
   readonly volumes: Volumes;
+  /** Reserved capacity: quote, create, list, get, extend, pause/resume, cancel, history, usage. */
+  readonly reservations: Reservations;
+  /** Spot and reserved prices, now and over time. */
+  readonly pricing: Pricing;
+  readonly sshKeys: SshKeys;
+  readonly dev: Dev;
   readonly #cwd: string;
 
   constructor(options: FlowOptions = {}) {
@@ -107,7 +154,90 @@ export class Flow {
       create: (volume = {}) => provider.createVolume(volume),
       list: () => provider.listVolumes(),
       delete: (idOrName) => provider.deleteVolume(idOrName),
+      rename: (idOrName, name) => {
+        if (provider.renameVolume === undefined) throw new ProviderError(`The ${provider.name} provider cannot rename volumes.`);
+        return provider.renameVolume(idOrName, name);
+      },
     };
+    // Resolved per call: the local provider has none of these, and says so only when asked.
+    const reservations = () => this.#account("reservations").reservations;
+    this.reservations = {
+      quote: (window) => reservations().quote(window),
+      create: (options) => reservations().create(options),
+      list: (options) => reservations().list(options),
+      get: (id) => reservations().get(id),
+      extensionAvailability: (id) => reservations().extensionAvailability(id),
+      extend: (id, options) => reservations().extend(id, options),
+      update: (id, change) => reservations().update(id, change),
+      cancel: (id) => reservations().cancel(id),
+      terminateInstances: (id, instanceIds) => reservations().terminateInstances(id, instanceIds),
+      history: (id) => reservations().history(id),
+      usage: (id) => reservations().usage(id),
+    };
+    this.pricing = {
+      current: (query) => this.#account("prices").pricing.current(query),
+      history: (query) => this.#account("price history").pricing.history(query),
+    };
+    this.sshKeys = {
+      list: () => this.#account("SSH keys").sshKeys.list(),
+      add: (name, publicKey) => this.#account("SSH keys").sshKeys.add(name, publicKey),
+      delete: (idOrName) => this.#account("SSH keys").sshKeys.delete(idOrName),
+    };
+    this.dev = {
+      status: () => this.#devMachines().find(),
+      start: async (options = {}) => {
+        const session = await this.#devMachines().start(options);
+        return {
+          machine: session.machine,
+          started: session.started,
+          close: () => session.close(),
+          attach: async (work = {}) => {
+            const code = work.uploadCode === false ? undefined : await packageCode(path.resolve(this.#cwd, work.codeRoot ?? ".")).catch((error: unknown) => {
+              session.close();
+              throw error;
+            });
+            return session.attach({ ...(code === undefined ? {} : { code }), ...(work.command === undefined ? {} : { command: work.command }) });
+          },
+        };
+      },
+      stop: async () => {
+        const info = await this.#devMachines().stop();
+        return info === undefined ? undefined : new Task(info, this.provider);
+      },
+    };
+  }
+
+  /** The project's quotas: what is used of each limit. */
+  quotas(): Promise<Quota[]> {
+    return this.#account("quotas").quotas();
+  }
+
+  /** Who the API key belongs to. */
+  user(): Promise<AccountUser> {
+    return this.#account("the account").user();
+  }
+
+  /** The projects the API key can use. */
+  projects(): Promise<AccountProject[]> {
+    return this.#account("projects").projects();
+  }
+
+  #account(what: string): CloudAccount {
+    const { account } = this.provider;
+    if (account !== undefined) return account;
+    throw new ProviderError(`The ${this.provider.name} provider has no ${what}: that is the cloud's.`, {
+      suggestions: ['use the cloud: --provider fcp, FLOW_PROVIDER=fcp, or new Flow({ provider: "fcp" })'],
+      errorCode: "not_a_cloud",
+    });
+  }
+
+  #devMachines(): DevMachines {
+    const { devMachines } = this.provider;
+    if (devMachines !== undefined) return devMachines;
+    throw new ProviderError(`The ${this.provider.name} provider has no dev machines: this machine is yours already.`, {
+      suggestions: ["use the cloud: flow dev --provider fcp (or FLOW_PROVIDER=fcp)"],
+      errorCode: "not_a_cloud",
+    });
   }
 
   /**

@@ -5,13 +5,13 @@
  * Fields are a snapshot: they change when a method talks to the provider (refresh, wait, cancel,
  * the end of a followed log), never behind the caller's back.
  */
-import { CancelledError, FlowError, FlowTimeoutError } from "../errors.ts";
-import type { FollowLogsOptions, LogStream, ShellOptions, TaskProvider } from "../providers/task-provider.ts";
+import { CancelledError, FlowError, FlowTimeoutError, ProviderError } from "../errors.ts";
+import type { FollowLogsOptions, ForwardPortsOptions, LogSource, LogStream, PortForwards, ShellOptions, TaskProvider } from "../providers/task-provider.ts";
 import { sleep } from "../sleep.ts";
 import type { Instance } from "../task/instance.ts";
 import type { TaskConfig } from "../task/task-config.ts";
 import type { TaskHandle, WaitOptions } from "../task/task-handle.ts";
-import type { TaskInfo } from "../task/task-info.ts";
+import type { TaskAttempt, TaskInfo } from "../task/task-info.ts";
 import { isTerminalStatus, type TaskStatus } from "../task/task-status.ts";
 import type { User } from "../task/user.ts";
 
@@ -26,6 +26,13 @@ export interface LogsOptions {
   follow?: boolean;
   /** Read stderr instead of stdout. */
   stderr?: boolean;
+  /**
+   * "startup": how the machine was prepared (on the cloud, the boot log that says why a task
+   * never started) instead of the command's output; one stream, so `stderr` does not apply.
+   */
+  source?: LogSource;
+  /** Which node of a multi-node task (0-based; default 0). */
+  node?: number;
   /** Stops a followed stream early. */
   signal?: AbortSignal;
   /**
@@ -39,6 +46,8 @@ export interface LogsOptions {
 export class Task implements TaskHandle<void> {
   readonly #provider: TaskProvider;
   #info: TaskInfo;
+  /** Port forwards this handle opened (forwardPorts), by task port. */
+  readonly #forwarded = new Map<string, string>();
 
   constructor(info: TaskInfo, provider: TaskProvider) {
     this.#info = info;
@@ -63,7 +72,12 @@ export class Task implements TaskHandle<void> {
   get sshPort(): number | undefined { return this.#info.sshPort; }
   get sshUser(): string | undefined { return this.#info.sshUser; }
   get shellCommand(): string | undefined { return this.#info.shellCommand; }
-  get endpoints(): Readonly<Record<string, string>> { return this.#info.endpoints; }
+  /** Task port → URL on this machine: what the provider exposes, and the forwards forwardPorts() holds open. */
+  get endpoints(): Readonly<Record<string, string>> { return { ...this.#info.endpoints, ...Object.fromEntries(this.#forwarded) }; }
+  /** Which attempt runs now, when the task is retried on failures of its machine (`retries`). */
+  get attempt(): number | undefined { return this.#info.attempt; }
+  /** Every attempt so far, oldest first, once there was more than one. */
+  get attempts(): readonly TaskAttempt[] | undefined { return this.#info.attempts; }
   get instances(): readonly string[] { return this.#info.instances; }
   get message(): string | undefined { return this.#info.message; }
   get exitCode(): number | undefined { return this.#info.exitCode; }
@@ -111,11 +125,13 @@ export class Task implements TaskHandle<void> {
   logs(options: LogsOptions = {}): Promise<string> | AsyncIterable<string> {
     const stream: LogStream = options.stderr ? "stderr" : "stdout";
     const tail = options.tail ?? DEFAULT_LOG_TAIL_LINES;
-    if (!options.follow) return this.#provider.readLogs(this.taskId, { stream, tail });
+    const where = { ...(options.source === undefined ? {} : { source: options.source }), ...(options.node === undefined ? {} : { node: options.node }) };
+    if (!options.follow) return this.#provider.readLogs(this.taskId, { stream, tail, ...where });
     const { onWaiting } = options;
     return this.#follow({
       stream,
       tail,
+      ...where,
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       onWaiting: (info) => {
         this.#learn(info);
@@ -134,9 +150,41 @@ export class Task implements TaskHandle<void> {
     this.#info = info;
   }
 
+  /**
+   * Until the task ends: a follow that ends before it (the machine was lost and the task is
+   * retried on a new one) is taken up again, with the new attempt's output from its start.
+   */
   async *#follow(options: FollowLogsOptions): AsyncIterable<string> {
-    yield* this.#provider.followLogs(this.taskId, options);
-    await this.refresh();
+    for (let tail = options.tail; ; ) {
+      const attempt = this.attempt;
+      yield* this.#provider.followLogs(this.taskId, { ...options, tail });
+      await this.refresh();
+      if (this.isTerminal || options.signal?.aborted) return;
+      // The same attempt again (a dropped connection): only what is new; a new attempt: all of it.
+      tail = this.attempt === attempt ? 0 : Number.MAX_SAFE_INTEGER;
+    }
+  }
+
+  /**
+   * Makes the task's `ports` reachable from this machine while it runs: on the cloud through an
+   * SSH port-forward to its node (node 0 unless given), held open until the returned forwards
+   * are closed (or the machine goes). Its URLs are in `endpoints` meanwhile.
+   */
+  async forwardPorts(options: ForwardPortsOptions = {}): Promise<PortForwards> {
+    const forwards = await this.#provider.forwardPorts(this.taskId, options);
+    for (const [port, url] of Object.entries(forwards.endpoints)) this.#forwarded.set(port, url);
+    const forget = () => {
+      for (const port of Object.keys(forwards.endpoints)) this.#forwarded.delete(port);
+    };
+    void forwards.closed.then(forget);
+    return {
+      endpoints: forwards.endpoints,
+      closed: forwards.closed,
+      close: async () => {
+        forget();
+        await forwards.close();
+      },
+    };
   }
 
   /** Stop the task. Resolves once it is cancelled (or had already ended). */
@@ -147,6 +195,36 @@ export class Task implements TaskHandle<void> {
   /** Alias of stop(). */
   cancel(): Promise<void> {
     return this.stop();
+  }
+
+  /**
+   * Stops a running task's instances, keeping their disks; they stop billing. On the cloud,
+   * resume() boots the same instances again and the command starts over.
+   */
+  async pause(): Promise<void> {
+    const { pause } = this.#provider;
+    if (pause === undefined) throw this.#cannot("pause");
+    this.#learn(await pause.call(this.#provider, this.taskId));
+  }
+
+  async resume(): Promise<void> {
+    const { resume } = this.#provider;
+    if (resume === undefined) throw this.#cannot("resume");
+    this.#learn(await resume.call(this.#provider, this.taskId));
+  }
+
+  /** The most it may cost per instance-hour, in dollars (a spot bid's limit price): raise it when outbid. */
+  async setMaxPrice(dollarsPerHour: number): Promise<void> {
+    const { setMaxPrice } = this.#provider;
+    if (setMaxPrice === undefined) throw this.#cannot("reprice");
+    this.#learn(await setMaxPrice.call(this.#provider, this.taskId, dollarsPerHour));
+  }
+
+  #cannot(what: string): ProviderError {
+    return new ProviderError(`The ${this.#provider.name} provider cannot ${what} tasks.`, {
+      suggestions: ["pause, resume and repricing are for cloud tasks (--provider fcp)"],
+      errorCode: "not_supported",
+    });
   }
 
   /** An interactive shell on the task's instance (`node` for multi-node), or one `command` there. */

@@ -23,7 +23,10 @@ export function providerName(explicit?: string, options: Omit<LoadConfigOptions,
   });
 }
 
-/** The provider a task id belongs to, when its form says so: FCP tasks are bids (`bid_…`). */
+/**
+ * The provider a task id belongs to, when its form says so: FCP tasks are bids (`bid_…`),
+ * reservations made for a task (`res_…`) or tasks delivered to a reservation (`rtask_…`).
+ */
 export function providerOfTaskId(taskId: string): ProviderName | undefined {
-  return /^bid_[A-Za-z0-9]+$/.test(taskId) ? "fcp" : undefined;
+  return /^(bid|res|rtask)_[A-Za-z0-9]+$/.test(taskId) ? "fcp" : undefined;
 }

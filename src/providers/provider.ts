@@ -17,6 +17,8 @@ export interface AgentSpec {
   gpu?: string;
   /** The container image to run in, where the provider has containers. */
   image?: string;
+  /** A reservation whose instances run the agent instead of a spot bid, where the provider has reservations. */
+  reservation?: string;
 }
 
 export interface AgentEndpoint {

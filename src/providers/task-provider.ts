@@ -9,6 +9,7 @@
  * acting on it is reconcile(), which callers invoke where they need the task's fresh truth.
  */
 import type { InstanceCatalog } from "../instance-types/catalog.ts";
+import type { CloudAccount, DevMachines } from "./cloud-account.ts";
 import type { CodePackage } from "../task/code-package.ts";
 import type { Instance } from "../task/instance.ts";
 import type { TaskConfig } from "../task/task-config.ts";
@@ -29,6 +30,34 @@ export interface ReadLogsOptions {
   stream: LogStream;
   /** The last this many lines. */
   tail: number;
+  /**
+   * "task" (default): the command's output. "startup": how the machine was prepared (on the cloud
+   * the startup script's log, which says why a task never started; locally the supervisor's);
+   * it is one stream, so `stream` does not apply to it.
+   */
+  source?: LogSource;
+  /** Which node of a multi-node task (0-based; default 0). */
+  node?: number;
+}
+
+export type LogSource = "task" | "startup";
+
+export interface ForwardPortsOptions {
+  /** The task's ports to forward; all of its `ports` by default. */
+  ports?: number[];
+  /** The local port for each of `ports`, in order; free ones are picked by default. */
+  localPorts?: number[];
+  /** Which node of a multi-node task (0-based; default 0). */
+  node?: number;
+}
+
+/** Open forwards: task port → local URL, held until closed (or the task's machine goes away). */
+export interface PortForwards {
+  /** `"8888"` → `"http://127.0.0.1:41234"`. */
+  endpoints: Record<string, string>;
+  close(): Promise<void>;
+  /** Resolves when the forwards stop (closed, or the connection to the machine dropped). */
+  closed: Promise<void>;
 }
 
 export interface FollowLogsOptions extends ReadLogsOptions {
@@ -77,9 +106,23 @@ export interface TaskProvider {
   getUser(userId: string): Promise<User | undefined>;
   /** An interactive shell (or `command`) on the task's instance, attached to this terminal. */
   shell(taskId: string, options: ShellOptions): Promise<void>;
+  /** Makes the task's `ports` reachable from this machine (see ForwardPortsOptions). */
+  forwardPorts(taskId: string, options: ForwardPortsOptions): Promise<PortForwards>;
   createVolume(options: CreateVolumeOptions): Promise<Volume>;
   listVolumes(): Promise<Volume[]>;
   /** By id or name. Throws ResourceNotFoundError when there is no such volume. */
   deleteVolume(idOrName: string): Promise<void>;
+  /** By id or name. A provider that cannot rename volumes leaves it out. */
+  renameVolume?(idOrName: string, name: string): Promise<Volume>;
   catalog(): Promise<InstanceCatalog>;
+  /** Stops a running task's instances, keeping their disks; billing stops. Cloud providers only. */
+  pause?(taskId: string): Promise<TaskInfo>;
+  /** Boots a paused task's instances again; the command starts over. */
+  resume?(taskId: string): Promise<TaskInfo>;
+  /** The most the task may cost per instance-hour, in dollars: a spot bid's limit price. */
+  setMaxPrice?(taskId: string, dollarsPerHour: number): Promise<TaskInfo>;
+  /** Reservations, prices, quotas, SSH keys and the account: a cloud provider's. */
+  readonly account?: CloudAccount;
+  /** A persistent instance for interactive work (`flow dev`). */
+  readonly devMachines?: DevMachines;
 }

@@ -144,6 +144,11 @@ export const TaskConfigSchema = z
     uploadStrategy: z.enum(["auto", "embedded", "scp", "none"]).default("auto"),
     /** Cancel the task as soon as its main container exits. */
     terminateOnExit: z.boolean().default(false),
+    /**
+     * On the cloud, keep a finished task's instances up this long (for `flow ssh`); by default they
+     * are released as soon as a client sees the task end, its logs and exit code kept locally.
+     */
+    keepAliveMinutes: z.number().min(0, "must be 0 or more minutes").max(24 * 60, "must be at most 1440 minutes (a day)").default(0),
     /** The seed's `upload_timeout` (60-3600 seconds), in milliseconds like every SDK duration. */
     uploadTimeoutMs: z
       .number()
@@ -180,7 +185,8 @@ function crossFieldIssues(config: Record<string, unknown>): CrossFieldIssue[] {
       message: "give either `instanceType` or `minGpuMemoryGb`, not both",
       params: { suggestion: "remove `minGpuMemoryGb` to run on exactly `instanceType`, or remove `instanceType` to pick by GPU memory" },
     });
-  } else if (!has("instanceType") && !has("minGpuMemoryGb")) {
+  } else if (!has("instanceType") && !has("minGpuMemoryGb") && !has("reservationId")) {
+    // A task on a reservation runs on the reservation's instance type.
     issues.push({
       path: ["instanceType"],
       message: "no instance type given",
@@ -202,15 +208,33 @@ function crossFieldIssues(config: Record<string, unknown>): CrossFieldIssue[] {
     });
   }
 
-  if (config["allocationMode"] === "spot") {
+  const mode = config["allocationMode"];
+  if (mode === "spot" || mode === "auto") {
     for (const field of ["reservationId", "scheduledStartTime", "reservedDurationHours"]) {
       if (!has(field)) continue;
       issues.push({
         path: [field],
-        message: 'only applies to reserved capacity, but `allocationMode` is "spot"',
+        message:
+          mode === "spot"
+            ? 'only applies to reserved capacity, but `allocationMode` is "spot"'
+            : 'only applies when `allocationMode` is "reserved"; "auto" uses an active reservation of the right type when there is one, else the spot market',
         params: { suggestion: 'set `allocationMode: "reserved"`' },
       });
     }
+  }
+  if (mode === "reserved" && has("reservationId") && (has("scheduledStartTime") || has("reservedDurationHours"))) {
+    issues.push({
+      path: [has("scheduledStartTime") ? "scheduledStartTime" : "reservedDurationHours"],
+      message: "reserves new capacity, but `reservationId` names a reservation to run on",
+      params: { suggestion: "give either `reservationId` or `reservedDurationHours` (with `scheduledStartTime`)" },
+    });
+  }
+  if (mode === "reserved" && has("scheduledStartTime") && !has("reservedDurationHours")) {
+    issues.push({
+      path: ["reservedDurationHours"],
+      message: "is needed with `scheduledStartTime`: how long to reserve (3 to 336 hours)",
+      params: { suggestion: "set `reservedDurationHours: 3`" },
+    });
   }
 
   issues.push(...mountPathIssues(config));
@@ -305,6 +329,7 @@ const TASK_CONFIG_KEYS: ObjectKeys = {
     ...use("use `numInstances`", "instance_count", "instanceCount", "instances", "instance_quantity", "quantity"),
     ...use('use `instanceType`, e.g. `instanceType: "a100:4"`', "gpu", "gpus", "gpu_type", "gpuType"),
     ...use("use `terminateOnExit`", "auto_terminate", "autoTerminate"),
+    ...use("use `keepAliveMinutes`", "keep_alive", "keepAlive", "keep"),
     ...use("use `command`", "cmd", "args"),
     ...use("use `workingDir`", "workdir", "work_dir", "cwd"),
     uploadTimeout: "use `uploadTimeoutMs` (milliseconds) or `upload_timeout` (seconds)",

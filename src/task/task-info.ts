@@ -5,6 +5,18 @@
 import type { TaskConfig } from "./task-config.ts";
 import type { TaskStatus } from "./task-status.ts";
 
+/** One try at running a task: on the cloud, one spot bid. A retried task has several. */
+export interface TaskAttempt {
+  /** 1-based. */
+  attempt: number;
+  /** What ran it: the bid's FID on the cloud. */
+  id: string;
+  startedAt: Date;
+  endedAt?: Date;
+  /** How it ended, in words, when it ended without the task ending (preempted, instance lost). */
+  outcome?: string;
+}
+
 export interface TaskInfo {
   taskId: string;
   /** The name the task runs under (with its unique suffix when `uniqueName` was set). */
@@ -39,6 +51,10 @@ export interface TaskInfo {
   message?: string;
   /** The main process's exit code, once it has exited (128 + n when killed by signal n). */
   exitCode?: number;
+  /** Which attempt runs now (1-based), when the provider retries tasks (`retries`). */
+  attempt?: number;
+  /** Every attempt so far, oldest first; absent when there was only ever one. */
+  attempts?: TaskAttempt[];
   /** Provider-specific details (local: pid, workspace; cloud: bid status, preemption reasons). */
   providerMetadata: Record<string, unknown>;
 }

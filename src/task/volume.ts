@@ -13,6 +13,8 @@ export interface Volume {
   createdAt: Date;
   /** Instance ids the volume is attached to. */
   attachedTo: string[];
+  /** Tasks and reservations that mount it and are not over (cloud: their bid and reservation ids). */
+  usedBy?: string[];
   /** Where the provider keeps the data, when it is a path on this machine (local provider). */
   localPath?: string;
 }

@@ -7,6 +7,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync }
 import { dirname, join } from "node:path";
 import { after, describe, it } from "node:test";
 import { promisify } from "node:util";
+import { FcpSimulator } from "../../tools/fcp-sim/simulator.ts";
 import { flowBin, isAlive, runCli, startCli, tempDir, until, type CliResult } from "./helpers.ts";
 
 const execFileAsync = promisify(execFile);
@@ -319,17 +320,26 @@ describe("flow status / logs / cancel / list / catalog / init", { concurrency: t
     assert.match(bad.stderr, /must be one of: local, fcp/);
   });
 
-  it("init --api-key --project writes ~/.flow/config.yaml with mode 0600 and never prints the key", async () => {
-    const box = sandbox();
+  it("init --api-key --project checks them with the API, writes ~/.flow/config.yaml with mode 0600 and never prints the key", async () => {
     const key = "fkey_0123456789abcdefWXYZ";
-    const result = await box.json(["init", "--api-key", key, "--project", "proj-1", "--region", "us-central1-a"]);
-    const file = String(result["path"]);
-    assert.equal(result["apiKey"], "fkey_…WXYZ");
-    assert.equal(statSync(file).mode & 0o777, 0o600);
-    assert.match(readFileSync(file, "utf8"), /api_key: fkey_0123456789abcdefWXYZ\nproject: proj-1\nregion: us-central1-a/);
-    const noFlags = await box.flow(["init"]);
-    assert.equal(noFlags.code, 0, "the file already has a key and project");
-    assert.doesNotMatch(noFlags.stdout + noFlags.stderr, /0123456789abcdef/);
+    // init asks the API who the key belongs to and which projects it has.
+    const sim = await FcpSimulator.start({ apiKeys: [key], projects: [{ fid: "proj_0001", name: "proj-1" }] });
+    try {
+      const box = sandbox();
+      const api = { FLOW_API_URL: sim.url };
+      const written = await box.flow(["init", "--api-key", key, "--project", "proj-1", "--region", "us-central1-a", "--json"], api);
+      assert.equal(written.code, 0, written.stderr);
+      const result = JSON.parse(written.stdout) as Record<string, unknown>;
+      const file = String(result["path"]);
+      assert.equal(result["apiKey"], "fkey_…WXYZ");
+      assert.equal(statSync(file).mode & 0o777, 0o600);
+      assert.match(readFileSync(file, "utf8"), /api_key: fkey_0123456789abcdefWXYZ\nproject: proj-1\nregion: us-central1-a/);
+      const noFlags = await box.flow(["init"], api);
+      assert.equal(noFlags.code, 0, "the file already has a key and project");
+      assert.doesNotMatch(noFlags.stdout + noFlags.stderr, /0123456789abcdef/);
+    } finally {
+      await sim.close();
+    }
   });
 
   it("--help for every command", async () => {

@@ -22,7 +22,7 @@ const LAYERS: readonly (readonly { group: string; paths: readonly string[] }[])[
     { group: "instance-types", paths: ["instance-types/"] },
   ],
   [{ group: "task", paths: ["task/"] }],
-  [{ group: "providers", paths: ["providers/provider.ts", "providers/task-provider.ts", "providers/provider-name.ts", "providers/flow-home.ts", "providers/processes.ts", "providers/record-files.ts", "providers/log-lines.ts"] }],
+  [{ group: "providers", paths: ["providers/provider.ts", "providers/task-provider.ts", "providers/cloud-account.ts", "providers/provider-name.ts", "providers/flow-home.ts", "providers/processes.ts", "providers/record-files.ts", "providers/log-lines.ts", "providers/s3/"] }],
   [
     { group: "providers/local", paths: ["providers/local/"] },
     { group: "providers/fcp", paths: ["providers/fcp/"] },

@@ -75,7 +75,8 @@ async function executable(path: string, text: string): Promise<void> {
 interface Boot {
   /** Resolves with bash's exit status once the script and everything holding its output ended. */
   done: Promise<number | null>;
-  kill(): void;
+  /** Signals the script's whole process group, as stopping a machine or a delivered run does. */
+  kill(signal?: NodeJS.Signals): void;
 }
 
 function boot(m: Machine, script: string): Boot {
@@ -89,9 +90,9 @@ function boot(m: Machine, script: string): Boot {
   const done = new Promise<number | null>((resolve, reject) => child.once("error", reject).once("close", (code) => resolve(code)));
   const started: Boot = {
     done,
-    kill: () => {
+    kill: (signal = "SIGKILL") => {
       try {
-        process.kill(-child.pid!, "SIGKILL");
+        process.kill(-child.pid!, signal);
       } catch {
         // already gone
       }
@@ -230,17 +231,100 @@ describe("startup script: command tasks", () => {
     assert.match(result.log, /no docker daemon: the workload runs on the host/);
   });
 
-  it("powers off at the max run time while the command still runs", async () => {
+  it("stops the command at the max run time, saying why, then records its exit code and powers off", async () => {
     const m = await machine();
     const started = boot(m, buildStartupScript(commandSpec({ workload: { kind: "command", command: ["sleep", "60"] }, maxRunTimeHours: 0.0002 })).script);
     try {
-      await until(() => existsSync(m.shutdownLog), "the deadline's shutdown");
+      await until(() => existsSync(m.shutdownLog), "the shutdown");
+      assert.equal(await readFile(m.paths.failure, "utf8"), "stopped after running longer than maxRunTimeHours (0.0002 h)\n");
+      assert.equal(await readFile(m.paths.exitCode, "utf8"), "143\n", "killed by SIGTERM");
       assert.equal(await readFile(m.shutdownLog, "utf8"), "shutdown -h now\n");
-      assert.match(await readFile(m.paths.startupLog, "utf8"), /max run time of 0.0002 h reached: powering off/);
-      assert.ok(!existsSync(m.paths.exitCode), "the command was still running");
     } finally {
       started.kill();
     }
+  });
+
+  it("stops the command at its deadline, and does not start one whose deadline has passed", async () => {
+    const m = await machine();
+    const deadline = new Date(Date.now() + 1_500).toISOString();
+    const started = boot(m, buildStartupScript(commandSpec({ workload: { kind: "command", command: ["sleep", "60"] }, deadline })).script);
+    try {
+      await until(() => existsSync(m.paths.exitCode), "the exit code");
+      assert.equal(await readFile(m.paths.failure, "utf8"), `stopped at its deadline (deadlineHours, ${deadline})\n`);
+    } finally {
+      started.kill();
+    }
+    const late = await machine();
+    const passed = new Date(Date.now() - 1_000).toISOString();
+    const result = await run(late, commandSpec({ workload: { kind: "command", command: ["echo", "never"] }, deadline: passed }));
+    assert.equal(result.exitCode, "1\n");
+    assert.equal(await readFile(late.paths.failure, "utf8"), `the deadline (deadlineHours, ${passed}) passed before the task could start\n`);
+    assert.ok(!existsSync(late.paths.taskStdout), "the command never ran");
+  });
+
+  it("gives up waiting for uploads after uploadWaitSeconds, saying so", async () => {
+    const m = await machine();
+    const result = await run(m, commandSpec({ workload: { kind: "command", command: ["true"] }, expectUploads: true, uploadWaitSeconds: 1 }));
+    assert.equal(result.exitCode, "1\n");
+    assert.equal(await readFile(m.paths.failure, "utf8"), "nothing was uploaded within 1 s (uploadTimeout): giving up\n");
+  });
+});
+
+describe("startup script: delivered runs, resumed disks and dev machines", () => {
+  it("runs in a directory of its own on a machine that is up, and never powers it off", async () => {
+    const m = await machine();
+    const runRoot = join(m.root, "runs", "rtask_1");
+    const paths = instancePaths(runRoot);
+    const spec = { ...commandSpec({ workload: { kind: "command", command: "echo in $PWD" } }), root: runRoot, poweroffGraceSeconds: "never" as const };
+    await boot(m, buildStartupScript(spec).script).done;
+    assert.equal(await readFile(paths.exitCode, "utf8"), "0\n");
+    assert.equal(await readFile(paths.taskStdout, "utf8"), `in ${paths.codeDir}\n`);
+    assert.ok(!existsSync(m.paths.exitCode), "the machine's own completion marker was written");
+    assert.ok(!existsSync(m.shutdownLog), "a delivered run powered the machine off");
+  });
+
+  it("records exit code 143 when its process group is stopped (a cancel), though its log's tee dies with it", async () => {
+    const m = await machine();
+    const runRoot = join(m.root, "runs", "rtask_2");
+    const paths = instancePaths(runRoot);
+    const spec = { ...commandSpec({ workload: { kind: "command", command: "echo up; sleep 600" } }), root: runRoot, poweroffGraceSeconds: "never" as const };
+    const started = boot(m, buildStartupScript(spec).script);
+    await until(async () => (await readText(paths.taskStdout)) === "up\n", "the command to start");
+    started.kill("SIGTERM");
+    await started.done;
+    assert.equal(await readFile(paths.exitCode, "utf8"), "143\n");
+    assert.ok(!existsSync(m.shutdownLog));
+  });
+
+  it("stops a delivered run, not the machine, at its max run time", async () => {
+    const m = await machine();
+    const runRoot = join(m.root, "runs", "rtask_3");
+    const spec = { ...commandSpec({ workload: { kind: "command", command: "sleep 600" }, maxRunTimeHours: 1 / 3600 }), root: runRoot, poweroffGraceSeconds: "never" as const };
+    await boot(m, buildStartupScript(spec).script).done;
+    assert.equal(await readFile(instancePaths(runRoot).exitCode, "utf8"), "143\n");
+    assert.ok(!existsSync(m.shutdownLog));
+  });
+
+  it("removes the completion marker a paused instance's disk kept, before it runs the command again", async () => {
+    const m = await machine();
+    await mkdir(m.root, { recursive: true });
+    await writeFile(m.paths.exitCode, "143\n");
+    const started = boot(m, buildStartupScript(commandSpec({ workload: { kind: "command", command: "true" }, expectUploads: true })).script);
+    await until(() => existsSync(m.paths.ready), "ready");
+    assert.ok(!existsSync(m.paths.exitCode), "the last boot's exit code would pass for this one's");
+    await writeFile(m.paths.uploaded, "");
+    await started.done;
+    assert.equal(await readFile(m.paths.exitCode, "utf8"), "0\n");
+  });
+
+  it("powers a dev machine off once no session has touched its clock for the idle time", async () => {
+    const m = await machine();
+    const started = boot(m, buildStartupScript(commandSpec({ workload: { kind: "command" }, autostopIdleSeconds: 2 })).script);
+    await until(() => existsSync(m.paths.devLastActive), "the clock");
+    assert.equal(await readFile(m.paths.devIdleSeconds, "utf8"), "2\n");
+    await until(async () => (await readText(m.shutdownLog)).includes("shutdown -h now"), "the power-off");
+    assert.match(await readText(m.paths.startupLog), /no session for 2 s: powering off/);
+    started.kill();
   });
 });
 
@@ -331,6 +415,34 @@ describe("startup script: function agents", () => {
     const node = `${m.root}/node`;
     assert.deepEqual(args.slice(0, 10), ["run", "--rm", "--network", "host", "-v", `${m.root}:${m.root}`, "-v", `${node}:${node}:ro`, IMAGE, `${node}/bin/node`]);
     assert.match(await readFile(m.paths.agentOut, "utf8"), /"event":"listening"/);
+  });
+});
+
+describe("startup script: volumes and data in the container", () => {
+  // Text only: the volumes section would act on this machine's disks (the simulator's disk shims
+  // run it for real, test/e2e/fcp-tasks.test.ts).
+  const volumes = [
+    { volumeFid: "vol_a", mountPath: "/ckpt", interface: "block" as const },
+    { volumeFid: "vol_b", mountPath: "/shared data", interface: "file" as const, readonly: true },
+  ];
+  const dockerRun = (script: string) => script.split("\n").find((line) => line.includes("exec docker run")) ?? "";
+
+  it("mounts every volume at its mountPath in a function agent's container, and a task's", () => {
+    const agent: StartupScriptSpec = { workload: { kind: "agent", idleTimeoutMs: 1000 }, expectUploads: true, env: {}, gpus: true, volumes, image: IMAGE, poweroffGraceSeconds: 0 };
+    for (const spec of [agent, commandSpec({ workload: { kind: "command", command: "true" }, image: IMAGE, volumes })]) {
+      const line = dockerRun(buildStartupScript(spec).script);
+      assert.ok(line.includes(`-v '/ckpt:/ckpt'`), line);
+      assert.ok(line.includes(`-v '/shared data:/shared data:ro'`), line);
+    }
+  });
+
+  it("copies S3 data after the uploads and mounts it read-only at its target; pulls the image after the volumes", () => {
+    const { script } = buildStartupScript(
+      commandSpec({ workload: { kind: "command", command: "true" }, image: IMAGE, volumes, expectUploads: true, s3Mounts: [{ source: "s3://b/p", target: "/data" }] }),
+    );
+    assert.ok(dockerRun(script).includes(`-v "$ROOT/data/0:"'/data:ro'`), dockerRun(script));
+    assert.ok(script.indexOf("uploads received") < script.indexOf("s3-copy.mjs"));
+    assert.ok(script.indexOf("== volumes ==") < script.indexOf("== image =="));
   });
 });
 

@@ -42,6 +42,17 @@ describe("task status from the FCP API", () => {
     assert.equal(taskStatusFromApi(bid("Allocated"), [], {}).message, "instance allocated, booting");
   });
 
+  test("an open bid under the spot price is outbid, with the price to raise it to; at or over it, it just waits", () => {
+    const outbid = taskStatusFromApi(bid("Open"), [instance("STATUS_PREEMPTED")], {}, { marketPricePerHour: 3.5 });
+    assert.deepEqual(outbid, {
+      status: TaskStatus.PENDING,
+      outbid: true,
+      message: "outbid: the spot price is $3.50/h, above this bid's limit of $2.25/h; raise it with `flow reprice bid_1 4.38`",
+    });
+    assert.equal(taskStatusFromApi(bid("Open"), [], {}, { marketPricePerHour: 2.25 }).message, "waiting for an instance (bid Open, up to $2.25/h)");
+    assert.equal(taskStatusFromApi(bid("Open"), [], { cancelled: true }, { marketPricePerHour: 3.5 }).status, TaskStatus.CANCELLED);
+  });
+
   test("an open bid whose instance was preempted is pending a restart", () => {
     const derived = taskStatusFromApi(bid("Open"), [instance("STATUS_PREEMPTED")], {});
     assert.equal(derived.status, TaskStatus.PENDING);

@@ -1,10 +1,10 @@
 // `flow init` writes a region only when the user names one: a region in the file pins every bid.
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { writeInitialConfig, type Prompter } from "../../src/cli/commands/init.ts";
+import { writeInitialConfig, type InitIo, type KeyCheck } from "../../src/cli/commands/init.ts";
 import { loadConfig } from "../../src/config/load-config.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "flow-init-test-"));
@@ -20,12 +20,23 @@ function home(existing?: string): { dir: string; file: string } {
   return { dir, file };
 }
 
+/** The API, as far as init asks it: every key belongs to one user with these projects. */
+const verify: KeyCheck = async () => ({
+  user: { userId: "user_1", email: "me@example.com" },
+  projects: [
+    { projectId: "proj_1", name: "proj-1" },
+    { projectId: "proj_2", name: "p" },
+  ],
+});
+
 /** A terminal whose user gives these answers, by question; a question not listed is left blank. */
-function terminal(answers: Record<string, string> = {}): Prompter & { asked: string[] } {
+function terminal(answers: Record<string, string> = {}): InitIo & { asked: string[] } {
   const asked: string[] = [];
   return {
     asked,
     canPrompt: () => true,
+    say: () => {},
+    verify,
     ask: async (question, options = {}) => {
       asked.push(question);
       const answer = Object.entries(answers).find(([start]) => question.startsWith(start))?.[1] ?? "";
@@ -33,6 +44,8 @@ function terminal(answers: Record<string, string> = {}): Prompter & { asked: str
     },
   };
 }
+
+const noTerminal: InitIo = { canPrompt: () => false, ask: async () => "", say: () => {}, verify };
 
 describe("flow init and the region", () => {
   test("a blank answer writes no region, so bids go to the cheapest region with capacity", async () => {
@@ -59,7 +72,43 @@ describe("flow init and the region", () => {
     await writeInitialConfig(cleared.file, {}, terminal({ Region: "any" }));
     assert.doesNotMatch(readFileSync(cleared.file, "utf8"), /region/);
     const byFlag = home(existing);
-    await writeInitialConfig(byFlag.file, { region: "any" }, { canPrompt: () => false, ask: async () => "" });
+    await writeInitialConfig(byFlag.file, { region: "any" }, noTerminal);
     assert.doesNotMatch(readFileSync(byFlag.file, "utf8"), /region/);
+  });
+});
+
+describe("flow init and the account", () => {
+  test("lists the key's projects to pick from; a number picks one, written by name, and the default provider is asked", async () => {
+    const { file } = home();
+    const said: string[] = [];
+    const prompter = { ...terminal({ "API key": "fkey_0123456789abcdef", Project: "2", "Default provider": "fcp" }), say: (line: string) => said.push(line) };
+    await writeInitialConfig(file, {}, prompter);
+    assert.match(said.join("\n"), /me@example\.com.*1\) proj-1 {2}2\) p/);
+    const text = readFileSync(file, "utf8");
+    assert.match(text, /^project: p$/m);
+    assert.match(text, /^provider: fcp$/m);
+  });
+
+  test("a project the key does not have fails naming the ones it has, and nothing is written", async () => {
+    const { file } = home();
+    await assert.rejects(writeInitialConfig(file, { apiKey: "fkey_0123456789abcdef", project: "nope" }, noTerminal), (error: Error & { suggestions?: string[] }) => {
+      assert.match(error.message, /has no project "nope"/);
+      assert.match(error.suggestions?.join(" ") ?? "", /proj-1 \(proj_1\), p \(proj_2\)/);
+      return true;
+    });
+    assert.ok(!existsSync(file), "a config was written");
+  });
+
+  test("a rejected key writes nothing", async () => {
+    const { file } = home();
+    const rejecting: InitIo = { ...noTerminal, verify: async () => Promise.reject(new Error("401 from /v2/me")) };
+    await assert.rejects(writeInitialConfig(file, { apiKey: "fkey_bad", project: "p" }, rejecting), /401/);
+    assert.ok(!existsSync(file));
+  });
+
+  test("--provider is checked before anything is written", async () => {
+    const { file } = home();
+    await assert.rejects(writeInitialConfig(file, { apiKey: "fkey_0123456789abcdef", project: "p", provider: "aws" }, noTerminal), /"aws" is not a valid provider/);
+    assert.ok(!existsSync(file));
   });
 });

@@ -52,6 +52,7 @@ describe("parseTaskConfig: valid input", () => {
       uploadStrategy: "auto",
       terminateOnExit: false,
       uploadTimeoutMs: 600_000,
+      keepAliveMinutes: 0,
     } satisfies TaskConfig);
   });
 
@@ -68,13 +69,13 @@ describe("parseTaskConfig: valid input", () => {
     { name: "maxRunTimeHours 0 (no limit)", input: { ...BASE, maxRunTimeHours: 0 }, expect: { maxRunTimeHours: 0 } },
     { name: "maxRunTimeHours 168 is the limit", input: { ...BASE, maxRunTimeHours: 168 }, expect: { maxRunTimeHours: 168 } },
     { name: "null means not given", input: { ...BASE, region: null, retries: null }, expect: { region: undefined, retries: undefined } },
-    { name: "scheduledStartTime Date → UTC ISO", input: { ...BASE, allocationMode: "reserved", scheduledStartTime: new Date(Date.UTC(2025, 6, 1, 9)) }, expect: { scheduledStartTime: "2025-07-01T09:00:00.000Z" } },
+    { name: "scheduledStartTime Date → UTC ISO", input: { ...BASE, allocationMode: "reserved", scheduledStartTime: new Date(Date.UTC(2025, 6, 1, 9)), reservedDurationHours: 3 }, expect: { scheduledStartTime: "2025-07-01T09:00:00.000Z" } },
     { name: "scheduledStartTime offset → UTC", input: { ...BASE, allocation_mode: "reserved", scheduled_start_time: "2025-07-01T11:00:00+02:00", reserved_duration_hours: 3 }, expect: { scheduledStartTime: "2025-07-01T09:00:00.000Z", reservedDurationHours: 3 } },
     { name: "created volume defaults to 1 GB, block", input: { ...BASE, volumes: [{ name: "training-data", mount_path: "/data" }] }, expect: { volumes: [{ name: "training-data", mountPath: "/data", sizeGb: 1, interface: "block" }] } },
     { name: "attached volume has no size", input: { ...BASE, volumes: [{ volumeId: "vol-abc123", mountPath: "/data" }] }, expect: { volumes: [{ volumeId: "vol-abc123", mountPath: "/data", interface: "block" }] } },
     { name: "volume throughput (seed spelling)", input: { ...BASE, volumes: [{ size_gb: 100, iops: 3000, throughput_mb_s: 250 }] }, expect: { volumes: [{ sizeGb: 100, iops: 3000, throughputMbPerSecond: 250, interface: "block" }] } },
     { name: "docker cache volume when allowed", input: { ...BASE, allowDockerCache: true, volumes: [{ name: "docker-cache", sizeGb: 50, mountPath: "/var/lib/docker" }] }, expect: { allowDockerCache: true } },
-    { name: "mount types inferred from the source", input: { ...BASE, data_mounts: [{ source: "s3://bucket/data", target: "/data" }, { source: "volume://models", target: "/models" }, { source: "./local", target: "/local", mount_type: "bind", cache_key: "v1" }] }, expect: { dataMounts: [{ source: "s3://bucket/data", target: "/data", mountType: "s3fs", options: {} }, { source: "volume://models", target: "/models", mountType: "volume", options: {} }, { source: "./local", target: "/local", mountType: "bind", options: {}, cacheKey: "v1" }] } },
+    { name: "mount types inferred from the source", input: { ...BASE, data_mounts: [{ source: "s3://bucket/data", target: "/data" }, { source: "volume://models", target: "/models" }, { source: "./local", target: "/local", mount_type: "bind" }] }, expect: { dataMounts: [{ source: "s3://bucket/data", target: "/data", mountType: "s3fs", options: {} }, { source: "volume://models", target: "/models", mountType: "volume", options: {} }, { source: "./local", target: "/local", mountType: "bind", options: {} }] } },
     { name: "ports at the bounds", input: { ...BASE, ports: [1024, 65535] }, expect: { ports: [1024, 65535] } },
     { name: "FID instance type", input: { instanceType: "it_MsIRhxj3ccyVWGfP" }, expect: { instanceType: "it_MsIRhxj3ccyVWGfP" } },
     { name: "priority and modes", input: { ...BASE, priority: "high", allocationMode: "auto", distributedMode: "manual", uploadStrategy: "scp", devVm: true }, expect: { priority: "high", allocationMode: "auto", distributedMode: "manual", uploadStrategy: "scp", devVm: true } },
@@ -145,6 +146,9 @@ describe("parseTaskConfig: rules", () => {
     { name: "empty ssh key", input: { ...BASE, sshKeys: [""] }, path: "sshKeys[0]" },
     { name: "allocationMode", input: { ...BASE, allocationMode: "ondemand" }, path: "allocationMode" },
     { name: "reservationId with spot", input: { ...BASE, reservationId: "res-1" }, path: "reservationId", suggestion: 'allocationMode: "reserved"' },
+    { name: "reservedDurationHours with auto", input: { ...BASE, allocationMode: "auto", reservedDurationHours: 3 }, path: "reservedDurationHours", message: /only applies when `allocationMode` is "reserved"/ },
+    { name: "a reservation to run on and one to make", input: { ...BASE, allocationMode: "reserved", reservationId: "res-1", reservedDurationHours: 3 }, path: "reservedDurationHours", message: /`reservationId` names a reservation to run on/ },
+    { name: "a start time without a duration", input: { ...BASE, allocationMode: "reserved", scheduledStartTime: "2030-07-01T09:00:00Z" }, path: "reservedDurationHours", message: /how long to reserve/ },
     { name: "reservedDurationHours below 3", input: { ...BASE, allocationMode: "reserved", reservedDurationHours: 2 }, path: "reservedDurationHours", message: /3 and 336/ },
     { name: "reservedDurationHours above 336", input: { ...BASE, allocationMode: "reserved", reservedDurationHours: 337 }, path: "reservedDurationHours" },
     { name: "scheduledStartTime without a zone", input: { ...BASE, allocationMode: "reserved", scheduledStartTime: "2025-07-01T09:00:00" }, path: "scheduledStartTime", message: /ISO 8601/ },
@@ -321,7 +325,8 @@ upload_timeout: 1200
     { name: "defaults only", input: BASE },
     { name: "argv command with awkward strings", input: { ...BASE, command: ["python", "-c", "print('a: b')", "", "#x"] } },
     { name: "script with trailing spaces and no final newline", input: { ...BASE, command: "echo a  \n  echo b" } },
-    { name: "reserved with a start time", input: { ...BASE, allocationMode: "reserved", scheduledStartTime: "2025-07-01T09:00:00Z", reservedDurationHours: 24, reservationId: "res-1" } },
+    { name: "reserved with a start time", input: { ...BASE, allocationMode: "reserved", scheduledStartTime: "2025-07-01T09:00:00Z", reservedDurationHours: 24 } },
+    { name: "on a reservation", input: { allocationMode: "reserved", reservationId: "res-1" } },
     { name: "capability selection", input: { minGpuMemoryGb: 80, maxPricePerHour: 20, env: { YES: "yes", NUM: "010" } } },
     { name: "mount options", input: { ...BASE, dataMounts: [{ source: "/a", target: "/b", options: { readonly: true } }] } },
   ];

@@ -8,7 +8,7 @@ import { CancelledError, FlowError, ProviderError, TaskNotFoundError, FlowTimeou
 import { seedCatalog } from "../../src/instance-types/seed-catalog.ts";
 import { followLines, tailLines } from "../../src/providers/local/log-files.ts";
 import { readTaskState, writeTaskState, type LocalTaskState } from "../../src/providers/local/task-state.ts";
-import type { FollowLogsOptions, ReadLogsOptions, SubmitRequest, TaskProvider } from "../../src/providers/task-provider.ts";
+import type { FollowLogsOptions, PortForwards, ReadLogsOptions, SubmitRequest, TaskProvider } from "../../src/providers/task-provider.ts";
 import { Flow } from "../../src/client/flow.ts";
 import { redactEnv } from "../../src/task/secret-env.ts";
 import { parseTaskConfig } from "../../src/task/task-config.ts";
@@ -78,6 +78,9 @@ class ScriptedProvider implements TaskProvider {
     return undefined;
   }
   async shell(): Promise<void> {}
+  async forwardPorts(): Promise<PortForwards> {
+    return { endpoints: {}, close: async () => {}, closed: Promise.resolve() };
+  }
   async createVolume(): Promise<never> {
     throw new Error("unused");
   }

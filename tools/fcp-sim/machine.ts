@@ -6,7 +6,8 @@
  *   flow/               the instance root (FLOW_INSTANCE_ROOT, see instance-layout.ts)
  *   home/               HOME of the login user
  *   bin/                first on PATH: `shutdown`/`poweroff` shims that record a power-off,
- *                       disk shims (lsblk, mkfs.ext4, mount, …; see disk-shims.ts), and
+ *                       disk shims (lsblk, mkfs.ext4, mount, …; see disk-shims.ts), a `docker`
+ *                       that runs containers as chroots (docker-shim.ts), and
  *                       `python`/`python3`, which GPU images ship (here: this host's python3)
  *   startup-script.sh   exactly launch_specification.startup_script
  *   console.log         the script's stdout and stderr, like a cloud serial console
@@ -19,6 +20,7 @@ import { dirname, join } from "node:path";
 import { INSTANCE_ROOT_ENV, INSTANCE_SSH_USER } from "../../src/providers/fcp/instance-layout.ts";
 import { quote } from "../../src/providers/fcp/startup-script/bash.ts";
 import { installDiskShims, removeSimulatedMounts, type SimDisk } from "./disk-shims.ts";
+import { CONTAINER_MARKER_ENV, installDockerShim } from "./docker-shim.ts";
 import { killMachineProcesses, type MachineProcesses } from "./process-reaper.ts";
 import { startInstanceSshServer, type InstanceSshServer } from "./ssh-server.ts";
 
@@ -82,8 +84,10 @@ export class Machine {
     const { layout } = options;
     await prepareSandbox(layout, options.startupScript);
     const mountTable = await installDiskShims(layout.dir, layout.bin, options.disks);
+    await installDockerShim(layout.dir, layout.bin, layout.root);
     const env = sandboxEnv(layout);
-    const processes: MachineProcesses = { envMarker: `${INSTANCE_ROOT_ENV}=${layout.root}` };
+    // Containers do not inherit the machine's environment: they carry a marker of their own.
+    const processes: MachineProcesses = { envMarkers: [`${INSTANCE_ROOT_ENV}=${layout.root}`, `${CONTAINER_MARKER_ENV}=${layout.root}`] };
     processes.processGroup = startScript(layout, env);
     let ssh: InstanceSshServer;
     try {

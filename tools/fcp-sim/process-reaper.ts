@@ -1,7 +1,8 @@
 /**
  * Killing a simulated machine means killing everything that ran on it. Its processes are found two
  * ways: the startup script's process group, and any process whose environment names the
- * instance's root (which catches what escaped the group with setsid, or what SSH sessions started).
+ * instance's root (which catches what escaped the group with setsid, what SSH sessions started,
+ * and what runs in its simulated containers).
  * Linux /proc is the source of truth; zombies are already dead and do not count.
  */
 import { readdirSync, readFileSync } from "node:fs";
@@ -13,8 +14,8 @@ const GIVE_UP_MS = 5_000;
 export interface MachineProcesses {
   /** Process group of the startup script (its bash is the leader). */
   processGroup?: number;
-  /** `NAME=value` that every process of the machine inherits. */
-  envMarker: string;
+  /** `NAME=value` entries: a process whose environment holds any of them is the machine's (its own, or its containers'). */
+  envMarkers: readonly string[];
 }
 
 /** Live PIDs of the machine (never this process). */
@@ -26,7 +27,7 @@ export function machineProcessIds(machine: MachineProcesses): number[] {
   } catch {
     return [];
   }
-  const needle = Buffer.from(`\0${machine.envMarker}\0`);
+  const needles = machine.envMarkers.map((marker) => Buffer.from(`\0${marker}\0`));
   for (const entry of entries) {
     if (!/^\d+$/.test(entry)) continue;
     const pid = Number(entry);
@@ -39,7 +40,9 @@ export function machineProcessIds(machine: MachineProcesses): number[] {
     }
     const environ = readOrUndefined(`/proc/${pid}/environ`);
     // Entries are NUL-terminated; a leading NUL lets the first entry match like the others.
-    if (environ !== undefined && Buffer.concat([Buffer.from("\0"), environ]).includes(needle)) pids.push(pid);
+    if (environ === undefined) continue;
+    const entries = Buffer.concat([Buffer.from("\0"), environ]);
+    if (needles.some((needle) => entries.includes(needle))) pids.push(pid);
   }
   return pids;
 }

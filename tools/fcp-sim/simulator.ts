@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { startApiServer, type ApiServer, type ControlHandler, type RecordedExchange } from "./api-server.ts";
 import { Cloud, type InstanceBill, type LiveInstance } from "./cloud.ts";
 import { DEFAULT_API_KEY, DEFAULT_PROJECT, defaultAuctions, SIM_USER, type AuctionOption } from "./fixtures.ts";
+import { readDockerRuns, type DockerRun } from "./docker-shim.ts";
 import { HttpFaults, type DropNextOptions, type FailNextOptions, type HoldNextOptions } from "./http-faults.ts";
 import { nowIso } from "./ids.ts";
 import { dollarsToCents } from "./money.ts";
@@ -24,6 +25,7 @@ import { apiRoutes } from "./routes.ts";
 
 export type { RecordedExchange } from "./api-server.ts";
 export type { InstanceBill, LiveInstance } from "./cloud.ts";
+export type { DockerRun } from "./docker-shim.ts";
 export type { QuotaLimits } from "./quotas.ts";
 export type { DropNextOptions, FailNextOptions, HoldNextOptions } from "./http-faults.ts";
 
@@ -173,6 +175,11 @@ export class FcpSimulator {
   /** `<stateDir>/instances/<fid>`: the instance's disk (flow/, home/, bin/, startup-script.sh, console.log). */
   sandboxDir(instanceFid: string): string {
     return this.#cloud.sandboxDir(instanceFid);
+  }
+
+  /** What the instance's simulated Docker ran, oldest first: image, mounts, env names, working dir, GPUs, argv. */
+  dockerRuns(instanceFid: string): Promise<DockerRun[]> {
+    return readDockerRuns(this.#cloud.sandboxDir(instanceFid));
   }
 
   /** Stops serving, kills every sandbox and sshd, and removes the default state dir. */

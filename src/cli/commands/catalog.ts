@@ -1,6 +1,7 @@
 /**
- * `flow catalog`: the instance types the provider offers, with regions, prices and capacity. The
- * local provider offers none (tasks run on this machine, for free); it says so and where to look.
+ * `flow catalog`: the instance types the provider offers, with each region's spot price and free
+ * capacity side by side. The local provider offers none (tasks run on this machine, for free); it
+ * says so and where to look.
  */
 import { CatalogFlagsSchema, flowFor, parseFlags } from "../cli-inputs.ts";
 import { formatTable, printJson } from "../output.ts";
@@ -35,14 +36,18 @@ export async function catalogCommand(options: CatalogCommandOptions): Promise<vo
     process.stdout.write("No instance types match.\n");
     return;
   }
-  const rows = entries.map((e) => [
-    e.name,
-    e.fid,
-    `${e.gpuCount}× ${e.gpuModel.toUpperCase()}`,
-    `${e.gpuMemoryGb} GB`,
-    e.region ?? "-",
-    e.pricePerHour === undefined ? "-" : `$${e.pricePerHour.toFixed(2)}/h`,
-    e.capacity === undefined ? "-" : String(e.capacity),
+  // One row per type, one column per region: where it is cheapest, and where there is room, at a glance.
+  const regions = [...new Set(entries.flatMap((e) => (e.region === undefined ? [] : [e.region])))].sort();
+  const types = [...new Map(entries.map((e) => [e.fid, e])).values()];
+  const rows = types.map((type) => [
+    type.name,
+    `${type.gpuCount}× ${type.gpuModel.toUpperCase()}`,
+    `${type.gpuMemoryGb} GB`,
+    ...regions.map((region) => {
+      const offer = entries.find((e) => e.fid === type.fid && e.region === region);
+      if (offer === undefined) return "-";
+      return `${offer.pricePerHour === undefined ? "-" : `$${offer.pricePerHour.toFixed(2)}/h`} · ${offer.capacity ?? 0} free`;
+    }),
   ]);
-  process.stdout.write(`${formatTable(["NAME", "FID", "GPUS", "GPU MEMORY", "REGION", "PRICE", "AVAILABLE"], rows)}\n`);
+  process.stdout.write(`${formatTable(["NAME", "GPUS", "GPU MEMORY", ...regions.map((r) => r.toUpperCase())], rows)}\n`);
 }

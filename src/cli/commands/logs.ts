@@ -1,5 +1,6 @@
 /**
- * `flow logs <task> [-f] [--tail N] [--stderr]`: a task's output, or follow it until it ends. A
+ * `flow logs <task> [-f] [--tail N] [--stderr] [--startup] [--node K]`: a task's output (or its
+ * machine's boot log), or follow it until it ends. A
  * followed task that has not started yet (a cloud bid waiting for an instance) is waited for, with
  * what it waits for on stderr, so `flow logs <id> -f` works right after `flow run`.
  */
@@ -14,12 +15,22 @@ export interface LogsCommandOptions {
   follow?: boolean;
   tail?: string;
   stderr?: boolean;
+  startup?: boolean;
+  node?: string;
 }
 
 export async function logsCommand(idOrName: string, options: LogsCommandOptions): Promise<void> {
-  const { tail } = parseFlags(z.object({ tail: TailSchema.optional() }), { tail: options.tail });
+  const { tail, node } = parseFlags(z.object({ tail: TailSchema.optional(), node: z.coerce.number().int("must be a whole number").min(0, "must be 0 or more").optional() }), {
+    tail: options.tail,
+    node: options.node,
+  });
   const task = await flowFor(options.provider).getTask(idOrName);
-  const common = { tail: tail ?? DEFAULT_LOG_TAIL_LINES, stderr: options.stderr === true };
+  const common = {
+    tail: tail ?? DEFAULT_LOG_TAIL_LINES,
+    stderr: options.stderr === true,
+    ...(options.startup ? { source: "startup" as const } : {}),
+    ...(node === undefined ? {} : { node }),
+  };
   if (!options.follow) {
     await written(process.stdout, await task.logs(common));
     return;

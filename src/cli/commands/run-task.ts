@@ -7,8 +7,8 @@
 import { ValidationError } from "../../errors.ts";
 import { sleep } from "../../sleep.ts";
 import type { Task } from "../../client/task.ts";
-import { isYamlPath, type TaskOverrides, type TaskSource } from "../../task/task-source.ts";
-import { envFromPairs, flowFor, parseFlags, TaskFlagsSchema } from "../cli-inputs.ts";
+import { isYamlPath, type TaskSource } from "../../task/task-source.ts";
+import { flowFor, parseFlags, TaskFlagsSchema, taskOverridesFrom } from "../cli-inputs.ts";
 import { printJson } from "../output.ts";
 import { StatusLine } from "../status-line.ts";
 import { exitCodeOf, outcomeLine, submittedLine, waitingFor } from "../task-view.ts";
@@ -21,15 +21,53 @@ export interface RunTaskOptions {
   minGpuMemoryGb?: string;
   name?: string;
   env?: string[];
+  envFile?: string;
   maxPricePerHour?: string;
   maxRunTimeHours?: string;
   region?: string;
   codeRoot?: string;
   uploadCode?: boolean;
+  numInstances?: string;
+  image?: string;
+  priority?: string;
+  volume?: string[];
+  data?: string[];
+  port?: string[];
+  sshKey?: string[];
+  reservation?: string;
+  allocationMode?: string;
+  startTime?: string;
+  reservedHours?: string;
+  workingDir?: string;
+  terminateOnExit?: boolean;
 }
 
 /** The flags that describe a task, for refusing them on function targets. */
-export const TASK_FLAGS = ["wait", "instanceType", "minGpuMemoryGb", "name", "env", "maxPricePerHour", "maxRunTimeHours", "region", "codeRoot"] as const;
+export const TASK_FLAGS = [
+  "wait",
+  "instanceType",
+  "minGpuMemoryGb",
+  "name",
+  "env",
+  "envFile",
+  "maxPricePerHour",
+  "maxRunTimeHours",
+  "region",
+  "codeRoot",
+  "numInstances",
+  "image",
+  "priority",
+  "volume",
+  "data",
+  "port",
+  "sshKey",
+  "reservation",
+  "allocationMode",
+  "startTime",
+  "reservedHours",
+  "workingDir",
+  "terminateOnExit",
+] as const;
 
 /** How often the live status line is redrawn; the task is asked only as often as its provider wants. */
 const REDRAW_MS = 250;
@@ -41,15 +79,15 @@ export async function runTaskCommand(target: string, args: string[], options: Ru
     // Commander's --no-upload-code defaults uploadCode to true; only an explicit "no" overrides.
     uploadCode: options.uploadCode === false ? false : undefined,
   });
-  const { env, ...rest } = flags;
-  const overrides: TaskOverrides = { ...rest, ...(env === undefined ? {} : { env: envFromPairs(env) }) };
-  const source: TaskSource = args.length > 0 ? { command: [target, ...args] } : target;
-  if (!isYamlPath(target) && overrides.instanceType === undefined && overrides.minGpuMemoryGb === undefined) {
+  const overrides = taskOverridesFrom(flags);
+  // A task on a reservation runs on the reservation's type.
+  if (!isYamlPath(target) && overrides.instanceType === undefined && overrides.minGpuMemoryGb === undefined && overrides.reservationId === undefined) {
     throw new ValidationError("flow run needs an instance type for a command.", {
       suggestions: [`flow run ${JSON.stringify(target)} --instance-type a100   (\`flow catalog\` lists the types)`],
       errorCode: "instance_type_missing",
     });
   }
+  const source: TaskSource = args.length > 0 ? { command: [target, ...args] } : target;
 
   const flow = flowFor(options.provider);
   const task = await flow.run(source, overrides);

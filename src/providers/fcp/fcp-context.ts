@@ -107,6 +107,16 @@ export class FcpContext {
     return catalogFromApi(types, auctions);
   }
 
+  /** The environment Flow reads its settings from (FLOW_DEV_VM, AWS_* for S3 data mounts): process.env unless given. */
+  get env(): NodeJS.ProcessEnv {
+    return this.#options.env ?? process.env;
+  }
+
+  /** The API's instance types (name, GPU socket, network), fetched once per process. */
+  instanceTypes(): Promise<InstanceTypeModel[]> {
+    return this.#instanceTypes();
+  }
+
   /** "it_5ECS…" → "h100-80gb.sxm.8x", for bids this process did not place; the FID if unknown. */
   async instanceTypeName(fid: string): Promise<string> {
     return (await this.#instanceTypes()).find((type) => type.fid === fid)?.name ?? fid;

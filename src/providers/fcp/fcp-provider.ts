@@ -1,5 +1,6 @@
 /**
- * The cloud provider for remote functions: each agent runs on a spot instance of its own.
+ * The cloud provider for remote functions: each agent runs on a spot instance of its own, or, for
+ * a function with a `reservation`, on one of the reservation's instances (reservation-agents.ts).
  *
  * The path is the local provider's with a longer wire: the same agent file and code archive, the
  * same protocol, the same per-agent secret. The agent listens on the instance's loopback only;
@@ -18,9 +19,11 @@ import { agentPath } from "../../sdk-paths.ts";
 import type { AgentEndpoint, AgentSpec, Provider } from "../provider.ts";
 import { BidLedger, cancelOrphanBids } from "./bid-ledger.ts";
 import { FcpContext, type FcpContextOptions } from "./fcp-context.ts";
+import { FcpReservations } from "./fcp-reservations.ts";
 import { InstanceConnection, type Upload } from "./instance-connection.ts";
 import { placeBid, waitForRunningInstances } from "./instance-launch.ts";
 import { choosePlacement, placementNotes } from "./placement.ts";
+import { startAgentOnReservation } from "./reservation-agents.ts";
 import { buildStartupScript } from "./startup-script/index.ts";
 
 /** Archives up to this size ride inside the startup script; larger ones go over SFTP. */
@@ -43,6 +46,8 @@ export class FcpProvider implements Provider {
   readonly #running = new Set<() => Promise<void>>();
   readonly #bids: BidLedger;
   #swept: Promise<void> | undefined;
+  /** Agents started on reservations so far: each takes the next running instance in turn. */
+  #reservationTurns = 0;
 
   constructor(options: FcpProviderOptions = {}) {
     this.context = options.context ?? new FcpContext(options);
@@ -51,6 +56,7 @@ export class FcpProvider implements Provider {
   }
 
   async startAgent(spec: AgentSpec, signal?: AbortSignal): Promise<AgentEndpoint> {
+    if (spec.reservation !== undefined) return this.#startOnReservation(spec, spec.reservation, signal);
     const context = this.context;
     await (this.#swept ??= cancelOrphanBids(context, this.#bids));
     const [catalog, key] = await Promise.all([context.catalog(), context.sshKey()]);
@@ -135,6 +141,19 @@ export class FcpProvider implements Provider {
       await stop().catch(() => {});
       throw error;
     }
+  }
+
+  /** An agent on a reservation's instance (no bid): stopping it stops its processes only. */
+  async #startOnReservation(spec: AgentSpec, reservation: string, signal: AbortSignal | undefined): Promise<AgentEndpoint> {
+    const endpoint = await startAgentOnReservation(this.context, new FcpReservations(this.context), spec, {
+      reservation,
+      idleTimeoutMs: AGENT_IDLE_TIMEOUT_MS,
+      turn: this.#reservationTurns++,
+      ...(signal === undefined ? {} : { signal }),
+    });
+    const stop = () => endpoint.stop().finally(() => this.#running.delete(stop));
+    this.#running.add(stop);
+    return { ...endpoint, stop };
   }
 
   /** Cancels every bid this provider placed; one that cannot be cancelled is named in the error. */

@@ -5,11 +5,14 @@
  */
 import { randomBytes } from "node:crypto";
 import { ResourceNotFoundError, ValidationError } from "../../errors.ts";
-import type { TaskConfig } from "../../task/task-config.ts";
+import type { VolumeSpec } from "../../task/volume-spec.ts";
 import type { CreateVolumeOptions, Volume } from "../../task/volume.ts";
 import type { VolumeModel } from "./api/schemas.ts";
 import type { FcpContext } from "./fcp-context.ts";
 import type { VolumeMount } from "./startup-script/index.ts";
+
+/** A volume a task mounts: from `volumes`, or a `volume://name` data mount (which may be read-only). */
+export type TaskVolume = VolumeSpec & { readonly?: boolean };
 
 export class FcpVolumes {
   readonly #context: FcpContext;
@@ -19,8 +22,10 @@ export class FcpVolumes {
   }
 
   async create(options: CreateVolumeOptions): Promise<Volume> {
+    const name = options.name ?? generatedName();
+    this.#refuseTaken(await this.#all(), name);
     const created = await this.#context.client.createVolume({
-      name: options.name ?? generatedName(),
+      name,
       project: await this.#context.projectFid(),
       disk_interface: options.interface === "file" ? "File" : "Block",
       region: options.region ?? this.#context.config.region,
@@ -33,22 +38,54 @@ export class FcpVolumes {
     return (await this.#all()).map(toVolume);
   }
 
+  /** Refused while a task (bid) or reservation that is not over uses it, naming them. */
   async delete(idOrName: string): Promise<void> {
-    const volumes = await this.#all();
-    const volume = volumes.find((v) => v.fid === idOrName || v.name === idOrName);
-    if (volume === undefined) {
-      throw new ResourceNotFoundError(`No volume ${JSON.stringify(idOrName)} in project ${this.#context.config.project}.`, {
-        suggestions: volumes.length > 0 ? [`volumes: ${volumes.map((v) => v.name).join(", ")}`] : [],
+    const volume = this.#find(await this.#all(), idOrName);
+    const users = [...volume.bids, ...volume.reservations];
+    if (users.length > 0) {
+      const bids = await Promise.all(volume.bids.map(async (fid) => `task ${fid} (${(await this.#context.client.getBid(fid)).name})`));
+      throw new ValidationError(`Volume ${volume.name} (${volume.fid}) is in use by ${[...bids, ...volume.reservations.map((fid) => `reservation ${fid}`)].join(", ")}.`, {
+        suggestions: [
+          ...volume.bids.map((fid) => `stop the task first: flow cancel ${fid}`),
+          ...volume.reservations.map((fid) => `give the reservation back first: flow reserve cancel ${fid}`),
+        ],
+        errorCode: "volume_in_use",
       });
     }
     await this.#context.client.deleteVolume(volume.fid);
   }
 
-  /** The volumes the task names that exist already (by FID, else by name), in config order. */
-  async existing(config: TaskConfig): Promise<(VolumeModel | undefined)[]> {
-    if (config.volumes.length === 0) return [];
+  async rename(idOrName: string, name: string): Promise<Volume> {
+    const volumes = await this.#all();
+    const volume = this.#find(volumes, idOrName);
+    this.#refuseTaken(volumes.filter((v) => v.fid !== volume.fid), name);
+    return toVolume(await this.#context.client.updateVolume(volume.fid, { name }));
+  }
+
+  #find(volumes: readonly VolumeModel[], idOrName: string): VolumeModel {
+    const volume = volumes.find((v) => v.fid === idOrName || v.name === idOrName);
+    if (volume !== undefined) return volume;
+    throw new ResourceNotFoundError(`No volume ${JSON.stringify(idOrName)} in project ${this.#context.config.project}.`, {
+      suggestions: volumes.length > 0 ? [`volumes: ${volumes.map((v) => v.name).join(", ")}`] : ["create one with `flow volumes create <name> --size-gb <n>`"],
+    });
+  }
+
+  /** Names are unique in a project: the API refuses a second, and tasks find volumes by name. */
+  #refuseTaken(volumes: readonly VolumeModel[], name: string): void {
+    const taken = volumes.find((v) => v.name === name);
+    if (taken === undefined) return;
+    throw new ValidationError(`A volume named ${JSON.stringify(name)} already exists (${taken.fid}, ${taken.capacity_gb} GB in ${taken.region}).`, {
+      issues: [{ path: "name", message: "is taken in this project" }],
+      suggestions: ["pick another name", `or use that one: flow run … --volume ${name}:/mnt/${name}`],
+      errorCode: "volume_name_taken",
+    });
+  }
+
+  /** The volumes the task names that exist already (by FID, else by name), in order. */
+  async existing(specs: readonly TaskVolume[]): Promise<(VolumeModel | undefined)[]> {
+    if (specs.length === 0) return [];
     const all = await this.#all();
-    return config.volumes.map((spec) => {
+    return specs.map((spec) => {
       if (spec.volumeId === undefined) return all.find((v) => v.name === spec.name);
       const volume = all.find((v) => v.fid === spec.volumeId);
       if (volume === undefined) {
@@ -61,9 +98,9 @@ export class FcpVolumes {
   }
 
   /** The task's mounts: existing volumes as they are, the others created in `region`. */
-  async mounts(config: TaskConfig, existing: readonly (VolumeModel | undefined)[], region: string): Promise<VolumeMount[]> {
+  async mounts(specs: readonly TaskVolume[], existing: readonly (VolumeModel | undefined)[], region: string): Promise<VolumeMount[]> {
     const mounts: VolumeMount[] = [];
-    for (const [index, spec] of config.volumes.entries()) {
+    for (const [index, spec] of specs.entries()) {
       const volume =
         existing[index] ??
         (await this.#context.client.createVolume({
@@ -73,7 +110,12 @@ export class FcpVolumes {
           region,
           size_gb: spec.sizeGb ?? 1,
         }));
-      mounts.push({ volumeFid: volume.fid, mountPath: spec.mountPath ?? `/volumes/${volume.name}`, interface: volume.interface === "File" ? "file" : "block" });
+      mounts.push({
+        volumeFid: volume.fid,
+        mountPath: spec.mountPath ?? `/volumes/${volume.name}`,
+        interface: volume.interface === "File" ? "file" : "block",
+        ...(spec.readonly ? { readonly: true } : {}),
+      });
     }
     return mounts;
   }
@@ -113,5 +155,6 @@ function toVolume(volume: VolumeModel): Volume {
     interface: volume.interface === "File" ? "file" : "block",
     createdAt: new Date(volume.created_at),
     attachedTo: Object.keys(volume.attachments),
+    usedBy: [...volume.bids, ...volume.reservations],
   };
 }

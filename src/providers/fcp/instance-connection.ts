@@ -70,23 +70,27 @@ export class InstanceConnection {
     if ((await this.read(this.paths.ready)) === undefined) throw await this.#setupFailure("the startup script stopped before it was ready");
   }
 
-  /** Uploads every file, then the `uploaded` marker the startup script is waiting for. */
-  async upload(files: readonly Upload[]): Promise<void> {
+  /**
+   * Uploads every file, then the `uploaded` marker the startup script is waiting for (the
+   * instance's, or that of a script delivered into `paths`).
+   */
+  async upload(files: readonly Upload[], paths: InstancePaths = this.paths): Promise<void> {
     for (const file of files) await this.ssh.upload(file.data, file.remotePath, file.mode === undefined ? {} : { mode: file.mode });
-    await this.ssh.upload(new Uint8Array(), this.paths.uploaded);
+    await this.ssh.upload(new Uint8Array(), paths.uploaded);
   }
 
-  /** The loopback port the agent announced, once it listens. */
-  async agentPort(signal?: AbortSignal): Promise<number> {
-    const outcome = await this.#waitOnInstance(`grep -q '"listening"' ${quote(this.paths.agentOut)} 2>/dev/null || [ -e ${quote(this.paths.exitCode)} ]`, AGENT_START_TIMEOUT_MS, signal);
+  /** The loopback port the agent announced, once it listens (the instance's agent, or one delivered into `paths`). */
+  async agentPort(signal?: AbortSignal, paths: InstancePaths = this.paths): Promise<number> {
+    const outcome = await this.#waitOnInstance(`grep -q '"listening"' ${quote(paths.agentOut)} 2>/dev/null || [ -e ${quote(paths.exitCode)} ]`, AGENT_START_TIMEOUT_MS, signal);
     if (outcome === "timeout") throw this.#timeout("the agent to start", AGENT_START_TIMEOUT_MS);
-    for (const line of ((await this.read(this.paths.agentOut)) ?? "").split("\n")) {
+    for (const line of ((await this.read(paths.agentOut)) ?? "").split("\n")) {
       if (!line.startsWith("{")) continue;
       const event = JSON.parse(line) as { event?: string; port?: number };
       if (event.event === "listening" && typeof event.port === "number") return event.port;
     }
-    const stderr = (await this.read(this.paths.agentErr)) ?? "";
-    throw new ProviderError(`The agent on ${this.instance.fid} exited before it listened.\n${tail(stderr, 30)}`);
+    const stderr = (await this.read(paths.agentErr)) ?? "";
+    const log = (await this.read(paths.startupLog)) ?? "";
+    throw new ProviderError(`The agent on ${this.instance.fid} exited before it listened.\n${tail(stderr || log, 30)}`);
   }
 
   close(): void {

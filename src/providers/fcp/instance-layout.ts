@@ -17,7 +17,8 @@
  *      one JSON line `{"event":"listening","port":N}`, goes to `agentOut`) or the command (output to
  *      `taskStdout`/`taskStderr`);
  *   4. when the command or agent exits, the script writes its exit code to `exitCode` (the
- *      completion marker) and powers the machine off after the configured grace period.
+ *      completion marker) — after `failure`, in words, when setup failed — and powers the
+ *      machine off after the configured grace period.
  */
 
 export const INSTANCE_ROOT_ENV = "FLOW_INSTANCE_ROOT";
@@ -55,6 +56,21 @@ export interface InstancePaths {
   uploaded: string;
   /** Path of the Node binary the script chose or installed, one line. */
   nodePath: string;
+  /** A dev machine's clock: every session touches it; idle this long (devIdleSeconds) powers off. */
+  devLastActive: string;
+  /** Seconds without a session before a dev machine powers off, one number; the client may change it. */
+  devIdleSeconds: string;
+  /** A script the client delivered (to a reservation's instance) and the pid it runs as. */
+  runScript: string;
+  runPid: string;
+  /** Why setup failed, one line in words, written beside the exit code when it did. */
+  failure: string;
+  /** The S3 helper (dist/s3-copy.mjs), uploaded by the client for S3 data mounts. */
+  s3Helper: string;
+  /** The S3 credentials and endpoint of data mount i are `<this>-<i>.json`, uploaded by the client, mode 0600. */
+  s3Credentials: string;
+  /** S3 data mounts are copied here, one directory each (`data/0`, `data/1`, …). */
+  dataDir: string;
 }
 
 export function instancePaths(root: string): InstancePaths {
@@ -75,5 +91,13 @@ export function instancePaths(root: string): InstancePaths {
     ready: at("ready"),
     uploaded: at("uploaded"),
     nodePath: at("node-path"),
+    devLastActive: at("dev/last-active"),
+    devIdleSeconds: at("dev/idle-seconds"),
+    runScript: at("run.sh"),
+    runPid: at("run.pid"),
+    failure: at("failure"),
+    s3Helper: at("s3/s3-copy.mjs"),
+    s3Credentials: at("s3/credentials"),
+    dataDir: at("data"),
   };
 }

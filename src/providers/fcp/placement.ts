@@ -155,6 +155,11 @@ export function placementNotes(
   return notes;
 }
 
+/** A limit price that rides out the market's usual swings (the default priority's) over `market`, as "4.38". */
+export function suggestedLimit(market: number): string {
+  return roundUpToCents(market * PRIORITY_PRICE_FACTORS.med).toFixed(2);
+}
+
 /** The API writes prices as dollar strings with cents: 12.5 → "$12.50". */
 export function dollars(amount: number): string {
   return `$${amount.toFixed(2)}`;

@@ -1,14 +1,39 @@
 /**
  * What this machine remembers about its cloud tasks, beside what the API knows: the submitted
- * config (secret env redacted), that the user cancelled it, and the exit code once read from the
- * instance — which outlives the instance. `<FLOW_HOME or ~/.flow>/fcp/tasks/<bid fid>.json`.
+ * config (secret env redacted), that the user cancelled it, the exit code and final logs once
+ * read from the instance — which outlive the instance —, its attempts (one bid each) and what
+ * each needs uploaded. `<FLOW_HOME or ~/.flow>/fcp/tasks/<first bid fid>.json`, logs beside it.
  */
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { parseJsonOrUndefined } from "../../parse-json.ts";
 import { resolveFlowHome } from "../flow-home.ts";
 import { writeRecordFile } from "../record-files.ts";
+
+const AttemptSchema = z.object({
+  /** The attempt's bid. */
+  bid: z.string(),
+  placedAt: z.string(),
+  endedAt: z.string().optional(),
+  /** Why it ended without the task ending: "preempted", "instance inst_… failed (STATUS_ERROR)". */
+  outcome: z.string().optional(),
+  /** Instances that got this attempt's SFTP uploads (code archive, secret env). */
+  deliveredTo: z.array(z.string()).optional(),
+});
+export type AttemptRecord = z.infer<typeof AttemptSchema>;
+
+/** What the client uploads to each instance before the command may start; redone on every attempt. */
+const UploadsSchema = z.object({
+  /** The code archive, kept under FLOW_HOME while the task may be retried (absent: none, or inline). */
+  archivePath: z.string().optional(),
+  /** Names only: the values live in the submitting process's memory, never on disk. */
+  secretEnvNames: z.array(z.string()),
+  ranks: z.boolean(),
+  /** S3 data mounts: the helper and the credentials (resolved again from the user's AWS settings). */
+  s3: z.array(z.object({ field: z.string(), profile: z.string().optional() })),
+});
+export type UploadsRecord = z.infer<typeof UploadsSchema>;
 
 const TaskRecordSchema = z.object({
   taskId: z.string(),
@@ -23,8 +48,21 @@ const TaskRecordSchema = z.object({
   exitCode: z.number().int().optional(),
   /** Instances that got the task's SFTP uploads (code archive, secret env). */
   deliveredTo: z.array(z.string()).optional(),
-  /** Why the client gave up on the task (e.g. a replacement instance it cannot deliver to). */
+  /** Why the task failed, in words: the client gave up on it, or its machine said why (a setup step, a time limit). */
   failure: z.string().optional(),
+  /** When the instance that ran the command was created: kept for when it is gone. */
+  startedAt: z.string().optional(),
+  /** When the client saw the task end (its exit code, a failure, a cancel). */
+  endedAt: z.string().optional(),
+  /** Every attempt, oldest first; absent for a task that only ever had its first bid (the task id). */
+  attempts: z.array(AttemptSchema).optional(),
+  /** When the next attempt may be placed (a retry's backoff), while it waits. */
+  retryAt: z.string().optional(),
+  uploads: UploadsSchema.optional(),
+  /** The final logs were copied here (logsDir), from this many nodes: they outlive the instances. */
+  logs: z.object({ nodes: z.number().int(), collectedAt: z.string() }).optional(),
+  /** The price paid and the total, at the end (the API's pricing history may not keep them forever). */
+  cost: z.object({ perHour: z.string(), total: z.string() }).optional(),
 });
 export type TaskRecord = z.infer<typeof TaskRecordSchema>;
 
@@ -88,6 +126,18 @@ export class TaskRecords {
     return next;
   }
 
+  /** Every readable record (damaged ones skipped with a warning), in no order. */
+  async list(): Promise<TaskRecord[]> {
+    const names = await readdir(this.#dir).catch(() => [] as string[]);
+    const records = await Promise.all(names.filter((n) => n.endsWith(".json")).map((n) => this.read(n.slice(0, -".json".length))));
+    return records.filter((r) => r !== undefined);
+  }
+
+  /** Where a task's copied logs live: `<dir>/<task>/node-<k>/{stdout,stderr,startup}.log`. */
+  logsDir(taskId: string): string {
+    return join(this.#dir, safeName(taskId));
+  }
+
   #skip(path: string, what: string): void {
     if (this.#skipped.has(path)) return;
     this.#skipped.add(path);
@@ -95,6 +145,10 @@ export class TaskRecords {
   }
 
   #path(taskId: string): string {
-    return join(this.#dir, `${taskId.replace(/[^A-Za-z0-9_-]/g, "_")}.json`);
+    return join(this.#dir, `${safeName(taskId)}.json`);
   }
+}
+
+function safeName(taskId: string): string {
+  return taskId.replace(/[^A-Za-z0-9_-]/g, "_");
 }

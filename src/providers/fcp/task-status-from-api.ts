@@ -4,8 +4,10 @@
  * completion marker. The spec's enums: bids Open|Allocated|Preempting|Terminated|Paused,
  * instances STATUS_NEW … STATUS_ERROR.
  */
+import { parseDollars } from "../../instance-types/from-api.ts";
 import { TaskStatus } from "../../task/task-status.ts";
 import type { Bid, Instance, InstanceStatus } from "./api/schemas.ts";
+import { suggestedLimit } from "./placement.ts";
 
 export interface ObservedOutcome {
   cancelled?: boolean;
@@ -17,6 +19,8 @@ export interface ObservedOutcome {
 export interface DerivedStatus {
   status: TaskStatus;
   message: string;
+  /** An Open bid whose limit is under the spot price: raising it would get it an instance. */
+  outbid?: boolean;
 }
 
 const BOOTING = new Set(["STATUS_NEW", "STATUS_CONFIRMED", "STATUS_INITIALIZING", "STATUS_STARTING", "STATUS_RELOCATING"]);
@@ -24,7 +28,13 @@ const BOOTING = new Set(["STATUS_NEW", "STATUS_CONFIRMED", "STATUS_INITIALIZING"
 /** Instance statuses it never leaves: the machine is gone (or going) and runs nothing more. */
 export const ENDED_INSTANCE_STATUSES: ReadonlySet<InstanceStatus> = new Set(["STATUS_TERMINATED", "STATUS_PREEMPTED", "STATUS_ERROR", "STATUS_REPLACED"]);
 
-export function taskStatusFromApi(bid: Bid, instances: readonly Instance[], observed: ObservedOutcome): DerivedStatus {
+/** What the market says, when the caller asked it: an Open bid under the spot price is outbid. */
+export interface MarketNow {
+  /** The spot price of the bid's auction, dollars per instance-hour. */
+  marketPricePerHour?: number;
+}
+
+export function taskStatusFromApi(bid: Bid, instances: readonly Instance[], observed: ObservedOutcome, market: MarketNow = {}): DerivedStatus {
   if (observed.cancelled) return { status: TaskStatus.CANCELLED, message: "cancelled by the user" };
   if (observed.failure !== undefined) return { status: TaskStatus.FAILED, message: observed.failure };
   if (observed.exitCode !== undefined) {
@@ -43,6 +53,14 @@ export function taskStatusFromApi(bid: Bid, instances: readonly Instance[], obse
     case "Preempting":
       return { status: TaskStatus.PREEMPTING, message: "the spot instance is being reclaimed" };
     case "Open": {
+      const { marketPricePerHour: spot } = market;
+      if (spot !== undefined && spot > parseDollars(bid.limit_price)) {
+        return {
+          status: TaskStatus.PENDING,
+          outbid: true,
+          message: `outbid: the spot price is $${spot.toFixed(2)}/h, above this bid's limit of ${bid.limit_price}/h; raise it with \`flow reprice ${bid.fid} ${suggestedLimit(spot)}\``,
+        };
+      }
       const waiting = `waiting for an instance (bid Open, up to ${bid.limit_price}/h)`;
       return instances.some((i) => i.status === "STATUS_PREEMPTED")
         ? { status: TaskStatus.PENDING, message: `preempted; ${waiting} to restart on` }

@@ -54,6 +54,27 @@ export class LocalVolumes {
     return this.#toVolume(record);
   }
 
+  /**
+   * The volume a task mounts: by `volumeId` (which must exist), else by `name`, created when there
+   * is none yet (as on the cloud).
+   */
+  async resolve(spec: { volumeId?: string | undefined; name?: string | undefined; sizeGb?: number | undefined; interface?: "block" | "file" | undefined }): Promise<Volume> {
+    const records = await this.#records();
+    const found = records.find((r) => (spec.volumeId === undefined ? r.name === spec.name : r.volumeId === spec.volumeId));
+    if (found !== undefined) return this.#toVolume(found);
+    if (spec.volumeId !== undefined) {
+      throw new ResourceNotFoundError(`No volume ${spec.volumeId} on the local provider.`, {
+        suggestions: ["flow.volumes.list() shows the volumes there are."],
+        errorCode: "volume_not_found",
+      });
+    }
+    return this.create({
+      ...(spec.name === undefined ? {} : { name: spec.name }),
+      ...(spec.sizeGb === undefined ? {} : { sizeGb: spec.sizeGb }),
+      ...(spec.interface === undefined ? {} : { interface: spec.interface }),
+    });
+  }
+
   async list(): Promise<Volume[]> {
     return (await this.#records()).map((r) => this.#toVolume(r));
   }

@@ -5,11 +5,12 @@
  * a new shell) can find, follow and stop them.
  *
  * What the local provider does not do (each refused with a ProviderError rather than ignored):
- * more than one instance, volumes and data mounts in tasks, SSH. It runs commands on this
- * machine directly: `image` is not used, and the code is unpacked into the task's workspace,
- * which stands in for `workingDir`. Nor does it pretend to be a cloud: the instance type (or
- * GPU memory) a task asks for is checked for spelling but not applied, and the task reports
- * "local" as its instance type and region, with no catalog of types or prices.
+ * more than one instance, SSH (and so `sshKeys`), reserved capacity, interconnect choices. It
+ * runs commands on this machine directly: `image` is not used, and the code is unpacked into the
+ * task's workspace, which stands in for `workingDir` — and for the container's filesystem, where
+ * volumes and data mounts appear (local-mounts.ts). Nor does it pretend to be a cloud: the
+ * instance type (or GPU memory) a task asks for is checked for spelling but not applied, and the
+ * task reports "local" as its instance type and region, with no catalog of types or prices.
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -27,7 +28,8 @@ import type { TaskInfo } from "../../task/task-info.ts";
 import { isTerminalStatus, type TaskStatus } from "../../task/task-status.ts";
 import type { User } from "../../task/user.ts";
 import type { CreateVolumeOptions, Volume } from "../../task/volume.ts";
-import type { FollowLogsOptions, ReadLogsOptions, SubmitRequest, TaskProvider } from "../task-provider.ts";
+import type { FollowLogsOptions, ForwardPortsOptions, PortForwards, ReadLogsOptions, SubmitRequest, TaskProvider } from "../task-provider.ts";
+import { planLocalMounts, type LocalMounts } from "./local-mounts.ts";
 import { resolveFlowHome, taskPaths, tasksDir, type TaskPaths } from "../flow-home.ts";
 import { followLines, tailLines } from "./log-files.ts";
 import { LocalVolumes } from "./local-volumes.ts";
@@ -87,8 +89,12 @@ export class LocalTaskRunner implements TaskProvider {
     this.#volumes = new LocalVolumes(this.home);
   }
 
-  async submit({ config, code }: SubmitRequest): Promise<TaskInfo> {
+  async submit({ config, code: packaged }: SubmitRequest): Promise<TaskInfo> {
     refuseUnsupported(config);
+    // A developer VM and `uploadStrategy: none` upload no code (as on the cloud).
+    const devVm = config.devVm ?? /^(1|true|yes|on)$/i.test(this.#env["FLOW_DEV_VM"]?.trim() ?? "");
+    const code = devVm || config.uploadStrategy === "none" ? undefined : packaged;
+    const mounts = await planLocalMounts(config, this.#volumes, this.#env, process.cwd());
     const taskId = newTaskId();
     const name = config.uniqueName ? uniqueName(config.name, taskId) : config.name;
     const paths = taskPaths(this.home, taskId);
@@ -108,7 +114,7 @@ export class LocalTaskRunner implements TaskProvider {
       }
       throw error;
     }
-    await this.#startSupervisor(paths, localTaskEnv({ taskId, name, config }, this.#env));
+    await this.#startSupervisor(paths, localTaskEnv({ taskId, name, config }, this.#env), mounts);
     return taskInfoFromState(state, paths.workspace);
   }
 
@@ -127,6 +133,7 @@ export class LocalTaskRunner implements TaskProvider {
       config: { ...config, env: redactEnv(config.env) },
       argv: await commandArgv(config, paths),
       ...(config.maxRunTimeHours ? { maxRunTimeMs: config.maxRunTimeHours * 3_600_000 } : {}),
+      ...(config.deadlineHours === undefined ? {} : { deadline: new Date(Date.now() + config.deadlineHours * 3_600_000).toISOString() }),
       instanceType: LOCAL_INSTANCE_TYPE,
       region: LOCAL_REGION,
       costPerHour: LOCAL_PRICE,
@@ -139,10 +146,11 @@ export class LocalTaskRunner implements TaskProvider {
 
   /**
    * Detached and unref'd: the supervisor lives on when this process exits. Its environment (with
-   * the task's secret values) goes through its stdin, so it is never written to disk and does
-   * not configure the supervisor's own Node (NODE_OPTIONS in a task's env is the task's).
+   * the task's secret values) and its mounts (with S3 credentials) go through its stdin, so they
+   * are never written to disk and do not configure the supervisor's own Node (NODE_OPTIONS in a
+   * task's env is the task's).
    */
-  async #startSupervisor(paths: TaskPaths, env: Record<string, string>): Promise<void> {
+  async #startSupervisor(paths: TaskPaths, env: Record<string, string>, mounts: LocalMounts): Promise<void> {
     const script = taskSupervisorPath();
     if (!existsSync(script)) throw new ProviderError(`The local task supervisor ${script} is missing.`, { suggestions: ["Build flow-sdk: npm run build."] });
     const log = await open(paths.supervisorLog, "a", 0o600);
@@ -154,7 +162,7 @@ export class LocalTaskRunner implements TaskProvider {
       });
       await once(supervisor, "spawn");
       // Resolves once the handover is in the pipe, so exiting right after submit loses nothing.
-      await new Promise<void>((resolve, reject) => supervisor.stdin!.end(JSON.stringify({ env }), (error?: Error | null) => (error ? reject(error) : resolve())));
+      await new Promise<void>((resolve, reject) => supervisor.stdin!.end(JSON.stringify({ env, mounts }), (error?: Error | null) => (error ? reject(error) : resolve())));
       supervisor.unref();
     } finally {
       await log.close();
@@ -219,13 +227,18 @@ export class LocalTaskRunner implements TaskProvider {
 
   async readLogs(idOrName: string, options: ReadLogsOptions): Promise<string> {
     const { taskId } = await this.#state(idOrName);
-    const lines = await tailLines(taskPaths(this.home, taskId)[options.stream], options.tail);
+    refuseOtherNodes(options.node);
+    const lines = await tailLines(logPath(taskPaths(this.home, taskId), options), options.tail).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return [];
+      throw error;
+    });
     return lines.length === 0 ? "" : `${lines.join("\n")}\n`;
   }
 
   async *followLogs(idOrName: string, options: FollowLogsOptions): AsyncIterable<string> {
     const { taskId } = await this.#state(idOrName);
-    yield* followLines(taskPaths(this.home, taskId)[options.stream], {
+    refuseOtherNodes(options.node);
+    yield* followLines(logPath(taskPaths(this.home, taskId), options), {
       tail: options.tail,
       pollIntervalMs: POLL_INTERVAL_MS,
       isDone: async () => isTerminalStatus((await this.getTask(taskId)).status),
@@ -263,6 +276,31 @@ export class LocalTaskRunner implements TaskProvider {
       ],
       errorCode: "ssh_unavailable",
     });
+  }
+
+  /** A local task's ports are this machine's already: the endpoints name them, nothing is forwarded. */
+  async forwardPorts(idOrName: string, options: ForwardPortsOptions): Promise<PortForwards> {
+    const task = await this.getTask(idOrName);
+    const declared = task.config?.ports ?? [];
+    const ports = options.ports ?? declared;
+    const undeclared = ports.filter((port) => !declared.includes(port));
+    if (ports.length === 0 || undeclared.length > 0) {
+      throw new ProviderError(ports.length === 0 ? `Task ${task.taskId} exposes no ports.` : `Task ${task.taskId} does not expose port ${undeclared.join(", ")} (its ports: ${declared.join(", ") || "none"}).`, {
+        suggestions: ["list the ports the task serves on, e.g. `ports: [8888]`"],
+      });
+    }
+    refuseOtherNodes(options.node);
+    if (options.localPorts !== undefined && options.localPorts.some((local, i) => local !== ports[i])) {
+      throw new ProviderError("A local task's ports are this machine's own: they cannot be moved to other local ports.", {
+        suggestions: ["leave out the local ports (--local-port); the task serves on its ports here"],
+        errorCode: "unsupported_on_local",
+      });
+    }
+    return {
+      endpoints: Object.fromEntries(ports.map((port) => [String(port), `http://127.0.0.1:${port}`])),
+      close: async () => {},
+      closed: new Promise<void>(() => {}),
+    };
   }
 
   createVolume(options: CreateVolumeOptions): Promise<Volume> {
@@ -349,14 +387,28 @@ export class LocalTaskRunner implements TaskProvider {
 function refuseUnsupported(config: TaskConfig): void {
   const unsupported = [
     ...(config.numInstances > 1 ? [`numInstances: ${config.numInstances} (it runs one instance)`] : []),
-    ...(config.volumes.length > 0 ? ["volumes"] : []),
-    ...(config.dataMounts.length > 0 ? ["dataMounts (`data`)"] : []),
+    ...(config.sshKeys.length > 0 ? ["sshKeys (there is no SSH: the task runs on this machine)"] : []),
+    ...(config.allocationMode !== "spot" ? [`allocationMode: ${config.allocationMode} (reserved capacity is the cloud's)`] : []),
+    ...(config.internodeInterconnect === undefined ? [] : ["internodeInterconnect (there is one node, this machine)"]),
+    ...(config.intranodeInterconnect === undefined ? [] : ["intranodeInterconnect (the GPUs are this machine's)"]),
   ];
   if (unsupported.length === 0) return;
   throw new ProviderError(`The local provider does not support ${unsupported.join(", ")}.`, {
     suggestions: ["Remove them to try the task locally, or run it on the cloud provider."],
     errorCode: "unsupported_on_local",
   });
+}
+
+/** One node: node 0 is the task itself. */
+function refuseOtherNodes(node: number | undefined): void {
+  if (node !== undefined && node !== 0) {
+    throw new ProviderError(`A local task has one node (0), not node ${node}.`, { errorCode: "unsupported_on_local" });
+  }
+}
+
+/** The command's output, or for `source: "startup"` the supervisor's log: how the task was started. */
+function logPath(paths: TaskPaths, options: ReadLogsOptions): string {
+  return options.source === "startup" ? paths.supervisorLog : paths[options.stream];
 }
 
 /**

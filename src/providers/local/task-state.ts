@@ -12,7 +12,7 @@ import { randomBytes } from "node:crypto";
 import { open, readFile, rm } from "node:fs/promises";
 import { z } from "zod";
 import { ProviderError, TaskNotFoundError } from "../../errors.ts";
-import { TaskConfigSchema } from "../../task/task-config.ts";
+import { DEFAULT_IMAGE, TaskConfigSchema, type TaskConfig } from "../../task/task-config.ts";
 import type { TaskInfo } from "../../task/task-info.ts";
 import { TaskStatusSchema } from "../../task/task-status.ts";
 import { DISK_FULL, writeRecordFile } from "../record-files.ts";
@@ -37,6 +37,8 @@ export const LocalTaskStateSchema = z.strictObject({
   argv: z.array(z.string()).min(1),
   /** The running time after which the supervisor stops the task (maxRunTimeHours). */
   maxRunTimeMs: z.number().positive().optional(),
+  /** When the task must be done (deadlineHours from submission): not started after, stopped at it. */
+  deadline: Time.optional(),
   instanceType: z.string(),
   region: z.string(),
   costPerHour: z.string(),
@@ -176,15 +178,33 @@ export function taskInfoFromState(state: LocalTaskState, workspace: string): Tas
     // A free instance's total is known without metering.
     ...(state.costPerHour === "$0.00" ? { totalCost: "$0.00" } : {}),
     ...(state.createdBy === undefined ? {} : { createdBy: state.createdBy }),
-    endpoints: {},
+    // Its ports are this machine's: reachable as they are while it runs.
+    endpoints: state.status === "running" ? Object.fromEntries(state.config.ports.map((port) => [String(port), `http://127.0.0.1:${port}`])) : {},
     instances: [`${state.taskId}-0`],
     ...(state.message === undefined ? {} : { message: state.message }),
     ...(state.exitCode === undefined ? {} : { exitCode: state.exitCode }),
     providerMetadata: {
       provider: "local",
       workspace,
+      notApplied: notAppliedLocally(state.config),
       ...(state.pid === undefined ? {} : { pid: state.pid }),
       ...(state.supervisorPid === undefined ? {} : { supervisorPid: state.supervisorPid }),
     },
   };
+}
+
+/**
+ * What the task asks of a machine or a market that a local task does not get: said, not silently
+ * dropped (`flow run` and `flow status` show it), e.g. "instance type a100".
+ */
+export function notAppliedLocally(config: TaskConfig): string[] {
+  return [
+    ...(config.instanceType === undefined ? [] : [`instance type ${config.instanceType}`]),
+    ...(config.minGpuMemoryGb === undefined ? [] : [`${config.minGpuMemoryGb} GB of GPU memory`]),
+    ...(config.image === DEFAULT_IMAGE ? [] : [`image ${config.image}`]),
+    ...(config.region === undefined ? [] : [`region ${config.region}`]),
+    ...(config.maxPricePerHour === undefined ? [] : [`maxPricePerHour $${config.maxPricePerHour}`]),
+    ...(config.priority === "med" ? [] : [`priority ${config.priority}`]),
+    ...(config.keepAliveMinutes === 0 ? [] : [`keepAliveMinutes ${config.keepAliveMinutes}`]),
+  ];
 }

@@ -2,9 +2,10 @@
  * The supervisor of one local task: `node dist/task-supervisor.js <taskDir>`, started detached
  * (its own session) by the submitter, so it outlives the CLI that submitted the task. It
  * - reads the task's environment from stdin (secret values never touch the disk),
- * - unpacks the code into the workspace,
+ * - unpacks the code into the workspace, links its volumes and copies its S3 data there
+ *   (local-mounts.ts),
  * - runs the command as the leader of its own process group, output into the log files,
- * - stops it on cancel (SIGTERM to this process) or when maxRunTimeHours runs out,
+ * - stops it on cancel (SIGTERM to this process), when maxRunTimeHours runs out or at its deadline,
  * - and records every transition, and finally the exit status, in state.json.
  *
  * It is the only writer of state.json while it lives. If it dies anyway, readers notice (its pid
@@ -16,12 +17,14 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, open, rm, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { constants } from "node:os";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { text } from "node:stream/consumers";
 import { z } from "zod";
 import { extractArchive } from "../../bundler/unpack.ts";
+import { s3HelperPath } from "../../sdk-paths.ts";
+import { S3AccessSchema } from "../s3/s3-access.ts";
 import { taskPathsIn } from "../flow-home.ts";
 import { killGroup } from "../processes.ts";
 import { diskFullError, formatBytes, freeBytes, isDiskFull } from "../record-files.ts";
@@ -30,9 +33,15 @@ import { keepTaskState, readTaskState, RECORD_RESERVE_BYTES, type LocalTaskState
 /** How long a stopped command gets between SIGTERM and SIGKILL. */
 const STOP_GRACE_MS = 3_000;
 
-const HandoverSchema = z.strictObject({ env: z.record(z.string(), z.string()) });
+const HandoverSchema = z.strictObject({
+  env: z.record(z.string(), z.string()),
+  mounts: z.strictObject({
+    links: z.array(z.strictObject({ target: z.string(), path: z.string() })),
+    s3: z.array(z.strictObject({ source: z.string(), target: z.string(), access: S3AccessSchema })),
+  }),
+});
 
-type StopReason = "cancelled" | "timeout";
+type StopReason = "cancelled" | "timeout" | "deadline";
 
 const dir = process.argv[2];
 if (dir === undefined) {
@@ -90,10 +99,18 @@ try {
     else await mkdir(files.workspace, { recursive: true });
     if (existsSync(files.cancelRequested)) stopReason = "cancelled";
   }
-
-  const outcome = stopReason === undefined ? await run(handover.data.env) : { code: null, signal: null, startError: undefined };
-  const ended = finalState(outcome);
-  await update({ ...ended, message: `${ended.message ?? ""}${await fullDiskNote()}` });
+  if (state.deadline !== undefined && Date.now() >= Date.parse(state.deadline)) {
+    await update({ status: "failed", completedAt: new Date().toISOString(), message: `the deadline (deadlineHours, ${state.deadline}) passed before the task could start` });
+  } else {
+    const mountFailure = stopReason === undefined ? await mount(handover.data.mounts) : undefined;
+    if (mountFailure !== undefined) {
+      await update({ status: "failed", completedAt: new Date().toISOString(), message: mountFailure });
+    } else {
+      const outcome = stopReason === undefined ? await run(handover.data.env) : { code: null, signal: null, startError: undefined };
+      const ended = finalState(outcome);
+      await update({ ...ended, message: `${ended.message ?? ""}${await fullDiskNote()}` });
+    }
+  }
 } catch (error) {
   try {
     const why = isDiskFull(error) ? (await diskFullError(flowHome)).message : error instanceof Error ? error.message : String(error);
@@ -126,6 +143,39 @@ function log(message: string): void {
   }
 }
 
+/** Stops the task at `deadlineMs`, however far off (a timer takes at most about 24 days). */
+function stopAt(deadlineMs: number): void {
+  const left = deadlineMs - Date.now();
+  if (left <= 0) stop("deadline");
+  else setTimeout(() => stopAt(deadlineMs), Math.min(left, 2 ** 31 - 1)).unref();
+}
+
+/**
+ * The task's volumes and paths as symlinks in the workspace, and its S3 data copied there by the
+ * S3 helper (credentials through its stdin). Undefined when done, else why it failed.
+ */
+async function mount(mounts: z.output<typeof HandoverSchema>["mounts"]): Promise<string | undefined> {
+  for (const link of mounts.links) {
+    const at = join(files.workspace, link.target);
+    await mkdir(dirname(at), { recursive: true });
+    try {
+      await symlink(link.path, at);
+    } catch (error) {
+      return `could not mount ${link.path} at ${at}: ${(error as Error).message}`;
+    }
+  }
+  for (const copy of mounts.s3) {
+    const reason = join(files.dir, "s3-failure");
+    const helper = spawn(process.execPath, ["--no-warnings", s3HelperPath(), "--credentials", "-", "--source", copy.source, "--dest", join(files.workspace, copy.target), "--reason", reason], {
+      stdio: ["pipe", "ignore", "inherit"],
+    });
+    helper.stdin!.end(JSON.stringify(copy.access));
+    const code = await new Promise<number | null>((resolve) => helper.once("error", () => resolve(null)).once("exit", (exitCode) => resolve(exitCode)));
+    if (code !== 0) return (await readFile(reason, "utf8").catch(() => `data mount ${copy.source}: the S3 helper failed`)).trim();
+  }
+  return undefined;
+}
+
 interface Outcome {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -149,6 +199,7 @@ async function run(env: Record<string, string>): Promise<Outcome> {
       if (existsSync(files.cancelRequested)) stop("cancelled");
       else if (stopReason !== undefined) stop(stopReason);
       if (state.maxRunTimeMs !== undefined) setTimeout(() => stop("timeout"), state.maxRunTimeMs).unref();
+      if (state.deadline !== undefined) stopAt(Date.parse(state.deadline));
     });
   });
   clearTimeout(killTimer);
@@ -167,6 +218,9 @@ function finalState(outcome: Outcome): Partial<LocalTaskState> {
   const exited = outcome.signal !== null ? `was killed by ${outcome.signal}` : `exited with code ${outcome.code}`;
   const withCode = exitCode === undefined ? {} : { exitCode };
   if (stopReason === "cancelled") return { status: "cancelled", completedAt, message: "cancelled", ...withCode };
+  if (stopReason === "deadline") {
+    return { status: "failed", completedAt, message: `stopped at its deadline (deadlineHours, ${state.deadline})`, ...withCode };
+  }
   if (stopReason === "timeout") {
     const hours = state.config.maxRunTimeHours;
     return { status: "failed", completedAt, message: `stopped after running longer than maxRunTimeHours (${hours} h)`, ...withCode };

@@ -221,8 +221,8 @@ export class SshConnection {
    * A local TCP listener on 127.0.0.1:<ephemeral port> whose connections are forwarded to
    * remoteHost:remotePort as seen from the instance. The agent's WebSocket rides inside.
    */
-  forward(remoteHost: string, remotePort: number): Promise<PortForward> {
-    return forwardLocalPort(this.#client, this.closed, remoteHost, remotePort);
+  forward(remoteHost: string, remotePort: number, localPort = 0): Promise<PortForward> {
+    return forwardLocalPort(this.#client, this.closed, remoteHost, remotePort, localPort);
   }
 
   /**

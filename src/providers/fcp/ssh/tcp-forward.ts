@@ -13,7 +13,8 @@ export interface PortForward {
   close(): Promise<void>;
 }
 
-export async function forwardLocalPort(client: Client, connectionClosed: Promise<void>, remoteHost: string, remotePort: number): Promise<PortForward> {
+/** `localPort` 0 (the default) picks a free one. */
+export async function forwardLocalPort(client: Client, connectionClosed: Promise<void>, remoteHost: string, remotePort: number, localPort = 0): Promise<PortForward> {
   const sockets = new Set<Socket>();
   // allowHalfOpen: a client that finishes sending must still receive the rest of the reply.
   const server = createServer({ allowHalfOpen: true }, (socket) => {
@@ -33,9 +34,14 @@ export async function forwardLocalPort(client: Client, connectionClosed: Promise
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", (error) =>
-      reject(new NetworkError(`Could not open a local port to forward to ${remoteHost}:${remotePort}: ${error.message}`, { cause: error })),
+      reject(
+        new NetworkError(`Could not open local port ${localPort === 0 ? "(any)" : localPort} to forward to ${remoteHost}:${remotePort}: ${error.message}`, {
+          cause: error,
+          ...(localPort === 0 ? {} : { suggestions: [`port ${localPort} may be in use here: pick another local port, or let Flow pick one`] }),
+        }),
+      ),
     );
-    server.listen(0, "127.0.0.1", () => resolve());
+    server.listen(localPort, "127.0.0.1", () => resolve());
   });
 
   let closing: Promise<void> | undefined;

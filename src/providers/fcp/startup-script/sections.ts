@@ -7,7 +7,7 @@ import { posix } from "node:path";
 import { commandKind, DEFAULT_COMMAND } from "../../../task/task-config.ts";
 import { DEFAULT_INSTANCE_ROOT, INSTANCE_ROOT_ENV, INSTANCE_SSH_USER, instancePaths } from "../instance-layout.ts";
 import { quote, rooted, words } from "./bash.ts";
-import type { InstanceWorkload, StartupScriptSpec, VolumeMount } from "./spec.ts";
+import type { InstanceWorkload, S3Mount, StartupScriptSpec, VolumeMount } from "./spec.ts";
 
 export interface Section {
   name: string;
@@ -21,6 +21,10 @@ export const PINNED_NODE_VERSION = "v20.20.2";
  * that is there uploads within seconds of `ready`.
  */
 const UPLOAD_WAIT_SECONDS = 10 * 60;
+/** A workload stopped at its time limit gets this long after SIGTERM before SIGKILL. */
+const STOP_GRACE_SECONDS = 10;
+/** If even that fails (the script itself hangs), the machine powers off this long after the limit. */
+const POWEROFF_BACKSTOP_SECONDS = 120;
 
 /** Instance paths as the script spells them: under the root it picks at run time. */
 const at = instancePaths("$ROOT");
@@ -30,12 +34,21 @@ const taskScript = "$ROOT/task/script";
 
 export function startupSections(spec: StartupScriptSpec): Section[] {
   const sections = [header(spec), environment(spec)];
-  if (spec.workload.kind === "agent") sections.push(node(spec.image !== undefined));
+  if (spec.maxRunTimeHours !== undefined || spec.deadline !== undefined) sections.push(deadline(spec));
+  // The agent runs on Node (in the container: the portable build); so does the S3 helper, on the machine.
+  if (spec.workload.kind === "agent") sections.push(node(usesDocker(spec)));
+  else if ((spec.s3Mounts?.length ?? 0) > 0) sections.push(node(false));
   if (spec.volumes.length > 0) sections.push(volumes(spec.volumes));
+  // After the volumes: a Docker cache volume at /var/lib/docker must be in place before the pull.
+  if (usesDocker(spec)) sections.push(image());
   if (spec.inlineArchive !== undefined) sections.push(code(spec.inlineArchive, spec.workload.kind === "command"));
-  if (spec.maxRunTimeHours !== undefined) sections.push(deadline(spec.maxRunTimeHours));
+  if (spec.autostopIdleSeconds !== undefined) sections.push(autostop(spec.autostopIdleSeconds));
   sections.push(start(spec));
   return sections;
+}
+
+function usesDocker(spec: StartupScriptSpec): boolean {
+  return spec.image !== undefined && spec.onHost !== true;
 }
 
 function section(name: string, lines: string[]): Section {
@@ -44,26 +57,45 @@ function section(name: string, lines: string[]): Section {
 
 function header(spec: StartupScriptSpec): Section {
   const grace = spec.poweroffGraceSeconds;
+  const end =
+    grace === "never"
+      ? ['  echo "[flow] finished with exit code $1"']
+      : [`  echo "[flow] finished with exit code $1; powering off in ${grace} s"`, `  sleep ${grace}`, "  shutdown -h now"];
   const lines = [
     "#!/bin/bash",
-    "# Flow startup script: prepares this instance and runs its workload. Runs once, as root, at boot.",
+    spec.root === undefined
+      ? "# Flow startup script: prepares this instance and runs its workload. Runs once, as root, at boot."
+      : "# Flow run script: delivered to an instance that is up, runs one workload in a directory of its own.",
     "set -euo pipefail",
-    `ROOT="\${${INSTANCE_ROOT_ENV}:-${DEFAULT_INSTANCE_ROOT}}"`,
-    `mkdir -p ${rooted(posix.dirname(at.agentFile))} ${rooted(posix.dirname(at.taskStdout))}`,
+    spec.root === undefined ? `ROOT="\${${INSTANCE_ROOT_ENV}:-${DEFAULT_INSTANCE_ROOT}}"` : `ROOT=${quote(spec.root)}`,
+    `mkdir -p ${rooted(posix.dirname(at.agentFile))} ${rooted(posix.dirname(at.taskStdout))} ${rooted(posix.dirname(at.s3Helper))}`,
     `chmod 700 "$ROOT"`,
+    "# A disk that booted before (a paused instance resumed) holds the last run's completion marker.",
+    `rm -f ${rooted(at.exitCode)}`,
     `exec > >(tee -a ${rooted(at.startupLog)}) 2>&1`,
     `echo "[flow] == header =="`,
     "# The SSH user uploads the agent, code and secrets into the root over SFTP.",
     `if [ "$(id -u)" = 0 ] && id ${INSTANCE_SSH_USER} >/dev/null 2>&1; then chown -R ${INSTANCE_SSH_USER}: "$ROOT"; fi`,
-    "# However this script ends, the completion marker is written once and the machine powers off;",
+    grace === "never"
+      ? "# However this script ends, the completion marker is written once; the machine stays up for others."
+      : "# However this script ends, the completion marker is written once and the machine powers off;",
     "# an exit code before `ready` tells the client that setup failed.",
     "flow_end() {",
     `  [ -e ${rooted(at.exitCode)} ] || { echo "$1" > ${rooted(`${at.exitCode}.part`)}; mv ${rooted(`${at.exitCode}.part`)} ${rooted(at.exitCode)}; }`,
-    `  echo "[flow] finished with exit code $1; powering off in ${grace} s"`,
-    `  sleep ${grace}`,
-    "  shutdown -h now",
+    ...end,
     "}",
     "trap 'flow_end $?' EXIT",
+    "# Stopped (cancelled, paused, out of time): the exit code says so, as a shell's would. The log's",
+    "# tee is stopped with the rest; writing to it then must not kill the script before it records that.",
+    "trap 'exit 143' TERM",
+    "trap 'exit 130' INT",
+    "trap '' PIPE",
+    "# Why the workload failed or was stopped, in words, for the client's status message (first reason wins).",
+    "flow_reason() {",
+    `  [ -e ${rooted(at.failure)} ] || { printf '%s\\n' "$1" > ${rooted(`${at.failure}.part`)}; mv ${rooted(`${at.failure}.part`)} ${rooted(at.failure)}; }`,
+    '  echo "[flow] $1"',
+    "}",
+    'flow_fail() { flow_reason "$1"; exit 1; }',
   ];
   return { name: "header", body: `${lines.join("\n")}\n` };
 }
@@ -75,20 +107,29 @@ function environment(spec: StartupScriptSpec): Section {
     lines.push("TASK_ENV=(", ...Object.entries(spec.env).map(([name, value]) => `  ${quote(`${name}=${value}`)}`), ")");
     lines.push(`echo "[flow] workload env: "${quote(names.join(" "))}`);
   }
-  if (spec.image !== undefined) {
+  if (usesDocker(spec)) {
     lines.push(
-      `IMAGE=${quote(spec.image)}`,
+      `IMAGE=${quote(spec.image!)}`,
       "USE_DOCKER=0",
       'if command -v docker >/dev/null 2>&1 && timeout 60 docker info >/dev/null 2>&1; then',
       "  USE_DOCKER=1",
       '  echo "[flow] docker answers: the workload runs in $IMAGE"',
-      '  docker image inspect "$IMAGE" >/dev/null 2>&1 || docker pull "$IMAGE"',
       "else",
       '  echo "[flow] no docker daemon: the workload runs on the host"',
       "fi",
     );
+  } else if (spec.image !== undefined) {
+    lines.push("USE_DOCKER=0", 'echo "[flow] a developer VM: the workload runs on the machine itself"');
   }
   return section("environment", lines);
+}
+
+function image(): Section {
+  return section("image", [
+    'if [ "$USE_DOCKER" = 1 ]; then',
+    '  docker image inspect "$IMAGE" >/dev/null 2>&1 || docker pull "$IMAGE" || flow_fail "could not pull the image $IMAGE"',
+    "fi",
+  ]);
 }
 
 function node(imageGiven: boolean): Section {
@@ -146,7 +187,7 @@ function volumes(mounts: readonly VolumeMount[]): Section {
       "done",
       "flow_mount_block() {",
       '  local disk="${FREE_DISKS[$1]:-}"',
-      '  if [ -z "$disk" ]; then echo "[flow] volume $2: there is no free disk number $(($1 + 1))"; lsblk; exit 1; fi',
+      '  if [ -z "$disk" ]; then lsblk; flow_fail "volume $2: there is no free disk number $(($1 + 1)) on the machine"; fi',
       '  blkid "$disk" >/dev/null 2>&1 || mkfs.ext4 -q "$disk"',
       '  mkdir -p "$3"; mountpoint -q "$3" || mount "$disk" "$3"',
       '  echo "[flow] volume $2 ($disk) at $3"',
@@ -158,7 +199,7 @@ function volumes(mounts: readonly VolumeMount[]): Section {
     lines.push(
       "flow_mount_file() {",
       "  local source; source=\"$(findmnt -rn -o SOURCE,TARGET | awk -v fid=\"$1\" 'index($1, fid) { print $2; exit }')\"",
-      '  if [ -z "$source" ]; then echo "[flow] volume $1: no mounted share names it"; findmnt; exit 1; fi',
+      '  if [ -z "$source" ]; then findmnt; flow_fail "volume $1: no mounted share names it"; fi',
       '  mkdir -p "$2"; mountpoint -q "$2" || mount --bind "$source" "$2"',
       '  echo "[flow] volume $1 ($source) at $2"',
       "}",
@@ -189,12 +230,68 @@ function extractCode(): string[] {
   ];
 }
 
-function deadline(maxRunTimeHours: number): Section {
-  const seconds = Math.max(1, Math.ceil(maxRunTimeHours * 3600));
-  return section("deadline", [
+/**
+ * The time limits: maxRunTimeHours from boot, and the deadline (an absolute time). STOP_AT is the
+ * earlier; the start section stops the workload then, saying why. A detached backstop powers the
+ * machine off a little later (or, on a shared machine, stops this script's process group), in case
+ * the script itself hangs (waiting for uploads, a stuck pull).
+ */
+function deadline(spec: StartupScriptSpec): Section {
+  const lines = ['STOP_AT=""; STOP_WHY=""', "flow_limit() { if [ -z \"$STOP_AT\" ] || [ \"$1\" -lt \"$STOP_AT\" ]; then STOP_AT=$1; STOP_WHY=$2; fi; }"];
+  if (spec.maxRunTimeHours !== undefined) {
+    const seconds = Math.max(1, Math.ceil(spec.maxRunTimeHours * 3600));
+    lines.push(`flow_limit $(($(date +%s) + ${seconds})) ${quote(`stopped after running longer than maxRunTimeHours (${spec.maxRunTimeHours} h)`)}`);
+  }
+  if (spec.deadline !== undefined) {
+    const at = Math.floor(Date.parse(spec.deadline) / 1000);
+    lines.push(
+      `if [ "$(date +%s)" -ge ${at} ]; then flow_fail ${quote(`the deadline (deadlineHours, ${spec.deadline}) passed before the task could start`)}; fi`,
+      `flow_limit ${at} ${quote(`stopped at its deadline (deadlineHours, ${spec.deadline})`)}`,
+    );
+  }
+  // On a machine others share (a reservation's), the backstop ends this script's processes, not the machine.
+  const backstop = spec.poweroffGraceSeconds === "never" ? 'stopping the run"; kill -TERM -- -$$' : 'powering off"; shutdown -h now';
+  lines.push(
     "# Detached from this script: it fires even while the workload hangs or the script waits.",
-    `( sleep ${seconds}; echo "[flow] max run time of ${maxRunTimeHours} h reached: powering off"; shutdown -h now ) </dev/null &`,
-    `echo "[flow] powering off in ${seconds} s at the latest"`,
+    `( sleep $((STOP_AT - $(date +%s) + ${POWEROFF_BACKSTOP_SECONDS})); echo "[flow] $STOP_WHY: ${backstop} ) </dev/null &`,
+    'echo "[flow] the workload stops in $((STOP_AT - $(date +%s))) s at the latest"',
+  );
+  return section("deadline", lines);
+}
+
+/** Copies each S3 data mount into its own directory with the uploaded helper and credentials. */
+function s3Copies(mounts: readonly S3Mount[]): string[] {
+  return mounts.flatMap((mount, index) => [
+    `echo "[flow] copying "${quote(mount.source)}" for "${quote(mount.target)}`,
+    `"$(cat ${rooted(at.nodePath)})" --no-warnings ${rooted(at.s3Helper)} --credentials ${rooted(`${at.s3Credentials}-${index}.json`)} --source ${quote(mount.source)} --dest ${rooted(`${at.dataDir}/${index}`)} --reason ${rooted(at.failure)} || exit 1`,
+  ]);
+}
+
+/**
+ * A dev machine powers itself off once nobody has used it for a while, so a forgotten one stops
+ * billing even when the laptop that started it is closed: each `flow dev` session touches
+ * devLastActive while it lasts, and the client may change devIdleSeconds.
+ */
+function autostop(idleSeconds: number): Section {
+  return section("autostop", [
+    `mkdir -p ${rooted(posix.dirname(at.devLastActive))}`,
+    "# A resumed machine keeps the idle time its client set last.",
+    `[ -e ${rooted(at.devIdleSeconds)} ] || echo ${idleSeconds} > ${rooted(at.devIdleSeconds)}`,
+    `touch ${rooted(at.devLastActive)}`,
+    "(",
+    "  while :; do",
+    `    idle="$(cat ${rooted(at.devIdleSeconds)} 2>/dev/null || echo ${idleSeconds})"`,
+    `    last="$(stat -c %Y ${rooted(at.devLastActive)} 2>/dev/null || date +%s)"`,
+    '    if [ $(( $(date +%s) - last )) -ge "$idle" ]; then',
+    '      echo "[flow] no session for $idle s: powering off"',
+    "      shutdown -h now",
+    "      exit 0",
+    "    fi",
+    '    step=$(( idle / 10 )); [ "$step" -ge 1 ] || step=1; [ "$step" -le 30 ] || step=30',
+    '    sleep "$step"',
+    "  done",
+    ") </dev/null &",
+    `echo "[flow] powers off after $(cat ${rooted(at.devIdleSeconds)}) s without a session"`,
   ]);
 }
 
@@ -202,18 +299,20 @@ function start(spec: StartupScriptSpec): Section {
   const { workload } = spec;
   const lines = [`touch ${rooted(at.ready)}`, 'echo "[flow] ready"'];
   if (spec.expectUploads) {
-    const ticks = UPLOAD_WAIT_SECONDS * 2;
+    const waitSeconds = spec.uploadWaitSeconds ?? UPLOAD_WAIT_SECONDS;
+    const ticks = waitSeconds * 2;
     lines.push(
       `echo "[flow] waiting for the client's uploads"`,
       "waited=0",
       `until [ -e ${rooted(at.uploaded)} ]; do`,
-      `  if [ "$waited" -ge ${ticks} ]; then echo "[flow] nothing was uploaded within ${UPLOAD_WAIT_SECONDS / 60} minutes: giving up"; exit 1; fi`,
+      `  if [ "$waited" -ge ${ticks} ]; then flow_fail "nothing was uploaded within ${waitSeconds} s (uploadTimeout): giving up"; fi`,
       "  sleep 0.5",
       "  waited=$((waited + 1))",
       "done",
       'echo "[flow] uploads received"',
     );
   }
+  if (spec.s3Mounts !== undefined && spec.s3Mounts.length > 0) lines.push(...s3Copies(spec.s3Mounts));
   if (workload.kind === "command") {
     // An uploaded archive (or none): extracted once the uploads are in.
     if (spec.inlineArchive === undefined) lines.push(...extractCode());
@@ -224,20 +323,31 @@ function start(spec: StartupScriptSpec): Section {
     }
   }
   const [out, err] = workload.kind === "agent" ? [at.agentOut, at.agentErr] : [at.taskStdout, at.taskStderr];
-  const redirect = `> ${rooted(out)} 2> ${rooted(err)} || code=$?`;
+  // In the background, so the time limit (deadline section) can stop it and say why.
+  const redirect = `> ${rooted(out)} 2> ${rooted(err)} &`;
   lines.push("code=0");
-  if (spec.image === undefined) {
+  if (!usesDocker(spec)) {
     lines.push(...onHost(spec, redirect));
   } else {
     lines.push('if [ "$USE_DOCKER" = 1 ]; then', ...indent(inDocker(spec, redirect)), "else", ...indent(onHost(spec, redirect)), "fi");
   }
-  lines.push('echo "[flow] the workload exited with code $code"', 'exit "$code"');
+  lines.push("WORKLOAD=$!");
+  if (spec.maxRunTimeHours !== undefined || spec.deadline !== undefined) {
+    lines.push(
+      `( sleep $((STOP_AT - $(date +%s))); if kill -0 "$WORKLOAD" 2>/dev/null; then flow_reason "$STOP_WHY"; kill -TERM "$WORKLOAD"; sleep ${STOP_GRACE_SECONDS}; kill -KILL "$WORKLOAD" 2>/dev/null; fi ) </dev/null >/dev/null 2>&1 &`,
+    );
+  }
+  lines.push('wait "$WORKLOAD" || code=$?', 'echo "[flow] the workload exited with code $code"', 'exit "$code"');
   return section("start", lines);
 }
 
 /** The workload as a process on the machine, in a subshell so its env stays its own. */
 function onHost(spec: StartupScriptSpec, redirect: string): string[] {
   const body: string[] = [];
+  // No container to mount into: S3 data appears at its target through a symlink on the machine.
+  (spec.s3Mounts ?? []).forEach((mount, index) =>
+    body.push(`mkdir -p "$(dirname ${quote(mount.target)})" && ln -sfn ${rooted(`${at.dataDir}/${index}`)} ${quote(mount.target)}`),
+  );
   if (spec.workload.kind === "command") {
     body.push(`cd ${rooted(at.codeDir)} || exit 1`, ...sourceSecretEnv());
   }
@@ -269,6 +379,10 @@ function inDocker(spec: StartupScriptSpec, redirect: string): string[] {
   if (workload.kind === "agent") mounts.push(`-v ${rooted(`${nodeDir}:${nodeDir}:ro`)}`);
   else if (workload.workingDir === undefined) mounts.push(`-w ${rooted(at.codeDir)}`);
   else mounts.push(`-v ${rooted(`${at.codeDir}:`)}${quote(workload.workingDir)}`, `-w ${quote(workload.workingDir)}`);
+  // The volumes section mounted each volume on the machine at its mountPath: the container sees it there too.
+  for (const volume of spec.volumes) mounts.push(`-v ${quote(`${volume.mountPath}:${volume.mountPath}${volume.readonly ? ":ro" : ""}`)}`);
+  // S3 data, copied onto the machine by the start section: read-only at its target.
+  (spec.s3Mounts ?? []).forEach((mount, index) => mounts.push(`-v ${rooted(`${at.dataDir}/${index}:`)}${quote(`${mount.target}:ro`)}`));
   body.push(
     words(
       "exec docker run --rm --network host",

@@ -21,6 +21,17 @@ export interface VolumeMount {
   volumeFid: string;
   mountPath: string;
   interface: "block" | "file";
+  /** Mounted read-only inside the workload's container (a `volume://` data mount with `readonly`). */
+  readonly?: boolean | undefined;
+}
+
+/**
+ * `s3://bucket/prefix` copied onto the machine before the workload starts, by the S3 helper the
+ * client uploads with the credentials (never in the script): read-only at `target` in the container.
+ */
+export interface S3Mount {
+  source: string;
+  target: string;
 }
 
 export interface StartupScriptSpec {
@@ -36,8 +47,28 @@ export interface StartupScriptSpec {
   gpus: boolean;
   volumes: VolumeMount[];
   maxRunTimeHours?: number | undefined;
-  /** After the workload exits (exit-code marker written), power off after this many seconds. */
-  poweroffGraceSeconds: number;
+  /**
+   * After the workload exits (exit-code marker written), power off after this many seconds;
+   * "never" for a script delivered to a machine others share (a reservation's), whose end is the
+   * workload's alone.
+   */
+  poweroffGraceSeconds: number | "never";
+  /**
+   * Where the script keeps its files. By default the machine's instance root (FLOW_INSTANCE_ROOT,
+   * else /var/lib/flow): the script boots the machine. A script the client delivers to a machine
+   * that is already up gets a directory of its own there, so several can share the machine.
+   */
+  root?: string | undefined;
+  /** A dev machine: power off once no `flow dev` session has touched it for this many seconds. */
+  autostopIdleSeconds?: number | undefined;
+  /** The workload must be done by then (ISO 8601): not started after it, stopped at it. */
+  deadline?: string | undefined;
+  /** S3 data copied in after the uploads (which bring the helper and credentials), before the workload. */
+  s3Mounts?: S3Mount[] | undefined;
+  /** How long the start section waits for the client's uploads; 600 by default. */
+  uploadWaitSeconds?: number | undefined;
+  /** Run the workload on the machine even when Docker answers (a developer VM). */
+  onHost?: boolean | undefined;
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -67,9 +98,15 @@ const SpecSchema = z
     ),
     image: z.string().min(1).optional(),
     gpus: z.boolean(),
-    volumes: z.array(z.object({ volumeFid: z.string().min(1), mountPath: AbsolutePath, interface: z.enum(["block", "file"]) })),
+    volumes: z.array(z.object({ volumeFid: z.string().min(1), mountPath: AbsolutePath, interface: z.enum(["block", "file"]), readonly: z.boolean().optional() })),
     maxRunTimeHours: z.number().positive().optional(),
-    poweroffGraceSeconds: z.number().int().nonnegative(),
+    poweroffGraceSeconds: z.union([z.number().int().nonnegative(), z.literal("never")]),
+    root: AbsolutePath.optional(),
+    autostopIdleSeconds: z.number().int().positive().optional(),
+    deadline: z.iso.datetime({ offset: true }).optional(),
+    s3Mounts: z.array(z.object({ source: z.string().regex(/^s3:\/\/[^/]+/, "must be s3://bucket[/prefix]"), target: AbsolutePath })).optional(),
+    uploadWaitSeconds: z.number().int().positive().optional(),
+    onHost: z.boolean().optional(),
   })
   .superRefine((spec, ctx) => {
     for (const name of Object.keys(spec.env)) {
@@ -79,6 +116,14 @@ const SpecSchema = z
         path: ["env", name],
         message: "looks like a secret, and the startup script is stored in plain text by the API",
         params: { suggestion: "pass secret env through the task's secret upload (secret.env over SSH), not the startup script" },
+      });
+    }
+    if ((spec.s3Mounts?.length ?? 0) > 0 && !spec.expectUploads) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["expectUploads"],
+        message: "S3 data mounts need uploads: the S3 helper and the credentials come over SSH",
+        params: { suggestion: "set expectUploads: true" },
       });
     }
     if (spec.workload.kind === "agent" && !spec.expectUploads) {
