@@ -261,6 +261,8 @@ export async function startAgentSession(
   const session = await AgentSession.connect({
     url: endpoint.url,
     secret: endpoint.secret,
+    ...(endpoint.reconnect === undefined ? {} : { reconnect: () => endpoint.reconnect!() }),
+    ...(options.reconnectGraceMs === undefined ? {} : { reconnectGraceMs: options.reconnectGraceMs }),
     env: options.env ?? {},
     secrets,
     ...connect,

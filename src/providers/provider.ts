@@ -28,6 +28,13 @@ export interface AgentEndpoint {
   secret: string;
   /** Stop the agent and release what it ran on. Safe to call twice. */
   stop(): Promise<void>;
+  /**
+   * Reach the same agent again after the connection dropped (on the cloud: a new SSH connection
+   * and port forward to the same instance), giving the URL to connect to. Rejects with an
+   * AgentLostError whose errorCode is AGENT_GONE (runtime/session.ts) when the agent is gone for
+   * good: its process ended, its instance was preempted or terminated.
+   */
+  reconnect?(): Promise<string>;
 }
 
 export interface Provider {

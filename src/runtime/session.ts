@@ -423,9 +423,8 @@ export class AgentSession {
       error: (error: Error) => settle?.(new AgentLostError(`the connection to the agent failed: ${error.message}`)),
       close: (code: number) => settle?.(new AgentLostError(`the connection to the agent closed (${code}) before it was set up`)),
     };
-    let agentReceived: number;
     try {
-      agentReceived = await new Promise<number>((resolve, reject) => {
+      await new Promise<void>((resolve, reject) => {
         settle = reject;
         ws.once("unexpected-response", (_req, res: IncomingMessage) => {
           const status = res.statusCode ?? 0;
@@ -453,7 +452,16 @@ export class AgentSession {
           this.#sessionId = id;
           // Every byte counts, including those of a frame still in transfer.
           res.socket.on("data", () => liveness.heard());
-          ws.once("open", () => resolve(Number(received)));
+          // The channel takes over in the 'open' event itself: frames that came in the same TCP
+          // read as the 101 response are emitted before any promise continuation would run.
+          ws.once("open", () => {
+            try {
+              this.#channel.attach(ws, Number(received));
+              resolve();
+            } catch (error) {
+              reject(new AgentLostError(`the session could not be resumed: ${(error as Error).message}`, { errorCode: "session_gone" }));
+            }
+          });
         });
         ws.on("error", early.error);
         ws.on("close", early.close);
@@ -470,7 +478,8 @@ export class AgentSession {
     ws.on("close", (code, reason) => this.#connectionLost(ws, new AgentLostError(`the connection to the agent closed (${code}${reason.length ? ` ${reason}` : ""})`)));
     ws.on("error", (error) => this.#connectionLost(ws, new AgentLostError(`the connection to the agent failed: ${error.message}`)));
     this.#ws = ws;
-    this.#channel.attach(ws, agentReceived);
+    // Dropped while it was being set up: the channel waits for the next connection.
+    if (ws.readyState !== WebSocket.OPEN) this.#connectionLost(ws, new AgentLostError("the connection to the agent closed as it opened"));
   }
 
   /**

@@ -11,7 +11,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
-import { ProviderError } from "../../errors.ts";
+import { AgentLostError, ProviderError } from "../../errors.ts";
+import { AGENT_GONE } from "../../runtime/session.ts";
 import { agentPath } from "../../sdk-paths.ts";
 import { machineEnv } from "./machine-env.ts";
 import { killTagged } from "../processes.ts";
@@ -67,10 +68,18 @@ export class LocalProvider implements Provider {
       const detail = stderrTail.length ? `\n${stderrTail.join("\n")}` : "";
       throw new ProviderError(`The local agent for ${spec.label} did not start: ${error.message}${detail}`);
     });
+    const url = `ws://127.0.0.1:${port}`;
     return {
-      url: `ws://127.0.0.1:${port}`,
+      url,
       secret,
       stop,
+      // The same process, at the same address: while it lives, the session resumes there.
+      reconnect: async () => {
+        if (child.exitCode === null && child.signalCode === null) return url;
+        const how = child.signalCode ?? `code ${child.exitCode}`;
+        const detail = stderrTail.length ? `\n${stderrTail.slice(-10).join("\n")}` : "";
+        throw new AgentLostError(`the local agent for ${spec.label} exited (${how})${detail}`, { errorCode: AGENT_GONE });
+      },
     };
   }
 
