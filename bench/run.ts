@@ -13,7 +13,7 @@ import { WebSocket } from "ws";
 import { loadConfig } from "../src/config/load-config.ts";
 import { FcpProvider } from "../src/providers/fcp/fcp-provider.ts";
 import { FcpSimulator } from "../tools/fcp-sim/simulator.ts";
-import { agentPeakRss, app, echo } from "./functions.ts";
+import { agentPeakRss, app, echo, ticks } from "./functions.ts";
 
 const execFileAsync = promisify(execFile);
 const ROUND_TRIPS = 2_000;
@@ -170,6 +170,33 @@ let localTimes: number[] = [];
 await app.run(async () => void (tunnelTimes = await timeRoundTrips(ROUND_TRIPS, () => echo.remote({ n: 1 }))), { provider });
 await app.run(async () => void (localTimes = await timeRoundTrips(ROUND_TRIPS, () => echo.remote({ n: 1 }))));
 rows.push({ name: "warm round trip p50 over SSH (sim)", flow: percentile(tunnelTimes, 50), baseline: percentile(localTimes, 50), unit: "ms", baselineName: "local provider" });
+// 6. Reconnection: the SSH connection to the instance drops under a stream; how long until the
+//    next item arrives (detect, new SSH connection, port forward, resume, replay), against the
+//    gap between two items when nothing drops.
+const TICK_MS = 20;
+const nextItemAfter = async (drop: boolean): Promise<number[]> => {
+  const gaps: number[] = [];
+  let cutAt = 0;
+  let index = 0;
+  for await (const _ of ticks.remote(200, TICK_MS)) {
+    if (cutAt > 0) {
+      gaps.push(performance.now() - cutAt);
+      cutAt = 0;
+    }
+    if (++index % 25 === 0) {
+      if (drop) for (const instance of sim.liveInstances()) sim.faults.dropSshConnections(instance.fid);
+      cutAt = performance.now();
+    }
+  }
+  return gaps;
+};
+let resumeGaps: number[] = [];
+let steadyGaps: number[] = [];
+await app.run(async () => {
+  resumeGaps = await nextItemAfter(true);
+  steadyGaps = await nextItemAfter(false);
+}, { provider });
+rows.push({ name: "dropped SSH connection to the next stream item (sim)", flow: median(resumeGaps), baseline: median(steadyGaps), unit: "ms", baselineName: `next item without a drop (one every ${TICK_MS} ms)` });
 await sim.close();
 rmSync(scratch, { recursive: true, force: true });
 

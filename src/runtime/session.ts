@@ -416,6 +416,8 @@ export class AgentSession {
       // (loopback, or an SSH tunnel) it only costs a random key and an XOR pass per frame. An
       // all-zero mask lets ws skip both.
       generateMask: () => {},
+      // A handshake through a tunnel that opened but leads nowhere must fail, not wait forever.
+      handshakeTimeout: CLIENT_MISSED_HEARTBEATS * HEARTBEAT_INTERVAL_MS,
     });
     const liveness = this.#watchLiveness(ws);
     let settle: ((error: Error) => void) | undefined;
@@ -450,11 +452,14 @@ export class AgentSession {
             return;
           }
           this.#sessionId = id;
-          // Every byte counts, including those of a frame still in transfer.
-          res.socket.on("data", () => liveness.heard());
-          // The channel takes over in the 'open' event itself: frames that came in the same TCP
-          // read as the 101 response are emitted before any promise continuation would run.
           ws.once("open", () => {
+            // Every byte counts, including those of a frame still in transfer. Listened to from
+            // 'open' on, not before: a 'data' listener added earlier sets the socket flowing, and
+            // the frames that came in the same read as the 101 response (what a resumed session
+            // sends again at once), which ws puts back on the socket before it listens itself,
+            // would be emitted to this listener alone and lost.
+            res.socket.on("data", () => liveness.heard());
+            // The channel takes over in the 'open' event itself, before any promise continuation.
             try {
               this.#channel.attach(ws, Number(received));
               resolve();
@@ -617,8 +622,12 @@ export class AgentSession {
       ping: () => {
         if (ws.readyState === WebSocket.OPEN) ws.ping();
       },
-      dead: () =>
-        this.#connectionLost(ws, new AgentLostError(`the agent sent nothing for ${CLIENT_MISSED_HEARTBEATS} heartbeats in a row (${(CLIENT_MISSED_HEARTBEATS * HEARTBEAT_INTERVAL_MS) / 1000} s)`)),
+      dead: () => {
+        // A connection still being set up (a resume through a tunnel that never answers) fails
+        // its setup by closing; one in use is replaced by a new one.
+        ws.terminate();
+        this.#connectionLost(ws, new AgentLostError(`the agent sent nothing for ${CLIENT_MISSED_HEARTBEATS} heartbeats in a row (${(CLIENT_MISSED_HEARTBEATS * HEARTBEAT_INTERVAL_MS) / 1000} s)`));
+      },
     });
     liveness.start();
     ws.once("close", () => liveness.stop());
