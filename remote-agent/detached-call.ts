@@ -244,7 +244,8 @@ export class DetachedCall {
   }
 
   #record(binary: boolean, payload: Buffer): void {
-    this.#outcomeFd ??= openSync(join(this.dir, "outcome.part"), "w", 0o600);
+    // Read back too: finish() reads the first record to tell how the call ended.
+    this.#outcomeFd ??= openSync(join(this.dir, "outcome.part"), "w+", 0o600);
     const header = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
     header[0] = binary ? 1 : 0;
     header.writeUInt32LE(payload.byteLength, 1);

@@ -46,6 +46,12 @@ export const FunctionOptionsSchema = z
      * reconnects and resumes; past it the calls fail with AgentLostError (and go to `retries`).
      */
     reconnectGraceMs: z.number().int().nonnegative().optional(),
+    /**
+     * For detached calls (spawnDetached, `flow run --detach`): how long the agent, and on the cloud
+     * its instance, stays up after the call ended so that its result can be fetched, in ms
+     * (default 10 minutes). On the cloud that time is billed.
+     */
+    resultWindowMs: z.number().int().nonnegative().optional(),
     /** Largest arguments or result of one call, in bytes (default 2 GiB). */
     maxPayloadBytes: z.number().int().positive().optional(),
     /** How many calls one agent runs at once. Default 64. */

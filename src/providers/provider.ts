@@ -37,9 +37,21 @@ export interface AgentEndpoint {
   reconnect?(): Promise<string>;
 }
 
+/** An agent started for detached calls, which outlives the process that started it. */
+export interface DetachedAgent {
+  url: string;
+  secret: string;
+  pid: number;
+}
+
 export interface Provider {
   readonly name: string;
   startAgent(spec: AgentSpec, signal?: AbortSignal): Promise<AgentEndpoint>;
+  /**
+   * Where the provider has detached calls: an agent not tied to this process, which records its
+   * detached calls in `callsDir` and exits once they have ended and their result window is over.
+   */
+  startDetachedAgent?(spec: AgentSpec, options: { callsDir: string; logPath: string }): Promise<DetachedAgent>;
   /** Stop every agent this provider started. */
   shutdown(): Promise<void>;
 }
