@@ -15,7 +15,7 @@ import { WebSocket } from "ws";
 import { loadConfig } from "../src/config/load-config.ts";
 import { FcpProvider } from "../src/providers/fcp/fcp-provider.ts";
 import { FcpSimulator } from "../tools/fcp-sim/simulator.ts";
-import { agentPeakRss, app, echo, echoOn2, echoOn4 } from "./functions.ts";
+import { agentPeakRss, app, echo, echoOn2, echoOn4, ticks } from "./functions.ts";
 
 const execFileAsync = promisify(execFile);
 const REPS = 3;
@@ -306,6 +306,33 @@ await app.run(async () => {
   for (let i = 0; i < REPS; i++) tunnel.baseline.push(percentile(await roundTripTimes(ROUND_TRIPS, () => echo.remote({ n: 1 })), 50));
 });
 rows.push({ name: "warm round trip p50 over SSH (sim)", flow: median(tunnel.flow), baseline: median(tunnel.baseline), unit: "ms", baselineName: "local provider", runs: tunnel });
+// 7. Reconnection: the SSH connection to the instance drops under a stream; how long until the
+//    next item arrives (detect, new SSH connection, port forward, resume, replay), against the
+//    gap between two items when nothing drops.
+const TICK_MS = 20;
+const nextItemAfter = async (drop: boolean): Promise<number[]> => {
+  const gaps: number[] = [];
+  let cutAt = 0;
+  let index = 0;
+  for await (const _ of ticks.remote(200, TICK_MS)) {
+    if (cutAt > 0) {
+      gaps.push(performance.now() - cutAt);
+      cutAt = 0;
+    }
+    if (++index % 25 === 0) {
+      if (drop) for (const instance of sim.liveInstances()) sim.faults.dropSshConnections(instance.fid);
+      cutAt = performance.now();
+    }
+  }
+  return gaps;
+};
+let resumeGaps: number[] = [];
+let steadyGaps: number[] = [];
+await app.run(async () => {
+  resumeGaps = await nextItemAfter(true);
+  steadyGaps = await nextItemAfter(false);
+}, { provider });
+rows.push({ name: "dropped SSH connection to the next stream item (sim)", flow: median(resumeGaps), baseline: median(steadyGaps), unit: "ms", baselineName: `next item without a drop (one every ${TICK_MS} ms)`, runs: { flow: resumeGaps, baseline: steadyGaps } });
 await sim.close();
 rmSync(scratch, { recursive: true, force: true });
 

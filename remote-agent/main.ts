@@ -2,7 +2,7 @@
  * flow-agent: the process that runs user functions on the machine (this one, or a cloud instance).
  *
  *   node agent.mjs --archive code.tar.gz [--workspace DIR] [--host 127.0.0.1] [--port 0]
- *                  [--idle-timeout-ms 300000] [--exit-with-stdin]
+ *                  [--idle-timeout-ms 300000] [--exit-with-stdin] [--calls-dir DIR]
  *   node agent.mjs --archive-from-stdin ...   (the archive's path is the first line on stdin)
  *
  * This process is the control plane (agent.ts); it starts the same file with --worker for the
@@ -12,7 +12,9 @@
  * The session secret comes from FLOW_AGENT_SECRET or --secret-file, never from the command line
  * (where `ps` would show it), and is removed from the environment before any worker starts.
  * Once listening, it prints one JSON line on stdout: {"event":"listening","port":N,"pid":P}.
- * Without --workspace it works in a temporary directory of its own, removed when it exits.
+ * Without --workspace it works in a temporary directory of its own, removed when it exits. Its own
+ * files (what sessions spill to disk, and detached calls' records unless --calls-dir puts them
+ * elsewhere) live in the workspace's `.flow-agent` directory.
  *
  * With --archive-from-stdin it boots (node, this process's modules, the first worker) before its
  * code exists: the local provider starts it while the CLI still loads and bundles the user's
@@ -40,6 +42,7 @@ async function main(): Promise<void> {
       "secret-file": { type: "string" },
       "exit-with-stdin": { type: "boolean", default: false },
       "archive-from-stdin": { type: "boolean", default: false },
+      "calls-dir": { type: "string" },
     },
   });
   if (!values.archive === !values["archive-from-stdin"]) throw new Error("give one of --archive FILE and --archive-from-stdin");
@@ -62,7 +65,7 @@ async function main(): Promise<void> {
   const env = { ...process.env } as Record<string, string>;
   const firstWorker = spawnWorker({ agentFile, cwd: workspace, env, tag: workerTag(tag, 1) });
 
-  const [{ Agent }, { prepareWorkspace }] = await Promise.all([import("./agent.ts"), import("./install.ts")]);
+  const [{ Agent, agentStateDirs }, { prepareWorkspace }] = await Promise.all([import("./agent.ts"), import("./install.ts")]);
   timingMark("agent: control plane loaded");
   let exiting = false;
   const stop = (code: number) => {
@@ -81,6 +84,7 @@ async function main(): Promise<void> {
     idleTimeoutMs: Number(values["idle-timeout-ms"]),
     agentFile,
     workspace,
+    ...agentStateDirs(workspace, values["calls-dir"]),
     env,
     tag,
     firstWorker,

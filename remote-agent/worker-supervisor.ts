@@ -39,6 +39,8 @@ export interface SupervisorOutput {
   forward(session: number, binary: boolean, parts: Buffer[]): void;
   /** A message the control plane writes itself. */
   send(session: number, message: AgentMessage): void;
+  /** The call is over: its last message (if it had one) has gone to `send` or `forward`. */
+  ended(session: number, callId: string): void;
 }
 
 export interface SupervisorOptions {
@@ -162,8 +164,8 @@ export class WorkerSupervisor {
     const route = this.#routes.get(session)?.get(callId);
     if (!route) return;
     if (route.held) {
-      this.#drop(route);
       this.#options.output.send(session, { type: "error", callId, reason: "cancelled", error: toFailure(new CancelledError(reason)) });
+      this.#drop(route);
       return;
     }
     route.worker?.process.forward(FrameKind.text, session, payload);
@@ -204,8 +206,8 @@ export class WorkerSupervisor {
   async shutdown(): Promise<void> {
     this.#stopping = true;
     for (const route of this.#held.splice(0)) {
-      this.#forget(route);
       this.#options.output.send(route.session, { type: "error", callId: route.callId, reason: "cancelled", error: toFailure(new CancelledError("the agent is shutting down")) });
+      this.#forget(route);
     }
     const worker = this.#worker;
     if (worker && !worker.ended) {
@@ -339,8 +341,10 @@ export class WorkerSupervisor {
 
   #forget(route: CallRoute): void {
     const routes = this.#routes.get(route.session);
-    routes?.delete(route.callId);
-    if (routes?.size === 0 && !this.#limits.has(route.session)) this.#routes.delete(route.session);
+    if (routes?.get(route.callId) !== route) return;
+    routes.delete(route.callId);
+    if (routes.size === 0 && !this.#limits.has(route.session)) this.#routes.delete(route.session);
+    this.#options.output.ended(route.session, route.callId);
   }
 
   /** A held call that will not run (cancelled, or its client left). */
@@ -370,8 +374,8 @@ export class WorkerSupervisor {
     worker.settleLoad?.({ error: new Error(`the process loading your module ${endedHow(exit)}${exit.stderrTail ? `\n${exit.stderrTail}` : ""}`) });
     for (const route of worker.routes) {
       clearTimeout(route.cancel?.timer);
-      this.#forget(route);
       this.#options.output.send(route.session, { type: "error", callId: route.callId, ...describeEnd(exit, route) });
+      this.#forget(route);
     }
     worker.routes.clear();
     const quiet = exit.killedBy?.why === "retire" || exit.killedBy?.why === "shutdown";

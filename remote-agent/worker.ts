@@ -334,6 +334,11 @@ class Worker {
         await this.#fail(state, new Error(`No remote function '${functionId}' in this module (known: ${known}).`), "unknown-function");
         return;
       }
+      if (record.streaming && message.credit === undefined) {
+        // Its items need a reader that grants credit: a detached call, or invoke(), has none.
+        await this.#fail(state, new Error(`${functionId} is a streaming (async generator) function: call it with .remote() and iterate what it yields.`), "bad-arguments");
+        return;
+      }
       let args: unknown;
       let init: unknown[] = [];
       const argBlobs = message.argBlobs ?? blobs.length;

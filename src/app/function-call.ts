@@ -4,12 +4,32 @@
  * that waits on work does not care whether it holds a command task or a function call.
  */
 import { randomBytes } from "node:crypto";
-import { CancelledError, FlowTimeoutError } from "../errors.ts";
+import { CancelledError, FlowError, FlowTimeoutError } from "../errors.ts";
 import type { TaskHandle, WaitOptions } from "../task/task-handle.ts";
+import type { DetachedCall } from "./detached-call.ts";
+
+let openDetached: ((callId: string) => DetachedCall) | undefined;
+
+/**
+ * Called by app/run.ts, which only the client loads: records of detached calls live on the
+ * caller's machine, and the agent's copy of the SDK carries none of that code.
+ */
+export function provideDetachedCalls(open: (callId: string) => DetachedCall): void {
+  openDetached = open;
+}
 
 export type CallStatus = "pending" | "running" | "completed" | "failed" | "cancelled";
 
 export class FunctionCall<R> implements TaskHandle<R> {
+  /**
+   * A detached call started in any process on this machine (spawnDetached, `flow run --detach`),
+   * by its id. Throws TaskNotFoundError, naming the id, for one that is malformed or unknown.
+   */
+  static fromId<R = unknown>(callId: string): DetachedCall<R> {
+    if (!openDetached) throw new FlowError("FunctionCall.fromId() is not available inside a remote function: detached calls are found from the caller's machine.");
+    return openDetached(callId) as DetachedCall<R>;
+  }
+
   readonly #controller = new AbortController();
   #taskId: string | undefined;
   readonly #result: Promise<R>;

@@ -41,6 +41,18 @@ export const FunctionOptionsSchema = z
     retryOn: z.array(z.enum(["infrastructure", "crash", "exception", "timeout"])).optional(),
     /** How many agents (containers, machines) the function may use at once. Default 1. */
     maxContainers: z.number().int().min(1).max(1000).optional(),
+    /**
+     * How long a dropped connection to an agent may take to come back, in ms (default 2 minutes).
+     * Meanwhile the agent keeps the calls running and their output buffered, and the client
+     * reconnects and resumes; past it the calls fail with AgentLostError (and go to `retries`).
+     */
+    reconnectGraceMs: z.number().int().nonnegative().optional(),
+    /**
+     * For detached calls (spawnDetached, `flow run --detach`): how long the agent, and on the cloud
+     * its instance, stays up after the call ended so that its result can be fetched, in ms
+     * (default 10 minutes). On the cloud that time is billed.
+     */
+    resultWindowMs: z.number().int().nonnegative().optional(),
     /** Largest arguments or result of one call, in bytes (default 2 GiB). */
     maxPayloadBytes: z.number().int().positive().optional(),
     /** How many calls one agent runs at once. Default 64. */

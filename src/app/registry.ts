@@ -6,6 +6,7 @@
  * see the same functions, the same mode and the same host, so "which copy defined this" never
  * matters. Its shape is versioned: change it only together with REGISTRY_KEY.
  */
+import type { DetachedCall } from "./detached-call.ts";
 import { FlowError } from "../errors.ts";
 import type { FunctionOptions } from "./options.ts";
 
@@ -57,6 +58,8 @@ export interface Host {
   call(record: FunctionRecord, args: unknown[], options: CallOptions): Promise<unknown>;
   /** For async generator functions: the remote items, with backpressure. */
   stream(record: FunctionRecord, args: unknown[], options: CallOptions): AsyncGenerator<unknown, void, undefined>;
+  /** A detached call: started on an agent of its own that outlives this process. */
+  spawnDetached(record: FunctionRecord, args: unknown[], options: CallOptions): Promise<DetachedCall>;
 }
 
 /** A method decorated with TC39 decorators whose class is not known yet (see app.cls). */

@@ -8,6 +8,7 @@ import { FlowError } from "../errors.ts";
 import { userStack } from "../stack-frames.ts";
 import { callContextStorage } from "./call-context.ts";
 import { FunctionCall } from "./function-call.ts";
+import type { DetachedCall } from "./detached-call.ts";
 import { mapCalls, type MapOptions } from "./map.ts";
 import type { FunctionOptions } from "./options.ts";
 import { registry, type CallOverrides, type FunctionRecord, type Host } from "./registry.ts";
@@ -19,7 +20,7 @@ export const REMOTE_FUNCTION = Symbol.for("flow-sdk.remote-function");
 export type RemoteResult<R> = R extends AsyncIterable<infer Y> ? AsyncGenerator<Y, void, undefined> : Promise<Awaited<R>>;
 
 /** Per-call options of `fn.with({...})`. */
-export interface WithOptions extends Pick<FunctionOptions, "timeoutMs" | "retries" | "retryOn"> {
+export interface WithOptions extends Pick<FunctionOptions, "timeoutMs" | "retries" | "retryOn" | "resultWindowMs"> {
   /** Cancels the call (or every call of a map) when it fires. */
   signal?: AbortSignal;
 }
@@ -87,6 +88,19 @@ export class RemoteFunction<Args extends unknown[], R> {
         overrides: this.#overrides,
       }) as Promise<Awaited<R>>;
     });
+  }
+
+  /**
+   * Start a detached call: it runs on an agent of its own that outlives this process (Ctrl-C,
+   * exit, a crash), its outcome kept for `resultWindowMs` after it ends. Resolves once the agent
+   * has recorded it, with a handle; `handle.taskId` finds it again in any process
+   * (`FunctionCall.fromId(id)`, `flow result <id>`). Local provider only for now.
+   */
+  async spawnDetached(...args: Args): Promise<DetachedCall<Awaited<R>>> {
+    const record = this[REMOTE_FUNCTION];
+    const host = registry().host;
+    if (!host) throw noHostError(this.name);
+    return (await host.spawnDetached(record, args, { callerStack: callSite(), overrides: this.#overrides })) as DetachedCall<Awaited<R>>;
   }
 
   /** Call once per input (each input is the first argument), results in input order by default. */

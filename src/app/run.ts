@@ -12,7 +12,13 @@ import { cleanUpBeforeExit } from "../clean-up-before-exit.ts";
 import { providerName, type ProviderName } from "../providers/provider-name.ts";
 import type { AgentSpec, Provider } from "../providers/provider.ts";
 import { AgentPool } from "../runtime/agent-pool.ts";
-import { CANCEL_GRACE_MS } from "../runtime/protocol.ts";
+import { CANCEL_GRACE_MS, DEFAULT_RESULT_WINDOW_MS } from "../runtime/protocol.ts";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { resolveFlowHome } from "../providers/flow-home.ts";
+import { writeRecordFile } from "../providers/record-files.ts";
+import { DetachedCall, detachedCallDir, newDetachedCallId, type DetachedCallRecord } from "./detached-call.ts";
+import { provideDetachedCalls } from "./function-call.ts";
 import { AgentSession } from "../runtime/session.ts";
 import { sleep } from "../sleep.ts";
 import { timingMark, timingMarkOnce } from "../debug-timing.ts";
@@ -41,6 +47,8 @@ export interface RunnerOptions {
 }
 
 const NO_OVERRIDES: CallOverrides = {};
+
+provideDetachedCalls((callId) => new DetachedCall(callId));
 
 interface Target {
   effective: FunctionOptions;
@@ -121,6 +129,51 @@ export class AppRunner implements Host {
     } finally {
       lease.release();
     }
+  }
+
+  /**
+   * A detached call (see detached-call.ts): an agent of its own, started so that it outlives this
+   * process, is given the call; once the agent has recorded it, this session lets go and the
+   * call's handle is returned. Only where the provider can start such an agent (local, for now).
+   */
+  async spawnDetached(record: FunctionRecord, args: unknown[], options: CallOptions): Promise<DetachedCall> {
+    const { effective, init } = this.#target(record, options.overrides);
+    const startDetachedAgent = this.#provider.startDetachedAgent?.bind(this.#provider);
+    if (!startDetachedAgent) {
+      throw new FlowError(`Detached calls run on the local provider for now; ${this.#provider.name} cannot start one.`, {
+        suggestions: ["Use .spawn() or .remote() on this provider, or --provider local."],
+      });
+    }
+    if (record.streaming) throw new ValidationError(`${record.id ?? "This function"} is an async generator: iterate .remote() instead of detaching it.`);
+    this.prepare();
+    const archive = await this.#archive!;
+    const callId = newDetachedCallId();
+    const flowHome = resolveFlowHome();
+    const dir = detachedCallDir(callId, flowHome);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const label = record.id ?? `function #${record.index}`;
+    const agent = await startDetachedAgent({ label, archive }, { callsDir: join(flowHome, "calls"), logPath: join(dir, "agent.log") });
+    const session = await AgentSession.connect({
+      url: agent.url,
+      secret: agent.secret,
+      env: effective.env ?? {},
+      secrets: readSecrets(effective.secrets ?? [], label),
+      exposeExports: this.#options.exposeExports ?? false,
+      onLog: (_callId, stream, data) => process[stream].write(data),
+    }).catch((error: unknown) => {
+      process.kill(agent.pid, "SIGTERM");
+      throw error;
+    });
+    try {
+      const functionId = this.#idOf(record, session);
+      const resultWindowMs = effective.resultWindowMs ?? DEFAULT_RESULT_WINDOW_MS;
+      const entry: DetachedCallRecord = { callId, functionId, provider: "local", url: agent.url, secret: agent.secret, agentPid: agent.pid, createdAt: new Date().toISOString(), resultWindowMs };
+      await writeRecordFile(join(dir, "record.json"), JSON.stringify(entry), flowHome);
+      await session.detach(functionId, args, callId, { resultWindowMs, ...(effective.timeoutMs === undefined ? {} : { timeoutMs: effective.timeoutMs }) }, { init });
+    } finally {
+      await session.disconnect();
+    }
+    return new DetachedCall(callId, flowHome);
   }
 
   async #attempt<T>(
@@ -276,6 +329,8 @@ export async function startAgentSession(
   const session = await AgentSession.connect({
     url: endpoint.url,
     secret: endpoint.secret,
+    ...(endpoint.reconnect === undefined ? {} : { reconnect: () => endpoint.reconnect!() }),
+    ...(options.reconnectGraceMs === undefined ? {} : { reconnectGraceMs: options.reconnectGraceMs }),
     env: options.env ?? {},
     secrets,
     ...connect,

@@ -30,6 +30,7 @@ import {
   reserveShowCommand,
 } from "./commands/reserve.ts";
 import { runTaskCommand, TASK_FLAGS, type RunTaskOptions } from "./commands/run-task.ts";
+import { detachedCancelCommand, detachedLogsCommand, detachedStatusCommand, isDetachedCallId, resultCommand } from "./commands/detached-calls.ts";
 import { sshCommand } from "./commands/ssh.ts";
 import { sshKeysAddCommand, sshKeysDeleteCommand, sshKeysListCommand } from "./commands/ssh-keys.ts";
 import { statusCommand } from "./commands/status.ts";
@@ -87,6 +88,7 @@ const runCommandSpec = program
   .argument("[args...]", "with file.ts::name: one JSON value per parameter; with file.ts: the entrypoint's argv; otherwise the rest of the command's argv")
   .addOption(providerOption())
   .option("--json", "print the result (or the task) as JSON")
+  .option("--detach", "with file.ts::name: start a detached call, print its id and return at once (see flow result)")
   .option("-w, --wait", "wait for the task, streaming its output; exit with its exit code")
   .option("-i, --instance-type <type>", 'instance type, e.g. "a100", "8xh100", "a100-80gb.sxm.1x"')
   .option("--min-gpu-memory-gb <gb>", "pick the cheapest type with this much memory per GPU instead")
@@ -111,7 +113,10 @@ const runCommandSpec = program
   .option("--terminate-on-exit", "release the instance as soon as the command exits (default: it stays 10 minutes for flow ssh and logs)")
   .option("--code-root <dir>", "the directory to upload (default: the current one)")
   .option("--no-upload-code", "upload no code; the command brings its own")
-  .action(async (target: string, args: string[], options: RunTaskOptions) => {
+  .action(async (target: string, args: string[], options: RunTaskOptions & { detach?: boolean }) => {
+    if (options.detach && !isFunctionTarget(target)) {
+      throw new ValidationError("--detach is for function calls (flow run file.ts::name --detach); a command task already runs on its own: flow run without --wait returns at once.");
+    }
     if (!isFunctionTarget(target)) return runTaskCommand(target, args, options);
     const taskFlags = TASK_FLAGS.filter((flag) => options[flag] !== undefined);
     if (taskFlags.length > 0 || options.uploadCode === false) {
@@ -122,7 +127,7 @@ const runCommandSpec = program
     // Loaded only for function targets: bundling and agents pull in esbuild, tsx and ws, which
     // would slow every other command's start.
     const { runCommand } = await import("./commands/run.ts");
-    await runCommand(target, isEntrypointTarget(target) ? entrypointArgs : args, { ...(options.provider === undefined ? {} : { provider: options.provider }), ...(options.json === undefined ? {} : { json: options.json }) });
+    await runCommand(target, isEntrypointTarget(target) ? entrypointArgs : args, { ...(options.provider === undefined ? {} : { provider: options.provider }), ...(options.json === undefined ? {} : { json: options.json }), ...(options.detach ? { detach: true } : {}) });
   });
 
 program
@@ -158,7 +163,9 @@ program
   .argument("[task]", TASK_HELP)
   .addOption(providerOption())
   .option("--json", "print as JSON")
-  .action(statusCommand);
+  .action((task: string | undefined, options: { json?: boolean }) =>
+    task !== undefined && isDetachedCallId(task) ? detachedStatusCommand(task, options) : statusCommand(task, options),
+  );
 
 program
   .command("logs")
@@ -170,7 +177,9 @@ program
   .option("--startup", "how its machine was prepared (the boot log: why a task never started) instead")
   .option("--node <n>", "which instance of a multi-node task (0-based)")
   .addOption(providerOption())
-  .action(logsCommand);
+  .action((task: string, options: { follow?: boolean; stderr?: boolean }) =>
+    isDetachedCallId(task) ? detachedLogsCommand(task, options) : logsCommand(task, options),
+  );
 
 program
   .command("list")
@@ -187,7 +196,14 @@ program
   .argument("<task>", TASK_HELP)
   .addOption(providerOption())
   .option("--json", "print the task as JSON")
-  .action(cancelCommand);
+  .action((task: string, options: { json?: boolean }) => (isDetachedCallId(task) ? detachedCancelCommand(task) : cancelCommand(task, options)));
+
+program
+  .command("result")
+  .description("Wait for a detached call (flow run file.ts::fn --detach) and print its value; exit 1 with its error")
+  .argument("<call>", "the call's id (call-…)")
+  .option("--json", "print the value as JSON")
+  .action(resultCommand);
 
 program
   .command("ssh")

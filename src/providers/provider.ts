@@ -28,6 +28,20 @@ export interface AgentEndpoint {
   secret: string;
   /** Stop the agent and release what it ran on. Safe to call twice. */
   stop(): Promise<void>;
+  /**
+   * Reach the same agent again after the connection dropped (on the cloud: a new SSH connection
+   * and port forward to the same instance), giving the URL to connect to. Rejects with an
+   * AgentLostError whose errorCode is AGENT_GONE (runtime/session.ts) when the agent is gone for
+   * good: its process ended, its instance was preempted or terminated.
+   */
+  reconnect?(): Promise<string>;
+}
+
+/** An agent started for detached calls, which outlives the process that started it. */
+export interface DetachedAgent {
+  url: string;
+  secret: string;
+  pid: number;
 }
 
 export interface Provider {
@@ -39,6 +53,11 @@ export interface Provider {
    * and bundles it). Left out where an agent costs money before it is asked for (a cloud instance).
    */
   prestart?(): void;
+  /**
+   * Where the provider has detached calls: an agent not tied to this process, which records its
+   * detached calls in `callsDir` and exits once they have ended and their result window is over.
+   */
+  startDetachedAgent?(spec: AgentSpec, options: { callsDir: string; logPath: string }): Promise<DetachedAgent>;
   /** Stop every agent this provider started. */
   shutdown(): Promise<void>;
 }

@@ -1,16 +1,24 @@
 /**
- * A typed, validated message channel over one WebSocket, used by both ends of the protocol.
+ * A typed, validated message channel over a WebSocket, used by the client end of the protocol (and
+ * by tests on both ends).
  *
  * Text frames carry JSON messages. A message with binary parts lists their byte lengths in `blobs`
  * and a `blobStream` id; the bytes follow as binary frames of at most CHUNK_BYTES, each prefixed by
  * an 8-byte header (u32 stream, u32 blob index). Chunking keeps memory bounded, and once the
  * socket's buffer is full (MAX_BUFFERED_BYTES) small messages (logs, other calls' results) go out
  * between chunks instead of queueing behind the whole transfer.
+ *
+ * The channel outlives its WebSocket: frames are counted both ways and acknowledged (see
+ * RESUME_HEADER in protocol.ts), each frame sent is kept until the other end acknowledges it, and
+ * `attach` puts the channel on a new WebSocket, sending again what the other end had not received.
+ * A message whose binary frames were cut by a dropped connection carries on where it stopped, on
+ * either side.
  */
 import type { WebSocket } from "ws";
 import type { z } from "zod";
 import { PayloadTooLargeError } from "../errors.ts";
 import { BlobAssembly } from "./blob-assembly.ts";
+import { ACK_BYTES } from "./protocol.ts";
 
 /** The most bytes of a blob one binary frame carries. */
 export const CHUNK_BYTES = 1 << 20;
@@ -44,52 +52,179 @@ export function payloadTooLarge(type: string, bytes: number, limit: number): Pay
   });
 }
 
+/** Acknowledge after this many frames or bytes received, or this long after the first unacknowledged one. */
+const ACK_EVERY_FRAMES = 128;
+const ACK_EVERY_BYTES = 4 << 20;
+const ACK_DELAY_MS = 200;
+
+/** Frames sent and not acknowledged yet, oldest first; `first` is the number of the oldest. */
+class SentFrames {
+  first = 1;
+  #frames: (string | Buffer)[] = [];
+  #head = 0;
+
+  get count(): number {
+    return this.#frames.length - this.#head;
+  }
+
+  push(frame: string | Buffer): void {
+    this.#frames.push(frame);
+  }
+
+  /** Drops the frames up to and including number `received`. */
+  acknowledge(received: number): void {
+    const drop = Math.min(received - this.first + 1, this.count);
+    if (drop <= 0) return;
+    this.#head += drop;
+    this.first += drop;
+    if (this.#head > 1024 && this.#head * 2 > this.#frames.length) {
+      this.#frames = this.#frames.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  *all(): Iterable<string | Buffer> {
+    for (let index = this.#head; index < this.#frames.length; index++) yield this.#frames[index]!;
+  }
+}
+
 export class Channel<In extends WithBlobs, Out extends WithBlobs> {
   /** Largest message (text plus binary parts) sent or accepted; both ends apply it. */
   maxPayloadBytes = DEFAULT_MAX_PAYLOAD_BYTES;
-  readonly #ws: WebSocket;
   readonly #schema: z.ZodType<In>;
   readonly #handlers: ChannelHandlers<In>;
   readonly #assemblies = new Map<number, BlobAssembly<In>>();
+  #ws: WebSocket | undefined;
+  #closed: Error | undefined;
   #nextStream = 1;
   #drainWaiters: (() => void)[] = [];
+  readonly #sent = new SentFrames();
+  #received = 0;
+  #framesSinceAck = 0;
+  #bytesSinceAck = 0;
+  #ackTimer: NodeJS.Timeout | undefined;
+  readonly #onMessage = (data: Buffer, isBinary: boolean) => {
+    this.#received++;
+    this.#framesSinceAck++;
+    this.#bytesSinceAck += data.byteLength;
+    if (this.#framesSinceAck >= ACK_EVERY_FRAMES || this.#bytesSinceAck >= ACK_EVERY_BYTES) this.#acknowledge();
+    else this.#ackTimer ??= setTimeout(() => this.#acknowledge(), ACK_DELAY_MS).unref();
+    if (isBinary) this.#onBinary(data);
+    else this.#onText(data.toString());
+  };
+  readonly #onPing = (data: Buffer) => {
+    if (data.byteLength === ACK_BYTES) this.#sent.acknowledge(data.readDoubleLE(0));
+  };
 
-  constructor(ws: WebSocket, schema: z.ZodType<In>, handlers: ChannelHandlers<In>) {
-    this.#ws = ws;
+  /** With `ws`, the channel starts on it (a new session: neither end has received anything). */
+  constructor(ws: WebSocket | undefined, schema: z.ZodType<In>, handlers: ChannelHandlers<In>) {
     this.#schema = schema;
     this.#handlers = handlers;
-    ws.binaryType = "nodebuffer";
-    ws.on("message", (data, isBinary) => {
-      if (isBinary) this.#onBinary(data as Buffer);
-      else this.#onText(data.toString());
-    });
+    if (ws) this.attach(ws, 0);
   }
 
+  /** Whether messages can still be sent: now, or once a new connection is attached. */
   get open(): boolean {
-    return this.#ws.readyState === this.#ws.OPEN;
+    return this.#closed === undefined;
   }
 
-  /** Send a message and its binary parts. Resolves once everything is handed to the socket. */
+  /** Whether a connection is attached now. */
+  get attached(): boolean {
+    return this.#ws !== undefined && this.#ws.readyState === this.#ws.OPEN;
+  }
+
+  /** How many frames arrived in all (what a new connection tells the other end). */
+  get received(): number {
+    return this.#received;
+  }
+
+  /**
+   * Carry on over `ws`, which is open: the other end has received `peerReceived` frames, so the
+   * frames after those are sent again, in order.
+   */
+  attach(ws: WebSocket, peerReceived: number): void {
+    if (peerReceived < this.#sent.first - 1 || peerReceived > this.#sent.first - 1 + this.#sent.count) {
+      throw new Error(`the other end says it received ${peerReceived} frames, but ${this.#sent.first - 1 + this.#sent.count} were sent and ${this.#sent.first - 1} acknowledged`);
+    }
+    this.detach();
+    this.#sent.acknowledge(peerReceived);
+    this.#ws = ws;
+    ws.binaryType = "nodebuffer";
+    ws.on("message", this.#onMessage);
+    ws.on("ping", this.#onPing);
+    for (const frame of this.#sent.all()) ws.send(frame, () => this.#wakeDrainWaiters());
+    this.#wakeDrainWaiters();
+  }
+
+  /** Stop using the current connection (it dropped); what is sent meanwhile waits for the next one. */
+  detach(): void {
+    const ws = this.#ws;
+    if (!ws) return;
+    this.#ws = undefined;
+    ws.off("message", this.#onMessage);
+    ws.off("ping", this.#onPing);
+    clearTimeout(this.#ackTimer);
+    this.#ackTimer = undefined;
+  }
+
+  /** For good: senders still waiting fail with `error`. */
+  close(error: Error): void {
+    this.#closed ??= error;
+    this.detach();
+    this.#wakeDrainWaiters();
+  }
+
+  /** Send a message and its binary parts. Resolves once everything is handed to the connection (or kept for the next one). */
   async send(message: Out, blobs: Uint8Array[] = []): Promise<void> {
+    if (this.#closed) throw this.#closed;
     const text = JSON.stringify(blobs.length === 0 ? message : { ...message, blobStream: this.#nextStream, blobs: blobs.map((b) => b.byteLength) });
     const bytes = blobs.reduce((sum, blob) => sum + blob.byteLength, text.length);
     if (bytes > this.maxPayloadBytes) throw payloadTooLarge(message.type, bytes, this.maxPayloadBytes);
-    this.#ws.send(text);
+    this.#frame(text);
     if (blobs.length === 0) return;
     const stream = this.#nextStream++;
     for (let index = 0; index < blobs.length; index++) {
       const blob = blobs[index]!;
       for (let offset = 0; offset < blob.byteLength; offset += CHUNK_BYTES) {
-        if (!this.open) throw new Error("connection closed while sending");
+        // Without a connection nothing drains: a big transfer waits for the next one rather than pile up here.
+        while (!this.#ws || this.#ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+          await this.#drained();
+          this.#throwIfClosed();
+        }
         const chunk = blob.subarray(offset, Math.min(offset + CHUNK_BYTES, blob.byteLength));
         const frame = Buffer.allocUnsafe(HEADER_BYTES + chunk.byteLength);
         frame.writeUInt32LE(stream, 0);
         frame.writeUInt32LE(index, 4);
         frame.set(chunk, HEADER_BYTES);
-        this.#ws.send(frame, () => this.#wakeDrainWaiters());
-        if (this.#ws.bufferedAmount > MAX_BUFFERED_BYTES) await this.#drained();
+        this.#frame(frame);
       }
     }
+  }
+
+  #throwIfClosed(): void {
+    if (this.#closed) throw new Error(`connection closed while sending: ${this.#closed.message}`);
+  }
+
+  #frame(frame: string | Buffer): void {
+    this.#sent.push(frame);
+    const ws = this.#ws;
+    if (ws && ws.readyState === ws.OPEN) {
+      if (typeof frame === "string") ws.send(frame);
+      else ws.send(frame, () => this.#wakeDrainWaiters());
+    }
+  }
+
+  /** Tells the other end how many frames arrived, so it can let go of them. */
+  #acknowledge(): void {
+    clearTimeout(this.#ackTimer);
+    this.#ackTimer = undefined;
+    this.#framesSinceAck = 0;
+    this.#bytesSinceAck = 0;
+    const ws = this.#ws;
+    if (!ws || ws.readyState !== ws.OPEN) return;
+    const ack = Buffer.allocUnsafe(ACK_BYTES);
+    ack.writeDoubleLE(this.#received, 0);
+    ws.ping(ack);
   }
 
   #drained(): Promise<void> {
@@ -97,7 +232,7 @@ export class Channel<In extends WithBlobs, Out extends WithBlobs> {
   }
 
   #wakeDrainWaiters(): void {
-    if (this.#ws.bufferedAmount > MAX_BUFFERED_BYTES / 2 && this.open) return;
+    if (!this.#closed && (!this.#ws || this.#ws.bufferedAmount > MAX_BUFFERED_BYTES / 2)) return;
     const waiters = this.#drainWaiters;
     this.#drainWaiters = [];
     for (const wake of waiters) wake();

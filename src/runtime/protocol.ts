@@ -56,7 +56,24 @@ export const InitMessage = z.object({
   maxPayloadBytes: z.number().int().positive().optional(),
   /** Zero-import mode (invoke): every exported function of the entry module becomes callable. */
   exposeExports: z.boolean().default(false),
+  /** How long the agent keeps this session's calls running after its connection drops (see RESUME_HEADER). */
+  reconnectGraceMs: z.number().int().nonnegative().optional(),
 });
+
+/**
+ * A detached call's id: printable, and safe as a directory name on the agent's machine. The client
+ * makes it, so it can record the call before it starts.
+ */
+export const DETACHED_CALL_ID = /^call-[0-9a-f]{12}$/;
+
+/** What makes a call detached: it outlives its session, its outcome is written to disk on the agent. */
+export const DetachOptions = z.object({
+  /** How long the agent keeps the outcome (and itself) after the call ends, for a client to fetch it. */
+  resultWindowMs: z.number().int().nonnegative(),
+  /** Enforced by the agent: no client may be there to do it. */
+  timeoutMs: z.number().int().positive().optional(),
+});
+export type DetachOptions = z.infer<typeof DetachOptions>;
 
 export const CallMessage = z.object({
   type: z.literal("call"),
@@ -69,8 +86,28 @@ export const CallMessage = z.object({
   argBlobs: z.number().int().nonnegative().optional(),
   /** Items a streaming call may yield before the client grants more (see CreditMessage). */
   credit: z.number().int().nonnegative().optional(),
+  /** A detached call: the agent answers `accepted` once it has recorded it (callId must match DETACHED_CALL_ID). */
+  detach: DetachOptions.optional(),
   blobs: Blobs,
   blobStream: BlobStream,
+});
+
+/**
+ * Follow a detached call from any session: the agent answers with the last `logs.tail` lines of
+ * the stream asked for (as `log` messages), then `call-state`, then (with `logs.follow`) each new
+ * line of that stream; once the call has ended, `call-state` again and its outcome, as the
+ * `result` or `error` message (and binary frames) the call produced.
+ */
+export const AttachMessage = z.object({
+  type: z.literal("attach"),
+  callId: CallId,
+  logs: z
+    .object({
+      stream: z.enum(["stdout", "stderr"]),
+      tail: z.number().int().nonnegative(),
+      follow: z.boolean(),
+    })
+    .optional(),
 });
 
 /** Backpressure for streaming calls: the client may receive `count` more yielded items. */
@@ -113,7 +150,28 @@ export const AGENT_MISSED_HEARTBEATS = 6;
  */
 export const CANCEL_GRACE_MS = 2_000;
 
-export const ClientMessage = z.discriminatedUnion("type", [InitMessage, CallMessage, CreditMessage, CancelMessage, StopMessage]);
+/**
+ * Reconnection. A session outlives its connection: when the WebSocket (or the SSH tunnel under it)
+ * drops, the agent keeps the session's calls running and its output buffered for
+ * `reconnectGraceMs`, and the client connects again with RESUME_HEADER. Frames are counted, not
+ * numbered: the n-th WebSocket message either end sends is frame n of that direction (text and
+ * binary alike). Each end acknowledges what it received in the payload of a WebSocket ping
+ * (ACK_BYTES: a float64, little-endian), and keeps what it sent until the other end acknowledges
+ * it. On a new connection the client says in RESUME_HEADER how many frames it received; the agent
+ * answers with SESSION_HEADER on the 101 response: how many it received. Each end then sends again
+ * what the other has not, so nothing is lost and nothing arrives twice.
+ */
+export const RESUME_HEADER = "x-flow-resume";
+/** On the 101 response: `<session id> <frames received from the client>`. */
+export const SESSION_HEADER = "x-flow-session";
+/** A ping with a payload of this many bytes is an acknowledgement; heartbeats have none. */
+export const ACK_BYTES = 8;
+/** How long the agent keeps a session whose connection dropped, and the client tries to reach it again. */
+export const DEFAULT_RECONNECT_GRACE_MS = 2 * 60_000;
+/** How long an agent keeps a detached call's outcome after the call ended. */
+export const DEFAULT_RESULT_WINDOW_MS = 10 * 60_000;
+
+export const ClientMessage = z.discriminatedUnion("type", [InitMessage, CallMessage, CreditMessage, CancelMessage, StopMessage, AttachMessage]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
 
 // ---- agent → client ------------------------------------------------------------------------
@@ -207,10 +265,12 @@ export const ErrorMessage = z.object({
   /** What was thrown; for "crashed" and "lost", the uncaught error if there was one, else a summary. */
   error: Failure,
   /**
-   * Why the call ended without a result: the function threw, the call was cancelled, the call's own
-   * code ended or poisoned its process ("crashed"), or its process ended for another reason ("lost").
+   * Why the call ended without a result: the function threw, the call was cancelled, a detached
+   * call ran past its timeoutMs on the agent ("timeout"), the call's own code ended or poisoned its
+   * process ("crashed"), its process ended for another reason ("lost"), or (to an `attach`) the
+   * agent has no detached call of that id ("unknown-call").
    */
-  reason: z.enum(["exception", "cancelled", "unknown-function", "bad-arguments", "crashed", "lost"]),
+  reason: z.enum(["exception", "cancelled", "timeout", "unknown-function", "unknown-call", "bad-arguments", "crashed", "lost"]),
   /** For "crashed" and "lost": how the process ended. */
   processEnd: ProcessEnd.optional(),
 });
@@ -218,8 +278,31 @@ export const ErrorMessage = z.object({
 /** The @exit() hooks have run (or given up after their time limit); see StopMessage. */
 export const StoppedMessage = z.object({ type: z.literal("stopped") });
 
+/** A detached call is recorded on the agent's disk and runs, whatever becomes of this session. */
+export const AcceptedMessage = z.object({ type: z.literal("accepted"), callId: CallId });
+
+export const DetachedCallStatus = z.enum(["pending", "running", "completed", "failed", "cancelled"]);
+export type DetachedCallStatus = z.infer<typeof DetachedCallStatus>;
+
+/** Where a detached call is (see AttachMessage). Times are ISO 8601. */
+export const CallStateMessage = z.object({
+  type: z.literal("call-state"),
+  callId: CallId,
+  functionId: z.string(),
+  status: DetachedCallStatus,
+  createdAt: z.string(),
+  startedAt: z.string().optional(),
+  endedAt: z.string().optional(),
+  /** How it ended, in words, when it did not complete. */
+  message: z.string().optional(),
+  resultWindowMs: z.number().int().nonnegative(),
+});
+export type CallStateMessage = z.infer<typeof CallStateMessage>;
+
 export const AgentMessage = z.discriminatedUnion("type", [
   StoppedMessage,
+  AcceptedMessage,
+  CallStateMessage,
   ReadyMessage,
   InitErrorMessage,
   StartedMessage,

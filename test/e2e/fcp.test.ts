@@ -152,7 +152,6 @@ describe("functions on fcp", () => {
   const FAULTS: { what: string; inflict: (instanceFid: string) => Promise<void> | void }[] = [
     { what: "is preempted", inflict: (fid) => sim.faults.preempt(fid) },
     { what: "dies (STATUS_ERROR)", inflict: (fid) => sim.faults.kill(fid) },
-    { what: "drops its SSH connections", inflict: (fid) => sim.faults.dropSshConnections(fid) },
   ];
   for (const fault of FAULTS) {
     it(`retries a call whose instance ${fault.what} mid-call on a fresh instance, and cancels the old bid`, async () => {
@@ -185,6 +184,60 @@ describe("functions on fcp", () => {
       await assertNothingLive(ours().map((bid) => bid.fid));
     });
   }
+});
+
+describe("a dropped SSH connection on fcp", () => {
+  it("resumes a call, a map of 1,000 inputs and a stream on the same instance: every input ran once, every result arrived once", async () => {
+    const log = join(root, "durable-executions.log");
+    writeFileSync(log, "");
+    process.env.DURABLE_LOG = log;
+    const { app, countUp, slowSquare, triple } = await import("../fixtures/e2e/durable.ts");
+    const executions = () => readFileSync(log, "utf8").split("\n").filter(Boolean);
+    const count = (line: string) => executions().filter((l) => l === line).length;
+    let agentsReady = 0;
+    const provider = new FcpProvider({
+      config: loadConfig({ env: { FLOW_API_URL: sim.url, FLOW_API_KEY: sim.apiKey, FLOW_PROJECT: sim.project.name }, homeDir: join(root, "home") }),
+      flowHome: join(root, "home", ".flow"),
+      pollIntervalMs: 50,
+      onProgress: (message) => void (message.includes(" ready on ") && agentsReady++),
+    });
+    const earlier = new Set(sim.bids().map((bid) => bid.fid));
+    const ours = () => sim.bids().filter((bid) => !earlier.has(bid.fid));
+    const dropAll = () => {
+      for (const instance of sim.liveInstances().filter((i) => !earlier.has(i.bid))) sim.faults.dropSshConnections(instance.fid);
+    };
+    const { square, tripled, counted } = await app.run(
+      async () => {
+        const call = slowSquare.remote(9, 2_000);
+        await until(() => count("square 9") === 1, "the call to start", 60_000);
+        dropAll();
+        const square = await call;
+        const tripled: number[] = [];
+        for await (const value of triple.map(Array.from({ length: 1_000 }, (_, i) => i), { orderOutputs: false })) {
+          tripled.push(value);
+          if (tripled.length === 400) dropAll();
+        }
+        // Several drops: the items made while each was down are sent again at once on the resume,
+        // in the same reads as the 101 response.
+        const counted: number[] = [];
+        for await (const item of countUp.remote(120, 20)) {
+          counted.push(item);
+          if (counted.length % 20 === 10) dropAll();
+        }
+        return { square, tripled, counted };
+      },
+      { provider, entry: join(repoRoot, "test/fixtures/e2e/durable.ts") },
+    );
+    assert.equal(square.square, 81);
+    assert.equal(count("square 9"), 1, "the call ran once");
+    assert.deepEqual([...tripled].sort((a, b) => a - b), Array.from({ length: 1_000 }, (_, i) => i * 3));
+    for (let i = 0; i < 1_000; i++) assert.equal(count(`triple ${i}`), 1, `input ${i} ran once`);
+    assert.deepEqual(counted, Array.from({ length: 120 }, (_, i) => i));
+    assert.equal(count("countUp"), 1);
+    assert.equal(agentsReady, 3, "one agent per function, none started again");
+    assert.equal(ours().length, 3, "no bid for a retry");
+    await assertNothingLive(ours().map((bid) => bid.fid));
+  });
 });
 
 describe("command tasks on fcp", () => {

@@ -128,6 +128,7 @@ describe("app.function(options, fn)", () => {
         return new Promise((resolve) => (finish = resolve));
       },
       stream: () => { throw new Error("not used"); },
+      spawnDetached: () => { throw new Error("not used"); },
     };
     try {
       const call = fn.spawn();

@@ -79,16 +79,7 @@ const sockets: WebSocket[] = [];
 let wss: WebSocketServer;
 
 async function connectPair(): Promise<Pair> {
-  const { port } = wss.address() as AddressInfo;
-  const accepted = new Promise<WebSocket>((resolve) => wss.once("connection", resolve));
-  const client = new WebSocket(`ws://127.0.0.1:${port}`);
-  sockets.push(client);
-  await new Promise<void>((resolve, reject) => {
-    client.once("open", () => resolve());
-    client.once("error", reject);
-  });
-  const server = await accepted;
-  sockets.push(server);
+  const { client, server } = await connectSockets();
   const clientInbox = new Inbox();
   const serverInbox = new Inbox();
   return {
@@ -99,6 +90,21 @@ async function connectPair(): Promise<Pair> {
     clientChannel: new Channel<TestMessage, TestMessage>(client, TestMessage, clientInbox.handlers),
     serverChannel: new Channel<TestMessage, TestMessage>(server, TestMessage, serverInbox.handlers),
   };
+}
+
+/** Two ends of a new WebSocket connection, with no channel on them yet. */
+async function connectSockets(): Promise<{ client: WebSocket; server: WebSocket }> {
+  const { port } = wss.address() as AddressInfo;
+  const accepted = new Promise<WebSocket>((resolve) => wss.once("connection", resolve));
+  const client = new WebSocket(`ws://127.0.0.1:${port}`);
+  sockets.push(client);
+  await new Promise<void>((resolve, reject) => {
+    client.once("open", () => resolve());
+    client.once("error", reject);
+  });
+  const server = await accepted;
+  sockets.push(server);
+  return { client, server };
 }
 
 function message(event: Received | undefined): { message: TestMessage; blobs: Uint8Array[] } {
@@ -317,15 +323,55 @@ describe("Channel over a real WebSocket", () => {
     assert.ok(grown < 64 * MiB, `array buffers grew by ${(grown / MiB).toFixed(0)} MiB for announcements alone`);
   });
 
-  test("sending blobs on a closed socket rejects; `open` turns false", async () => {
+  test("a dropped connection loses nothing: what was in flight and what is sent meanwhile crosses the next one once", async () => {
+    const first = await connectPair();
+    // Some frames arrive, then the connection drops with a blob half sent (the client's end stops reading first).
+    await first.clientChannel.send({ type: "before" });
+    assert.deepEqual(message((await first.serverInbox.take(1))[0]).message, { type: "before" });
+    const big = patterned(3 * MiB);
+    const sending = first.clientChannel.send({ type: "big" }, [big]);
+    first.client.terminate();
+    first.clientChannel.detach();
+    first.serverChannel.detach();
+    // Sent while there is no connection: kept.
+    const meanwhile = first.clientChannel.send({ type: "meanwhile" }, [Uint8Array.of(9, 8, 7)]);
+    await first.serverChannel.send({ type: "to-client" });
+    // A new connection: each end says how much it received, and the other sends the rest.
+    const second = await connectSockets();
+    first.clientChannel.attach(second.client, first.serverChannel.received);
+    first.serverChannel.attach(second.server, first.clientChannel.received);
+    await Promise.all([sending, meanwhile]);
+    const [bigEvent, meanwhileEvent] = await first.serverInbox.take(2);
+    assert.deepEqual(message(bigEvent).message.type, "big");
+    sameBytes(message(bigEvent).blobs[0]!, big, "the blob cut by the drop");
+    assert.deepEqual([...message(meanwhileEvent).blobs[0]!], [9, 8, 7]);
+    assert.deepEqual(message((await first.clientInbox.take(1))[0]).message, { type: "to-client" });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.deepEqual(first.serverInbox.summary(), [], "nothing arrives twice");
+  });
+
+  test("acknowledged frames are let go: a new connection is only told of what was not acknowledged", async () => {
     const other = await connectPair();
-    const closed = new Promise<void>((resolve) => other.client.once("close", () => resolve()));
-    other.client.close();
-    await closed;
+    for (let i = 0; i < 300; i++) await other.clientChannel.send({ type: "n", text: String(i) });
+    await other.serverInbox.take(300);
+    // The server acknowledges every 128 frames, and the rest shortly after.
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    other.clientChannel.detach();
+    other.serverChannel.detach();
+    const again = await connectSockets();
+    // Had the client kept acknowledged frames, it could resume from an older count; it cannot.
+    assert.throws(() => other.clientChannel.attach(again.client, 10), /received 10 frames, but 300 were sent and 300 acknowledged/);
+    other.clientChannel.attach(again.client, other.serverChannel.received);
+  });
+
+  test("closed for good, a channel refuses to send, and senders waiting for a connection fail", async () => {
+    const other = await connectPair();
+    other.clientChannel.detach();
+    const waiting = other.clientChannel.send({ type: "waits" }, [new Uint8Array(2 * MiB)]);
+    other.clientChannel.close(new Error("the session ended"));
     assert.equal(other.clientChannel.open, false);
-    await assert.rejects(other.clientChannel.send({ type: "late" }, [Uint8Array.of(1)]), {
-      message: "connection closed while sending",
-    });
+    await assert.rejects(waiting, { message: "connection closed while sending: the session ended" });
+    await assert.rejects(other.clientChannel.send({ type: "late" }), { message: "the session ended" });
     // The first connection is unaffected.
     await pair.clientChannel.send({ type: "still-here" });
     assert.deepEqual(message((await pair.serverInbox.take(1))[0]).message, { type: "still-here" });

@@ -105,7 +105,7 @@ const invalidAgent: [string, unknown, (string | number)[]][] = [
   ["result: negative blob length", { ...validAgent["result with blobs"], blobs: [-3] }, ["blobs", 0]],
   ["result: negative blobStream", { ...validAgent["result with blobs"], blobStream: -1 }, ["blobStream"]],
   ["error: missing reason", without(validAgent.error!, "reason"), ["reason"]],
-  ["error: unknown reason", { ...validAgent.error, reason: "timeout" }, ["reason"]],
+  ["error: unknown reason", { ...validAgent.error, reason: "weather" }, ["reason"]],
   ["error: missing error", without(validAgent.error!, "error"), ["error"]],
   ["error: empty callId", { ...validAgent.error, callId: "" }, ["callId"]],
   ["client message sent to the client", validClient.cancel, ["type"]],

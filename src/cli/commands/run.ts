@@ -8,7 +8,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { inspect } from "node:util";
 import { moduleExports, nameFromExports, nameFromModules } from "../../app/exports.ts";
-import { registry } from "../../app/registry.ts";
+import { registry, type FunctionRecord } from "../../app/registry.ts";
 import { AppRunner, createProvider, withRunner } from "../../app/run.ts";
 import { FlowError, ValidationError } from "../../errors.ts";
 import { providerName } from "../../providers/provider-name.ts";
@@ -18,11 +18,16 @@ import { timingMark } from "../../debug-timing.ts";
 export interface RunCommandOptions {
   provider?: string;
   json?: boolean;
+  /** With `::name`: start a detached call, print its id and return at once. */
+  detach?: boolean;
 }
 
 /** `args`: JSON values for `::name`, otherwise the entrypoint's argv. */
 export async function runCommand(target: string, args: string[], options: RunCommandOptions): Promise<void> {
   const [file, functionName] = splitTarget(target);
+  if (options.detach && functionName === undefined) {
+    throw new ValidationError(`--detach starts one function call: name it, as in flow run ${file}::<name> [args…].`);
+  }
   const provider = providerName(options.provider);
   const entry = resolve(file);
   if (!existsSync(entry)) {
@@ -50,6 +55,12 @@ export async function runCommand(target: string, args: string[], options: RunCom
   const runner = new AppRunner(entry, agents);
   runner.prepare();
   await withRunner(runner, async () => {
+    if (functionName !== undefined && options.detach) {
+      const { taskId: callId } = await runner.spawnDetached(recordByName(functionName), args.map(parseArg), {});
+      process.stdout.write(options.json ? `${JSON.stringify({ callId })}\n` : `${callId}\n`);
+      if (!options.json) process.stderr.write(`detached: flow result ${callId} fetches its result; flow cancel ${callId} stops it\n`);
+      return;
+    }
     if (functionName !== undefined) {
       const result = await callByName(runner, functionName, args.map(parseArg));
       process.stdout.write(`${options.json ? JSON.stringify(result) : inspect(result, { depth: 6, colors: process.stdout.isTTY && !process.env.NO_COLOR })}\n`);
@@ -97,6 +108,10 @@ function parseArg(raw: string): unknown {
 }
 
 async function callByName(runner: AppRunner, name: string, args: unknown[]): Promise<unknown> {
+  return runner.call(recordByName(name), args, {});
+}
+
+function recordByName(name: string): FunctionRecord {
   const functions = registry().functions;
   const record = functions.find((f) => f.id === name);
   if (!record) {
@@ -105,5 +120,5 @@ async function callByName(runner: AppRunner, name: string, args: unknown[]): Pro
       suggestions: ["Export the function (or the class that holds it) so flow can find it by name."],
     });
   }
-  return runner.call(record, args, {});
+  return record;
 }

@@ -14,7 +14,8 @@
  */
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { FlowError } from "../../errors.ts";
+import { AgentLostError, FlowError } from "../../errors.ts";
+import { AGENT_GONE } from "../../runtime/session.ts";
 import { agentPath } from "../../sdk-paths.ts";
 import type { AgentEndpoint, AgentSpec, Provider } from "../provider.ts";
 import { BidLedger, cancelOrphanBids } from "./bid-ledger.ts";
@@ -22,6 +23,7 @@ import { FcpContext, type FcpContextOptions } from "./fcp-context.ts";
 import { FcpReservations } from "./fcp-reservations.ts";
 import { InstanceConnection, type Upload } from "./instance-connection.ts";
 import { placeBid, waitForRunningInstances } from "./instance-launch.ts";
+import { ENDED_INSTANCE_STATUSES } from "./task-status-from-api.ts";
 import { choosePlacement, placementNotes } from "./placement.ts";
 import { startAgentOnReservation } from "./reservation-agents.ts";
 import { timingMark } from "../../debug-timing.ts";
@@ -31,6 +33,8 @@ import { buildStartupScript } from "./startup-script/index.ts";
 export const INLINE_ARCHIVE_LIMIT_BYTES = 4 * 1024;
 /** An agent nobody talks to for this long exits, and its instance powers off. */
 const AGENT_IDLE_TIMEOUT_MS = 10 * 60_000;
+/** A reconnect's SSH login: the instance is up (or gone), so this need not wait for a boot. */
+const RECONNECT_SSH_TIMEOUT_MS = 15_000;
 /** After the agent exits the instance lingers this long (for `flow ssh` post-mortems). */
 const POWEROFF_GRACE_SECONDS = 30;
 
@@ -137,13 +141,31 @@ export class FcpProvider implements Provider {
       timingMark(`${spec.label}: agent uploaded`);
       const port = await connection.agentPort(signal);
       timingMark(`${spec.label}: agent listening`);
-      tunnel = await connection.ssh.forward("127.0.0.1", port);
+      const openTunnel = async (current: InstanceConnection) => {
+        tunnel = await current.ssh.forward("127.0.0.1", port);
+        void current.ssh.closed.then(() => tunnel?.close()).catch(() => {});
+        return `ws://127.0.0.1:${tunnel.localPort}`;
+      };
+      const url = await openTunnel(connection);
       timingMark(`${spec.label}: forward open`);
-      // A preempted or dead instance drops the SSH connection: the session sees its WebSocket
-      // close, reports the agent lost (the retry policy takes it from there) and calls stop().
-      void connection.ssh.closed.then(() => tunnel?.close()).catch(() => {});
       context.progress(`agent for ${spec.label} ready on ${instance!.fid}`);
-      return { url: `ws://127.0.0.1:${tunnel.localPort}`, secret, stop };
+      // A dropped SSH connection drops the session's WebSocket: the session comes back through a
+      // new SSH connection to the same instance. A preempted or dead instance, or an agent that
+      // exited, is gone for good: the session reports the agent lost (the retry policy takes it
+      // from there) and calls stop().
+      const reconnect = async () => {
+        if (stopped) throw new AgentLostError(`the agent for ${spec.label} was stopped`, { errorCode: AGENT_GONE });
+        const { status } = await context.client.getInstanceStatus(instance!.fid);
+        if (ENDED_INSTANCE_STATUSES.has(status)) throw new AgentLostError(`instance ${instance!.fid} ended (${status})`, { errorCode: AGENT_GONE });
+        await tunnel?.close().catch(() => {});
+        connection?.close();
+        connection = await InstanceConnection.open(instance!, key.pair, { timeoutMs: RECONNECT_SSH_TIMEOUT_MS });
+        if ((await connection.read(connection.paths.exitCode)) !== undefined) {
+          throw new AgentLostError(`the agent on ${instance!.fid} exited`, { errorCode: AGENT_GONE });
+        }
+        return openTunnel(connection);
+      };
+      return { url, secret, stop, reconnect };
     } catch (error) {
       await stop().catch(() => {});
       throw error;

@@ -10,12 +10,14 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
-import { ProviderError } from "../../errors.ts";
+import { AgentLostError, ProviderError } from "../../errors.ts";
+import { AGENT_GONE } from "../../runtime/session.ts";
 import { agentPath } from "../../sdk-paths.ts";
 import { machineEnv } from "./machine-env.ts";
 import { killTagged } from "../processes.ts";
-import type { AgentEndpoint, AgentSpec, Provider } from "../provider.ts";
+import type { AgentEndpoint, AgentSpec, DetachedAgent, Provider } from "../provider.ts";
 
 /** Enough for an agent to run its @exit() hooks' remainder and stop its worker (which has 1 s itself). */
 const STOP_GRACE_MS = 5_000;
@@ -71,10 +73,18 @@ export class LocalProvider implements Provider {
       const detail = stderrTail.length ? `\n${stderrTail.join("\n")}` : "";
       throw new ProviderError(`The local agent for ${spec.label} did not start: ${error.message}${detail}`);
     });
+    const url = `ws://127.0.0.1:${port}`;
     return {
-      url: `ws://127.0.0.1:${port}`,
+      url,
       secret,
       stop,
+      // The same process, at the same address: while it lives, the session resumes there.
+      reconnect: async () => {
+        if (child.exitCode === null && child.signalCode === null) return url;
+        const how = child.signalCode ?? `code ${child.exitCode}`;
+        const detail = stderrTail.length ? `\n${stderrTail.slice(-10).join("\n")}` : "";
+        throw new AgentLostError(`the local agent for ${spec.label} exited (${how})${detail}`, { errorCode: AGENT_GONE });
+      },
     };
   }
 
@@ -106,6 +116,34 @@ export class LocalProvider implements Provider {
       if (process.env.FLOW_DEBUG) process.stderr.write(`[flow-agent ${child.pid}] ${line}\n`);
     });
     return { child, secret, tag, stderrTail, stop };
+  }
+
+  /**
+   * An agent that outlives this process, for detached calls: not tied to our stdin, in a process
+   * group of its own, its output in `logPath`, its detached calls' records in `callsDir`. It exits
+   * once its calls have ended and their result window is over (or, if no client ever connects,
+   * after the idle timeout). shutdown() leaves it alone.
+   */
+  async startDetachedAgent(spec: AgentSpec, options: { callsDir: string; logPath: string }): Promise<DetachedAgent> {
+    const secret = randomBytes(32).toString("base64url");
+    const tag = randomBytes(8).toString("hex");
+    const env = { ...machineEnv(), FLOW_AGENT_SECRET: secret, [AGENT_TAG_VARIABLE]: tag };
+    const log = openSync(options.logPath, "a", 0o600);
+    const child = spawn(
+      process.execPath,
+      [agentPath(), "--archive", spec.archive.path, "--calls-dir", options.callsDir, "--idle-timeout-ms", String(this.#idleTimeoutMs)],
+      { env, stdio: ["ignore", log, log], detached: true },
+    );
+    closeSync(log);
+    child.unref();
+    const exited = once(child, "exit").then(([code, signal]) => `it exited (${signal ?? `code ${code}`})`);
+    for (;;) {
+      const text = readFileSync(options.logPath, "utf8");
+      const port = /\{"event":"listening","port":(\d+)/.exec(text)?.[1];
+      if (port !== undefined) return { url: `ws://127.0.0.1:${port}`, secret, pid: child.pid! };
+      const ended = await Promise.race([exited, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 20))]);
+      if (ended !== undefined) throw new ProviderError(`The local agent for ${spec.label} did not start: ${ended}\n${text.split("\n").slice(-STDERR_TAIL_LINES).join("\n")}`);
+    }
   }
 
   async shutdown(): Promise<void> {

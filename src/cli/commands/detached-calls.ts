@@ -1,0 +1,49 @@
+/**
+ * `flow result`, and `flow status|logs|cancel` of a detached call (`call-…`): started with
+ * `flow run file.ts::fn --detach` or spawnDetached(), found again by id (see app/detached-call.ts).
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { inspect } from "node:util";
+import { DetachedCall } from "../../app/detached-call.ts";
+
+/** Whether a task argument names a detached call rather than a task. */
+export function isDetachedCallId(id: string): boolean {
+  return id.startsWith("call-");
+}
+
+/** Wait for the call, then print its value (or fail with its error, exit 1). */
+export async function resultCommand(id: string, options: { json?: boolean }): Promise<void> {
+  const value = await new DetachedCall(id).result();
+  process.stdout.write(`${options.json ? JSON.stringify(value) : inspect(value, { depth: 6, colors: process.stdout.isTTY && !process.env.NO_COLOR })}\n`);
+}
+
+export function detachedStatusCommand(id: string, options: { json?: boolean }): void {
+  const call = new DetachedCall(id);
+  const { functionId, createdAt, resultWindowMs, provider } = call.record;
+  const view = { callId: id, functionId, status: call.status, message: call.message, createdAt, provider, resultWindowMs };
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(view)}\n`);
+    return;
+  }
+  process.stdout.write(`${id}  ${functionId}  ${view.status}${view.message ? `: ${view.message}` : ""}\n  started ${createdAt} on ${provider}\n`);
+}
+
+export async function detachedLogsCommand(id: string, options: { follow?: boolean; stderr?: boolean }): Promise<void> {
+  const call = new DetachedCall(id);
+  const stream = options.stderr ? "stderr" : "stdout";
+  let printed = 0;
+  for (;;) {
+    const terminal = call.isTerminal;
+    const text = call.logs(stream);
+    process.stdout.write(text.slice(printed));
+    printed = text.length;
+    if (!options.follow || terminal) return;
+    await sleep(200);
+  }
+}
+
+export async function detachedCancelCommand(id: string): Promise<void> {
+  const call = new DetachedCall(id);
+  await call.cancel();
+  process.stdout.write(`${id} ${call.status}\n`);
+}

@@ -1,0 +1,106 @@
+// Detached calls on the local provider: real agent processes that outlive their caller, real
+// files under FLOW_HOME, the real CLI. Each execution appends a line to a file, so the tests can
+// prove that a call ran once.
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { AgentLostError, CancelledError, FunctionCall, TaskNotFoundError } from "flow-sdk";
+import { isRunning, repoRoot, runCli, startNode, tempDir, until } from "./helpers.ts";
+
+const root = tempDir("flow-detached-");
+const log = join(root, "executions.log");
+writeFileSync(log, "");
+process.env.DURABLE_LOG = log;
+process.env.FLOW_HOME = join(root, "flow-home");
+const env = { ...process.env, FLOW_PROVIDER: "local" };
+const { app, diverge, slowSquare, TrainingDiverged } = await import("../fixtures/e2e/durable.ts");
+const entry = join(repoRoot, "test/fixtures/e2e/durable.ts");
+const count = (line: string) => readFileSync(log, "utf8").split("\n").filter((l) => l === line).length;
+
+describe("detached calls on the local provider", () => {
+  it("flow run --detach prints an id and returns at once; flow status and flow result find it; the value is fetched again from the record", async () => {
+    const started = await runCli(["run", "test/fixtures/e2e/durable.ts::slowSquare", "11", "1500", "--detach"], { cwd: repoRoot, env });
+    assert.equal(started.code, 0, started.stderr);
+    const id = started.stdout.trim();
+    assert.match(id, /^call-[0-9a-f]{12}$/);
+    const status = await runCli(["status", id, "--json"], { cwd: repoRoot, env });
+    assert.equal(status.code, 0, status.stderr);
+    assert.ok(["pending", "running"].includes(JSON.parse(status.stdout).status), "returned before the call ended");
+    const result = await runCli(["result", id, "--json"], { cwd: repoRoot, env });
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(JSON.parse(result.stdout).square, 121);
+    assert.equal(count("square 11"), 1);
+    // Fetched again from the record, whatever became of the agent.
+    const call = FunctionCall.fromId<{ square: number; bytes: Uint8Array }>(id);
+    assert.equal(call.status, "completed");
+    const value = await call.result();
+    assert.equal(value.square, 121);
+    assert.ok(value.bytes instanceof Uint8Array);
+  });
+
+  it("survives its caller being SIGKILLed: a new process fetches the result, the call ran once, and the agent exits after the window", async () => {
+    const script = join(root, "spawn-and-hang.ts");
+    writeFileSync(
+      script,
+      `import { slowSquare, app } from ${JSON.stringify(entry)};\n` +
+        `await app.run(async () => {\n` +
+        `  const call = await slowSquare.with({ resultWindowMs: 300 }).spawnDetached(12, 1500);\n` +
+        `  console.log(call.taskId);\n` +
+        `  await new Promise(() => {});\n` +
+        `}, { entry: ${JSON.stringify(entry)} });\n`,
+    );
+    const caller = startNode(["--import", "flow-sdk/register", script], { cwd: repoRoot, env });
+    let out = "";
+    caller.child.stdout!.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    await until(() => /call-[0-9a-f]{12}/.test(out), "the call id", 60_000);
+    caller.child.kill("SIGKILL");
+    const id = /call-[0-9a-f]{12}/.exec(out)![0];
+    const call = FunctionCall.fromId<{ square: number }>(id);
+    assert.equal((await call.result()).square, 144);
+    assert.equal(count("square 12"), 1);
+    await until(() => !isRunning(call.record.agentPid), "the agent to exit after its result window", 30_000);
+    assert.equal((await call.result()).square, 144, "the result outlives the agent");
+  });
+
+  it("rethrows the remote error with its class and cause", async () => {
+    const call = await app.run(() => diverge.spawnDetached(10), { entry });
+    await assert.rejects(call.result(), (error: unknown) => {
+      assert.ok(error instanceof Error);
+      assert.equal(error.name, "TrainingDiverged");
+      assert.match(error.message, /loss is NaN/);
+      assert.match(String((error.cause as Error | undefined)?.message), /learning rate 10/);
+      return true;
+    });
+    assert.equal(call.status, "failed");
+    void TrainingDiverged;
+  });
+
+  it("cancels a detached call from another handle", async () => {
+    const call = await app.run(() => slowSquare.spawnDetached(13, 600_000), { entry });
+    await until(() => count("square 13") === 1, "the call to start");
+    await FunctionCall.fromId(call.taskId).cancel();
+    assert.equal(call.status, "cancelled");
+    await assert.rejects(call.result(), CancelledError);
+  });
+
+  it("reports a call whose agent was killed before the result as failed, with the reason, without hanging", async () => {
+    const call = await app.run(() => slowSquare.spawnDetached(14, 600_000), { entry });
+    await until(() => count("square 14") === 1, "the call to start");
+    process.kill(call.record.agentPid, "SIGKILL");
+    await assert.rejects(call.result(), (error: unknown) => {
+      assert.ok(error instanceof AgentLostError);
+      assert.match((error as Error).message, /exited before the call ended/);
+      return true;
+    });
+    assert.equal(call.status, "failed");
+  });
+
+  it("refuses an unknown or malformed id with TaskNotFoundError naming it, and the CLI exits non-zero", async () => {
+    assert.throws(() => FunctionCall.fromId("call-000000000000"), (error: unknown) => error instanceof TaskNotFoundError && /call-000000000000/.test((error as Error).message));
+    assert.throws(() => FunctionCall.fromId("../etc/passwd"), (error: unknown) => error instanceof TaskNotFoundError && /\.\.\/etc\/passwd/.test((error as Error).message));
+    const result = await runCli(["result", "call-nope"], { cwd: repoRoot, env });
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /call-nope/);
+  });
+});
