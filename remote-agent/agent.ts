@@ -448,13 +448,17 @@ export class Agent {
   shutdown(): Promise<void> {
     this.#shutdown ??= (async () => {
       clearTimeout(this.#idleTimer);
-      await this.#supervisor.exitHooks();
-      this.#server.close();
-      for (const session of this.#sessions.values()) {
-        session.ws?.terminate();
-        session.close();
+      try {
+        await this.#supervisor.exitHooks();
+        this.#server.close();
+        for (const session of this.#sessions.values()) {
+          session.ws?.terminate();
+          session.close();
+        }
+      } finally {
+        // Whatever failed above, the worker and what it started must not outlive the agent.
+        await this.#supervisor.shutdown();
       }
-      await this.#supervisor.shutdown();
     })();
     return this.#shutdown;
   }

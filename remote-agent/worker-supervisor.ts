@@ -205,18 +205,21 @@ export class WorkerSupervisor {
   /** Stop the worker and everything any worker started; calls still running are cancelled. */
   async shutdown(): Promise<void> {
     this.#stopping = true;
-    for (const route of this.#held.splice(0)) {
-      this.#options.output.send(route.session, { type: "error", callId: route.callId, reason: "cancelled", error: toFailure(new CancelledError("the agent is shutting down")) });
-      this.#forget(route);
+    try {
+      for (const route of this.#held.splice(0)) {
+        this.#options.output.send(route.session, { type: "error", callId: route.callId, reason: "cancelled", error: toFailure(new CancelledError("the agent is shutting down")) });
+        this.#forget(route);
+      }
+      const worker = this.#worker;
+      if (worker && !worker.ended) {
+        worker.process.kill({ why: "shutdown" }, "SIGTERM");
+        const timer = setTimeout(() => worker.process.kill({ why: "shutdown" }), STOP_GRACE_MS);
+        await worker.process.exited;
+        clearTimeout(timer);
+      }
+    } finally {
+      killTagged(`${WORKER_TAG_VARIABLE}=${this.#options.tag}.`, "SIGKILL");
     }
-    const worker = this.#worker;
-    if (worker && !worker.ended) {
-      worker.process.kill({ why: "shutdown" }, "SIGTERM");
-      const timer = setTimeout(() => worker.process.kill({ why: "shutdown" }), STOP_GRACE_MS);
-      await worker.process.exited;
-      clearTimeout(timer);
-    }
-    killTagged(`${WORKER_TAG_VARIABLE}=${this.#options.tag}.`, "SIGKILL");
   }
 
   /** The running worker, or a new one (with the open sessions, and the modules loading if they were before). */
