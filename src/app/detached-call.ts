@@ -13,7 +13,7 @@
  * local record: result() keeps working after the agent has exited.
  */
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
@@ -144,6 +144,24 @@ export class DetachedCall<R = unknown> implements TaskHandle<R> {
     }
     return state;
   }
+}
+
+/** This machine's detached calls, newest first; a record that cannot be read is left out. */
+export function listDetachedCalls(flowHome = resolveFlowHome()): DetachedCall[] {
+  let names: string[];
+  try {
+    names = readdirSync(join(flowHome, "calls"));
+  } catch {
+    return [];
+  }
+  const calls = names.flatMap((name) => {
+    try {
+      return DETACHED_CALL_ID.test(name) ? [new DetachedCall(name, flowHome)] : [];
+    } catch {
+      return [];
+    }
+  });
+  return calls.sort((a, b) => b.record.createdAt.localeCompare(a.record.createdAt));
 }
 
 /**

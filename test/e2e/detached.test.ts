@@ -19,7 +19,7 @@ const entry = join(repoRoot, "test/fixtures/e2e/durable.ts");
 const count = (line: string) => readFileSync(log, "utf8").split("\n").filter((l) => l === line).length;
 
 describe("detached calls on the local provider", () => {
-  it("flow run --detach prints an id and returns at once; flow status and flow result find it; the value is fetched again from the record", async () => {
+  it("flow run --detach prints an id and returns at once; flow status, flow result and flow list find it; the value is fetched again from the record", async () => {
     const started = await runCli(["run", "test/fixtures/e2e/durable.ts::slowSquare", "11", "1500", "--detach"], { cwd: repoRoot, env });
     assert.equal(started.code, 0, started.stderr);
     const id = started.stdout.trim();
@@ -31,6 +31,9 @@ describe("detached calls on the local provider", () => {
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(JSON.parse(result.stdout).square, 121);
     assert.equal(count("square 11"), 1);
+    const listed = await runCli(["list"], { cwd: repoRoot, env });
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, new RegExp(`Detached calls[\\s\\S]*${id} +slowSquare +completed`));
     // Fetched again from the record, whatever became of the agent.
     const call = FunctionCall.fromId<{ square: number; bytes: Uint8Array }>(id);
     assert.equal(call.status, "completed");
