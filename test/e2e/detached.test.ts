@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { AgentLostError, CancelledError, FunctionCall, TaskNotFoundError } from "flow-sdk";
+import { AgentLostError, CancelledError, FunctionCall, invoke, TaskNotFoundError } from "flow-sdk";
 import { isRunning, repoRoot, runCli, startNode, tempDir, until } from "./helpers.ts";
 
 const root = tempDir("flow-detached-");
@@ -64,6 +64,15 @@ describe("detached calls on the local provider", () => {
     assert.equal(count("square 12"), 1);
     await until(() => !isRunning(call.record.agentPid), "the agent to exit after its result window", 30_000);
     assert.equal((await call.result()).square, 144, "the result outlives the agent");
+  });
+
+  it("invoke.spawn() detaches an export of a file that never imports flow-sdk; fromId fetches its value", async () => {
+    const call = await invoke.spawn<{ epochs: number; loss: number; pid: number }>(join(repoRoot, "examples/plain.ts"), "train", { args: [3] });
+    assert.match(call.taskId, /^call-[0-9a-f]{12}$/);
+    const value = await FunctionCall.fromId<{ epochs: number; loss: number; pid: number }>(call.taskId).result();
+    assert.equal(value.epochs, 3);
+    assert.equal(value.loss, 0.125);
+    assert.notEqual(value.pid, process.pid);
   });
 
   it("rethrows the remote error with its class and cause", async () => {
