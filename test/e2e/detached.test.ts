@@ -67,12 +67,13 @@ describe("detached calls on the local provider", () => {
   });
 
   it("invoke.spawn() detaches an export of a file that never imports flow-sdk; fromId fetches its value", async () => {
-    const call = await invoke.spawn<{ epochs: number; loss: number; pid: number }>(join(repoRoot, "examples/plain.ts"), "train", { args: [3] });
+    const call = await invoke.spawn<{ epochs: number; loss: number; pid: number }>(join(repoRoot, "examples/plain.ts"), "train", { args: [3], resultWindowMs: 500 });
     assert.match(call.taskId, /^call-[0-9a-f]{12}$/);
     const value = await FunctionCall.fromId<{ epochs: number; loss: number; pid: number }>(call.taskId).result();
     assert.equal(value.epochs, 3);
     assert.equal(value.loss, 0.125);
     assert.notEqual(value.pid, process.pid);
+    await until(() => !isRunning(call.record.agentPid), "the agent to exit after its result window", 30_000);
   });
 
   it("rethrows the remote error with its class and cause", async () => {
