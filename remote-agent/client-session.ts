@@ -7,13 +7,10 @@
 import { randomBytes } from "node:crypto";
 import type { WebSocket } from "ws";
 import { DEFAULT_MAX_PAYLOAD_BYTES } from "../src/runtime/channel.ts";
-import { ACK_BYTES, DEFAULT_RECONNECT_GRACE_MS, type AgentMessage } from "../src/runtime/protocol.ts";
+import { DEFAULT_RECONNECT_GRACE_MS, type AgentMessage } from "../src/runtime/protocol.ts";
+import { acknowledged, Receipts } from "../src/runtime/receipts.ts";
 import { SessionLog, type SessionLogLimits } from "./session-log.ts";
 
-/** Acknowledge after this many frames or bytes received, or this long after the first unacknowledged one. */
-const ACK_EVERY_FRAMES = 128;
-const ACK_EVERY_BYTES = 4 << 20;
-const ACK_DELAY_MS = 200;
 
 /** A blob stream a client is sending: the call it belongs to, the worker session it goes to, and the bytes still due per part. */
 export interface InboundStream {
@@ -36,12 +33,9 @@ export class ClientSession {
   /** It sent something valid: there is something to resume. */
   used = false;
   graceTimer: NodeJS.Timeout | undefined;
-  /** Frames received from the client, in all. */
-  received = 0;
+  /** Frames received from the client, and their acknowledgements. */
+  readonly #receipts = new Receipts(() => this.#ws);
   #ws: WebSocket | undefined;
-  #framesSinceAck = 0;
-  #bytesSinceAck = 0;
-  #ackTimer: NodeJS.Timeout | undefined;
 
   constructor(number: number, spillPath: string, limits: SessionLogLimits) {
     this.number = number;
@@ -68,8 +62,7 @@ export class ClientSession {
   /** The connection is gone (or replaced); frames are kept for the next one. */
   detach(): void {
     this.#ws = undefined;
-    clearTimeout(this.#ackTimer);
-    this.#ackTimer = undefined;
+    this.#receipts.pause();
   }
 
   /** Whether `resumed` frames received is a count the session can resume from. */
@@ -95,16 +88,18 @@ export class ClientSession {
 
   /** A frame of `bytes` arrived from the client; acknowledge in batches. */
   arrived(bytes: number): void {
-    this.received++;
-    this.#framesSinceAck++;
-    this.#bytesSinceAck += bytes;
-    if (this.#framesSinceAck >= ACK_EVERY_FRAMES || this.#bytesSinceAck >= ACK_EVERY_BYTES) this.#acknowledge();
-    else this.#ackTimer ??= setTimeout(() => this.#acknowledge(), ACK_DELAY_MS).unref();
+    this.#receipts.arrived(bytes);
+  }
+
+  /** Frames received from the client, in all. */
+  get received(): number {
+    return this.#receipts.received;
   }
 
   /** A ping from the client: with a payload, it acknowledges frames. */
   pinged(data: Buffer): void {
-    if (data.byteLength === ACK_BYTES) this.log.acknowledge(data.readDoubleLE(0));
+    const count = acknowledged(data);
+    if (count !== undefined) this.log.acknowledge(count);
   }
 
   close(): void {
@@ -113,15 +108,4 @@ export class ClientSession {
     this.log.close();
   }
 
-  #acknowledge(): void {
-    clearTimeout(this.#ackTimer);
-    this.#ackTimer = undefined;
-    this.#framesSinceAck = 0;
-    this.#bytesSinceAck = 0;
-    const ws = this.#ws;
-    if (!ws || ws.readyState !== ws.OPEN) return;
-    const ack = Buffer.allocUnsafe(ACK_BYTES);
-    ack.writeDoubleLE(this.received, 0);
-    ws.ping(ack);
-  }
 }

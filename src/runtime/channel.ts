@@ -18,7 +18,7 @@ import type { WebSocket } from "ws";
 import type { z } from "zod";
 import { PayloadTooLargeError } from "../errors.ts";
 import { BlobAssembly } from "./blob-assembly.ts";
-import { ACK_BYTES } from "./protocol.ts";
+import { acknowledged, Receipts } from "./receipts.ts";
 
 /** The most bytes of a blob one binary frame carries. */
 export const CHUNK_BYTES = 1 << 20;
@@ -52,10 +52,6 @@ export function payloadTooLarge(type: string, bytes: number, limit: number): Pay
   });
 }
 
-/** Acknowledge after this many frames or bytes received, or this long after the first unacknowledged one. */
-const ACK_EVERY_FRAMES = 128;
-const ACK_EVERY_BYTES = 4 << 20;
-const ACK_DELAY_MS = 200;
 
 /** Frames sent and not acknowledged yet, oldest first; `first` is the number of the oldest. */
 class SentFrames {
@@ -99,21 +95,15 @@ export class Channel<In extends WithBlobs, Out extends WithBlobs> {
   #nextStream = 1;
   #drainWaiters: (() => void)[] = [];
   readonly #sent = new SentFrames();
-  #received = 0;
-  #framesSinceAck = 0;
-  #bytesSinceAck = 0;
-  #ackTimer: NodeJS.Timeout | undefined;
+  readonly #receipts = new Receipts(() => this.#ws);
   readonly #onMessage = (data: Buffer, isBinary: boolean) => {
-    this.#received++;
-    this.#framesSinceAck++;
-    this.#bytesSinceAck += data.byteLength;
-    if (this.#framesSinceAck >= ACK_EVERY_FRAMES || this.#bytesSinceAck >= ACK_EVERY_BYTES) this.#acknowledge();
-    else this.#ackTimer ??= setTimeout(() => this.#acknowledge(), ACK_DELAY_MS).unref();
+    this.#receipts.arrived(data.byteLength);
     if (isBinary) this.#onBinary(data);
     else this.#onText(data.toString());
   };
   readonly #onPing = (data: Buffer) => {
-    if (data.byteLength === ACK_BYTES) this.#sent.acknowledge(data.readDoubleLE(0));
+    const count = acknowledged(data);
+    if (count !== undefined) this.#sent.acknowledge(count);
   };
 
   /** With `ws`, the channel starts on it (a new session: neither end has received anything). */
@@ -135,7 +125,7 @@ export class Channel<In extends WithBlobs, Out extends WithBlobs> {
 
   /** How many frames arrived in all (what a new connection tells the other end). */
   get received(): number {
-    return this.#received;
+    return this.#receipts.received;
   }
 
   /**
@@ -163,8 +153,7 @@ export class Channel<In extends WithBlobs, Out extends WithBlobs> {
     this.#ws = undefined;
     ws.off("message", this.#onMessage);
     ws.off("ping", this.#onPing);
-    clearTimeout(this.#ackTimer);
-    this.#ackTimer = undefined;
+    this.#receipts.pause();
   }
 
   /** For good: senders still waiting fail with `error`. */
@@ -212,19 +201,6 @@ export class Channel<In extends WithBlobs, Out extends WithBlobs> {
       if (typeof frame === "string") ws.send(frame);
       else ws.send(frame, () => this.#wakeDrainWaiters());
     }
-  }
-
-  /** Tells the other end how many frames arrived, so it can let go of them. */
-  #acknowledge(): void {
-    clearTimeout(this.#ackTimer);
-    this.#ackTimer = undefined;
-    this.#framesSinceAck = 0;
-    this.#bytesSinceAck = 0;
-    const ws = this.#ws;
-    if (!ws || ws.readyState !== ws.OPEN) return;
-    const ack = Buffer.allocUnsafe(ACK_BYTES);
-    ack.writeDoubleLE(this.#received, 0);
-    ws.ping(ack);
   }
 
   #drained(): Promise<void> {
