@@ -90,7 +90,10 @@ async function main(): Promise<void> {
     firstWorker,
     onIdle: () => stop(0),
   });
-  process.once("SIGTERM", () => stop(0)).once("SIGINT", () => stop(0));
+  // `on`, not `once`: a second SIGTERM (the local provider's stop and its shutdown can both send one)
+  // must not fall back to the default action and kill us before the shutdown has stopped the
+  // worker and what it started.
+  process.on("SIGTERM", () => stop(0)).on("SIGINT", () => stop(0));
   // A bug here must not leave the worker and the user's processes behind: stop them, then exit 1.
   process.on("uncaughtException", (error) => {
     agentLog(`flow-agent: ${error.stack ?? error.message}\n`);
