@@ -45,6 +45,7 @@ import { inBidOrder, parseSshDestination, placeBid, waitForRunningInstances } fr
 import { INLINE_ARCHIVE_LIMIT_BYTES } from "./fcp-provider.ts";
 import { choosePlacement, dollars, placementNotes, suggestedLimit } from "./placement.ts";
 import { ReservationTasks } from "./reservation-tasks.ts";
+import { sharedConnection } from "./shared-connection.ts";
 import { quote } from "./startup-script/bash.ts";
 import { buildStartupScript } from "./startup-script/index.ts";
 import { taskCost, dollarString } from "./task-cost.ts";
@@ -1035,19 +1036,7 @@ export class FcpTaskProvider implements TaskProvider {
 
   /** One SSH connection per task for status probes, reopened if it dropped. */
   async #connection(taskId: string, bid: Bid, purpose: string, known?: Instance, timeoutMs?: number): Promise<InstanceConnection> {
-    let pending = this.#connections.get(taskId);
-    if (pending === undefined) {
-      pending = (async () => {
-        const connection = await this.#openConnection(bid, purpose, known, timeoutMs);
-        void connection.ssh.closed.then(() => {
-          if (this.#connections.get(taskId) === pending) this.#connections.delete(taskId);
-        });
-        return connection;
-      })();
-      this.#connections.set(taskId, pending);
-      pending.catch(() => this.#connections.delete(taskId));
-    }
-    return pending;
+    return sharedConnection(this.#connections, taskId, () => this.#openConnection(bid, purpose, known, timeoutMs));
   }
 
   /**

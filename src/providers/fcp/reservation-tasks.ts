@@ -37,6 +37,7 @@ import { INSTANCE_SSH_USER, type InstancePaths } from "./instance-layout.ts";
 import { parseSshDestination } from "./instance-launch.ts";
 import { runPaths, runState, startRun, stopRun } from "./instance-runs.ts";
 import { ReservationTaskRecords, type ReservationTaskRecord } from "./reservation-task-records.ts";
+import { sharedConnection } from "./shared-connection.ts";
 import { quote } from "./startup-script/bash.ts";
 import { buildStartupScript } from "./startup-script/index.ts";
 import type { StartupScriptSpec } from "./startup-script/spec.ts";
@@ -558,20 +559,9 @@ export class ReservationTasks {
 
   /** One SSH connection per task (to `instance`) for probes and logs, reopened if it dropped. */
   #connection(record: ReservationTaskRecord, instance: Instance, timeoutMs?: number): Promise<InstanceConnection> {
-    const key = `${record.taskId}/${instance.fid}`;
-    let pending = this.#connections.get(key);
-    if (pending === undefined) {
-      pending = (async () => {
-        const connection = await InstanceConnection.open(instance, (await this.#context.sshKey()).pair, timeoutMs === undefined ? {} : { timeoutMs });
-        void connection.ssh.closed.then(() => {
-          if (this.#connections.get(key) === pending) this.#connections.delete(key);
-        });
-        return connection;
-      })();
-      this.#connections.set(key, pending);
-      pending.catch(() => this.#connections.delete(key));
-    }
-    return pending;
+    return sharedConnection(this.#connections, `${record.taskId}/${instance.fid}`, async () =>
+      InstanceConnection.open(instance, (await this.#context.sshKey()).pair, timeoutMs === undefined ? {} : { timeoutMs }),
+    );
   }
 
   #forget(taskId: string): void {
