@@ -37,6 +37,19 @@ after(async () => {
 
 const flow = (args: string[], extra: NodeJS.ProcessEnv = {}, cwd = repoRoot): Promise<CliResult> => runCli(args, { cwd, env: { ...env, ...extra } });
 
+/** A provider on the simulator that counts agents coming up, and the bids placed since it was made. */
+function watchedProvider() {
+  let ready = 0;
+  const provider = new FcpProvider({
+    config: loadConfig({ env: { FLOW_API_URL: sim.url, FLOW_API_KEY: sim.apiKey, FLOW_PROJECT: sim.project.name }, homeDir: join(root, "home") }),
+    flowHome: join(root, "home", ".flow"),
+    pollIntervalMs: 50,
+    onProgress: (message) => void (message.includes(" ready on ") && ready++),
+  });
+  const earlier = new Set(sim.bids().map((bid) => bid.fid));
+  return { provider, agentsReady: () => ready, earlier, ours: () => sim.bids().filter((bid) => !earlier.has(bid.fid)) };
+}
+
 /** Nothing may be left costing money once a test is done: of these tasks' bids, or at all. */
 async function assertNothingLive(bidFids?: readonly string[]): Promise<void> {
   const live = () => sim.liveInstances().filter((instance) => bidFids === undefined || bidFids.includes(instance.bid));
@@ -156,19 +169,11 @@ describe("functions on fcp", () => {
   for (const fault of FAULTS) {
     it(`retries a call whose instance ${fault.what} mid-call on a fresh instance, and cancels the old bid`, async () => {
       const { app, slowDouble } = await import("../fixtures/e2e/fcp-functions.ts");
-      let agentsReady = 0;
-      const provider = new FcpProvider({
-        config: loadConfig({ env: { FLOW_API_URL: sim.url, FLOW_API_KEY: sim.apiKey, FLOW_PROJECT: sim.project.name }, homeDir: join(root, "home") }),
-        flowHome: join(root, "home", ".flow"),
-        pollIntervalMs: 50,
-        onProgress: (message) => void (message.includes(" ready on ") && agentsReady++),
-      });
-      const earlier = new Set(sim.bids().map((bid) => bid.fid));
-      const ours = () => sim.bids().filter((bid) => !earlier.has(bid.fid));
+      const { provider, agentsReady, earlier, ours } = watchedProvider();
       const result = await app.run(
         async () => {
           const call = slowDouble.remote(21, 3_000);
-          await until(() => agentsReady === 1, "the first agent", 60_000);
+          await until(() => agentsReady() === 1, "the first agent", 60_000);
           // The call is on the instance now (it takes 3 s); take the instance away under it.
           await new Promise((resolve) => setTimeout(resolve, 500));
           const [instance] = sim.liveInstances().filter((i) => !earlier.has(i.bid));
@@ -178,7 +183,7 @@ describe("functions on fcp", () => {
         { provider, entry: join(repoRoot, "test/fixtures/e2e/fcp-functions.ts") },
       );
       assert.equal(result, 42);
-      assert.equal(agentsReady, 2, "the retry ran on a fresh agent");
+      assert.equal(agentsReady(), 2, "the retry ran on a fresh agent");
       assert.equal(ours().length, 2, "one bid for the lost instance, one for the retry");
       assert.deepEqual(ours().map((bid) => bid.status), ["Terminated", "Terminated"]);
       await assertNothingLive(ours().map((bid) => bid.fid));
@@ -194,15 +199,7 @@ describe("a dropped SSH connection on fcp", () => {
     const { app, countUp, slowSquare, triple } = await import("../fixtures/e2e/durable.ts");
     const executions = () => readFileSync(log, "utf8").split("\n").filter(Boolean);
     const count = (line: string) => executions().filter((l) => l === line).length;
-    let agentsReady = 0;
-    const provider = new FcpProvider({
-      config: loadConfig({ env: { FLOW_API_URL: sim.url, FLOW_API_KEY: sim.apiKey, FLOW_PROJECT: sim.project.name }, homeDir: join(root, "home") }),
-      flowHome: join(root, "home", ".flow"),
-      pollIntervalMs: 50,
-      onProgress: (message) => void (message.includes(" ready on ") && agentsReady++),
-    });
-    const earlier = new Set(sim.bids().map((bid) => bid.fid));
-    const ours = () => sim.bids().filter((bid) => !earlier.has(bid.fid));
+    const { provider, agentsReady, earlier, ours } = watchedProvider();
     const dropAll = () => {
       for (const instance of sim.liveInstances().filter((i) => !earlier.has(i.bid))) sim.faults.dropSshConnections(instance.fid);
     };
@@ -234,7 +231,7 @@ describe("a dropped SSH connection on fcp", () => {
     for (let i = 0; i < 1_000; i++) assert.equal(count(`triple ${i}`), 1, `input ${i} ran once`);
     assert.deepEqual(counted, Array.from({ length: 120 }, (_, i) => i));
     assert.equal(count("countUp"), 1);
-    assert.equal(agentsReady, 3, "one agent per function, none started again");
+    assert.equal(agentsReady(), 3, "one agent per function, none started again");
     assert.equal(ours().length, 3, "no bid for a retry");
     await assertNothingLive(ours().map((bid) => bid.fid));
   });
