@@ -14,7 +14,7 @@
  * client that leaves cancels nothing of it. A client that attaches (AttachMessage) gets the last
  * lines of a log, the state, live lines, and the outcome, as frames on its own session.
  */
-import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, writeFileSync, writeSync } from "node:fs";
+import { chownSync, closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { StringDecoder } from "node:string_decoder";
@@ -64,6 +64,8 @@ export class DetachedCall {
   readonly #logFds: Record<Stream, number>;
   readonly #watchers = new Map<ClientSession, Watcher>();
   #timedOut: string | undefined;
+  /** Who the call's files belong to, when not to this process (see #own). */
+  readonly #owner: { uid: number; gid: number } | undefined;
   /** Runs once, when the call has ended. */
   onEnd: (() => void) | undefined;
 
@@ -74,8 +76,13 @@ export class DetachedCall {
     this.number = fields.number;
     this.resultWindowMs = fields.resultWindowMs;
     this.dir = join(callsDir, fields.callId);
+    // An agent running as root on a cloud instance keeps its calls readable by the SSH user that
+    // owns the calls directory (the startup script made it so), who fetches them; still 0600.
+    const owner = statSync(callsDir);
+    this.#owner = process.getuid?.() === 0 && owner.uid !== 0 ? { uid: owner.uid, gid: owner.gid } : undefined;
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    this.#logFds = { stdout: openSync(join(this.dir, "stdout.log"), "a", 0o600), stderr: openSync(join(this.dir, "stderr.log"), "a", 0o600) };
+    this.#own(this.dir);
+    this.#logFds = { stdout: this.#openOwn(join(this.dir, "stdout.log"), "a"), stderr: this.#openOwn(join(this.dir, "stderr.log"), "a") };
     this.#writeState();
   }
 
@@ -245,7 +252,7 @@ export class DetachedCall {
 
   #record(binary: boolean, payload: Buffer): void {
     // Read back too: finish() reads the first record to tell how the call ended.
-    this.#outcomeFd ??= openSync(join(this.dir, "outcome.part"), "w+", 0o600);
+    this.#outcomeFd ??= this.#openOwn(join(this.dir, "outcome.part"), "w+");
     const header = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
     header[0] = binary ? 1 : 0;
     header.writeUInt32LE(payload.byteLength, 1);
@@ -270,7 +277,18 @@ export class DetachedCall {
     const { type: _type, ...state } = this.state();
     const path = join(this.dir, "state.json");
     writeFileSync(`${path}.part`, JSON.stringify(state), { mode: 0o600 });
+    this.#own(`${path}.part`);
     renameSync(`${path}.part`, path);
+  }
+
+  #openOwn(path: string, flags: string): number {
+    const fd = openSync(path, flags, 0o600);
+    this.#own(path);
+    return fd;
+  }
+
+  #own(path: string): void {
+    if (this.#owner !== undefined) chownSync(path, this.#owner.uid, this.#owner.gid);
   }
 }
 

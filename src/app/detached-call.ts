@@ -10,15 +10,20 @@
  *                        agent.log     the agent's own output
  *
  * On the local provider the agent writes straight into this directory, so the outcome is the
- * local record: result() keeps working after the agent has exited.
+ * local record: result() keeps working after the agent has exited. On the cloud the agent writes
+ * them on its instance's disk; refresh() copies them here (the outcome once the call has ended,
+ * then the instance's bid is cancelled), so result() keeps working after the instance is gone.
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { AgentLostError, CancelledError, FlowTimeoutError, FunctionTimeoutError, TaskNotFoundError } from "../errors.ts";
+import { backendFor } from "../backends.ts";
+import { AgentLostError, CancelledError, FlowError, FlowTimeoutError, FunctionTimeoutError, TaskNotFoundError } from "../errors.ts";
 import { isAlive } from "../providers/processes.ts";
+import { DetachedAgentPlace, type RemoteDetachedCall } from "../providers/provider.ts";
 import { resolveFlowHome } from "../providers/flow-home.ts";
 import { HEADER_BYTES } from "../runtime/channel.ts";
 import { decode } from "../runtime/codec.ts";
@@ -31,17 +36,19 @@ import type { TaskHandle, WaitOptions } from "../task/task-handle.ts";
 
 /** How often wait() looks at the call's state on disk. */
 const POLL_MS = 100;
+/** How often wait() copies the state of a call on a cloud instance (an SFTP round trip or three). */
+const REMOTE_POLL_MS = 500;
 
-export const DetachedCallRecord = z.object({
-  callId: z.string().regex(DETACHED_CALL_ID),
-  functionId: z.string(),
-  provider: z.literal("local"),
-  url: z.string(),
-  secret: z.string(),
-  agentPid: z.number().int().positive(),
-  createdAt: z.string(),
-  resultWindowMs: z.number().int().nonnegative(),
-});
+export const DetachedCallRecord = z.intersection(
+  z.object({
+    callId: z.string().regex(DETACHED_CALL_ID),
+    functionId: z.string(),
+    secret: z.string(),
+    createdAt: z.string(),
+    resultWindowMs: z.number().int().nonnegative(),
+  }),
+  DetachedAgentPlace,
+);
 export type DetachedCallRecord = z.infer<typeof DetachedCallRecord>;
 
 const StateFile = z.object({ status: DetachedCallStatus, message: z.string().optional(), endedAt: z.string().optional() });
@@ -59,6 +66,8 @@ export class DetachedCall<R = unknown> implements TaskHandle<R> {
   readonly taskId: string;
   readonly record: DetachedCallRecord;
   readonly #dir: string;
+  /** Where the call runs away from this machine (a cloud instance): its files are copied from there. */
+  #remote: RemoteDetachedCall | undefined;
 
   /** Throws TaskNotFoundError for an id that is malformed or that this machine has no record of. */
   constructor(callId: string, flowHome = resolveFlowHome()) {
@@ -80,6 +89,7 @@ export class DetachedCall<R = unknown> implements TaskHandle<R> {
     this.record = DetachedCallRecord.parse(JSON.parse(text));
   }
 
+  /** Where the call is. On the cloud: as of the last refresh() (wait(), result() and cancel() refresh). */
   get status(): DetachedCallStatus {
     return this.#state().status;
   }
@@ -89,8 +99,7 @@ export class DetachedCall<R = unknown> implements TaskHandle<R> {
   }
 
   get isTerminal(): boolean {
-    const status = this.status;
-    return status === "completed" || status === "failed" || status === "cancelled";
+    return isEnded(this.status);
   }
 
   /** How it ended, in words, when it did not complete. */
@@ -98,19 +107,49 @@ export class DetachedCall<R = unknown> implements TaskHandle<R> {
     return this.#state().message;
   }
 
-  /** What the call printed so far. */
+  /** What the call printed so far (on the cloud: as of the last refresh()). */
   logs(stream: "stdout" | "stderr" = "stdout"): string {
     const path = join(this.#dir, `${stream}.log`);
     return existsSync(path) ? readFileSync(path, "utf8") : "";
   }
 
+  /**
+   * On the cloud: copy the call's state and new output from its instance to this machine, and
+   * once it has ended its outcome; then the instance is released (its bid cancelled) so that it
+   * bills no longer. A call whose instance is gone without an outcome has failed, and says why.
+   * On the local provider the agent writes here itself: nothing to do.
+   */
+  async refresh(): Promise<void> {
+    try {
+      await this.#refresh();
+    } finally {
+      await this.#remote?.close();
+    }
+  }
+
+  /** refresh(), keeping the connection to the instance open for the next. */
+  async #refresh(): Promise<void> {
+    if (this.record.provider === "local" || this.isTerminal) return;
+    const remote = this.#reach();
+    const { gone } = await remote.copyTo(this.#dir);
+    if (gone !== undefined && !this.isTerminal) await this.#writeState({ status: "failed", message: this.#goneMessage(gone) });
+    if (this.isTerminal) await remote.release();
+  }
+
   async wait(options: WaitOptions = {}): Promise<void> {
     const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
-    while (!this.isTerminal) {
-      if (deadline !== undefined && Date.now() > deadline) {
-        throw new FlowTimeoutError(`Call ${this.taskId} did not finish within ${options.timeoutMs} ms (it is ${this.status}).`);
+    const pollMs = this.record.provider === "local" ? POLL_MS : REMOTE_POLL_MS;
+    try {
+      for (;;) {
+        await this.#refresh();
+        if (this.isTerminal) return;
+        if (deadline !== undefined && Date.now() > deadline) {
+          throw new FlowTimeoutError(`Call ${this.taskId} did not finish within ${options.timeoutMs} ms (it is ${this.status}).`);
+        }
+        await sleep(pollMs);
       }
-      await sleep(POLL_MS);
+    } finally {
+      await this.#remote?.close();
     }
   }
 
@@ -118,32 +157,78 @@ export class DetachedCall<R = unknown> implements TaskHandle<R> {
   async result(): Promise<R> {
     await this.wait();
     const outcome = join(this.#dir, "outcome");
-    if (!existsSync(outcome)) throw new AgentLostError(`Call ${this.taskId} failed: ${this.message ?? "it has no outcome"}`);
+    if (!existsSync(outcome)) {
+      throw new AgentLostError(`Call ${this.taskId} failed: ${this.message ?? "it has no outcome"}`, {
+        ...(this.#expired() ? { suggestions: [`Fetch results within the window (\`flow result ${this.taskId}\`), or give the function a longer resultWindowMs.`] } : {}),
+      });
+    }
     return decodeOutcome(readFileSync(outcome), this.record.functionId) as R;
   }
 
   /** Ask the agent to cancel the call: its AbortSignal fires; result() then rejects with CancelledError. */
   async cancel(reason = "cancelled by the caller"): Promise<void> {
+    await this.refresh();
     if (this.isTerminal) return;
-    const session = await AgentSession.open({ url: this.record.url, secret: this.record.secret });
+    const remote = this.record.provider === "local" ? undefined : this.#reach();
     try {
-      session.cancelById(this.taskId, reason);
+      const url = remote === undefined ? (this.record as { url: string }).url : await remote.connect();
+      const session = await AgentSession.open({ url, secret: this.record.secret });
+      try {
+        // Settles once the agent has ended the call (its outcome is on the agent's disk).
+        const ended = session.attach(this.taskId).catch(() => {});
+        session.cancelById(this.taskId, reason);
+        await ended;
+      } finally {
+        // Said goodbye before the tunnel closes: an agent keeps a session that vanished for its
+        // reconnect grace, which would keep its instance up past the result window.
+        await session.disconnect();
+      }
       await this.wait();
     } finally {
-      await session.disconnect();
+      await remote?.close();
     }
   }
 
-  /** The state the agent wrote; a call whose agent is gone without an outcome failed. */
+  #reach(): RemoteDetachedCall {
+    const record = this.record;
+    if (record.provider === "local") throw new FlowError(`Call ${this.taskId} runs on this machine.`);
+    const provider = backendFor(record.provider).agents;
+    if (!provider.remoteDetachedCall) throw new FlowError(`The ${record.provider} provider cannot reach detached calls.`);
+    return (this.#remote ??= provider.remoteDetachedCall(record, { callId: this.taskId, secret: record.secret }));
+  }
+
+  /** Its instance is gone and the outcome was never copied here: why, as well as this machine can tell. */
+  #goneMessage(gone: string): string {
+    if (this.#expired()) {
+      return `${gone} and the call's outcome was never fetched: it is kept on the instance for the result window (resultWindowMs=${this.record.resultWindowMs}) after the call ends, then the instance powers off (or the instance ended before the call did)`;
+    }
+    return `${gone} before the call's outcome was written`;
+  }
+
+  /** Whether its result window may be over: the call could have ended and its window passed since it was made. */
+  #expired(): boolean {
+    return this.record.provider !== "local" && Date.now() > Date.parse(this.record.createdAt) + this.record.resultWindowMs;
+  }
+
+  async #writeState(state: z.infer<typeof StateFile>): Promise<void> {
+    const path = join(this.#dir, "state.json");
+    await writeFile(`${path}.part`, JSON.stringify({ ...state, endedAt: new Date().toISOString() }), { mode: 0o600 });
+    await rename(`${path}.part`, path);
+  }
+
+  /** The state the agent wrote (on the cloud: its last copy); a local call whose agent is gone without an outcome failed. */
   #state(): z.infer<typeof StateFile> {
     const path = join(this.#dir, "state.json");
     const state = existsSync(path) ? StateFile.parse(JSON.parse(readFileSync(path, "utf8"))) : { status: "pending" as const };
-    const ended = state.status === "completed" || state.status === "failed" || state.status === "cancelled";
-    if (!ended && !isAlive(this.record.agentPid)) {
+    if (this.record.provider === "local" && !isEnded(state.status) && !isAlive(this.record.agentPid)) {
       return { status: "failed", message: `its agent (pid ${this.record.agentPid}) exited before the call ended: killed, or the machine restarted` };
     }
     return state;
   }
+}
+
+function isEnded(status: DetachedCallStatus): boolean {
+  return status === "completed" || status === "failed" || status === "cancelled";
 }
 
 /** This machine's detached calls, newest first; a record that cannot be read is left out. */

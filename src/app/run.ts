@@ -133,14 +133,14 @@ export class AppRunner implements Host {
 
   /**
    * A detached call (see detached-call.ts): an agent of its own, started so that it outlives this
-   * process, is given the call; once the agent has recorded it, this session lets go and the
-   * call's handle is returned. Only where the provider can start such an agent (local, for now).
+   * process (local: a process of its own; fcp: a spot instance), is given the call; once the agent
+   * has recorded it, this session lets go and the call's handle is returned.
    */
   async spawnDetached(record: FunctionRecord, args: unknown[], options: CallOptions): Promise<DetachedCall> {
     const { effective, init } = this.#target(record, options.overrides);
     const startDetachedAgent = this.#provider.startDetachedAgent?.bind(this.#provider);
     if (!startDetachedAgent) {
-      throw new FlowError(`Detached calls run on the local provider for now; ${this.#provider.name} cannot start one.`, {
+      throw new FlowError(`Detached calls run on the local and fcp providers; ${this.#provider.name} cannot start one.`, {
         suggestions: ["Use .spawn() or .remote() on this provider, or --provider local."],
       });
     }
@@ -152,26 +152,34 @@ export class AppRunner implements Host {
     const dir = detachedCallDir(callId, flowHome);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const label = record.id ?? `function #${record.index}`;
-    const agent = await startDetachedAgent({ label, archive }, { callsDir: join(flowHome, "calls"), logPath: join(dir, "agent.log") });
-    const session = await AgentSession.connect({
-      url: agent.url,
-      secret: agent.secret,
-      env: effective.env ?? {},
-      secrets: readSecrets(effective.secrets ?? [], label),
-      exposeExports: this.#options.exposeExports ?? false,
-      onLog: (_callId, stream, data) => process[stream].write(data),
-    }).catch((error: unknown) => {
-      process.kill(agent.pid, "SIGTERM");
-      throw error;
-    });
+    const spec: AgentSpec = { label, archive };
+    if (effective.gpu !== undefined) spec.gpu = effective.gpu;
+    if (effective.image !== undefined) spec.image = effective.image;
+    if (effective.reservation !== undefined) spec.reservation = effective.reservation;
+    const agent = await startDetachedAgent(spec, { callsDir: join(flowHome, "calls"), logPath: join(dir, "agent.log") });
+    let handedOver = false;
     try {
-      const functionId = this.#idOf(record, session);
-      const resultWindowMs = effective.resultWindowMs ?? DEFAULT_RESULT_WINDOW_MS;
-      const entry: DetachedCallRecord = { callId, functionId, provider: "local", url: agent.url, secret: agent.secret, agentPid: agent.pid, createdAt: new Date().toISOString(), resultWindowMs };
-      await writeRecordFile(join(dir, "record.json"), JSON.stringify(entry), flowHome);
-      await session.detach(functionId, args, callId, { resultWindowMs, ...(effective.timeoutMs === undefined ? {} : { timeoutMs: effective.timeoutMs }) }, { init });
+      const session = await AgentSession.connect({
+        url: agent.url,
+        secret: agent.secret,
+        env: effective.env ?? {},
+        secrets: readSecrets(effective.secrets ?? [], label),
+        exposeExports: this.#options.exposeExports ?? false,
+        onLog: (_callId, stream, data) => process[stream].write(data),
+      });
+      try {
+        const functionId = this.#idOf(record, session);
+        const resultWindowMs = effective.resultWindowMs ?? DEFAULT_RESULT_WINDOW_MS;
+        const entry: DetachedCallRecord = { callId, functionId, secret: agent.secret, createdAt: new Date().toISOString(), resultWindowMs, ...agent.place };
+        await writeRecordFile(join(dir, "record.json"), JSON.stringify(entry), flowHome);
+        await session.detach(functionId, args, callId, { resultWindowMs, ...(effective.timeoutMs === undefined ? {} : { timeoutMs: effective.timeoutMs }) }, { init });
+        handedOver = true;
+      } finally {
+        await session.disconnect();
+      }
     } finally {
-      await session.disconnect();
+      // Handed over, the agent is the call's; otherwise nothing runs there and it must not bill.
+      await (handedOver ? agent.release() : agent.stop());
     }
     return new DetachedCall(callId, flowHome);
   }

@@ -3,6 +3,7 @@
  * on this machine; the cloud provider starts them on GPU instances. Both run the same agent with
  * the same archive and speak the same protocol; the client only ever sees a URL and a secret.
  */
+import { z } from "zod";
 import type { CodeArchive } from "../bundler/index.ts";
 
 /**
@@ -37,11 +38,47 @@ export interface AgentEndpoint {
   reconnect?(): Promise<string>;
 }
 
+/**
+ * Where a detached call's agent runs, as its record keeps it: what any process needs to reach it
+ * again (with the call's secret, kept beside it).
+ */
+export const DetachedAgentPlace = z.discriminatedUnion("provider", [
+  /** A process on this machine, which writes the call's files straight into its record's directory. */
+  z.object({ provider: z.literal("local"), url: z.string(), agentPid: z.number().int().positive() }),
+  /** An agent on a spot instance, listening on the instance's loopback `port`; the bid is the instance's. */
+  z.object({ provider: z.literal("fcp"), project: z.string(), bidFid: z.string(), instanceFid: z.string(), port: z.number().int().positive() }),
+]);
+export type DetachedAgentPlace = z.infer<typeof DetachedAgentPlace>;
+
 /** An agent started for detached calls, which outlives the process that started it. */
 export interface DetachedAgent {
+  /** Where this process reaches it now (on the cloud: a local end of an SSH tunnel). */
   url: string;
   secret: string;
-  pid: number;
+  place: DetachedAgentPlace;
+  /** This process is done with it (the call is handed over): the agent keeps running. */
+  release(): Promise<void>;
+  /** Stop it, and release what it runs on: the call could not be handed over. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A detached call whose agent runs away from this machine (a cloud instance), reached again from
+ * its record, in any process. Its files (remote-agent/detached-call.ts) are copied to this
+ * machine, so that its outcome stays once the instance is gone.
+ */
+export interface RemoteDetachedCall {
+  /**
+   * Copy the call's state and what its logs gained since the last copy into `dir`, and once it has
+   * ended its outcome (state.json is written last: a state that has ended means the outcome is
+   * there). Resolves to why the call's machine is gone, when it is.
+   */
+  copyTo(dir: string): Promise<{ gone?: string }>;
+  /** A URL this process reaches the agent at, until close(). */
+  connect(): Promise<string>;
+  /** The outcome is safe on this machine (or the machine is gone): release what the call ran on. */
+  release(): Promise<void>;
+  close(): Promise<void>;
 }
 
 export interface Provider {
@@ -58,6 +95,8 @@ export interface Provider {
    * detached calls in `callsDir` and exits once they have ended and their result window is over.
    */
   startDetachedAgent?(spec: AgentSpec, options: { callsDir: string; logPath: string }): Promise<DetachedAgent>;
+  /** Where detached calls' agents run away from this machine: reach one again by its record. */
+  remoteDetachedCall?(place: DetachedAgentPlace, call: { callId: string; secret: string }): RemoteDetachedCall;
   /** Stop every agent this provider started. */
   shutdown(): Promise<void>;
 }

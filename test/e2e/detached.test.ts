@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { AgentLostError, CancelledError, FunctionCall, invoke, TaskNotFoundError } from "flow-sdk";
+import type { DetachedCallRecord } from "../../src/app/detached-call.ts";
 import { isRunning, repoRoot, runCli, startNode, tempDir, until } from "./helpers.ts";
 
 const root = tempDir("flow-detached-");
@@ -17,6 +18,12 @@ const env = { ...process.env, FLOW_PROVIDER: "local" };
 const { app, diverge, slowSquare, TrainingDiverged } = await import("../fixtures/e2e/durable.ts");
 const entry = join(repoRoot, "test/fixtures/e2e/durable.ts");
 const count = (line: string) => readFileSync(log, "utf8").split("\n").filter((l) => l === line).length;
+
+/** The pid of a local detached call's agent. */
+function agentPidOf(call: { record: DetachedCallRecord }): number {
+  assert.ok(call.record.provider === "local", `a local call, not ${call.record.provider}`);
+  return call.record.agentPid;
+}
 
 describe("detached calls on the local provider", () => {
   it("flow run --detach prints an id and returns at once; flow status, flow result and flow list find it; the value is fetched again from the record", async () => {
@@ -62,7 +69,7 @@ describe("detached calls on the local provider", () => {
     const call = FunctionCall.fromId<{ square: number }>(id);
     assert.equal((await call.result()).square, 144);
     assert.equal(count("square 12"), 1);
-    await until(() => !isRunning(call.record.agentPid), "the agent to exit after its result window", 30_000);
+    await until(() => !isRunning(agentPidOf(call)), "the agent to exit after its result window", 30_000);
     assert.equal((await call.result()).square, 144, "the result outlives the agent");
   });
 
@@ -73,7 +80,7 @@ describe("detached calls on the local provider", () => {
     assert.equal(value.epochs, 3);
     assert.equal(value.loss, 0.125);
     assert.notEqual(value.pid, process.pid);
-    await until(() => !isRunning(call.record.agentPid), "the agent to exit after its result window", 30_000);
+    await until(() => !isRunning(agentPidOf(call)), "the agent to exit after its result window", 30_000);
   });
 
   it("rethrows the remote error with its class and cause", async () => {
@@ -100,7 +107,7 @@ describe("detached calls on the local provider", () => {
   it("reports a call whose agent was killed before the result as failed, with the reason, without hanging", async () => {
     const call = await app.run(() => slowSquare.spawnDetached(14, 600_000), { entry });
     await until(() => count("square 14") === 1, "the call to start");
-    process.kill(call.record.agentPid, "SIGKILL");
+    process.kill(agentPidOf(call), "SIGKILL");
     await assert.rejects(call.result(), (error: unknown) => {
       assert.ok(error instanceof AgentLostError);
       assert.match((error as Error).message, /exited before the call ended/);

@@ -363,6 +363,7 @@ describe("startup script: function agents", () => {
       "--host", "127.0.0.1", "--port", "0",
       "--idle-timeout-ms", "1234",
       "--secret-file", m.paths.agentSecret,
+      "--calls-dir", m.paths.agentCalls,
     ]);
     assert.equal((await readFile(m.paths.nodePath, "utf8")).trim(), join(dirname(process.execPath), "node"));
     assert.equal(await readFile(m.paths.exitCode, "utf8"), "0\n");

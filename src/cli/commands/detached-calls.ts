@@ -11,14 +11,18 @@ export function isDetachedCallId(id: string): boolean {
   return id.startsWith("call-");
 }
 
-/** Wait for the call, then print its value (or fail with its error, exit 1). */
+/**
+ * Wait for the call, then print its value (or fail with its error, exit 1). On the cloud the
+ * outcome is copied to this machine and the call's instance released (see DetachedCall.refresh).
+ */
 export async function resultCommand(id: string, options: { json?: boolean }): Promise<void> {
   const value = await new DetachedCall(id).result();
   process.stdout.write(`${options.json ? JSON.stringify(value) : inspect(value, { depth: 6, colors: process.stdout.isTTY && !process.env.NO_COLOR })}\n`);
 }
 
-export function detachedStatusCommand(id: string, options: { json?: boolean }): void {
+export async function detachedStatusCommand(id: string, options: { json?: boolean }): Promise<void> {
   const call = new DetachedCall(id);
+  await call.refresh();
   const { functionId, createdAt, resultWindowMs, provider } = call.record;
   const view = { callId: id, functionId, status: call.status, message: call.message, createdAt, provider, resultWindowMs };
   if (options.json) {
@@ -33,6 +37,7 @@ export async function detachedLogsCommand(id: string, options: { follow?: boolea
   const stream = options.stderr ? "stderr" : "stdout";
   let printed = 0;
   for (;;) {
+    await call.refresh();
     const terminal = call.isTerminal;
     const text = call.logs(stream);
     process.stdout.write(text.slice(printed));

@@ -17,7 +17,8 @@ import { readFile } from "node:fs/promises";
 import { AgentLostError, FlowError } from "../../errors.ts";
 import { AGENT_GONE } from "../../runtime/session.ts";
 import { agentPath } from "../../sdk-paths.ts";
-import type { AgentEndpoint, AgentSpec, Provider } from "../provider.ts";
+import type { AgentEndpoint, AgentSpec, DetachedAgent, DetachedAgentPlace, Provider, RemoteDetachedCall } from "../provider.ts";
+import { InstanceDetachedCall } from "./instance-detached-call.ts";
 import { BidLedger, cancelOrphanBids } from "./bid-ledger.ts";
 import { FcpContext, type FcpContextOptions } from "./fcp-context.ts";
 import { FcpReservations } from "./fcp-reservations.ts";
@@ -62,6 +63,66 @@ export class FcpProvider implements Provider {
 
   async startAgent(spec: AgentSpec, signal?: AbortSignal): Promise<AgentEndpoint> {
     if (spec.reservation !== undefined) return this.#startOnReservation(spec, spec.reservation, signal);
+    const launched = await this.#launch(spec, { namePrefix: "flow-fn", poweroffGraceSeconds: POWEROFF_GRACE_SECONDS }, signal);
+    const { instance, key, stop } = launched;
+    // A dropped SSH connection drops the session's WebSocket: the session comes back through a
+    // new SSH connection to the same instance. A preempted or dead instance, or an agent that
+    // exited, is gone for good: the session reports the agent lost (the retry policy takes it
+    // from there) and calls stop().
+    const reconnect = async () => {
+      if (launched.stopped()) throw new AgentLostError(`the agent for ${spec.label} was stopped`, { errorCode: AGENT_GONE });
+      const { status } = await this.context.client.getInstanceStatus(instance.fid);
+      if (ENDED_INSTANCE_STATUSES.has(status)) throw new AgentLostError(`instance ${instance.fid} ended (${status})`, { errorCode: AGENT_GONE });
+      await launched.closeConnection();
+      const connection = await InstanceConnection.open(instance, key.pair, { timeoutMs: RECONNECT_SSH_TIMEOUT_MS });
+      if ((await connection.read(connection.paths.exitCode)) !== undefined) {
+        connection.close();
+        throw new AgentLostError(`the agent on ${instance.fid} exited`, { errorCode: AGENT_GONE });
+      }
+      return launched.openTunnel(connection);
+    };
+    return { url: launched.url, secret: launched.secret, stop, reconnect };
+  }
+
+  /**
+   * An agent for detached calls, on a spot instance of its own: the startup script runs it, not
+   * this process's SSH session, so it outlives this process; its calls are recorded on the
+   * instance's disk. Once its calls have ended and their result window is over it exits and the
+   * instance powers off at once (the window was the linger), which ends the bid. Until released,
+   * a shutdown (Ctrl-C) cancels the bid like any other; after, the bid is the call's: it is left
+   * out of the ledger the next run sweeps, and a client that fetched the outcome cancels it.
+   */
+  async startDetachedAgent(spec: AgentSpec): Promise<DetachedAgent> {
+    if (spec.reservation !== undefined) {
+      throw new FlowError(`Detached calls run on spot instances for now; ${spec.label} asks for reservation ${spec.reservation}.`, {
+        suggestions: ["Use .spawn() or .remote() for a function on a reservation, or leave `reservation` out to detach it."],
+      });
+    }
+    const launched = await this.#launch(spec, { namePrefix: "flow-call", poweroffGraceSeconds: 0 });
+    return {
+      url: launched.url,
+      secret: launched.secret,
+      place: { provider: "fcp", project: launched.project, bidFid: launched.bid.fid, instanceFid: launched.instance.fid, port: launched.port },
+      release: async () => {
+        this.#running.delete(launched.stop);
+        await launched.closeConnection();
+        await this.#bids.remove(launched.name);
+      },
+      stop: launched.stop,
+    };
+  }
+
+  remoteDetachedCall(place: DetachedAgentPlace, call: { callId: string }): RemoteDetachedCall {
+    if (place.provider !== "fcp") throw new FlowError(`A ${place.provider} detached call is not on fcp.`);
+    return new InstanceDetachedCall(this.context, place, call.callId);
+  }
+
+  /**
+   * A bid for one instance running the agent for `spec`, the agent uploaded and listening, and an
+   * SSH forward to it. stop() cancels the bid; it is in #running (shutdown() cancels it) from
+   * before the bid is placed.
+   */
+  async #launch(spec: AgentSpec, options: { namePrefix: string; poweroffGraceSeconds: number }, signal?: AbortSignal) {
     const context = this.context;
     await (this.#swept ??= cancelOrphanBids(context, this.#bids));
     const [catalog, key] = await Promise.all([context.catalog(), context.sshKey()]);
@@ -87,16 +148,21 @@ export class FcpProvider implements Provider {
       ...(spec.image === undefined ? {} : { image: spec.image }),
       gpus: true,
       volumes: [],
-      poweroffGraceSeconds: POWEROFF_GRACE_SECONDS,
+      poweroffGraceSeconds: options.poweroffGraceSeconds,
     });
 
     let connection: InstanceConnection | undefined;
     let tunnel: { localPort: number; close(): Promise<void> } | undefined;
     let stopped: Promise<void> | undefined;
-    const name = bidName(spec.label);
+    const closeConnection = async () => {
+      await tunnel?.close().catch(() => {});
+      connection?.close();
+    };
+    const name = bidName(options.namePrefix, spec.label);
+    const project = await context.projectFid();
     // Recorded before the POST: killed while it is in flight, this process still leaves the name
     // the next run finds the bid by.
-    await this.#bids.intend(name, await context.projectFid());
+    await this.#bids.intend(name, project);
     const placing = placeBid(context, {
       name,
       placement,
@@ -113,8 +179,7 @@ export class FcpProvider implements Provider {
         // next run's sweep.
         const placed = await placing.catch(() => undefined);
         if (placed === undefined) return;
-        await tunnel?.close().catch(() => {});
-        connection?.close();
+        await closeConnection();
         await context.client.cancelBid(placed.fid);
         await this.#bids.remove(name);
         context.progress(`cancelled bid ${placed.fid}`);
@@ -142,6 +207,7 @@ export class FcpProvider implements Provider {
       const port = await connection.agentPort(signal);
       timingMark(`${spec.label}: agent listening`);
       const openTunnel = async (current: InstanceConnection) => {
+        connection = current;
         tunnel = await current.ssh.forward("127.0.0.1", port);
         void current.ssh.closed.then(() => tunnel?.close()).catch(() => {});
         return `ws://127.0.0.1:${tunnel.localPort}`;
@@ -149,23 +215,7 @@ export class FcpProvider implements Provider {
       const url = await openTunnel(connection);
       timingMark(`${spec.label}: forward open`);
       context.progress(`agent for ${spec.label} ready on ${instance!.fid}`);
-      // A dropped SSH connection drops the session's WebSocket: the session comes back through a
-      // new SSH connection to the same instance. A preempted or dead instance, or an agent that
-      // exited, is gone for good: the session reports the agent lost (the retry policy takes it
-      // from there) and calls stop().
-      const reconnect = async () => {
-        if (stopped) throw new AgentLostError(`the agent for ${spec.label} was stopped`, { errorCode: AGENT_GONE });
-        const { status } = await context.client.getInstanceStatus(instance!.fid);
-        if (ENDED_INSTANCE_STATUSES.has(status)) throw new AgentLostError(`instance ${instance!.fid} ended (${status})`, { errorCode: AGENT_GONE });
-        await tunnel?.close().catch(() => {});
-        connection?.close();
-        connection = await InstanceConnection.open(instance!, key.pair, { timeoutMs: RECONNECT_SSH_TIMEOUT_MS });
-        if ((await connection.read(connection.paths.exitCode)) !== undefined) {
-          throw new AgentLostError(`the agent on ${instance!.fid} exited`, { errorCode: AGENT_GONE });
-        }
-        return openTunnel(connection);
-      };
-      return { url, secret, stop, reconnect };
+      return { name, project, bid, instance: instance!, key, secret, port, url, stop, openTunnel, closeConnection, stopped: () => stopped !== undefined };
     } catch (error) {
       await stop().catch(() => {});
       throw error;
@@ -198,8 +248,8 @@ export class FcpProvider implements Provider {
   }
 }
 
-/** Unique and readable in the console: `flow-fn-square-3f9a1c2b`. */
-function bidName(label: string): string {
+/** Unique and readable in the console: `flow-fn-square-3f9a1c2b` (`flow-call-…` for a detached call's). */
+function bidName(prefix: string, label: string): string {
   const slug = label.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 40) || "function";
-  return `flow-fn-${slug}-${randomBytes(4).toString("hex")}`;
+  return `${prefix}-${slug}-${randomBytes(4).toString("hex")}`;
 }

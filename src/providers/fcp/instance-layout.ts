@@ -44,6 +44,8 @@ export interface InstancePaths {
   /** The agent's stdout: its `listening` line. */
   agentOut: string;
   agentErr: string;
+  /** The agent's detached calls, one directory each (state, output, outcome: remote-agent/detached-call.ts). */
+  agentCalls: string;
   /** `KEY=value` lines of secret env for command tasks, uploaded by the client, mode 0600. */
   secretEnv: string;
   taskStdout: string;
@@ -84,6 +86,7 @@ export function instancePaths(root: string): InstancePaths {
     agentSecret: at("agent/secret"),
     agentOut: at("agent/agent.out"),
     agentErr: at("agent/agent.err"),
+    agentCalls: at("calls"),
     secretEnv: at("secret.env"),
     taskStdout: at("task/stdout.log"),
     taskStderr: at("task/stderr.log"),

@@ -120,7 +120,8 @@ export class LocalProvider implements Provider {
 
   /**
    * An agent that outlives this process, for detached calls: not tied to our stdin, in a process
-   * group of its own, its output in `logPath`, its detached calls' records in `callsDir`. It exits
+   * group of its own, its output in `logPath`, its detached calls' records in `callsDir` (which is
+   * where the caller keeps them: nothing needs copying). It exits
    * once its calls have ended and their result window is over (or, if no client ever connects,
    * after the idle timeout). shutdown() leaves it alone.
    */
@@ -140,7 +141,16 @@ export class LocalProvider implements Provider {
     for (;;) {
       const text = readFileSync(options.logPath, "utf8");
       const port = /\{"event":"listening","port":(\d+)/.exec(text)?.[1];
-      if (port !== undefined) return { url: `ws://127.0.0.1:${port}`, secret, pid: child.pid! };
+      if (port !== undefined) {
+        const url = `ws://127.0.0.1:${port}`;
+        return {
+          url,
+          secret,
+          place: { provider: "local", url, agentPid: child.pid! },
+          release: async () => {},
+          stop: async () => void child.kill("SIGTERM"),
+        };
+      }
       const ended = await Promise.race([exited, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 20))]);
       if (ended !== undefined) throw new ProviderError(`The local agent for ${spec.label} did not start: ${ended}\n${text.split("\n").slice(-STDERR_TAIL_LINES).join("\n")}`);
     }

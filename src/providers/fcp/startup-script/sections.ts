@@ -68,13 +68,13 @@ function header(spec: StartupScriptSpec): Section {
       : "# Flow run script: delivered to an instance that is up, runs one workload in a directory of its own.",
     "set -euo pipefail",
     spec.root === undefined ? `ROOT="\${${INSTANCE_ROOT_ENV}:-${DEFAULT_INSTANCE_ROOT}}"` : `ROOT=${quote(spec.root)}`,
-    `mkdir -p ${rooted(posix.dirname(at.agentFile))} ${rooted(posix.dirname(at.taskStdout))} ${rooted(posix.dirname(at.s3Helper))}`,
+    `mkdir -p ${rooted(posix.dirname(at.agentFile))} ${rooted(at.agentCalls)} ${rooted(posix.dirname(at.taskStdout))} ${rooted(posix.dirname(at.s3Helper))}`,
     `chmod 700 "$ROOT"`,
     "# A disk that booted before (a paused instance resumed) holds the last run's completion marker.",
     `rm -f ${rooted(at.exitCode)}`,
     `exec > >(tee -a ${rooted(at.startupLog)}) 2>&1`,
     `echo "[flow] == header =="`,
-    "# The SSH user uploads the agent, code and secrets into the root over SFTP.",
+    "# The SSH user uploads the agent, code and secrets into the root over SFTP, and reads detached calls' records.",
     `if [ "$(id -u)" = 0 ] && id ${INSTANCE_SSH_USER} >/dev/null 2>&1; then chown -R ${INSTANCE_SSH_USER}: "$ROOT"; fi`,
     grace === "never"
       ? "# However this script ends, the completion marker is written once; the machine stays up for others."
@@ -415,6 +415,7 @@ function workloadArgv(workload: InstanceWorkload): string {
       "--host 127.0.0.1 --port 0",
       `--idle-timeout-ms ${workload.idleTimeoutMs}`,
       `--secret-file ${rooted(at.agentSecret)}`,
+      `--calls-dir ${rooted(at.agentCalls)}`,
     );
   }
   const command = workload.command ?? [...DEFAULT_COMMAND];

@@ -1,0 +1,154 @@
+/**
+ * A detached call on a spot instance, reached again from its record in any process: its files
+ * (state.json, stdout.log, stderr.log, outcome; see remote-agent/detached-call.ts) are read over
+ * SFTP from the instance's calls directory (instance-layout.ts `agentCalls`) and copied to this
+ * machine; cancelling goes to the agent through an SSH forward to its loopback port.
+ */
+import { open, rename, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { READ_CHUNK_BYTES } from "../log-lines.ts";
+import type { DetachedAgentPlace, RemoteDetachedCall } from "../provider.ts";
+import type { InstanceStatus } from "./api/schemas.ts";
+import type { FcpContext } from "./fcp-context.ts";
+import { InstanceConnection } from "./instance-connection.ts";
+import type { RemoteFile } from "./ssh/sftp-read.ts";
+import { ENDED_INSTANCE_STATUSES } from "./task-status-from-api.ts";
+
+/** The instance is up (or gone): a login need not wait for a boot. */
+const SSH_TIMEOUT_MS = 15_000;
+
+type FcpPlace = Extract<DetachedAgentPlace, { provider: "fcp" }>;
+
+export class InstanceDetachedCall implements RemoteDetachedCall {
+  readonly #context: FcpContext;
+  readonly #place: FcpPlace;
+  readonly #callId: string;
+  #connection: Promise<InstanceConnection> | undefined;
+  #tunnel: { close(): Promise<void> } | undefined;
+
+  constructor(context: FcpContext, place: FcpPlace, callId: string) {
+    this.#context = context;
+    this.#place = place;
+    this.#callId = callId;
+  }
+
+  async copyTo(dir: string): Promise<{ gone?: string }> {
+    const gone = await this.#gone();
+    if (gone !== undefined) return { gone };
+    let connection: InstanceConnection;
+    try {
+      connection = await this.#connect();
+    } catch (error) {
+      // It may have ended meanwhile; if not, the next copy tries a new connection.
+      this.#connection = undefined;
+      const goneNow = await this.#gone();
+      if (goneNow !== undefined) return { gone: goneNow };
+      throw error;
+    }
+    try {
+      const remote = `${connection.paths.agentCalls}/${this.#callId}`;
+      const state = await connection.read(`${remote}/state.json`);
+      // Not recorded yet: the call is still being handed over.
+      if (state === undefined) return {};
+      for (const name of ["stdout.log", "stderr.log"]) await appendGrowth(connection, `${remote}/${name}`, join(dir, name));
+      if ((JSON.parse(state) as { endedAt?: unknown }).endedAt !== undefined) {
+        await copyWhole(connection, `${remote}/outcome`, join(dir, "outcome"));
+      }
+      // Last: a state that has ended here means the outcome is here.
+      await writeFile(join(dir, "state.json.part"), state, { mode: 0o600 });
+      await rename(join(dir, "state.json.part"), join(dir, "state.json"));
+      return {};
+    } catch (error) {
+      await this.close();
+      const goneNow = await this.#gone();
+      if (goneNow !== undefined) return { gone: goneNow };
+      throw error;
+    }
+  }
+
+  async connect(): Promise<string> {
+    const connection = await this.#connect();
+    const tunnel = await connection.ssh.forward("127.0.0.1", this.#place.port);
+    this.#tunnel = tunnel;
+    return `ws://127.0.0.1:${tunnel.localPort}`;
+  }
+
+  async release(): Promise<void> {
+    await this.close();
+    await this.#context.client.cancelBid(this.#place.bidFid);
+    this.#context.progress(`cancelled bid ${this.#place.bidFid} of ${this.#callId}`);
+  }
+
+  async close(): Promise<void> {
+    await this.#tunnel?.close().catch(() => {});
+    this.#tunnel = undefined;
+    const connection = this.#connection;
+    this.#connection = undefined;
+    (await connection?.catch(() => undefined))?.close();
+  }
+
+  #connect(): Promise<InstanceConnection> {
+    return (this.#connection ??= (async () => {
+      const [instance] = await this.#context.client.listInstances({ project: this.#place.project, bidFids: [this.#place.bidFid] }).then((all) =>
+        all.filter((candidate) => candidate.fid === this.#place.instanceFid),
+      );
+      if (instance === undefined) throw new Error(`instance ${this.#place.instanceFid} of bid ${this.#place.bidFid} is not listed`);
+      const key = await this.#context.sshKey();
+      return InstanceConnection.open(instance, key.pair, { timeoutMs: SSH_TIMEOUT_MS });
+    })());
+  }
+
+  /** How the call's instance ended, in words, when it has. */
+  async #gone(): Promise<string | undefined> {
+    const { status } = await this.#context.client.getInstanceStatus(this.#place.instanceFid);
+    return ENDED_INSTANCE_STATUSES.has(status) ? `instance ${this.#place.instanceFid} ${endedHow(status)}` : undefined;
+  }
+}
+
+function endedHow(status: InstanceStatus): string {
+  if (status === "STATUS_PREEMPTED") return "was preempted";
+  if (status === "STATUS_ERROR") return "failed (STATUS_ERROR)";
+  if (status === "STATUS_REPLACED") return "was replaced";
+  return "was terminated";
+}
+
+/** What the remote file has beyond the local copy's length is appended to it. */
+async function appendGrowth(connection: InstanceConnection, remotePath: string, localPath: string): Promise<void> {
+  const from = await stat(localPath).then((info) => info.size, () => 0);
+  const remote = await connection.ssh.openFile(remotePath);
+  if (remote === undefined) return;
+  try {
+    await copyRange(remote, from, localPath, "a");
+  } finally {
+    await remote.close();
+  }
+}
+
+/** The whole file, written beside and renamed into place. */
+async function copyWhole(connection: InstanceConnection, remotePath: string, localPath: string): Promise<void> {
+  const remote = await connection.ssh.openFile(remotePath);
+  if (remote === undefined) throw new Error(`${remotePath} is missing on the instance, though the call ended`);
+  try {
+    await copyRange(remote, 0, `${localPath}.part`, "w");
+  } finally {
+    await remote.close();
+  }
+  await rename(`${localPath}.part`, localPath);
+}
+
+async function copyRange(remote: RemoteFile, from: number, localPath: string, flags: "a" | "w"): Promise<void> {
+  const size = await remote.size();
+  if (size <= from && flags === "a") return;
+  const local = await open(localPath, flags, 0o600);
+  try {
+    const buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES);
+    for (let at = from; at < size; ) {
+      const read = await remote.read(buffer.subarray(0, Math.min(READ_CHUNK_BYTES, size - at)), at);
+      if (read === 0) break;
+      await local.write(buffer, 0, read);
+      at += read;
+    }
+  } finally {
+    await local.close();
+  }
+}

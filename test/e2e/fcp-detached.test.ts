@@ -1,0 +1,146 @@
+// Detached calls on the FCP provider, against the simulator (tools/fcp-sim): real HTTP, real bash
+// running the startup script, real SSH and SFTP, real agents on the "instances". Each execution
+// appends a line to a file, so the tests can prove that a call ran once; the simulator's ledger
+// proves that nothing is left billing.
+import assert from "node:assert/strict";
+import { readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { AgentLostError, CancelledError, FunctionCall } from "flow-sdk";
+import type { DetachedCallRecord } from "../../src/app/detached-call.ts";
+import { FcpSimulator } from "../../tools/fcp-sim/simulator.ts";
+import { repoRoot, runCli, simulatorEnv, startNode, tempDir, until, type CliResult } from "./helpers.ts";
+
+const root = tempDir("flow-fcp-detached-");
+const log = join(root, "executions.log");
+writeFileSync(log, "");
+process.env.DURABLE_LOG = log;
+const { app, slowSquare } = await import("../fixtures/e2e/durable.ts");
+const entry = join(repoRoot, "test/fixtures/e2e/durable.ts");
+const count = (line: string) => readFileSync(log, "utf8").split("\n").filter((l) => l === line).length;
+
+let sim: FcpSimulator;
+let env: NodeJS.ProcessEnv;
+
+before(async () => {
+  sim = await FcpSimulator.start({ allocationDelayMs: 50, bootStepMs: 30, stateDir: join(root, "sim") });
+  env = { ...simulatorEnv(sim, root), DURABLE_LOG: log };
+  // This process's own calls (app.run, FunctionCall.fromId) go to the simulator too.
+  Object.assign(process.env, env);
+});
+
+after(async () => {
+  await sim.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+const flow = (args: string[]): Promise<CliResult> => runCli(args, { cwd: repoRoot, env });
+
+/** Where the call runs on the cloud, from its record. */
+function placeOf(call: { record: DetachedCallRecord }): { bidFid: string; instanceFid: string } {
+  assert.ok(call.record.provider === "fcp", `an fcp call, not ${call.record.provider}`);
+  return call.record;
+}
+
+/** The call's instance is gone and its bid has ended: nothing of it bills. */
+async function released(bidFid: string, what: string): Promise<void> {
+  await until(() => !sim.liveInstances().some((instance) => instance.bid === bidFid) && sim.bids().find((bid) => bid.fid === bidFid)?.status === "Terminated", what, 30_000);
+}
+
+describe("detached calls on fcp", () => {
+  it("survive their caller being SIGKILLed: a new process fetches the result, the call ran once, and the fetch cancels the bid", async () => {
+    const script = join(root, "spawn-and-hang.ts");
+    writeFileSync(
+      script,
+      `import { slowSquare, app } from ${JSON.stringify(entry)};\n` +
+        `await app.run(async () => {\n` +
+        `  const call = await slowSquare.with({ resultWindowMs: 600_000 }).spawnDetached(12, 1500);\n` +
+        `  console.log(call.taskId);\n` +
+        `  await new Promise(() => {});\n` +
+        `}, { entry: ${JSON.stringify(entry)} });\n`,
+    );
+    const caller = startNode(["--import", "flow-sdk/register", script], { cwd: repoRoot, env });
+    let out = "";
+    caller.child.stdout!.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    await until(() => /call-[0-9a-f]{12}/.test(out), "the call id", 60_000);
+    caller.child.kill("SIGKILL");
+    await caller.done;
+    const id = /call-[0-9a-f]{12}/.exec(out)![0];
+
+    const call = FunctionCall.fromId<{ square: number; bytes: Uint8Array }>(id);
+    const { bidFid } = placeOf(call);
+    assert.equal(statSync(join(root, "home", ".flow", "calls", id, "record.json")).mode & 0o777, 0o600, "the record holds the agent's secret");
+    assert.ok(sim.liveInstances().some((instance) => instance.bid === bidFid), "the instance outlives its caller");
+
+    const result = await flow(["result", id, "--json"]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(JSON.parse(result.stdout).square, 144);
+    assert.equal(count("square 12"), 1, "the call ran once");
+    await released(bidFid, "the fetch to cancel the call's bid, well before its 10-minute window");
+    // The outcome was copied here: it outlives the instance.
+    const value = await call.result();
+    assert.equal(value.square, 144);
+    assert.deepEqual([...value.bytes], [12, 1, 2]);
+    assert.equal(call.status, "completed");
+  });
+
+  it("power off once the result window is over when nobody fetched the result; fetching then says so and what to change", async () => {
+    // slowSquare's result window is 1 s.
+    const call = await app.run(() => slowSquare.spawnDetached(5, 10), { entry });
+    const { bidFid } = placeOf(call);
+    await released(bidFid, "the instance to power off at the end of the result window, ending its bid");
+    await assert.rejects(call.result(), (error: unknown) => {
+      assert.ok(error instanceof AgentLostError, String(error));
+      assert.match(error.message, /was terminated and the call's outcome was never fetched/);
+      assert.match(error.message, /resultWindowMs=1000/);
+      assert.match(String((error as AgentLostError).suggestions), /longer resultWindowMs/);
+      return true;
+    });
+    assert.equal(call.status, "failed");
+    assert.equal(count("square 5"), 1);
+  });
+
+  it("flow run --detach, flow status, flow logs, flow list --json and flow cancel: the call is cancelled and its bid too", async () => {
+    const started = await flow(["run", "test/fixtures/e2e/durable.ts::shout", "hello from a detached call", "600000", "--detach"]);
+    assert.equal(started.code, 0, started.stderr);
+    const id = started.stdout.trim();
+    assert.match(id, /^call-[0-9a-f]{12}$/);
+    const { bidFid } = placeOf(FunctionCall.fromId(id));
+    for (let logs = await flow(["logs", id]); !logs.stdout.includes("hello from a detached call"); logs = await flow(["logs", id])) {
+      assert.equal(logs.code, 0, logs.stderr);
+    }
+    const status = await flow(["status", id, "--json"]);
+    assert.equal(JSON.parse(status.stdout).status, "running", status.stderr);
+    const listed = await flow(["list", "--json"]);
+    assert.equal(listed.code, 0, listed.stderr);
+    const entry = (JSON.parse(listed.stdout) as { taskId: string; kind?: string; status: string; provider?: string }[]).find((item) => item.taskId === id);
+    assert.deepEqual({ kind: entry?.kind, status: entry?.status, provider: entry?.provider }, { kind: "detached-call", status: "running", provider: "fcp" });
+
+    const cancelled = await flow(["cancel", id]);
+    assert.equal(cancelled.code, 0, cancelled.stderr);
+    assert.equal(cancelled.stdout.trim(), `${id} cancelled`);
+    await released(bidFid, "the cancel to cancel the call's bid");
+    await assert.rejects(FunctionCall.fromId(id).result(), CancelledError);
+  });
+
+  it("reports a call whose instance was preempted before the outcome as failed, with the reason, without hanging", async () => {
+    const call = await app.run(() => slowSquare.spawnDetached(14, 600_000), { entry });
+    await until(() => count("square 14") === 1, "the call to start", 30_000);
+    const { bidFid, instanceFid } = placeOf(call);
+    await sim.faults.preempt(instanceFid);
+    await assert.rejects(call.result(), (error: unknown) => {
+      assert.ok(error instanceof AgentLostError, String(error));
+      assert.match(error.message, new RegExp(`instance ${instanceFid} was preempted before the call's outcome was written`));
+      return true;
+    });
+    assert.equal(call.status, "failed");
+    // A preempted bid goes back to Open: the client that saw it gone cancels it.
+    await released(bidFid, "the preempted call's bid to be cancelled");
+  });
+
+  it("refuses an unknown id, naming it", async () => {
+    const result = await flow(["result", "call-0123456789ab"]);
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /No detached call call-0123456789ab on this machine/);
+  });
+});
