@@ -10,7 +10,7 @@ export { App, isRemote, type MethodDecorator } from "./app/app.ts";
 export { currentCall, type CallContext } from "./app/call-context.ts";
 export type { ClsHandle, ClsOptions } from "./app/cls.ts";
 export { FunctionCall, type CallStatus } from "./app/function-call.ts";
-export type { DetachedCall } from "./app/detached-call.ts";
+export type { DetachedCall } from "./calls/detached-call.ts";
 export { invoke, type InvokeOptions } from "./app/invoke.ts";
 export { enter, exit, type LifecycleDecorator } from "./app/lifecycle.ts";
 export type { MapOptions } from "./app/map.ts";

@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { CancelledError, FlowError, FlowTimeoutError } from "../errors.ts";
 import type { TaskHandle, WaitOptions } from "../task/task-handle.ts";
-import type { DetachedCall } from "./detached-call.ts";
+import type { DetachedCall } from "../calls/detached-call.ts";
 
 let openDetached: ((callId: string) => DetachedCall) | undefined;
 

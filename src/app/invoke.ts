@@ -12,7 +12,7 @@
 import { resolve } from "node:path";
 import { parseFunctionOptions, type FunctionOptions } from "./options.ts";
 import type { FunctionRecord } from "./registry.ts";
-import type { DetachedCall } from "./detached-call.ts";
+import type { DetachedCall } from "../calls/detached-call.ts";
 import { AppRunner, createProvider, guarded, type RunOptions } from "./run.ts";
 
 export interface InvokeOptions extends Omit<FunctionOptions, "name" | "retries"> {

@@ -6,7 +6,7 @@
  * see the same functions, the same mode and the same host, so "which copy defined this" never
  * matters. Its shape is versioned: change it only together with REGISTRY_KEY.
  */
-import type { DetachedCall } from "./detached-call.ts";
+import type { DetachedCall } from "../calls/detached-call.ts";
 import { FlowError } from "../errors.ts";
 import type { FunctionOptions } from "./options.ts";
 

@@ -8,7 +8,7 @@ import { FlowError } from "../errors.ts";
 import { userStack } from "../stack-frames.ts";
 import { callContextStorage } from "./call-context.ts";
 import { FunctionCall } from "./function-call.ts";
-import type { DetachedCall } from "./detached-call.ts";
+import type { DetachedCall } from "../calls/detached-call.ts";
 import { mapCalls, type MapOptions } from "./map.ts";
 import type { FunctionOptions } from "./options.ts";
 import { registry, type CallOverrides, type FunctionRecord, type Host } from "./registry.ts";

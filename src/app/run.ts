@@ -17,7 +17,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { resolveFlowHome } from "../providers/flow-home.ts";
 import { writeRecordFile } from "../providers/record-files.ts";
-import { DetachedCall, detachedCallDir, newDetachedCallId, type DetachedCallRecord } from "./detached-call.ts";
+import { DetachedCall, detachedCallDir, newDetachedCallId, type DetachedCallRecord } from "../calls/detached-call.ts";
 import { provideDetachedCalls } from "./function-call.ts";
 import { AgentSession } from "../runtime/session.ts";
 import { sleep } from "../sleep.ts";

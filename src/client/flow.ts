@@ -13,10 +13,12 @@
  */
 import path from "node:path";
 import { backendFor } from "../backends.ts";
+import { DetachedCall, isDetachedCallId } from "../calls/detached-call.ts";
 import type { FlowConfig } from "../config/flow-config.ts";
 import { loadConfig } from "../config/load-config.ts";
 import { ProviderError, ValidationError } from "../errors.ts";
 import type { InstanceCatalog } from "../instance-types/catalog.ts";
+import { resolveFlowHome } from "../providers/flow-home.ts";
 import { providerName } from "../providers/provider-name.ts";
 import type {
   AccountProject,
@@ -130,9 +132,12 @@ export class Flow {
   readonly sshKeys: SshKeys;
   readonly dev: Dev;
   readonly #cwd: string;
+  /** Where detached calls' records are (getTask of a `call-…` id). */
+  readonly #flowHome: string;
 
   constructor(options: FlowOptions = {}) {
     this.#cwd = options.cwd ?? process.cwd();
+    this.#flowHome = options.flowHome ?? resolveFlowHome(undefined, options.env);
     const loaded = loadConfig({
       cwd: this.#cwd,
       ...(options.config === undefined ? {} : { explicit: options.config }),
@@ -266,8 +271,19 @@ export class Flow {
     });
   }
 
-  /** Throws TaskNotFoundError for an unknown id. */
-  async getTask(taskId: string): Promise<Task> {
+  /**
+   * A task by id; or, by its `call-…` id, a detached call this machine started (spawnDetached,
+   * `flow run --detach`), brought up to date (on the cloud: copied from its instance). Throws
+   * TaskNotFoundError for an unknown id. An id typed `call-${string}` gets the DetachedCall type.
+   */
+  async getTask(taskId: `call-${string}`): Promise<DetachedCall>;
+  async getTask(taskId: string): Promise<Task>;
+  async getTask(taskId: string): Promise<Task | DetachedCall> {
+    if (isDetachedCallId(taskId)) {
+      const call = new DetachedCall(taskId, this.#flowHome);
+      await call.refresh();
+      return call;
+    }
     return new Task(await currentInfo(this.provider, taskId), this.provider);
   }
 

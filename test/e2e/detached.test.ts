@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { AgentLostError, CancelledError, FunctionCall, invoke, TaskNotFoundError } from "flow-sdk";
-import type { DetachedCallRecord } from "../../src/app/detached-call.ts";
+import type { DetachedCallRecord } from "../../src/calls/detached-call.ts";
 import { isRunning, repoRoot, runCli, startNode, tempDir, until } from "./helpers.ts";
 
 const root = tempDir("flow-detached-");

@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { AgentLostError, CancelledError, FunctionCall } from "flow-sdk";
-import type { DetachedCallRecord } from "../../src/app/detached-call.ts";
+import { AgentLostError, CancelledError, Flow, FunctionCall } from "flow-sdk";
+import type { DetachedCallRecord } from "../../src/calls/detached-call.ts";
 import { FcpSimulator } from "../../tools/fcp-sim/simulator.ts";
 import { repoRoot, runCli, simulatorEnv, startNode, tempDir, until, type CliResult } from "./helpers.ts";
 
@@ -100,7 +100,7 @@ describe("detached calls on fcp", () => {
     assert.equal(count("square 5"), 1);
   });
 
-  it("flow run --detach, flow status, flow logs, flow list --json and flow cancel: the call is cancelled and its bid too", async () => {
+  it("flow run --detach, flow status, flow logs, flow.getTask, flow list --json and flow cancel: the call is cancelled and its bid too", async () => {
     const started = await flow(["run", "test/fixtures/e2e/durable.ts::shout", "hello from a detached call", "600000", "--detach"]);
     assert.equal(started.code, 0, started.stderr);
     const id = started.stdout.trim();
@@ -111,6 +111,10 @@ describe("detached calls on fcp", () => {
     }
     const status = await flow(["status", id, "--json"]);
     assert.equal(JSON.parse(status.stdout).status, "running", status.stderr);
+    const handle = await new Flow().getTask(id as `call-${string}`);
+    assert.equal(handle.taskId, id);
+    assert.equal(handle.status, "running");
+    assert.match(handle.logs(), /^hello from a detached call$/m);
     const listed = await flow(["list", "--json"]);
     assert.equal(listed.code, 0, listed.stderr);
     const entry = (JSON.parse(listed.stdout) as { taskId: string; kind?: string; status: string; provider?: string }[]).find((item) => item.taskId === id);

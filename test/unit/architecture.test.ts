@@ -28,6 +28,7 @@ const LAYERS: readonly (readonly { group: string; paths: readonly string[] }[])[
     { group: "providers/fcp", paths: ["providers/fcp/"] },
   ],
   [{ group: "backends", paths: ["backends.ts"] }],
+  [{ group: "calls", paths: ["calls/"] }],
   [
     { group: "app", paths: ["app/"] },
     { group: "client", paths: ["client/"] },

@@ -1,15 +1,13 @@
 /**
  * `flow result`, and `flow status|logs|cancel` of a detached call (`call-…`): started with
- * `flow run file.ts::fn --detach` or spawnDetached(), found again by id (see app/detached-call.ts).
+ * `flow run file.ts::fn --detach` or spawnDetached(), found again by id (see calls/detached-call.ts).
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { inspect } from "node:util";
-import { DetachedCall } from "../../app/detached-call.ts";
+import { DetachedCall } from "../../calls/detached-call.ts";
 
-/** Whether a task argument names a detached call rather than a task. */
-export function isDetachedCallId(id: string): boolean {
-  return id.startsWith("call-");
-}
+export { isDetachedCallId } from "../../calls/detached-call.ts";
+
 
 /**
  * Wait for the call, then print its value (or fail with its error, exit 1). On the cloud the

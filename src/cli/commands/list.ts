@@ -1,5 +1,5 @@
 /** `flow list [--status S] [--limit N]`: tasks, newest first; detached calls of the same provider below them. */
-import { listDetachedCalls, type DetachedCall } from "../../app/detached-call.ts";
+import { listDetachedCalls, type DetachedCall } from "../../calls/detached-call.ts";
 import { flowFor, ListFlagsSchema, parseFlags } from "../cli-inputs.ts";
 import { formatDuration, formatTable, paintStatus, printJson } from "../output.ts";
 import { taskTable } from "../task-view.ts";

@@ -53,6 +53,11 @@ export type DetachedCallRecord = z.infer<typeof DetachedCallRecord>;
 
 const StateFile = z.object({ status: DetachedCallStatus, message: z.string().optional(), endedAt: z.string().optional() });
 
+/** Whether an id names a detached call rather than a task. */
+export function isDetachedCallId(id: string): boolean {
+  return id.startsWith("call-");
+}
+
 export function newDetachedCallId(): string {
   return `call-${randomBytes(6).toString("hex")}`;
 }
