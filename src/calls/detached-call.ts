@@ -29,7 +29,7 @@ import { HEADER_BYTES } from "../runtime/channel.ts";
 import { decode } from "../runtime/codec.ts";
 import { fromFailure } from "../runtime/failure.ts";
 import { processEndError } from "../runtime/process-end.ts";
-import { AgentMessage, DETACHED_CALL_ID, DetachedCallStatus } from "../runtime/protocol.ts";
+import { AgentMessage, DEFAULT_RECONNECT_GRACE_MS, DETACHED_CALL_ID, DetachedCallStatus } from "../runtime/protocol.ts";
 import { AgentSession } from "../runtime/session.ts";
 import { sleep } from "../sleep.ts";
 import type { TaskHandle, WaitOptions } from "../task/task-handle.ts";
@@ -144,9 +144,22 @@ export class DetachedCall<R = unknown> implements TaskHandle<R> {
   async wait(options: WaitOptions = {}): Promise<void> {
     const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
     const pollMs = this.record.provider === "local" ? POLL_MS : REMOTE_POLL_MS;
+    // An instance that cannot be reached for a moment (a dropped SSH connection) is tried again
+    // for as long as a live call's session would; one that is gone ends the call at once.
+    let unreachableSince: number | undefined;
     try {
       for (;;) {
-        await this.#refresh();
+        try {
+          await this.#refresh();
+          unreachableSince = undefined;
+        } catch (error) {
+          if (this.record.provider === "local") throw error;
+          unreachableSince ??= Date.now();
+          if (Date.now() - unreachableSince > DEFAULT_RECONNECT_GRACE_MS) {
+            throw new AgentLostError(`Could not reach call ${this.taskId} for ${DEFAULT_RECONNECT_GRACE_MS / 1000} s: ${(error as Error).message}`, { cause: error });
+          }
+          await this.#remote?.close();
+        }
         if (this.isTerminal) return;
         if (deadline !== undefined && Date.now() > deadline) {
           throw new FlowTimeoutError(`Call ${this.taskId} did not finish within ${options.timeoutMs} ms (it is ${this.status}).`);

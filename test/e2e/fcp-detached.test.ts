@@ -127,6 +127,25 @@ describe("detached calls on fcp", () => {
     await assert.rejects(FunctionCall.fromId(id).result(), CancelledError);
   });
 
+  it("keeps waiting for a result through dropped SSH connections to its instance", async () => {
+    const call = await app.run(() => slowSquare.with({ resultWindowMs: 60_000 }).spawnDetached(15, 2_500), { entry });
+    const { bidFid, instanceFid } = placeOf(call);
+    const value = call.result();
+    // While the call runs, result() keeps one SSH connection open between its looks: each drop cuts it.
+    let drops = 0;
+    const dropping = setInterval(() => {
+      sim.faults.dropSshConnections(instanceFid);
+      if (++drops === 4) clearInterval(dropping);
+    }, 500);
+    try {
+      assert.equal((await value).square, 225);
+    } finally {
+      clearInterval(dropping);
+    }
+    assert.equal(count("square 15"), 1);
+    await released(bidFid, "the fetch to cancel the call's bid");
+  });
+
   it("reports a call whose instance was preempted before the outcome as failed, with the reason, without hanging", async () => {
     const call = await app.run(() => slowSquare.spawnDetached(14, 600_000), { entry });
     await until(() => count("square 14") === 1, "the call to start", 30_000);

@@ -41,7 +41,8 @@ export async function detachedLogsCommand(id: string, options: { follow?: boolea
     process.stdout.write(text.slice(printed));
     printed = text.length;
     if (!options.follow || terminal) return;
-    await sleep(200);
+    // On the cloud each look is an SSH login and a copy.
+    await sleep(call.record.provider === "local" ? 200 : 1_000);
   }
 }
 

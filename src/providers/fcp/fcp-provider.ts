@@ -10,7 +10,9 @@
  * SIGINT/SIGTERM handling and crash paths call. If this process dies without cleaning up, even
  * while its bid is being posted, the next run on this machine cancels its bids (bid-ledger.ts);
  * until then the agent's idle timeout ends the workload and the startup script powers the
- * machine off.
+ * machine off. A detached call's instance (startDetachedAgent) is the exception by design: it
+ * outlives this process, and ends with the call's result window or when a client has fetched
+ * its outcome (instance-detached-call.ts).
  */
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
