@@ -42,6 +42,10 @@ function placeOf(call: { record: DetachedCallRecord }): { bidFid: string; instan
   return call.record;
 }
 
+function pick(value: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  return Object.fromEntries(keys.map((key) => [key, value[key]]));
+}
+
 /** The call's instance is gone and its bid has ended: nothing of it bills. */
 async function released(bidFid: string, what: string): Promise<void> {
   await until(() => !sim.liveInstances().some((instance) => instance.bid === bidFid) && sim.bids().find((bid) => bid.fid === bidFid)?.status === "Terminated", what, 30_000);
@@ -110,7 +114,7 @@ describe("detached calls on fcp", () => {
       assert.equal(logs.code, 0, logs.stderr);
     }
     const status = await flow(["status", id, "--json"]);
-    assert.equal(JSON.parse(status.stdout).status, "running", status.stderr);
+    assert.deepEqual(pick(JSON.parse(status.stdout), ["status", "provider", "bid"]), { status: "running", provider: "fcp", bid: bidFid }, status.stderr);
     const handle = await new Flow().getTask(id as `call-${string}`);
     assert.equal(handle.taskId, id);
     assert.equal(handle.status, "running");

@@ -21,13 +21,17 @@ export async function resultCommand(id: string, options: { json?: boolean }): Pr
 export async function detachedStatusCommand(id: string, options: { json?: boolean }): Promise<void> {
   const call = new DetachedCall(id);
   await call.refresh();
-  const { functionId, createdAt, resultWindowMs, provider } = call.record;
-  const view = { callId: id, functionId, status: call.status, message: call.message, createdAt, provider, resultWindowMs };
+  const { record } = call;
+  const { functionId, createdAt, resultWindowMs, provider } = record;
+  // On the cloud, where it runs (and bills): the bid `flow cancel` would end, and its instance.
+  const where = record.provider === "fcp" ? { bid: record.bidFid, instance: record.instanceFid } : {};
+  const view = { callId: id, functionId, status: call.status, message: call.message, createdAt, provider, ...where, resultWindowMs };
   if (options.json) {
     process.stdout.write(`${JSON.stringify(view)}\n`);
     return;
   }
-  process.stdout.write(`${id}  ${functionId}  ${view.status}${view.message ? `: ${view.message}` : ""}\n  started ${createdAt} on ${provider}\n`);
+  const on = record.provider === "fcp" ? `fcp (bid ${record.bidFid}, instance ${record.instanceFid})` : provider;
+  process.stdout.write(`${id}  ${functionId}  ${view.status}${view.message ? `: ${view.message}` : ""}\n  started ${createdAt} on ${on}\n`);
 }
 
 export async function detachedLogsCommand(id: string, options: { follow?: boolean; stderr?: boolean }): Promise<void> {
