@@ -16,7 +16,6 @@
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
@@ -25,6 +24,7 @@ import { AgentLostError, CancelledError, FlowError, FlowTimeoutError, FunctionTi
 import { isAlive } from "../providers/processes.ts";
 import { DetachedAgentPlace, type RemoteDetachedCall } from "../providers/provider.ts";
 import { resolveFlowHome } from "../providers/flow-home.ts";
+import { writeRecordFile } from "../providers/record-files.ts";
 import { HEADER_BYTES } from "../runtime/channel.ts";
 import { decode } from "../runtime/codec.ts";
 import { fromFailure } from "../runtime/failure.ts";
@@ -70,6 +70,7 @@ export function detachedCallDir(callId: string, flowHome = resolveFlowHome()): s
 export class DetachedCall<R = unknown> implements TaskHandle<R> {
   readonly taskId: string;
   readonly record: DetachedCallRecord;
+  readonly #flowHome: string;
   readonly #dir: string;
   /** Where the call runs away from this machine (a cloud instance): its files are copied from there. */
   #remote: RemoteDetachedCall | undefined;
@@ -82,6 +83,7 @@ export class DetachedCall<R = unknown> implements TaskHandle<R> {
       });
     }
     this.taskId = callId;
+    this.#flowHome = flowHome;
     this.#dir = detachedCallDir(callId, flowHome);
     let text: string;
     try {
@@ -229,9 +231,7 @@ export class DetachedCall<R = unknown> implements TaskHandle<R> {
   }
 
   async #writeState(state: z.infer<typeof StateFile>): Promise<void> {
-    const path = join(this.#dir, "state.json");
-    await writeFile(`${path}.part`, JSON.stringify({ ...state, endedAt: new Date().toISOString() }), { mode: 0o600 });
-    await rename(`${path}.part`, path);
+    await writeRecordFile(join(this.#dir, "state.json"), JSON.stringify({ ...state, endedAt: new Date().toISOString() }), this.#flowHome);
   }
 
   /** The state the agent wrote (on the cloud: its last copy); a local call whose agent is gone without an outcome failed. */

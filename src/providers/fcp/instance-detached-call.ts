@@ -4,6 +4,8 @@
  * SFTP from the instance's calls directory (instance-layout.ts `agentCalls`) and copied to this
  * machine; cancelling goes to the agent through an SSH forward to its loopback port.
  */
+import { randomBytes } from "node:crypto";
+import { constants } from "node:fs";
 import { open, rename, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { READ_CHUNK_BYTES } from "../log-lines.ts";
@@ -50,13 +52,14 @@ export class InstanceDetachedCall implements RemoteDetachedCall {
       const state = await connection.read(`${remote}/state.json`);
       // Not recorded yet: the call is still being handed over.
       if (state === undefined) return {};
-      for (const name of ["stdout.log", "stderr.log"]) await appendGrowth(connection, `${remote}/${name}`, join(dir, name));
+      for (const name of ["stdout.log", "stderr.log"]) await copyGrowth(connection, `${remote}/${name}`, join(dir, name));
       if ((JSON.parse(state) as { endedAt?: unknown }).endedAt !== undefined) {
         await copyWhole(connection, `${remote}/outcome`, join(dir, "outcome"));
       }
       // Last: a state that has ended here means the outcome is here.
-      await writeFile(join(dir, "state.json.part"), state, { mode: 0o600 });
-      await rename(join(dir, "state.json.part"), join(dir, "state.json"));
+      const part = join(dir, partName("state.json"));
+      await writeFile(part, state, { mode: 0o600 });
+      await rename(part, join(dir, "state.json"));
       return {};
     } catch (error) {
       await this.close();
@@ -112,13 +115,17 @@ function endedHow(status: InstanceStatus): string {
   return "was terminated";
 }
 
-/** What the remote file has beyond the local copy's length is appended to it. */
-async function appendGrowth(connection: InstanceConnection, remotePath: string, localPath: string): Promise<void> {
+/**
+ * What the remote file has beyond the local copy's length, written at the same offsets: two
+ * processes copying at once (`flow logs -f` beside `flow result`) write the same bytes twice, in
+ * place, not one after the other.
+ */
+async function copyGrowth(connection: InstanceConnection, remotePath: string, localPath: string): Promise<void> {
   const from = await stat(localPath).then((info) => info.size, () => 0);
   const remote = await connection.ssh.openFile(remotePath);
   if (remote === undefined) return;
   try {
-    await copyRange(remote, from, localPath, "a");
+    if ((await remote.size()) > from) await copyRange(remote, from, localPath, constants.O_WRONLY | constants.O_CREAT);
   } finally {
     await remote.close();
   }
@@ -128,27 +135,32 @@ async function appendGrowth(connection: InstanceConnection, remotePath: string, 
 async function copyWhole(connection: InstanceConnection, remotePath: string, localPath: string): Promise<void> {
   const remote = await connection.ssh.openFile(remotePath);
   if (remote === undefined) throw new Error(`${remotePath} is missing on the instance, though the call ended`);
+  const part = `${localPath}.${partName("")}`;
   try {
-    await copyRange(remote, 0, `${localPath}.part`, "w");
+    await copyRange(remote, 0, part, "w");
   } finally {
     await remote.close();
   }
-  await rename(`${localPath}.part`, localPath);
+  await rename(part, localPath);
 }
 
-async function copyRange(remote: RemoteFile, from: number, localPath: string, flags: "a" | "w"): Promise<void> {
+async function copyRange(remote: RemoteFile, from: number, localPath: string, flags: string | number): Promise<void> {
   const size = await remote.size();
-  if (size <= from && flags === "a") return;
   const local = await open(localPath, flags, 0o600);
   try {
     const buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES);
     for (let at = from; at < size; ) {
       const read = await remote.read(buffer.subarray(0, Math.min(READ_CHUNK_BYTES, size - at)), at);
       if (read === 0) break;
-      await local.write(buffer, 0, read);
+      await local.write(buffer, 0, read, at);
       at += read;
     }
   } finally {
     await local.close();
   }
+}
+
+/** A temporary name of this process's own beside `name`: another process may be copying too. */
+function partName(name: string): string {
+  return `${name}.${process.pid}.${randomBytes(4).toString("hex")}.part`;
 }
