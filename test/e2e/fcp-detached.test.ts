@@ -3,11 +3,11 @@
 // appends a line to a file, so the tests can prove that a call ran once; the simulator's ledger
 // proves that nothing is left billing.
 import assert from "node:assert/strict";
-import { readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { AgentLostError, CancelledError, Flow, FunctionCall } from "flow-sdk";
-import type { DetachedCallRecord } from "../../src/calls/detached-call.ts";
+import { DetachedCall, type DetachedCallRecord } from "../../src/calls/detached-call.ts";
 import { FcpSimulator } from "../../tools/fcp-sim/simulator.ts";
 import { repoRoot, runCli, simulatorEnv, startNode, tempDir, until, type CliResult } from "./helpers.ts";
 
@@ -148,6 +148,23 @@ describe("detached calls on fcp", () => {
     }
     assert.equal(count("square 15"), 1);
     await released(bidFid, "the fetch to cancel the call's bid");
+  });
+
+  it("copies a call's output once when several processes copy it at the same time", async () => {
+    const started = await flow(["run", "test/fixtures/e2e/durable.ts::shout", "copied once", "600000", "--detach"]);
+    assert.equal(started.code, 0, started.stderr);
+    const id = started.stdout.trim();
+    const watcher = FunctionCall.fromId(id);
+    for (await watcher.refresh(); !watcher.logs().includes("copied once"); await watcher.refresh());
+    // A FLOW_HOME with the call's record and nothing of it copied yet, and four handles on it, as
+    // `flow logs -f` beside `flow result` and `flow status` would be.
+    const home = join(root, "copiers");
+    mkdirSync(join(home, "calls", id), { recursive: true });
+    copyFileSync(join(root, "home", ".flow", "calls", id, "record.json"), join(home, "calls", id, "record.json"));
+    const handles = Array.from({ length: 4 }, () => new DetachedCall(id, home));
+    await Promise.all(handles.map((handle) => handle.refresh()));
+    assert.equal(handles[0]!.logs(), "copied once\n");
+    await watcher.cancel();
   });
 
   it("reports a call whose instance was preempted before the outcome as failed, with the reason, without hanging", async () => {
