@@ -92,7 +92,9 @@ export interface Provider {
   prestart?(): void;
   /**
    * Where the provider has detached calls: an agent not tied to this process, which records its
-   * detached calls in `callsDir` and exits once they have ended and their result window is over.
+   * detached calls and exits once they have ended and their result window is over. An agent on
+   * this machine records them in `callsDir` and writes its own output to `logPath`; one on a
+   * cloud instance keeps both on the instance's disk (see remoteDetachedCall).
    */
   startDetachedAgent?(spec: AgentSpec, options: { callsDir: string; logPath: string }): Promise<DetachedAgent>;
   /** Where detached calls' agents run away from this machine: reach one again by its record. */
