@@ -56,7 +56,7 @@ export function payloadTooLarge(type: string, bytes: number, limit: number): Pay
 /** Frames sent and not acknowledged yet, oldest first; `first` is the number of the oldest. */
 class SentFrames {
   first = 1;
-  #frames: (string | Buffer)[] = [];
+  #frames: (string | Buffer | undefined)[] = [];
   #head = 0;
 
   get count(): number {
@@ -71,6 +71,9 @@ class SentFrames {
   acknowledge(received: number): void {
     const drop = Math.min(received - this.first + 1, this.count);
     if (drop <= 0) return;
+    // Cleared, not only skipped: the slots would otherwise keep up to 1,024 frames (a GiB of
+    // blob chunks) alive until the array is compacted.
+    this.#frames.fill(undefined, this.#head, this.#head + drop);
     this.#head += drop;
     this.first += drop;
     if (this.#head > 1024 && this.#head * 2 > this.#frames.length) {
