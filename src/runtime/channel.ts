@@ -53,11 +53,24 @@ export function payloadTooLarge(type: string, bytes: number, limit: number): Pay
 }
 
 
-/** Frames sent and not acknowledged yet, oldest first; `first` is the number of the oldest. */
+/** A full binary frame: header and a whole chunk. */
+const FULL_FRAME_BYTES = HEADER_BYTES + CHUNK_BYTES;
+/** How many acknowledged full frames are kept for reuse: about what one transfer has unacknowledged. */
+const SPARE_FRAMES = 24;
+
+/**
+ * Frames sent and not acknowledged yet, oldest first; `first` is the number of the oldest.
+ *
+ * Full binary frames that are acknowledged are reused for the next chunks: a 64 MiB transfer then
+ * fills the same couple of dozen megabytes over and over instead of allocating 64 new ones, which
+ * spared the client most of its garbage collections (each new megabyte is external memory that
+ * V8 answers with a full collection every few dozen).
+ */
 class SentFrames {
   first = 1;
   #frames: (string | Buffer | undefined)[] = [];
   #head = 0;
+  #spares: Buffer[] = [];
 
   get count(): number {
     return this.#frames.length - this.#head;
@@ -67,13 +80,22 @@ class SentFrames {
     this.#frames.push(frame);
   }
 
+  /** A buffer for a binary frame of `bytes`: a spare one if it is a full frame. */
+  binaryFrame(bytes: number): Buffer {
+    return (bytes === FULL_FRAME_BYTES && this.#spares.pop()) || Buffer.allocUnsafe(bytes);
+  }
+
   /** Drops the frames up to and including number `received`. */
   acknowledge(received: number): void {
     const drop = Math.min(received - this.first + 1, this.count);
     if (drop <= 0) return;
-    // Cleared, not only skipped: the slots would otherwise keep up to 1,024 frames (a GiB of
-    // blob chunks) alive until the array is compacted.
-    this.#frames.fill(undefined, this.#head, this.#head + drop);
+    for (let index = this.#head; index < this.#head + drop; index++) {
+      const frame = this.#frames[index];
+      if (typeof frame !== "string" && frame?.byteLength === FULL_FRAME_BYTES && this.#spares.length < SPARE_FRAMES) this.#spares.push(frame);
+      // Cleared, not only skipped: the slots would otherwise keep up to 1,024 frames (a GiB of
+      // blob chunks) alive until the array is compacted.
+      this.#frames[index] = undefined;
+    }
     this.#head += drop;
     this.first += drop;
     if (this.#head > 1024 && this.#head * 2 > this.#frames.length) {
@@ -84,6 +106,11 @@ class SentFrames {
 
   *all(): Iterable<string | Buffer> {
     for (let index = this.#head; index < this.#frames.length; index++) yield this.#frames[index]!;
+  }
+
+  /** Let go of the spares too (the channel is closed). */
+  clear(): void {
+    this.#spares = [];
   }
 }
 
@@ -162,6 +189,7 @@ export class Channel<In extends WithBlobs, Out extends WithBlobs> {
   /** For good: senders still waiting fail with `error`. */
   close(error: Error): void {
     this.#closed ??= error;
+    this.#sent.clear();
     this.detach();
     this.#wakeDrainWaiters();
   }
@@ -184,7 +212,7 @@ export class Channel<In extends WithBlobs, Out extends WithBlobs> {
           this.#throwIfClosed();
         }
         const chunk = blob.subarray(offset, Math.min(offset + CHUNK_BYTES, blob.byteLength));
-        const frame = Buffer.allocUnsafe(HEADER_BYTES + chunk.byteLength);
+        const frame = this.#sent.binaryFrame(HEADER_BYTES + chunk.byteLength);
         frame.writeUInt32LE(stream, 0);
         frame.writeUInt32LE(index, 4);
         frame.set(chunk, HEADER_BYTES);
