@@ -121,6 +121,17 @@ export class DetachedCall<R = unknown> implements TaskHandle<R> {
   }
 
   /**
+   * What the call has cost so far ("$0.42": on the cloud, what its instance was billed, which
+   * includes the result window it lingered for); undefined on this machine, or if the cloud
+   * cannot be asked.
+   */
+  async cost(): Promise<string | undefined> {
+    if (this.record.provider === "local") return undefined;
+    const remote = this.#reach();
+    return remote.cost().catch(() => undefined);
+  }
+
+  /**
    * On the cloud: copy the call's state and new output from its instance to this machine, and
    * once it has ended its outcome; then the instance is released (its bid cancelled) so that it
    * bills no longer. A call whose instance is gone without an outcome has failed, and says why.

@@ -78,6 +78,8 @@ export interface RemoteDetachedCall {
   connect(): Promise<string>;
   /** The outcome is safe on this machine (or the machine is gone): release what the call ran on. */
   release(): Promise<void>;
+  /** What the call's machine has been billed so far ("$0.42"), or undefined if it cannot be told. */
+  cost(): Promise<string | undefined>;
   close(): Promise<void>;
 }
 

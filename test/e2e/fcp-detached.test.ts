@@ -121,8 +121,12 @@ describe("detached calls on fcp", () => {
     assert.match(handle.logs(), /^hello from a detached call$/m);
     const listed = await flow(["list", "--json"]);
     assert.equal(listed.code, 0, listed.stderr);
-    const entry = (JSON.parse(listed.stdout) as { taskId: string; kind?: string; status: string; provider?: string }[]).find((item) => item.taskId === id);
+    const entry = (JSON.parse(listed.stdout) as { taskId: string; kind?: string; status: string; provider?: string; totalCost?: string }[]).find((item) => item.taskId === id);
     assert.deepEqual({ kind: entry?.kind, status: entry?.status, provider: entry?.provider }, { kind: "detached-call", status: "running", provider: "fcp" });
+    // What its instance was billed so far, from the bid's pricing history.
+    assert.match(entry?.totalCost ?? "", /^\$\d+\.\d\d$/);
+    const table = await flow(["list"]);
+    assert.match(table.stdout, new RegExp(`Detached calls[\\s\\S]*COST[\\s\\S]*${id} .* \\$\\d+\\.\\d\\d`));
 
     const cancelled = await flow(["cancel", id]);
     assert.equal(cancelled.code, 0, cancelled.stderr);

@@ -11,12 +11,19 @@ export async function listCommand(options: { provider?: string; json?: boolean; 
   const flow = flowFor(options.provider);
   const tasks = await flow.listTasks({ limit: limit ?? DEFAULT_LIMIT, ...(status === undefined ? {} : { status }) });
   const calls = await detachedCalls(flow.provider.name, status, limit ?? DEFAULT_LIMIT);
-  if (options.json) return printJson([...tasks, ...calls.map(callView)]);
+  const costs = await Promise.all(calls.map((call) => call.cost()));
+  if (options.json) return printJson([...tasks, ...calls.map((call, i) => callView(call, costs[i]))]);
   if (tasks.length === 0) process.stdout.write(status === undefined ? "No tasks.\n" : `No ${status} tasks.\n`);
   else process.stdout.write(`${taskTable(tasks)}\n`);
   if (calls.length === 0) return;
-  const rows = calls.map((call) => [call.taskId, call.record.functionId, paintStatus(call.status), `${formatDuration(Date.now() - Date.parse(call.record.createdAt))} ago`]);
-  process.stdout.write(`\nDetached calls (flow result <id>):\n${formatTable(["ID", "FUNCTION", "STATUS", "STARTED"], rows)}\n`);
+  const rows = calls.map((call, i) => [
+    call.taskId,
+    call.record.functionId,
+    paintStatus(call.status),
+    `${formatDuration(Date.now() - Date.parse(call.record.createdAt))} ago`,
+    costs[i] ?? "-",
+  ]);
+  process.stdout.write(`\nDetached calls (flow result <id>):\n${formatTable(["ID", "FUNCTION", "STATUS", "STARTED", "COST"], rows)}\n`);
 }
 
 /**
@@ -31,7 +38,17 @@ async function detachedCalls(provider: string, status: string | undefined, limit
 }
 
 /** A detached call in `flow list --json`, beside the tasks: `kind` tells them apart. */
-function callView(call: DetachedCall): Record<string, unknown> {
+function callView(call: DetachedCall, totalCost: string | undefined): Record<string, unknown> {
   const { functionId, createdAt, provider, resultWindowMs } = call.record;
-  return { kind: "detached-call", taskId: call.taskId, functionId, status: call.status, ...(call.message === undefined ? {} : { message: call.message }), createdAt, provider, resultWindowMs };
+  return {
+    kind: "detached-call",
+    taskId: call.taskId,
+    functionId,
+    status: call.status,
+    ...(call.message === undefined ? {} : { message: call.message }),
+    createdAt,
+    provider,
+    resultWindowMs,
+    ...(totalCost === undefined ? {} : { totalCost }),
+  };
 }

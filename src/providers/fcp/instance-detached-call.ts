@@ -14,6 +14,7 @@ import type { InstanceStatus } from "./api/schemas.ts";
 import type { FcpContext } from "./fcp-context.ts";
 import { InstanceConnection } from "./instance-connection.ts";
 import type { RemoteFile } from "./ssh/sftp-read.ts";
+import { dollarString, taskCost } from "./task-cost.ts";
 import { ENDED_INSTANCE_STATUSES } from "./task-status-from-api.ts";
 
 /** The instance is up (or gone): a login need not wait for a boot. */
@@ -80,6 +81,11 @@ export class InstanceDetachedCall implements RemoteDetachedCall {
     await this.close();
     await this.#context.client.cancelBid(this.#place.bidFid);
     this.#context.progress(`cancelled bid ${this.#place.bidFid} of ${this.#callId}`);
+  }
+
+  async cost(): Promise<string | undefined> {
+    const histories = await this.#context.client.listInstancePricingHistory({ project: this.#place.project, bidFid: this.#place.bidFid });
+    return dollarString(taskCost(histories.filter((h) => h.bid_fid === this.#place.bidFid), new Date()).totalCents);
   }
 
   async close(): Promise<void> {
