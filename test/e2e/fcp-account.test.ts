@@ -197,6 +197,21 @@ describe("reservations", () => {
     await flow(["reserve", "cancel", reservation.reservationId]);
     await assertReleased([reservation.reservationId]);
   });
+  it("resumes a call on a reservation's agent after its SSH connection dropped: the call ran once", async () => {
+    const reservation = await json<ReservationJson>(["reserve", "create", "-i", "a100", "--hours", "3"]);
+    const [instance] = reservation.instances;
+    const executions = join(root, "reserved-executions.log");
+    writeFileSync(executions, "");
+    const running = flow(["run", "test/fixtures/e2e/reserved-functions.ts::slowDouble", "21", "3000", "--json"], { FLOW_E2E_RESERVATION: reservation.reservationId, FLOW_E2E_EXECUTIONS: executions }, repoRoot);
+    await until(() => readFileSync(executions, "utf8") !== "", "the call to start", 60_000);
+    sim.faults.dropSshConnections(instance!);
+    const result = await running;
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(JSON.parse(result.stdout), 42);
+    assert.equal(readFileSync(executions, "utf8"), "double 21\n", "the call ran once");
+    await flow(["reserve", "cancel", reservation.reservationId]);
+    await assertReleased([reservation.reservationId]);
+  });
 });
 
 describe("pause, resume and reprice", () => {

@@ -24,7 +24,7 @@ import { InstanceDetachedCall } from "./instance-detached-call.ts";
 import { BidLedger, cancelOrphanBids } from "./bid-ledger.ts";
 import { FcpContext, type FcpContextOptions } from "./fcp-context.ts";
 import { FcpReservations } from "./fcp-reservations.ts";
-import { InstanceConnection, type Upload } from "./instance-connection.ts";
+import { InstanceConnection, RECONNECT_SSH_TIMEOUT_MS, type Upload } from "./instance-connection.ts";
 import { placeBid, waitForRunningInstances } from "./instance-launch.ts";
 import { ENDED_INSTANCE_STATUSES } from "./task-status-from-api.ts";
 import { choosePlacement, placementNotes } from "./placement.ts";
@@ -36,8 +36,6 @@ import { buildStartupScript } from "./startup-script/index.ts";
 export const INLINE_ARCHIVE_LIMIT_BYTES = 4 * 1024;
 /** An agent nobody talks to for this long exits, and its instance powers off. */
 const AGENT_IDLE_TIMEOUT_MS = 10 * 60_000;
-/** A reconnect's SSH login: the instance is up (or gone), so this need not wait for a boot. */
-const RECONNECT_SSH_TIMEOUT_MS = 15_000;
 /** After the agent exits the instance lingers this long (for `flow ssh` post-mortems). */
 const POWEROFF_GRACE_SECONDS = 30;
 

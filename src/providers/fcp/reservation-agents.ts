@@ -6,14 +6,16 @@
  */
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { ValidationError } from "../../errors.ts";
+import { AgentLostError, ValidationError } from "../../errors.ts";
+import { AGENT_GONE } from "../../runtime/session.ts";
 import { agentPath } from "../../sdk-paths.ts";
 import type { AgentEndpoint, AgentSpec } from "../provider.ts";
 import type { FcpContext } from "./fcp-context.ts";
 import type { FcpReservations } from "./fcp-reservations.ts";
-import { InstanceConnection } from "./instance-connection.ts";
+import { InstanceConnection, RECONNECT_SSH_TIMEOUT_MS } from "./instance-connection.ts";
 import type { InstancePaths } from "./instance-layout.ts";
 import { startRun, stopRun } from "./instance-runs.ts";
+import { ENDED_INSTANCE_STATUSES } from "./task-status-from-api.ts";
 
 export interface ReservationAgentOptions {
   reservation: string;
@@ -51,21 +53,43 @@ export async function startAgentOnReservation(context: FcpContext, reservations:
       ],
     );
     const port = await connection.agentPort(options.signal, paths);
-    const tunnel = await connection.ssh.forward("127.0.0.1", port);
-    void connection.ssh.closed.then(() => tunnel.close()).catch(() => {});
-    context.progress(`agent for ${spec.label} ready on ${instance.fid} (reservation ${reservation.fid})`);
     const run = paths;
+    // The connection and forward in use: a reconnect replaces both (the run was started with
+    // setsid, so a dropped SSH connection leaves the agent running).
+    let current = { connection, tunnel: await forward(connection, port) };
+    context.progress(`agent for ${spec.label} ready on ${instance.fid} (reservation ${reservation.fid})`);
     let stopped: Promise<void> | undefined;
     const stop = () =>
       (stopped ??= (async () => {
-        await tunnel.close().catch(() => {});
-        await stopRun(connection, run).catch(() => {});
-        connection.close();
+        await current.tunnel.close().catch(() => {});
+        await stopRun(current.connection, run).catch(() => {});
+        current.connection.close();
       })());
-    return { url: `ws://127.0.0.1:${tunnel.localPort}`, secret, stop };
+    const reconnect = async () => {
+      if (stopped !== undefined) throw new AgentLostError(`the agent for ${spec.label} was stopped`, { errorCode: AGENT_GONE });
+      const { status } = await context.client.getInstanceStatus(instance.fid);
+      if (ENDED_INSTANCE_STATUSES.has(status)) throw new AgentLostError(`instance ${instance.fid} of reservation ${reservation.fid} ended (${status})`, { errorCode: AGENT_GONE });
+      await current.tunnel.close().catch(() => {});
+      current.connection.close();
+      const again = await InstanceConnection.open(instance, (await context.sshKey()).pair, { timeoutMs: RECONNECT_SSH_TIMEOUT_MS });
+      if ((await again.read(run.exitCode)) !== undefined) {
+        again.close();
+        throw new AgentLostError(`the agent on ${instance.fid} (reservation ${reservation.fid}) exited`, { errorCode: AGENT_GONE });
+      }
+      current = { connection: again, tunnel: await forward(again, port) };
+      return `ws://127.0.0.1:${current.tunnel.localPort}`;
+    };
+    return { url: `ws://127.0.0.1:${current.tunnel.localPort}`, secret, stop, reconnect };
   } catch (error) {
     if (paths !== undefined) await stopRun(connection, paths).catch(() => {});
     connection.close();
     throw error;
   }
+}
+
+/** A forward to the agent's port on the instance, closed with the SSH connection it runs through. */
+async function forward(connection: InstanceConnection, port: number): Promise<{ localPort: number; close(): Promise<void> }> {
+  const tunnel = await connection.ssh.forward("127.0.0.1", port);
+  void connection.ssh.closed.then(() => tunnel.close()).catch(() => {});
+  return tunnel;
 }
