@@ -74,7 +74,8 @@ const STREAM_WINDOW = 16;
 /**
  * Calls per `calls` message (at most MAX_BATCH_CALLS). A map's window of a few hundred inputs goes
  * out as several messages rather than one, so the agent's worker starts on the first while the
- * rest are on their way and results flow back while it works: measured, 32 beat 256 by a third.
+ * rest are on their way and results flow back while it works. In A/B runs 32 did better than the
+ * whole window in one message, which steps the processes in lock-step.
  */
 const BATCH_CALLS = 32;
 /** Waits between attempts to reach a lost agent again: at once, then growing to this. */
