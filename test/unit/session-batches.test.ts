@@ -33,10 +33,10 @@ before(async () => {
 
 after(() => wss.close());
 
-async function connect(): Promise<AgentSession> {
+async function connect(maxPayloadBytes?: number): Promise<AgentSession> {
   received = [];
   const address = wss.address() as { port: number };
-  return AgentSession.connect({ url: `ws://127.0.0.1:${address.port}`, secret: "s", onLog: () => {} });
+  return AgentSession.connect({ url: `ws://127.0.0.1:${address.port}`, secret: "s", onLog: () => {}, ...(maxPayloadBytes ? { maxPayloadBytes } : {}) });
 }
 
 /** Until `count` messages have arrived at the stub agent. */
@@ -75,6 +75,21 @@ describe("AgentSession batches", () => {
       assert.deepEqual(received[0]!.calls!.map((c) => c.args.json), [[1]]);
       agent!.send(JSON.stringify({ type: "results", results: [{ callId: received[0]!.calls![0]!.callId, value: { json: "one" } }] }));
       assert.equal(await kept, "one");
+    } finally {
+      await session.disconnect();
+    }
+  });
+
+  test("a batch over the payload limit goes out call by call, so only an input too large by itself fails", async () => {
+    const session = await connect(400);
+    try {
+      const fitting = ["a", "b", "c"].map((letter) => session.call("f", [letter.repeat(150)], { batch: true }));
+      const tooLarge = session.call("f", ["d".repeat(500)], { batch: true });
+      await assert.rejects(tooLarge, { name: "PayloadTooLargeError" });
+      await arrived(3);
+      assert.deepEqual(received.map((m) => m.type), ["call", "call", "call"]);
+      for (const message of received) agent!.send(JSON.stringify({ type: "result", callId: message.callId, value: { json: "ok" } }));
+      assert.deepEqual(await Promise.all(fitting), ["ok", "ok", "ok"]);
     } finally {
       await session.disconnect();
     }
