@@ -292,6 +292,13 @@ export class Agent {
         if (detached) session.send({ type: "accepted", callId: message.callId });
         return;
       }
+      case "calls": {
+        const { functionId, init, calls } = message;
+        // Only while calls must wait for a worker: each is then held (and cancellable) on its own.
+        const split = () => calls.map((call) => Buffer.from(JSON.stringify({ type: "call", callId: call.callId, functionId, args: call.args, ...(init ? { init } : {}) })));
+        this.#supervisor.callBatch(session.number, functionId, calls.map((call) => call.callId), data, split);
+        return;
+      }
       case "credit":
         this.#supervisor.toCall(session.number, message.callId, FrameKind.text, data);
         return;

@@ -36,6 +36,8 @@ export const FrameKind = {
   stderr: 5,
   /** The call `id` is over without a last frame to mark (its client was gone). */
   ended: 6,
+  /** A protocol text message that is the last of several calls (a `results` message): `id` holds their ids, one a line. */
+  textEndingMany: 7,
 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 

@@ -152,6 +152,29 @@ export class WorkerSupervisor {
     }
   }
 
+  /**
+   * Several calls of one function in one frame (a `calls` message): each is routed, cancelled and
+   * reported on its own, and the frame goes to the worker once. While calls must wait (another
+   * call's cancellation is pending), each is held as a `call` message of its own, so each can
+   * still be cancelled or dropped alone.
+   */
+  callBatch(session: number, functionId: string, callIds: string[], payload: Buffer, split: () => Buffer[]): void {
+    if (this.#stopping || this.#held.length > 0 || (this.#worker?.pendingCancels ?? 0) > 0) {
+      const single = split();
+      for (let index = 0; index < callIds.length; index++) this.call(session, callIds[index]!, functionId, single[index]!);
+      return;
+    }
+    let routes = this.#routes.get(session);
+    if (!routes) this.#routes.set(session, (routes = new Map()));
+    const worker = this.#current();
+    for (const callId of callIds) {
+      const route: CallRoute = { session, callId, functionId, worker, held: undefined, cancel: undefined };
+      routes.set(callId, route);
+      worker.routes.add(route);
+    }
+    worker.process.forward(FrameKind.text, session, payload);
+  }
+
   /** A frame for a call in progress (a chunk of its arguments, a credit). */
   toCall(session: number, callId: string, kind: FrameKind, payload: Buffer): void {
     const route = this.#routes.get(session)?.get(callId);
@@ -290,6 +313,10 @@ export class WorkerSupervisor {
       case FrameKind.binary:
         output.forward(frame.session, frame.kind === FrameKind.binary, frame.parts);
         if (frame.id !== "") this.#ended(worker, frame.session, frame.id);
+        return;
+      case FrameKind.textEndingMany:
+        output.forward(frame.session, false, frame.parts);
+        for (const callId of frame.id.split("\n")) this.#ended(worker, frame.session, callId);
         return;
       case FrameKind.stdout:
       case FrameKind.stderr:

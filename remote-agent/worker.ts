@@ -26,7 +26,7 @@ import { BlobAssembly } from "../src/runtime/blob-assembly.ts";
 import { CHUNK_BYTES, DEFAULT_MAX_PAYLOAD_BYTES, HEADER_BYTES, payloadTooLarge } from "../src/runtime/channel.ts";
 import { decode, encode, encodedKey } from "../src/runtime/codec.ts";
 import { toFailure } from "../src/runtime/failure.ts";
-import type { AgentMessage, ClientMessage, Failure, FunctionInfo, ProcessEnd } from "../src/runtime/protocol.ts";
+import { MAX_BATCH_CALLS, type AgentMessage, type ClientMessage, type EncodedValue, type Failure, type FunctionInfo, type ProcessEnd } from "../src/runtime/protocol.ts";
 import { killTagged } from "../src/providers/processes.ts";
 import { tagChildren } from "./child-tag.ts";
 import { timingMark } from "../src/debug-timing.ts";
@@ -37,6 +37,8 @@ import { FrameKind, FrameReader, WORKER_TAG_VARIABLE, blobFrameHeader, payloadOf
 
 /** Binary bytes a session may have in flight before its sender waits for the control plane. */
 const SEND_WINDOW_BYTES = 16 << 20;
+/** Most characters of batched results gathered into one `results` message. */
+const RESULTS_BATCH_CHARS = 1 << 20;
 const AGENT_FILE = fileURLToPath(import.meta.url);
 
 type CallMessage = Extract<ClientMessage, { type: "call" }>;
@@ -97,6 +99,10 @@ interface SessionState {
   inFlight: number;
   windowWaiters: (() => void)[];
   closed: boolean;
+  /** Results of batched calls waiting to go out together (see #queueResult): each `{"callId":…,"value":…}`, and their ids. */
+  results: string[];
+  resultIds: string[];
+  resultChars: number;
 }
 
 /** Users debug their own code: drop the agent's frames and Node's internals from remote stacks. */
@@ -113,6 +119,9 @@ class Worker {
   /** Running calls by their public context, to find the call an uncaught error came from. */
   readonly #byContext = new WeakMap<CallContext, CallState>();
   #loaded: Promise<FunctionInfo[]> | undefined;
+  /** Sessions with batched results waiting, and whether a flush is scheduled. */
+  readonly #resultsDue = new Set<number>();
+  #flushScheduled = false;
   #exitHooks: Promise<void> | undefined;
 
   constructor(outbox: Outbox) {
@@ -154,6 +163,9 @@ class Worker {
         inFlight: 0,
         windowWaiters: [],
         closed: false,
+        results: [],
+        resultIds: [],
+        resultChars: 0,
       };
       this.#sessions.set(session, state);
     }
@@ -176,6 +188,7 @@ class Worker {
         const state = this.#sessions.get(message.session);
         if (!state) return;
         state.closed = true;
+        this.#flushResults(message.session);
         this.#sessions.delete(message.session);
         // Nobody is left to receive these results: stop the work.
         for (const call of state.calls.values()) {
@@ -216,6 +229,11 @@ class Worker {
           state.assemblies.set(message.blobStream, assembly);
           state.arriving.set(message.callId, message.blobStream);
         }
+        return;
+      }
+      case "calls": {
+        const { functionId, init, calls } = message;
+        for (const call of calls) void this.#call(session, { type: "call", callId: call.callId, functionId, args: call.args, ...(init ? { init } : {}) }, [], true);
         return;
       }
       case "credit": {
@@ -306,7 +324,8 @@ class Worker {
     });
   }
 
-  async #call(session: number, message: CallMessage, blobs: Uint8Array[]): Promise<void> {
+  /** `batched`: it came in a `calls` message; its plain result goes out with the others of this turn. */
+  async #call(session: number, message: CallMessage, blobs: Uint8Array[], batched = false): Promise<void> {
     const { callId, functionId } = message;
     const state: CallState = {
       session,
@@ -354,9 +373,12 @@ class Worker {
       const { abort } = state;
       // "started" only matters for calls that take a while: a call that settles within this turn of
       // the event loop goes straight to its result, one message instead of two.
-      const started = setImmediate(() => {
-        if (!state.ended) void this.#send(session, { type: "started", callId });
-      });
+      // Nobody listens for it on a batched call (map).
+      const started = batched
+        ? undefined
+        : setImmediate(() => {
+            if (!state.ended) void this.#send(session, { type: "started", callId });
+          });
       const context: CallContext = {
         callId,
         functionId,
@@ -379,6 +401,7 @@ class Worker {
           return;
         }
         const encoded = encode(value, "result");
+        if (batched && encoded.blobs.length === 0 && this.#queueResult(state, encoded.value)) return;
         await this.#send(session, { type: "result", callId, value: encoded.value }, encoded.blobs, state);
       } catch (error) {
         clearImmediate(started);
@@ -387,6 +410,50 @@ class Worker {
     } finally {
       sessionState.calls.delete(callId);
     }
+  }
+
+  /**
+   * Keep a batched call's plain result to send with the others that end in this turn: one
+   * `results` message (and one write) for many calls. False when it must go on its own (too large
+   * to share a message).
+   */
+  #queueResult(call: CallState, value: EncodedValue): boolean {
+    const state = this.#sessions.get(call.session);
+    if (!state || state.closed) return false;
+    const item = JSON.stringify({ callId: call.callId, value });
+    if (item.length > RESULTS_BATCH_CHARS || item.length + 64 > state.maxPayloadBytes) return false;
+    if (state.resultChars + item.length + 64 > Math.min(RESULTS_BATCH_CHARS, state.maxPayloadBytes) || state.results.length === MAX_BATCH_CALLS) this.#flushResults(call.session);
+    call.ended = true;
+    if (state.results.length === 0) this.#resultsDue.add(call.session);
+    state.results.push(item);
+    state.resultIds.push(call.callId);
+    state.resultChars += item.length + 1;
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(() => this.flushResults());
+    }
+    return true;
+  }
+
+  /** Send every batched result waiting (each turn, and before the worker ends itself). */
+  flushResults(): void {
+    this.#flushScheduled = false;
+    for (const session of this.#resultsDue) this.#flushResults(session);
+  }
+
+  #flushResults(session: number): void {
+    this.#resultsDue.delete(session);
+    const state = this.#sessions.get(session);
+    if (!state || state.results.length === 0) return;
+    const { results, resultIds } = state;
+    state.results = [];
+    state.resultIds = [];
+    state.resultChars = 0;
+    if (state.closed) {
+      for (const callId of resultIds) this.#outbox.frame(FrameKind.ended, session, callId, "");
+      return;
+    }
+    this.#outbox.frame(FrameKind.textEndingMany, session, resultIds.join("\n"), `{"type":"results","results":[${results.join(",")}]}`);
   }
 
   /**
@@ -521,6 +588,7 @@ export function runWorker(): void {
   captureOutput(worker.sink(0, ""));
 
   const die = (report: FromWorker, exitCode: number): never => {
+    worker.flushResults();
     outbox.flush();
     worker.control(report);
     return realExit(exitCode);

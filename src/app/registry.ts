@@ -51,6 +51,8 @@ export interface CallOptions {
   /** The user's stack where they made the call, appended to remote error stacks. */
   callerStack?: (() => string | undefined) | undefined;
   overrides?: CallOverrides | undefined;
+  /** May go out with other calls of this turn in one message (map; see SessionCallOptions.batch). */
+  batch?: boolean | undefined;
 }
 
 /** What `.remote()` and `.spawn()` talk to: installed by `flow run` or `app.run()`. */

@@ -140,6 +140,7 @@ export class RemoteFunction<Args extends unknown[], R> {
           signal: this.#signal ? AbortSignal.any([signal, this.#signal]) : signal,
           callerStack,
           overrides: this.#overrides,
+          batch: true,
         }) as Promise<Awaited<R>>,
       { concurrency, orderOutputs: options.orderOutputs ?? true, returnExceptions: options.returnExceptions ?? false },
     );

@@ -106,7 +106,7 @@ export class AppRunner implements Host {
     for (let attempt = 1; ; attempt++) {
       try {
         const result = await this.#attempt(record, effective, pool, (session, id, signals) =>
-          session.call(id, args, { signals, init, onStarted: options.onStarted, localStack: options.callerStack }),
+          session.call(id, args, { signals, init, onStarted: options.onStarted, localStack: options.callerStack, batch: options.batch }),
         options.signal);
         timingMarkOnce("first result");
         return result;

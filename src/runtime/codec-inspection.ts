@@ -146,9 +146,68 @@ function nameOfClass(v: object): string | undefined {
   return typeof ctor === "function" && ctor.prototype === proto && ctor.name ? ctor.name : undefined;
 }
 
+/** Most primitives and containers a value may have for the small-value path of inspect(). */
+const SMALL_NODES = 64;
+/** How deep: `[{ n: 1 }]` (the arguments of a call with one small object) is 2 levels. */
+const SMALL_DEPTH = 3;
+const NOTHING_PACKED: Set<unknown> = new Set();
+const NO_OUTPUTS: Map<unknown, JsonValue> = new Map();
+
+/**
+ * The JSON size of a small value that JSON reproduces exactly: finite numbers (not -0), strings,
+ * booleans and null, in arrays and plain objects a few levels deep, no container twice, no holes.
+ * -1 for anything else, which the full walk then plans (and refuses, if need be). Most arguments
+ * and results are like this (a map over ids, a config object), and the full walk costs more than
+ * the call around it.
+ */
+function smallPlainChars(v: unknown, depth: number, containers: object[]): number {
+  switch (typeof v) {
+    case "string":
+      return v.length + 3;
+    case "number":
+      return Number.isFinite(v) && !Object.is(v, -0) ? 8 : -1;
+    case "boolean":
+      return 6;
+    case "object":
+      break;
+    default:
+      return -1;
+  }
+  if (v === null) return 5;
+  if (depth === SMALL_DEPTH || containers.length === SMALL_NODES || containers.includes(v)) return -1;
+  containers.push(v);
+  const proto = Object.getPrototypeOf(v);
+  let chars = 2;
+  if (proto === Array.prototype) {
+    const array = v as unknown[];
+    if (array.length > SMALL_NODES) return -1;
+    for (let i = 0; i < array.length; i++) {
+      const size = smallPlainChars(array[i], depth + 1, containers);
+      if (size < 0) return -1;
+      chars += size + 1;
+    }
+    return chars;
+  }
+  if (proto !== Object.prototype && proto !== null) return -1;
+  const keys = Object.keys(v);
+  if (keys.length > SMALL_NODES) return -1;
+  for (const key of keys) {
+    if (FORBIDDEN_KEYS.has(key)) return -1;
+    const size = smallPlainChars((v as Record<string, unknown>)[key], depth + 1, containers);
+    if (size < 0) return -1;
+    chars += key.length + 4 + size;
+  }
+  return chars;
+}
+
 /** Refuses the first part of `root` that cannot be encoded faithfully, and plans the encoding of the rest. */
 export function inspect(root: unknown, rootPath: string): Inspection {
   const r = registrations();
+  // Custom transformers may claim any value, even a string: with any registered, walk it all.
+  if (r.customs.size === 0) {
+    const jsonChars = smallPlainChars(root, 0, []);
+    if (jsonChars >= 0) return { plain: true, packed: NOTHING_PACKED, holes: [], customOutputs: NO_OUTPUTS, jsonChars };
+  }
   const customs = [...r.customs.values()];
   const result: Inspection = { plain: true, packed: new Set(), holes: [], customOutputs: new Map(), jsonChars: 0 };
   const steps: Step[] = [];

@@ -39,6 +39,9 @@ export const Failure: z.ZodType<Failure> = z.lazy(() =>
 
 const CallId = z.string().min(1).max(128);
 
+/** The most calls one `calls` or `results` message carries. */
+export const MAX_BATCH_CALLS = 256;
+
 /** Byte lengths of the binary parts that follow a message, and the stream that tags their frames. */
 const Blobs = z.array(z.number().int().nonnegative()).optional();
 const BlobStream = z.number().int().positive().optional();
@@ -90,6 +93,29 @@ export const CallMessage = z.object({
   detach: DetachOptions.optional(),
   blobs: Blobs,
   blobStream: BlobStream,
+});
+
+/**
+ * Several calls of one function in one message: what `map` sends (see session.ts). Each input has
+ * its own callId and ends on its own (`results` for those that returned plain values, `result` or
+ * `error` for the rest), so cancellation, retries and failures stay per input. Only inputs whose
+ * arguments have no binary parts are batched, so the batch has no blobs of its own. Call ids may
+ * not contain a newline: the agent joins a batch's ids with newlines on its worker link.
+ */
+export const CallsMessage = z.object({
+  type: z.literal("calls"),
+  functionId: z.string().min(1),
+  /** Constructor arguments of the warm instance, for every call of the batch. */
+  init: EncodedValue.optional(),
+  calls: z
+    .array(
+      z.object({
+        callId: CallId.regex(/^[^\n]+$/, "a batched call's id has no newline"),
+        args: EncodedValue,
+      }),
+    )
+    .min(1)
+    .max(MAX_BATCH_CALLS),
 });
 
 /**
@@ -171,7 +197,7 @@ export const DEFAULT_RECONNECT_GRACE_MS = 2 * 60_000;
 /** How long an agent keeps a detached call's outcome after the call ended. */
 export const DEFAULT_RESULT_WINDOW_MS = 10 * 60_000;
 
-export const ClientMessage = z.discriminatedUnion("type", [InitMessage, CallMessage, CreditMessage, CancelMessage, StopMessage, AttachMessage]);
+export const ClientMessage = z.discriminatedUnion("type", [InitMessage, CallMessage, CallsMessage, CreditMessage, CancelMessage, StopMessage, AttachMessage]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
 
 // ---- agent → client ------------------------------------------------------------------------
@@ -225,6 +251,15 @@ export const ResultMessage = z.object({
   value: EncodedValue,
   blobs: Blobs,
   blobStream: BlobStream,
+});
+
+/** The plain-JSON results of calls that came in a `calls` batch, gathered per turn of the agent's worker. */
+export const ResultsMessage = z.object({
+  type: z.literal("results"),
+  results: z
+    .array(z.object({ callId: CallId, value: EncodedValue }))
+    .min(1)
+    .max(MAX_BATCH_CALLS),
 });
 
 /**
@@ -309,6 +344,7 @@ export const AgentMessage = z.discriminatedUnion("type", [
   LogMessage,
   YieldMessage,
   ResultMessage,
+  ResultsMessage,
   ErrorMessage,
 ]);
 export type AgentMessage = z.infer<typeof AgentMessage>;

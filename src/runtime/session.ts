@@ -10,7 +10,6 @@
  * agent is gone, or cannot be reached within `reconnectGraceMs`, do its calls fail with
  * AgentLostError (and go to the retry policy).
  */
-import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { fileURLToPath } from "node:url";
 import { WebSocket } from "ws";
@@ -36,6 +35,7 @@ import {
   type CallStateMessage,
   type ClientMessage,
   type DetachOptions,
+  type EncodedValue,
   type Failure,
   type FunctionInfo,
 } from "./protocol.ts";
@@ -71,6 +71,13 @@ export interface SessionOptions extends AgentAddress {
 
 /** How many items a streaming call may yield ahead of the caller's reading. */
 const STREAM_WINDOW = 16;
+/**
+ * Calls per `calls` message (at most MAX_BATCH_CALLS). A map's window of a few hundred inputs goes
+ * out as several messages rather than one, so the agent's worker starts on the first while the
+ * rest are on their way and results flow back while it works. In A/B runs 32 did better than the
+ * whole window in one message, which steps the processes in lock-step.
+ */
+const BATCH_CALLS = 32;
 /** Waits between attempts to reach a lost agent again: at once, then growing to this. */
 const RECONNECT_BACKOFF_MS = [0, 100, 250, 500, 1_000, 2_000];
 
@@ -82,6 +89,21 @@ export interface SessionCallOptions {
   onStarted?: (() => void) | undefined;
   /** Where the user made the call; appended to remote error stacks. Defaults to this stack. */
   localStack?: (() => string | undefined) | undefined;
+  /**
+   * The call may go out in one `calls` message with the other calls of the same function (and
+   * instance) started in this turn of the event loop, and its result come back with theirs: what
+   * `map` does. It is still cancelled, failed and retried on its own.
+   */
+  batch?: boolean | undefined;
+}
+
+/** Calls waiting for the end of this turn to go out together (see SessionCallOptions.batch). */
+interface Batch {
+  functionId: string;
+  /** The caller's constructor arguments (compared by identity) and their encoding. */
+  initArgs: unknown[] | undefined;
+  init: EncodedValue | undefined;
+  calls: { callId: string; args: EncodedValue }[];
 }
 
 export interface AttachOptions {
@@ -98,6 +120,8 @@ class PendingCall {
   readonly localStack: () => string | undefined;
   /** A detached call followed with attach(): its state and output go here. */
   attached: AttachOptions | undefined;
+  /** Still in a batch that has not gone out: cancelling it needs no word to the agent. */
+  queued = false;
 
   constructor(
     readonly session: AgentSession,
@@ -125,7 +149,7 @@ class PendingCall {
 
   /** Tell the agent, and reject with `reason`. */
   cancel(reason: Error): void {
-    this.session.sendCancel(this.callId, reason);
+    if (!this.queued) this.session.sendCancel(this.callId, reason);
     this.reject(reason);
   }
 }
@@ -149,6 +173,8 @@ export class AgentSession {
   #closing = false;
   #resuming: Promise<void> | undefined;
   #functionIds: Set<string> | undefined;
+  #batches: Batch[] = [];
+  #callCount = 0;
   #onStopped: (() => void) | undefined;
 
   private constructor(address: AgentAddress, onLog: LogHandler) {
@@ -257,7 +283,7 @@ export class AgentSession {
       wake?.();
       wake = undefined;
     };
-    const callId = randomUUID();
+    const callId = this.#nextCallId();
     const done = this.#start(functionId, args, { ...options, signals }, {
       callId,
       credit: STREAM_WINDOW,
@@ -349,10 +375,16 @@ export class AgentSession {
     if (this.#closedWith) return Promise.reject(this.#closedWith);
     const signals = options.signals ?? [];
     for (const signal of signals) if (signal.aborted) return Promise.reject(cancelReason(signal));
-    const callId = streaming?.callId ?? randomUUID();
+    const callId = streaming?.callId ?? this.#nextCallId();
     return new Promise((resolve, reject) => {
       this.#cancellers.add(signals, callId);
-      this.#pending.set(callId, new PendingCall(this, callId, functionId, signals, resolve, reject, options, streaming?.onYield));
+      const pending = new PendingCall(this, callId, functionId, signals, resolve, reject, options, streaming?.onYield);
+      this.#pending.set(callId, pending);
+      if (options.batch && !streaming && encoded.blobs.length === 0 && (init === undefined || init.blobs.length === 0)) {
+        pending.queued = true;
+        this.#batchFor(functionId, options.init, init?.value).calls.push({ callId, args: encoded.value });
+        return;
+      }
       const message = {
         type: "call" as const,
         callId,
@@ -367,6 +399,62 @@ export class AgentSession {
           this.#pending.get(callId)?.reject(error instanceof PayloadTooLargeError ? error : new AgentLostError(error.message)),
         );
     });
+  }
+
+  /**
+   * A call id unique in this session, which is all the agent needs (it routes by session and id;
+   * detached calls' ids, made elsewhere, look like `call-…`): a counter is shorter on the wire than
+   * a UUID, and cheaper to make, for the many small calls of a map.
+   */
+  #nextCallId(): string {
+    return (++this.#callCount).toString(36);
+  }
+
+  /** The batch this turn's calls of `functionId` on the instance `initArgs` go in; a full one goes out now. */
+  #batchFor(functionId: string, initArgs: unknown[] | undefined, init: EncodedValue | undefined): Batch {
+    let batch = this.#batches.find((b) => b.functionId === functionId && b.initArgs === initArgs);
+    if (batch && batch.calls.length >= BATCH_CALLS) {
+      this.#batches.splice(this.#batches.indexOf(batch), 1);
+      this.#sendBatch(batch);
+      batch = undefined;
+    }
+    if (!batch) {
+      if (this.#batches.length === 0) setImmediate(() => this.#sendBatches());
+      batch = { functionId, initArgs, init, calls: [] };
+      this.#batches.push(batch);
+    }
+    return batch;
+  }
+
+  #sendBatches(): void {
+    const batches = this.#batches;
+    this.#batches = [];
+    for (const batch of batches) this.#sendBatch(batch);
+  }
+
+  /** Send a batch's calls that are still wanted (one cancelled meanwhile is simply left out). */
+  #sendBatch(batch: Batch): void {
+    const calls = batch.calls.filter((call) => {
+      const pending = this.#pending.get(call.callId);
+      if (pending) pending.queued = false;
+      return pending !== undefined;
+    });
+    if (calls.length === 0 || this.#closedWith) return;
+    const { functionId, init } = batch;
+    this.#channel.send({ type: "calls", functionId, ...(init ? { init } : {}), calls }).catch((error: Error) => {
+      for (const call of calls) {
+        const pending = this.#pending.get(call.callId);
+        if (!pending) continue;
+        // Too large together: each goes on its own, so only an input too large by itself fails.
+        if (error instanceof PayloadTooLargeError && calls.length > 1) this.#sendOne(pending, call.args, init);
+        else pending.reject(error instanceof PayloadTooLargeError ? error : new AgentLostError(error.message));
+      }
+    });
+  }
+
+  #sendOne(pending: PendingCall, args: EncodedValue, init: EncodedValue | undefined): void {
+    const message = { type: "call" as const, callId: pending.callId, functionId: pending.functionId, args, ...(init ? { init } : {}) };
+    this.#channel.send(message).catch((error: Error) => pending.reject(error instanceof PayloadTooLargeError ? error : new AgentLostError(error.message)));
   }
 
   /**
@@ -566,6 +654,21 @@ export class AgentSession {
         else pending.resolve(value);
         return;
       }
+      case "results":
+        for (const { callId, value } of message.results) {
+          const pending = this.#pending.get(callId);
+          if (!pending) continue;
+          let decoded: unknown;
+          try {
+            // Plain JSON (no metadata) is the value itself; nothing to rebuild.
+            decoded = value.meta === undefined ? value.json : decode(value, []);
+          } catch (error) {
+            pending.reject(error);
+            continue;
+          }
+          pending.resolve(decoded);
+        }
+        return;
       case "error": {
         const accepting = this.#accepting.get(message.callId);
         if (accepting) {
