@@ -390,14 +390,14 @@ export class Agent {
   /** A frame from the worker, to one session (or detached call), or (0) every session. */
   #forward(number: number, binary: boolean, parts: Buffer[]): void {
     // One piece per message: sent as fragments, the client would copy each piece twice.
-    const payload = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     if (number === 0) {
+      const payload = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
       for (const session of this.#sessions.values()) this.#forwardTo(session, binary, payload);
       return;
     }
     const session = this.#byNumber.get(number);
-    if (session) this.#forwardTo(session, binary, payload);
-    else this.#callsByNumber.get(number)?.onFrame(binary, payload);
+    if (session) this.#forwardTo(session, binary, parts.length === 1 ? parts[0]! : concatInto(session.log.frameBuffer(lengthOf(parts)), parts));
+    else this.#callsByNumber.get(number)?.onFrame(binary, parts.length === 1 ? parts[0]! : Buffer.concat(parts));
   }
 
   #forwardTo(session: ClientSession, binary: boolean, payload: Buffer): void {
@@ -479,3 +479,18 @@ export function agentStateDirs(workspace: string, callsDir: string | undefined):
   return dirs;
 }
 
+function lengthOf(parts: readonly Buffer[]): number {
+  let bytes = 0;
+  for (const part of parts) bytes += part.byteLength;
+  return bytes;
+}
+
+/** `parts` copied one after another into `target`, which is exactly as long. */
+function concatInto(target: Buffer, parts: readonly Buffer[]): Buffer {
+  let offset = 0;
+  for (const part of parts) {
+    target.set(part, offset);
+    offset += part.byteLength;
+  }
+  return target;
+}

@@ -8,6 +8,7 @@
  * let go; once nothing spilled is left unacknowledged, the spill file is emptied.
  */
 import { closeSync, ftruncateSync, openSync, readSync, rmSync, writeSync } from "node:fs";
+import { CHUNK_BYTES, HEADER_BYTES } from "../src/runtime/channel.ts";
 
 export interface LoggedFrame {
   binary: boolean;
@@ -29,6 +30,10 @@ export interface SessionLogLimits {
 
 /** A frame smaller than this that is a view of a bigger buffer is copied, so it does not keep the buffer alive. */
 const COPY_BELOW_BYTES = 64 << 10;
+/** A binary frame with a whole chunk of a blob (see channel.ts): the size of the frames reused. */
+const FULL_FRAME_BYTES = HEADER_BYTES + CHUNK_BYTES;
+/** How many acknowledged full frames are kept for reuse: about what one transfer has unacknowledged. */
+const SPARE_FRAMES = 24;
 
 export class SessionLog {
   /** The number of the oldest frame kept (frames are numbered from 1). */
@@ -42,6 +47,8 @@ export class SessionLog {
   #spilled = 0;
   #fd: number | undefined;
   #writeAt = 0;
+  /** Full frames the client has acknowledged, to be filled again (see frameBuffer). */
+  #spares: Buffer[] = [];
 
   constructor(spillPath: string, limits: SessionLogLimits) {
     this.#spillPath = spillPath;
@@ -56,6 +63,15 @@ export class SessionLog {
   /** Over its limits: the agent should stop producing output for it. */
   get full(): boolean {
     return this.#diskBytes >= this.#limits.diskBytes;
+  }
+
+  /**
+   * A buffer of `bytes` for a frame that will be appended to this log only: an acknowledged full
+   * frame when there is one, so that a big transfer fills the same couple of dozen megabytes again
+   * instead of allocating each one anew (fresh memory costs page faults and collections).
+   */
+  frameBuffer(bytes: number): Buffer {
+    return (bytes === FULL_FRAME_BYTES && this.#spares.pop()) || Buffer.allocUnsafe(bytes);
   }
 
   append(data: Buffer, binary: boolean): void {
@@ -82,8 +98,12 @@ export class SessionLog {
       this.#entries[this.#head] = undefined as unknown as Entry;
       this.#head++;
       this.first++;
-      if (entry.data) this.#memoryBytes -= entry.length;
-      else this.#spilled--;
+      if (entry.data) {
+        this.#memoryBytes -= entry.length;
+        // Only a buffer of its own (as frameBuffer gives), never a view that shares its memory.
+        const own = entry.data.byteLength === FULL_FRAME_BYTES && entry.data.byteOffset === 0 && entry.data.buffer.byteLength === FULL_FRAME_BYTES;
+        if (own && this.#spares.length < SPARE_FRAMES) this.#spares.push(entry.data);
+      } else this.#spilled--;
     }
     if (this.#head > 1024 && this.#head * 2 > this.#entries.length) {
       this.#entries = this.#entries.slice(this.#head);
@@ -118,6 +138,7 @@ export class SessionLog {
   /** Let go of everything, and remove the spill file. */
   close(): void {
     this.#entries = [];
+    this.#spares = [];
     this.#head = 0;
     this.#memoryBytes = 0;
     if (this.#fd !== undefined) {

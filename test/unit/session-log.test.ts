@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { SessionLog } from "../../remote-agent/session-log.ts";
+import { CHUNK_BYTES, HEADER_BYTES } from "../../src/runtime/channel.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "session-log-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -59,5 +60,25 @@ test("a small frame that is a view of a big buffer is copied, so it does not kee
   const [kept] = [...log.after(0)];
   assert.notEqual(kept!.data.buffer, big.buffer);
   assert.deepEqual([...kept!.data], Array(10).fill(7));
+  log.close();
+});
+
+test("a full frame the client acknowledged is given out again for the next one; views and unacknowledged frames never are", () => {
+  const full = HEADER_BYTES + CHUNK_BYTES;
+  const log = new SessionLog(join(dir, "e.spill"), { memoryBytes: 64 << 20, diskBytes: 1 << 20 });
+  const first = log.frameBuffer(full).fill(1);
+  log.append(first, true);
+  const backing = Buffer.alloc(2 * full, 2);
+  log.append(backing.subarray(0, full), true);
+  // Nothing acknowledged yet: new buffers.
+  const second = log.frameBuffer(full);
+  assert.notEqual(second.buffer, first.buffer);
+  log.append(second.fill(3), true);
+  log.acknowledge(2);
+  const reused = log.frameBuffer(full);
+  assert.equal(reused.buffer, first.buffer, "the acknowledged frame of its own is reused");
+  assert.notEqual(log.frameBuffer(full).buffer, backing.buffer, "a view of another buffer is not");
+  assert.equal(log.frameBuffer(1000).byteLength, 1000, "other sizes are allocated");
+  assert.deepEqual(numbers(log, 2), [[3, full, true]], "the unacknowledged frame is intact");
   log.close();
 });
