@@ -27,13 +27,15 @@ function agentPidOf(call: { record: DetachedCallRecord }): number {
 
 describe("detached calls on the local provider", () => {
   it("flow run --detach prints an id and returns at once; flow status, flow result and flow list find it; the value is fetched again from the record", async () => {
-    const started = await runCli(["run", "test/fixtures/e2e/durable.ts::slowSquare", "11", "1500", "--detach"], { cwd: repoRoot, env });
+    const gate = join(root, "gate-11");
+    const started = await runCli(["run", "test/fixtures/e2e/durable.ts::gatedSquare", "11", JSON.stringify(gate), "--detach"], { cwd: repoRoot, env });
     assert.equal(started.code, 0, started.stderr);
     const id = started.stdout.trim();
     assert.match(id, /^call-[0-9a-f]{12}$/);
     const status = await runCli(["status", id, "--json"], { cwd: repoRoot, env });
     assert.equal(status.code, 0, status.stderr);
     assert.ok(["pending", "running"].includes(JSON.parse(status.stdout).status), "returned before the call ended");
+    writeFileSync(gate, "");
     const result = await runCli(["result", id, "--json"], { cwd: repoRoot, env });
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(JSON.parse(result.stdout).square, 121);
@@ -41,7 +43,7 @@ describe("detached calls on the local provider", () => {
     const listed = await runCli(["list"], { cwd: repoRoot, env });
     assert.equal(listed.code, 0, listed.stderr);
     // No cost on this machine: "-", as for local tasks.
-    assert.match(listed.stdout, new RegExp(`Detached calls[\\s\\S]*${id} +slowSquare +completed +\\S+ ago +-`));
+    assert.match(listed.stdout, new RegExp(`Detached calls[\\s\\S]*${id} +gatedSquare +completed +\\S+ ago +-`));
     // Fetched again from the record, whatever became of the agent.
     const call = FunctionCall.fromId<{ square: number; bytes: Uint8Array }>(id);
     assert.equal(call.status, "completed");
