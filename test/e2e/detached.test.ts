@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { AgentLostError, CancelledError, FunctionCall, invoke, TaskNotFoundError } from "flow-sdk";
 import type { DetachedCallRecord } from "../../src/calls/detached-call.ts";
-import { isRunning, repoRoot, runCli, startNode, tempDir, until } from "./helpers.ts";
+import { isRunning, repoRoot, runCli, spawnDetachedThenKillCaller, tempDir, until } from "./helpers.ts";
 
 const root = tempDir("flow-detached-");
 const log = join(root, "executions.log");
@@ -53,22 +53,7 @@ describe("detached calls on the local provider", () => {
   });
 
   it("survives its caller being SIGKILLed: a new process fetches the result, the call ran once, and the agent exits after the window", async () => {
-    const script = join(root, "spawn-and-hang.ts");
-    writeFileSync(
-      script,
-      `import { slowSquare, app } from ${JSON.stringify(entry)};\n` +
-        `await app.run(async () => {\n` +
-        `  const call = await slowSquare.with({ resultWindowMs: 300 }).spawnDetached(12, 1500);\n` +
-        `  console.log(call.taskId);\n` +
-        `  await new Promise(() => {});\n` +
-        `}, { entry: ${JSON.stringify(entry)} });\n`,
-    );
-    const caller = startNode(["--import", "flow-sdk/register", script], { cwd: repoRoot, env });
-    let out = "";
-    caller.child.stdout!.on("data", (chunk: Buffer) => (out += chunk.toString()));
-    await until(() => /call-[0-9a-f]{12}/.test(out), "the call id", 60_000);
-    caller.child.kill("SIGKILL");
-    const id = /call-[0-9a-f]{12}/.exec(out)![0];
+    const id = await spawnDetachedThenKillCaller({ dir: root, entry, env, resultWindowMs: 300, x: 12, ms: 1500 });
     const call = FunctionCall.fromId<{ square: number }>(id);
     assert.equal((await call.result()).square, 144);
     assert.equal(count("square 12"), 1);

@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { AgentLostError, CancelledError, Flow, FunctionCall } from "flow-sdk";
 import { DetachedCall, type DetachedCallRecord } from "../../src/calls/detached-call.ts";
 import { FcpSimulator } from "../../tools/fcp-sim/simulator.ts";
-import { repoRoot, runCli, simulatorEnv, startNode, tempDir, until, type CliResult } from "./helpers.ts";
+import { repoRoot, runCli, simulatorEnv, spawnDetachedThenKillCaller, tempDir, until, type CliResult } from "./helpers.ts";
 
 const root = tempDir("flow-fcp-detached-");
 const log = join(root, "executions.log");
@@ -53,23 +53,7 @@ async function released(bidFid: string, what: string): Promise<void> {
 
 describe("detached calls on fcp", () => {
   it("survive their caller being SIGKILLed: a new process fetches the result, the call ran once, and the fetch cancels the bid", async () => {
-    const script = join(root, "spawn-and-hang.ts");
-    writeFileSync(
-      script,
-      `import { slowSquare, app } from ${JSON.stringify(entry)};\n` +
-        `await app.run(async () => {\n` +
-        `  const call = await slowSquare.with({ resultWindowMs: 600_000 }).spawnDetached(12, 1500);\n` +
-        `  console.log(call.taskId);\n` +
-        `  await new Promise(() => {});\n` +
-        `}, { entry: ${JSON.stringify(entry)} });\n`,
-    );
-    const caller = startNode(["--import", "flow-sdk/register", script], { cwd: repoRoot, env });
-    let out = "";
-    caller.child.stdout!.on("data", (chunk: Buffer) => (out += chunk.toString()));
-    await until(() => /call-[0-9a-f]{12}/.test(out), "the call id", 60_000);
-    caller.child.kill("SIGKILL");
-    await caller.done;
-    const id = /call-[0-9a-f]{12}/.exec(out)![0];
+    const id = await spawnDetachedThenKillCaller({ dir: root, entry, env, resultWindowMs: 600_000, x: 12, ms: 1500 });
 
     const call = FunctionCall.fromId<{ square: number; bytes: Uint8Array }>(id);
     const { bidFid } = placeOf(call);

@@ -1,6 +1,6 @@
 // Shared by the end-to-end tests: run the real `flow` CLI and watch real processes.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -93,4 +93,29 @@ export function isRunning(pid: number): boolean {
   } catch {
     return process.platform !== "linux";
   }
+}
+
+/**
+ * A caller that spawns `slowSquare(x, ms)` of the durable fixture detached, prints the call's id
+ * and hangs, then is SIGKILLed: the id, for a test to fetch the call from another process.
+ */
+export async function spawnDetachedThenKillCaller(options: { dir: string; entry: string; env: NodeJS.ProcessEnv; resultWindowMs: number; x: number; ms: number }): Promise<string> {
+  const { dir, entry, env, resultWindowMs, x, ms } = options;
+  const script = join(dir, "spawn-and-hang.ts");
+  writeFileSync(
+    script,
+    `import { slowSquare, app } from ${JSON.stringify(entry)};\n` +
+      `await app.run(async () => {\n` +
+      `  const call = await slowSquare.with({ resultWindowMs: ${resultWindowMs} }).spawnDetached(${x}, ${ms});\n` +
+      `  console.log(call.taskId);\n` +
+      `  await new Promise(() => {});\n` +
+      `}, { entry: ${JSON.stringify(entry)} });\n`,
+  );
+  const caller = startNode(["--import", "flow-sdk/register", script], { cwd: repoRoot, env });
+  let out = "";
+  caller.child.stdout!.on("data", (chunk: Buffer) => (out += chunk.toString()));
+  await until(() => /call-[0-9a-f]{12}/.test(out), "the call id", 60_000);
+  caller.child.kill("SIGKILL");
+  await caller.done;
+  return /call-[0-9a-f]{12}/.exec(out)![0]!;
 }
