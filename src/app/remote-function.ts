@@ -71,7 +71,9 @@ export class RemoteFunction<Args extends unknown[], R> {
   async local(...args: Args): Promise<Awaited<R>> {
     const record = this[REMOTE_FUNCTION];
     const context = { callId: `local-${randomUUID()}`, functionId: this.name, signal: this.#signal ?? new AbortController().signal };
-    return (await callContextStorage().run(context, () => runImplementation(record, args, localInstance(record, this.#overrides)))) as Awaited<R>;
+    // Its output goes where the caller's does (in the agent's worker, to the remote call that ran it).
+    const storage = callContextStorage();
+    return (await storage.run({ call: context, output: storage.getStore()?.output }, () => runImplementation(record, args, localInstance(record, this.#overrides)))) as Awaited<R>;
   }
 
   /** Start on an agent and return a handle: `status`, `result()`, `cancel()`. */
