@@ -127,7 +127,7 @@ export class RemoteFunction<Args extends unknown[], R> {
   }
 
   /** A generator, so that misuse surfaces where the results are read, like every other failure. */
-  async *#mapArgs(inputs: Iterable<unknown[]> | AsyncIterable<unknown[]>, options: MapOptions): AsyncGenerator<Awaited<R> | Error, void, undefined> {
+  async *#mapArgs(inputs: Iterable<unknown[] | PromiseLike<unknown[]>> | AsyncIterable<unknown[]>, options: MapOptions): AsyncGenerator<Awaited<R> | Error, void, undefined> {
     const record = this[REMOTE_FUNCTION];
     if (record.streaming) throw new FlowError(`${this.name} is a streaming (generator) function; call .remote() per input instead of map.`);
     const host = this.#host();
@@ -171,8 +171,20 @@ export function isRemoteFunction(value: unknown): value is RemoteFunction<unknow
   return typeof value === "object" && value !== null && REMOTE_FUNCTION in value;
 }
 
-async function* wrapEach<T>(inputs: Iterable<T> | AsyncIterable<T>): AsyncGenerator<[T], void, undefined> {
+/** Each input as an argument list; a sync iterable stays sync (mapCalls reads it without a turn per input). */
+function wrapEach<T>(inputs: Iterable<T> | AsyncIterable<T>): Iterable<[T] | PromiseLike<[T]>> | AsyncIterable<[T]> {
+  return typeof inputs === "object" && inputs !== null && Symbol.asyncIterator in inputs ? wrapEachAsync(inputs) : wrapEachSync(inputs as Iterable<T>);
+}
+
+async function* wrapEachAsync<T>(inputs: AsyncIterable<T>): AsyncGenerator<[T], void, undefined> {
   for await (const input of inputs) yield [input];
+}
+
+/** A promise among the inputs is awaited, as `for await` would. */
+function* wrapEachSync<T>(inputs: Iterable<T>): Generator<[T] | PromiseLike<[T]>, void, undefined> {
+  for (const input of inputs) {
+    yield typeof (input as PromiseLike<unknown> | null)?.then === "function" ? Promise.resolve(input).then((value) => [value] as [T]) : [input];
+  }
 }
 
 // biome-ignore lint/correctness/useYield: a stream that fails on first read.
