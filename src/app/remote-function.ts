@@ -11,7 +11,7 @@ import { FunctionCall } from "./function-call.ts";
 import type { DetachedCall } from "../calls/detached-call.ts";
 import { mapCalls, type MapOptions } from "./map.ts";
 import type { FunctionOptions } from "./options.ts";
-import { registry, type CallOverrides, type FunctionRecord, type Host } from "./registry.ts";
+import { registry, type CallOptions, type CallOverrides, type FunctionRecord, type Host } from "./registry.ts";
 
 /** Marks RemoteFunction instances across copies of the SDK (the agent scans module exports). */
 export const REMOTE_FUNCTION = Symbol.for("flow-sdk.remote-function");
@@ -135,15 +135,17 @@ export class RemoteFunction<Args extends unknown[], R> {
     const concurrency = options.concurrency ?? (effective.maxContainers ?? 1) * (effective.maxConcurrentInputs ?? DEFAULT_CONCURRENT_INPUTS);
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new FlowError(`map: concurrency must be a positive integer, got ${concurrency}.`);
     const callerStack = callSite();
+    // The map's signal is the same for every input: one options object (and AbortSignal.any) for all.
+    let shared: { mapSignal: AbortSignal; options: CallOptions } | undefined;
     yield* mapCalls(
       inputs,
-      (args, signal) =>
-        host.call(record, args, {
-          signal: this.#signal ? AbortSignal.any([signal, this.#signal]) : signal,
-          callerStack,
-          overrides: this.#overrides,
-          batch: true,
-        }) as Promise<Awaited<R>>,
+      (args, signal) => {
+        if (shared?.mapSignal !== signal) {
+          const options = { signal: this.#signal ? AbortSignal.any([signal, this.#signal]) : signal, callerStack, overrides: this.#overrides, batch: true };
+          shared = { mapSignal: signal, options };
+        }
+        return host.call(record, args, shared.options) as Promise<Awaited<R>>;
+      },
       { concurrency, orderOutputs: options.orderOutputs ?? true, returnExceptions: options.returnExceptions ?? false },
     );
   }
