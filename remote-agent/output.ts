@@ -2,19 +2,29 @@
  * Captures what user code prints in the worker (console, process.stdout/stderr, child processes)
  * and forwards it to the client, tagged with the call that printed it.
  *
- * Calls run concurrently in one process, so the call is found through AsyncLocalStorage. Child
+ * Calls run concurrently in one process, so the call is found through AsyncLocalStorage (the call
+ * context's: one storage for both, see call-context.ts). Child
  * processes started with inherited stdio would write straight to our file descriptors, past
  * process.stdout; spawn and the sync variants are wrapped so their output is piped through us.
  */
-import { AsyncLocalStorage } from "node:async_hooks";
 import childProcess, { type ChildProcess } from "node:child_process";
 import { syncBuiltinESMExports } from "node:module";
+import { callContextStorage } from "../src/app/call-context.ts";
 
 export type StreamName = "stdout" | "stderr";
 export type OutputSink = (stream: StreamName, data: string) => void;
 
-/** The call (or module load) the current code runs for: where its output goes. */
-export const outputContext = new AsyncLocalStorage<OutputSink>();
+const scopes = callContextStorage();
+
+/** Run `fn` with its output going to `sink`, for no call (a module load, the exit hooks). */
+export function withOutput<T>(sink: OutputSink, fn: () => T): T {
+  return scopes.run({ call: undefined, output: sink }, fn);
+}
+
+/** Where the current code's output goes: its call's (or module load's) sink, if any. */
+function currentSink(): OutputSink | undefined {
+  return scopes.getStore()?.output;
+}
 
 /**
  * Diagnostics on the real stderr, past the capture. The control plane's stderr is its log; the
@@ -27,7 +37,7 @@ export function captureOutput(fallback: OutputSink): void {
   for (const stream of ["stdout", "stderr"] as const) {
     const target = process[stream];
     target.write = ((chunk: unknown, encoding?: unknown, callback?: unknown) => {
-      const sink = outputContext.getStore() ?? fallback;
+      const sink = currentSink() ?? fallback;
       const text = typeof chunk === "string" ? chunk : Buffer.from(chunk as Uint8Array).toString("utf8");
       sink(stream, text);
       const done = typeof encoding === "function" ? encoding : callback;
@@ -77,7 +87,7 @@ function wrapChildProcesses(): void {
     if (!options || !inheritsOutput(options.stdio)) {
       return (original.spawn as (...a: unknown[]) => ChildProcess)(...args);
     }
-    const sink = outputContext.getStore();
+    const sink = currentSink();
     const child = (original.spawn as (...a: unknown[]) => ChildProcess)(...head, {
       ...options,
       stdio: pipedStdio(options.stdio),

@@ -13,7 +13,7 @@ import { Socket } from "node:net";
 import { inspect } from "node:util";
 import { getHeapStatistics } from "node:v8";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { callContextStorage, type CallContext } from "../src/app/call-context.ts";
+import { callContextStorage, type CallContext, type CallScope } from "../src/app/call-context.ts";
 import { nameFromExports } from "../src/app/exports.ts";
 import { assignId, findFunction, isStopLoading, registry } from "../src/app/registry.ts";
 import { runImplementation } from "../src/app/remote-function.ts";
@@ -31,7 +31,7 @@ import { killTagged } from "../src/providers/processes.ts";
 import { tagChildren } from "./child-tag.ts";
 import { timingMark } from "../src/debug-timing.ts";
 import { Outbox } from "./outbox.ts";
-import { agentLog, captureOutput, outputContext, type OutputSink } from "./output.ts";
+import { agentLog, captureOutput, withOutput, type OutputSink } from "./output.ts";
 import { WarmInstances } from "./warm-instances.ts";
 import { FrameKind, FrameReader, WORKER_TAG_VARIABLE, blobFrameHeader, payloadOf, type Frame, type FromWorker, type ToWorker } from "./worker-link.ts";
 
@@ -42,6 +42,8 @@ const RESULTS_BATCH_CHARS = 1 << 20;
 const AGENT_FILE = fileURLToPath(import.meta.url);
 
 type CallMessage = Extract<ClientMessage, { type: "call" }>;
+
+const scopes = callContextStorage();
 
 /**
  * A call's cancellation. Its AbortSignal is made only when the code asks for it (currentCall()):
@@ -88,6 +90,15 @@ interface CallState {
   ended: boolean;
 }
 
+/** The scope a call's code runs in, with the call's state: to find the call an uncaught error came from. */
+interface RunningScope extends CallScope {
+  readonly state: CallState;
+}
+
+function stateOf(scope: CallScope | undefined): CallState | undefined {
+  return scope !== undefined && "state" in scope ? (scope as RunningScope).state : undefined;
+}
+
 interface SessionState {
   maxPayloadBytes: number;
   calls: Map<string, CallState>;
@@ -116,9 +127,9 @@ class Worker {
   readonly #outbox: Outbox;
   readonly #sessions = new Map<number, SessionState>();
   readonly #instances = new WarmInstances();
-  /** Running calls by their public context, to find the call an uncaught error came from. */
-  readonly #byContext = new WeakMap<CallContext, CallState>();
   #loaded: Promise<FunctionInfo[]> | undefined;
+  /** How #loaded settled, so that calls after it need not wait a turn for it. */
+  #loadSettled: "loaded" | "failed" | undefined;
   /** Sessions with batched results waiting, and whether a flush is scheduled. */
   readonly #resultsDue = new Set<number>();
   #flushScheduled = false;
@@ -177,8 +188,14 @@ class Worker {
       case "load":
         this.#loaded ??= this.#load(message);
         this.#loaded.then(
-          (functions) => this.control({ type: "loaded", functions }),
-          (error: unknown) => this.control({ type: "load-failed", error: withoutAgentFrames(toFailure(error)) }),
+          (functions) => {
+            this.#loadSettled = "loaded";
+            this.control({ type: "loaded", functions });
+          },
+          (error: unknown) => {
+            this.#loadSettled = "failed";
+            this.control({ type: "load-failed", error: withoutAgentFrames(toFailure(error)) });
+          },
         );
         return;
       case "session":
@@ -208,7 +225,7 @@ class Worker {
         return;
       }
       case "exit-hooks":
-        void outputContext.run(this.sink(0, ""), () => this.exitHooks()).then(() => this.control({ type: "exit-hooks-done" }));
+        void withOutput(this.sink(0, ""), () => this.exitHooks()).then(() => this.control({ type: "exit-hooks-done" }));
         return;
     }
   }
@@ -263,7 +280,7 @@ class Worker {
       }
       case "stop":
         // The hooks print to the client that asked, which is still connected to see it.
-        void outputContext.run(this.sink(session, ""), () => this.exitHooks()).then(() => this.#send(session, { type: "stopped" }));
+        void withOutput(this.sink(session, ""), () => this.exitHooks()).then(() => this.#send(session, { type: "stopped" }));
         return;
       case "init":
         return;
@@ -311,7 +328,7 @@ class Worker {
     const namespaces = new Map<string, Record<string, unknown>>();
     globals[Symbol.for(MODULE_NAMESPACES_GLOBAL)] = namespaces;
     const reachedEntrypoint = new Promise<void>((resolve) => (reg.onEntrypoint = resolve));
-    await outputContext.run(this.sink(message.session, ""), () =>
+    await withOutput(this.sink(message.session, ""), () =>
       Promise.race([import(pathToFileURL(message.entry).href), reachedEntrypoint]).catch((error: unknown) => {
         if (!isStopLoading(error)) throw error;
       }),
@@ -340,12 +357,15 @@ class Worker {
     sessionState.calls.set(callId, state);
     try {
       // A call can only name a function once the module is loaded (init comes first on every session).
-      try {
-        await this.#loaded;
-      } catch (error) {
-        // Only after a restart: the first load's failure reached the client as init-error.
-        await this.#fail(state, error, "lost", { how: "load-failed" });
-        return;
+      // Once loaded, a call starts in this turn: most calls come after the load.
+      if (this.#loadSettled !== "loaded") {
+        try {
+          await this.#loaded;
+        } catch (error) {
+          // Only after a restart: the first load's failure reached the client as init-error.
+          await this.#fail(state, error, "lost", { how: "load-failed" });
+          return;
+        }
       }
       const record = findFunction(functionId);
       if (!record) {
@@ -386,14 +406,17 @@ class Worker {
           return abort.signal;
         },
       };
-      this.#byContext.set(context, state);
+      const scope: RunningScope = { call: context, output: this.sink(session, callId), state };
       try {
-        const value = await outputContext.run(this.sink(session, callId), () =>
-          callContextStorage().run(context, async () => {
-            const self = record.kind === "method" ? await this.#instances.get(record, init, encodedKey(message.init, blobs.slice(argBlobs))) : undefined;
-            const result = await runImplementation(record, args as unknown[], self);
-            return record.streaming ? await this.#pump(state, result as AsyncIterator<unknown>) : result;
-          }),
+        // A plain function's promise is awaited as it is: no async step of our own around it.
+        const value = await scopes.run(scope, () =>
+          record.kind !== "method" && !record.streaming
+            ? runImplementation(record, args as unknown[], undefined)
+            : (async () => {
+                const self = record.kind === "method" ? await this.#instances.get(record, init, encodedKey(message.init, blobs.slice(argBlobs))) : undefined;
+                const result = await runImplementation(record, args as unknown[], self);
+                return record.streaming ? await this.#pump(state, result as AsyncIterator<unknown>) : result;
+              })(),
         );
         clearImmediate(started);
         if (abort.aborted) {
@@ -532,8 +555,9 @@ class Worker {
 
   /** A rejection nothing handled, raised by a running call's code: that call fails with it. */
   onUnhandledRejection(reason: unknown): void {
-    const context = callContextStorage().getStore();
-    const state = context ? this.#byContext.get(context) : undefined;
+    const scope = scopes.getStore();
+    const context = scope?.call;
+    const state = stateOf(scope);
     if (state && !state.ended) {
       state.abort.abort(reason);
       state.wake?.();
@@ -546,8 +570,9 @@ class Worker {
 
   /** What the control plane is told before the worker ends itself. */
   dying(how: "exit" | "uncaught-exception", exitCode: number, error?: unknown): FromWorker {
-    const context = callContextStorage().getStore();
-    const state = context ? this.#byContext.get(context) : undefined;
+    const scope = scopes.getStore();
+    const context = scope?.call;
+    const state = stateOf(scope);
     return {
       type: "dying",
       how,

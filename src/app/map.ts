@@ -22,14 +22,20 @@ type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
 export type StartCall<T> = (args: unknown[], signal: AbortSignal) => Promise<T>;
 
+/**
+ * `inputs` may be a sync iterable of argument lists or of promises of them (map's inputs, where
+ * `for await` would await each): it is read without a turn of the event loop per input.
+ */
 export async function* mapCalls<T>(
-  inputs: Iterable<unknown[]> | AsyncIterable<unknown[]>,
+  inputs: Iterable<unknown[] | PromiseLike<unknown[]>> | AsyncIterable<unknown[]>,
   start: StartCall<T>,
   options: Required<MapOptions>,
 ): AsyncGenerator<T | Error, void, undefined> {
   const { concurrency, orderOutputs, returnExceptions } = options;
   const controller = new AbortController();
-  const iterator = Symbol.asyncIterator in inputs ? inputs[Symbol.asyncIterator]() : inputs[Symbol.iterator]();
+  const iterator: Iterator<unknown[] | PromiseLike<unknown[]>> | AsyncIterator<unknown[]> =
+    Symbol.asyncIterator in inputs ? inputs[Symbol.asyncIterator]() : inputs[Symbol.iterator]();
+  const sync = !(Symbol.asyncIterator in inputs);
   const settled = new Map<number, Settled<T>>();
   // Unordered output only: ordered output looks results up by index, so this would never drain.
   const completionOrder: number[] = [];
@@ -52,15 +58,17 @@ export async function* mapCalls<T>(
       for (;;) {
         while (permits === 0 && !controller.signal.aborted) await new Promise<void>((r) => (wakeFiller = r));
         if (controller.signal.aborted) return;
-        const next = await iterator.next();
+        const next = sync ? (iterator as Iterator<unknown[] | PromiseLike<unknown[]>>).next() : await iterator.next();
         if (next.done) {
           exhausted = true;
           notify();
           return;
         }
+        const args = isPromiseLike(next.value) ? await next.value : next.value;
+        if (controller.signal.aborted) return;
         permits--;
         const index = started++;
-        start(next.value, controller.signal).then(
+        start(args, controller.signal).then(
           (value) => settle(index, { ok: true, value }),
           (error: unknown) => settle(index, { ok: false, error }),
         );
@@ -103,4 +111,8 @@ export async function* mapCalls<T>(
     await filling;
     await iterator.return?.();
   }
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown[]> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === "function";
 }

@@ -11,7 +11,7 @@ import { FunctionCall } from "./function-call.ts";
 import type { DetachedCall } from "../calls/detached-call.ts";
 import { mapCalls, type MapOptions } from "./map.ts";
 import type { FunctionOptions } from "./options.ts";
-import { registry, type CallOverrides, type FunctionRecord, type Host } from "./registry.ts";
+import { registry, type CallOptions, type CallOverrides, type FunctionRecord, type Host } from "./registry.ts";
 
 /** Marks RemoteFunction instances across copies of the SDK (the agent scans module exports). */
 export const REMOTE_FUNCTION = Symbol.for("flow-sdk.remote-function");
@@ -71,7 +71,9 @@ export class RemoteFunction<Args extends unknown[], R> {
   async local(...args: Args): Promise<Awaited<R>> {
     const record = this[REMOTE_FUNCTION];
     const context = { callId: `local-${randomUUID()}`, functionId: this.name, signal: this.#signal ?? new AbortController().signal };
-    return (await callContextStorage().run(context, () => runImplementation(record, args, localInstance(record, this.#overrides)))) as Awaited<R>;
+    // Its output goes where the caller's does (in the agent's worker, to the remote call that ran it).
+    const storage = callContextStorage();
+    return (await storage.run({ call: context, output: storage.getStore()?.output }, () => runImplementation(record, args, localInstance(record, this.#overrides)))) as Awaited<R>;
   }
 
   /** Start on an agent and return a handle: `status`, `result()`, `cancel()`. */
@@ -125,7 +127,7 @@ export class RemoteFunction<Args extends unknown[], R> {
   }
 
   /** A generator, so that misuse surfaces where the results are read, like every other failure. */
-  async *#mapArgs(inputs: Iterable<unknown[]> | AsyncIterable<unknown[]>, options: MapOptions): AsyncGenerator<Awaited<R> | Error, void, undefined> {
+  async *#mapArgs(inputs: Iterable<unknown[] | PromiseLike<unknown[]>> | AsyncIterable<unknown[]>, options: MapOptions): AsyncGenerator<Awaited<R> | Error, void, undefined> {
     const record = this[REMOTE_FUNCTION];
     if (record.streaming) throw new FlowError(`${this.name} is a streaming (generator) function; call .remote() per input instead of map.`);
     const host = this.#host();
@@ -133,15 +135,17 @@ export class RemoteFunction<Args extends unknown[], R> {
     const concurrency = options.concurrency ?? (effective.maxContainers ?? 1) * (effective.maxConcurrentInputs ?? DEFAULT_CONCURRENT_INPUTS);
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new FlowError(`map: concurrency must be a positive integer, got ${concurrency}.`);
     const callerStack = callSite();
+    // The map's signal is the same for every input: one options object (and AbortSignal.any) for all.
+    let shared: { mapSignal: AbortSignal; options: CallOptions } | undefined;
     yield* mapCalls(
       inputs,
-      (args, signal) =>
-        host.call(record, args, {
-          signal: this.#signal ? AbortSignal.any([signal, this.#signal]) : signal,
-          callerStack,
-          overrides: this.#overrides,
-          batch: true,
-        }) as Promise<Awaited<R>>,
+      (args, signal) => {
+        if (shared?.mapSignal !== signal) {
+          const options = { signal: this.#signal ? AbortSignal.any([signal, this.#signal]) : signal, callerStack, overrides: this.#overrides, batch: true };
+          shared = { mapSignal: signal, options };
+        }
+        return host.call(record, args, shared.options) as Promise<Awaited<R>>;
+      },
       { concurrency, orderOutputs: options.orderOutputs ?? true, returnExceptions: options.returnExceptions ?? false },
     );
   }
@@ -169,8 +173,20 @@ export function isRemoteFunction(value: unknown): value is RemoteFunction<unknow
   return typeof value === "object" && value !== null && REMOTE_FUNCTION in value;
 }
 
-async function* wrapEach<T>(inputs: Iterable<T> | AsyncIterable<T>): AsyncGenerator<[T], void, undefined> {
+/** Each input as an argument list; a sync iterable stays sync (mapCalls reads it without a turn per input). */
+function wrapEach<T>(inputs: Iterable<T> | AsyncIterable<T>): Iterable<[T] | PromiseLike<[T]>> | AsyncIterable<[T]> {
+  return typeof inputs === "object" && inputs !== null && Symbol.asyncIterator in inputs ? wrapEachAsync(inputs) : wrapEachSync(inputs as Iterable<T>);
+}
+
+async function* wrapEachAsync<T>(inputs: AsyncIterable<T>): AsyncGenerator<[T], void, undefined> {
   for await (const input of inputs) yield [input];
+}
+
+/** A promise among the inputs is awaited, as `for await` would. */
+function* wrapEachSync<T>(inputs: Iterable<T>): Generator<[T] | PromiseLike<[T]>, void, undefined> {
+  for (const input of inputs) {
+    yield typeof (input as PromiseLike<unknown> | null)?.then === "function" ? Promise.resolve(input).then((value) => [value] as [T]) : [input];
+  }
 }
 
 // biome-ignore lint/correctness/useYield: a stream that fails on first read.

@@ -11,7 +11,7 @@ import { CancelledError, FlowError, FunctionTimeoutError, ValidationError } from
 import { cleanUpBeforeExit } from "../clean-up-before-exit.ts";
 import { providerName, type ProviderName } from "../providers/provider-name.ts";
 import type { AgentSpec, Provider } from "../providers/provider.ts";
-import { AgentPool } from "../runtime/agent-pool.ts";
+import { AgentPool, type Lease } from "../runtime/agent-pool.ts";
 import { CANCEL_GRACE_MS, DEFAULT_RESULT_WINDOW_MS } from "../runtime/protocol.ts";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -99,22 +99,36 @@ export class AppRunner implements Host {
     this.#archive.catch(() => {});
   }
 
-  /** One call, with retries per the function's policy; each attempt gets its own timeout. */
-  async call(record: FunctionRecord, args: unknown[], options: CallOptions): Promise<unknown> {
-    const { effective, policy, pool, init } = this.#target(record, options.overrides);
+  /**
+   * One call, with retries per the function's policy; each attempt gets its own timeout. Not an
+   * async function: a map makes one call per input, and the first attempt, which is all most
+   * calls need, goes through no async step of ours beyond the session's own promise.
+   */
+  call(record: FunctionRecord, args: unknown[], options: CallOptions): Promise<unknown> {
+    let target: Target;
+    let first: Promise<unknown>;
+    try {
+      target = this.#target(record, options.overrides);
+      first = this.#attempt(record, target, args, options);
+    } catch (error) {
+      // Bad options (a retry policy, a timeout) fail the call, as a rejection like any other failure.
+      return Promise.reject(error);
+    }
+    return first.then(firstResult, (error: unknown) => this.#retry(record, target, args, options, error));
+  }
+
+  /** The attempts after a first one that failed with `error`, while the policy allows. */
+  async #retry(record: FunctionRecord, target: Target, args: unknown[], options: CallOptions, error: unknown): Promise<unknown> {
     let previous: unknown;
     for (let attempt = 1; ; attempt++) {
+      const delayMs = nextDelayMs(target.policy, error, attempt, previous);
+      if (delayMs === undefined || this.#stopped) throw error;
+      previous = error;
+      await sleep(delayMs, options.signal);
       try {
-        const result = await this.#attempt(record, effective, pool, (session, id, signals) =>
-          session.call(id, args, { signals, init, onStarted: options.onStarted, localStack: options.callerStack, batch: options.batch }),
-        options.signal);
-        timingMarkOnce("first result");
-        return result;
-      } catch (error) {
-        const delayMs = nextDelayMs(policy, error, attempt, previous);
-        if (delayMs === undefined || this.#stopped) throw error;
-        previous = error;
-        await sleep(delayMs, options.signal);
+        return firstResult(await this.#attempt(record, target, args, options));
+      } catch (next) {
+        error = next;
       }
     }
   }
@@ -184,32 +198,47 @@ export class AppRunner implements Host {
     return new DetachedCall(callId, flowHome);
   }
 
-  async #attempt<T>(
-    record: FunctionRecord,
-    effective: FunctionOptions,
-    pool: AgentPool,
-    run: (session: AgentSession, functionId: string, signals: AbortSignal[]) => Promise<T>,
-    callerSignal: AbortSignal | undefined,
-  ): Promise<T> {
-    if (this.#stopped) throw new FlowError("The app run has ended; start a new one to call remote functions.");
-    const { timeoutMs } = effective;
+  /** One attempt on a leased agent; a slot free on a connected agent is taken without waiting. */
+  #attempt(record: FunctionRecord, target: Target, args: unknown[], options: CallOptions): Promise<unknown> {
+    if (this.#stopped) return Promise.reject(new FlowError("The app run has ended; start a new one to call remote functions."));
+    const { timeoutMs } = target.effective;
     const timeout = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs);
     const signals = [this.#stopping.signal];
-    if (callerSignal) signals.push(callerSignal);
+    if (options.signal) signals.push(options.signal);
     if (timeout) signals.push(timeout);
-    const lease = await pool.lease(signals);
+    const lease = target.pool.tryLease(signals);
+    if (lease) return this.#attemptOn(lease, record, target, args, options, signals, timeout);
+    return target.pool.lease(signals).then((leased) => this.#attemptOn(leased, record, target, args, options, signals, timeout));
+  }
+
+  #attemptOn(lease: Lease, record: FunctionRecord, target: Target, args: unknown[], options: CallOptions, signals: AbortSignal[], timeout: AbortSignal | undefined): Promise<unknown> {
+    let result: Promise<unknown>;
     try {
-      return await run(lease.session, this.#idOf(record, lease.session), signals);
+      result = lease.session.call(this.#idOf(record, lease.session), args, {
+        signals,
+        init: target.init,
+        onStarted: options.onStarted,
+        localStack: options.callerStack,
+        batch: options.batch,
+      });
     } catch (error) {
-      if (timeout?.aborted) {
-        throw new FunctionTimeoutError(
-          `${record.id} did not finish within timeoutMs=${timeoutMs}; the remote call was cancelled (its process is stopped if it does not return within ${CANCEL_GRACE_MS} ms).`,
-        );
-      }
-      throw error;
-    } finally {
-      lease.release();
+      result = Promise.reject(error);
     }
+    return result.then(
+      (value) => {
+        lease.release();
+        return value;
+      },
+      (error: unknown) => {
+        lease.release();
+        if (timeout?.aborted) {
+          throw new FunctionTimeoutError(
+            `${record.id} did not finish within timeoutMs=${target.effective.timeoutMs}; the remote call was cancelled (its process is stopped if it does not return within ${CANCEL_GRACE_MS} ms).`,
+          );
+        }
+        throw error;
+      },
+    );
   }
 
   /** Cancel calls in flight and stop every agent. */
@@ -414,4 +443,9 @@ export async function runWithHost<T>(app: AppRecord, fn: () => T | Promise<T>, o
   const runner = new AppRunner(entry, createProvider(options.provider));
   runner.prepare();
   return withRunner(runner, fn);
+}
+
+function firstResult(value: unknown): unknown {
+  timingMarkOnce("first result");
+  return value;
 }

@@ -26,7 +26,30 @@ interface Waiter {
 
 interface Member {
   session: Promise<AgentSession>;
+  /** The session once connected: a lease on it needs no wait. */
+  ready: AgentSession | undefined;
   active: number;
+}
+
+/** A lease as an object, not a closure: one per call, and a closure costs more (esbuild's keepNames names each). */
+class Slot implements Lease {
+  readonly session: AgentSession;
+  readonly #member: Member;
+  readonly #onRelease: () => void;
+  #released = false;
+
+  constructor(session: AgentSession, member: Member, onRelease: () => void) {
+    this.session = session;
+    this.#member = member;
+    this.#onRelease = onRelease;
+  }
+
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#member.active--;
+    this.#onRelease();
+  }
 }
 
 export class AgentPool {
@@ -45,7 +68,8 @@ export class AgentPool {
     for (;;) {
       for (const signal of signals) signal.throwIfAborted();
       if (this.#closed) throw new Error("the pool is closed");
-      const member = this.#pick();
+      const choice = this.#choose();
+      const member = choice === "new" ? this.#startMember() : choice;
       if (member) {
         member.active++;
         let session: AgentSession;
@@ -55,20 +79,31 @@ export class AgentPool {
           member.active--;
           throw error;
         }
-        let released = false;
-        return {
-          session,
-          release: () => {
-            if (released) return;
-            released = true;
-            member.active--;
-            this.#wakeOne();
-          },
-        };
+        return this.#leaseOn(member, session);
       }
       await this.#slotFreed(signals);
     }
   }
+
+  /**
+   * The slot lease() would give, taken now, when that needs no wait: the agent it picks is
+   * connected and has room. Undefined otherwise (lease() then waits). Each input of a map takes
+   * one, so the common case costs no promise.
+   */
+  tryLease(signals: readonly AbortSignal[] = []): Lease | undefined {
+    if (this.#closed) return undefined;
+    for (const signal of signals) if (signal.aborted) return undefined;
+    const member = this.#choose();
+    if (member === undefined || member === "new" || member.ready === undefined) return undefined;
+    member.active++;
+    return this.#leaseOn(member, member.ready);
+  }
+
+  #leaseOn(member: Member, session: AgentSession): Lease {
+    return new Slot(session, member, this.#slotReleased);
+  }
+
+  readonly #slotReleased = (): void => this.#wakeOne();
 
   /** Every agent started so far (for shutdown). */
   async sessions(): Promise<AgentSession[]> {
@@ -81,26 +116,29 @@ export class AgentPool {
     for (const waiter of this.#waiters.splice(0)) waiter.wake();
   }
 
-  /** An idle agent, else a new one if allowed, else the least busy with room; undefined: wait. */
-  #pick(): Member | undefined {
+  /** An idle agent, else a new one if allowed ("new"), else the least busy with room; undefined: wait. */
+  #choose(): Member | "new" | undefined {
     const { maxContainers, maxConcurrentInputs } = this.#options;
     let best: Member | undefined;
     for (const member of this.#members) {
       if (member.active === 0) return member;
       if (member.active < maxConcurrentInputs && (!best || member.active < best.active)) best = member;
     }
-    if (this.#members.size < maxContainers) return this.#startMember();
+    if (this.#members.size < maxContainers) return "new";
     return best;
   }
 
   #startMember(): Member {
-    const member: Member = { session: this.#options.start(), active: 0 };
+    const member: Member = { session: this.#options.start(), ready: undefined, active: 0 };
     this.#members.add(member);
     const leave = () => {
       this.#members.delete(member);
       this.#wakeOne();
     };
-    member.session.then((session) => session.onClose(leave), leave);
+    member.session.then((session) => {
+      member.ready = session;
+      session.onClose(leave);
+    }, leave);
     return member;
   }
 

@@ -37,3 +37,35 @@ describe("mapCalls", () => {
     });
   }
 });
+
+describe("mapCalls over a sync iterable", () => {
+  test("awaits a promise among the inputs, as for await would", async () => {
+    const inputs: (unknown[] | Promise<unknown[]>)[] = [[1], Promise.resolve([2]), [3]];
+    const results: unknown[] = [];
+    for await (const value of mapCalls(inputs, async ([x]) => x, { concurrency: 2, orderOutputs: true, returnExceptions: false })) results.push(value);
+    assert.deepEqual(results, [1, 2, 3]);
+  });
+
+  test("a rejected input fails the loop with its error", async () => {
+    const inputs: (unknown[] | Promise<unknown[]>)[] = [[1], Promise.reject(new Error("input 2 failed"))];
+    await assert.rejects(async () => {
+      for await (const _ of mapCalls(inputs, async ([x]) => x, { concurrency: 4, orderOutputs: true, returnExceptions: false })) {
+        // drained
+      }
+    }, /input 2 failed/);
+  });
+
+  test("reads no further ahead than the window", async () => {
+    let read = 0;
+    function* counted() {
+      for (let i = 0; i < 100; i++) {
+        read++;
+        yield [i];
+      }
+    }
+    for await (const value of mapCalls(counted(), async ([x]) => x, { concurrency: 8, orderOutputs: true, returnExceptions: false })) {
+      // Each result handed out frees one permit: at most the window beyond what was yielded.
+      assert.ok(read <= (value as number) + 1 + 8, `${read} inputs read when input ${value} was yielded`);
+    }
+  });
+});
