@@ -39,6 +39,7 @@ await Promise.all([
       cli: "src/cli/main.ts",
       "decorator-hook": "src/cli/decorator-hook.ts",
       "commonjs-entry-hook": "src/cli/commonjs-entry-hook.ts",
+      "sdk-copy-hook": "src/cli/sdk-copy-hook.ts",
       register: "src/register.ts",
       "task-supervisor": "src/providers/local/task-supervisor.ts",
       esbuild: "src/plugins/esbuild.ts",

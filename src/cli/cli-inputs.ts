@@ -113,11 +113,6 @@ function envFromFile(file: string): Record<string, string> {
   return Object.fromEntries(Object.entries(parseEnv(text)).filter((entry): entry is [string, string] => entry[1] !== undefined));
 }
 
-/** commander's collector for a repeatable option: `--port 8080 --port 8081`. */
-export function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
-
 export const ListFlagsSchema = z.object({
   status: TaskStatusSchema.optional(),
   limit: Count.optional(),

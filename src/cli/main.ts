@@ -5,37 +5,45 @@
  */
 import { Command, Option } from "commander";
 import { ValidationError } from "../errors.ts";
-import { providerOfTaskId } from "../providers/provider-name.ts";
 import { TASK_STATUSES } from "../task/task-status.ts";
 import { DEFAULT_DEV_IDLE_MINUTES, RESERVATION_STATUSES } from "../providers/cloud-account.ts";
-import { collect } from "./cli-inputs.ts";
-import { cancelCommand } from "./commands/cancel.ts";
-import { catalogCommand } from "./commands/catalog.ts";
-import { devCommand } from "./commands/dev.ts";
+import type { RunTaskOptions } from "./commands/run-task.ts";
 import { formatError } from "./error-output.ts";
 import { timingMark } from "../debug-timing.ts";
-import { initCommand } from "./commands/init.ts";
-import { listCommand } from "./commands/list.ts";
-import { logsCommand } from "./commands/logs.ts";
-import { portForwardCommand } from "./commands/port-forward.ts";
-import { pricingCommand } from "./commands/pricing.ts";
-import { quotasCommand } from "./commands/quotas.ts";
-import {
-  reserveCancelCommand,
-  reserveCreateCommand,
-  reserveExtendCommand,
-  reserveListCommand,
-  reservePauseCommand,
-  reserveQuoteCommand,
-  reserveShowCommand,
-} from "./commands/reserve.ts";
-import { runTaskCommand, TASK_FLAGS, type RunTaskOptions } from "./commands/run-task.ts";
-import { detachedCancelCommand, detachedLogsCommand, detachedStatusCommand, isDetachedCallId, resultCommand } from "./commands/detached-calls.ts";
-import { sshCommand } from "./commands/ssh.ts";
-import { sshKeysAddCommand, sshKeysDeleteCommand, sshKeysListCommand } from "./commands/ssh-keys.ts";
-import { statusCommand } from "./commands/status.ts";
-import { pauseCommand, repriceCommand, resumeCommand } from "./commands/task-actions.ts";
-import { volumesCreateCommand, volumesDeleteCommand, volumesListCommand, volumesRenameCommand } from "./commands/volumes.ts";
+
+/**
+ * A command's action, its module loaded when it runs: the CLI declares every command, but `flow
+ * run file.ts` or `flow --help` need not load (and compile) the cloud account's, the task view's
+ * and the rest of them.
+ */
+function lazy<M, K extends keyof M>(load: () => Promise<M>, name: K) {
+  return async (...args: M[K] extends (...args: infer A) => unknown ? A : never): Promise<void> => {
+    const command = (await load())[name] as (...args: unknown[]) => unknown;
+    await command(...args);
+  };
+}
+const cancelModule = () => import("./commands/cancel.ts");
+const catalogModule = () => import("./commands/catalog.ts");
+const detachedCallsModule = () => import("./commands/detached-calls.ts");
+const devModule = () => import("./commands/dev.ts");
+const initModule = () => import("./commands/init.ts");
+const listModule = () => import("./commands/list.ts");
+const logsModule = () => import("./commands/logs.ts");
+const portForwardModule = () => import("./commands/port-forward.ts");
+const pricingModule = () => import("./commands/pricing.ts");
+const quotasModule = () => import("./commands/quotas.ts");
+const reserveModule = () => import("./commands/reserve.ts");
+const runTaskModule = () => import("./commands/run-task.ts");
+const sshModule = () => import("./commands/ssh.ts");
+const sshKeysModule = () => import("./commands/ssh-keys.ts");
+const statusModule = () => import("./commands/status.ts");
+const taskActionsModule = () => import("./commands/task-actions.ts");
+const volumesModule = () => import("./commands/volumes.ts");
+
+/** commander's collector for a repeatable option: `--port 8080 --port 8081`. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
 
 const program = new Command()
   .name("flow")
@@ -117,7 +125,8 @@ const runCommandSpec = program
     if (options.detach && !isFunctionTarget(target)) {
       throw new ValidationError("--detach is for function calls (flow run file.ts::name --detach); a command task already runs on its own: flow run without --wait returns at once.");
     }
-    if (!isFunctionTarget(target)) return runTaskCommand(target, args, options);
+    if (!isFunctionTarget(target)) return (await runTaskModule()).runTaskCommand(target, args, options);
+    const { TASK_FLAGS } = await runTaskModule();
     const taskFlags = TASK_FLAGS.filter((flag) => options[flag] !== undefined);
     if (taskFlags.length > 0 || options.uploadCode === false) {
       throw new ValidationError(`${target} runs TypeScript functions; task options (${taskFlags.join(", ") || "uploadCode"}) do not apply to it.`, {
@@ -153,7 +162,7 @@ program
   .option("--stop", "stop your dev machine")
   .addOption(cloudProviderOption())
   .option("--json", "with --stop: print the stopped task as JSON")
-  .action(devCommand);
+  .action(lazy(devModule, "devCommand"));
 
 program.commandsGroup("Tasks:");
 
@@ -163,9 +172,10 @@ program
   .argument("[task]", TASK_HELP)
   .addOption(providerOption())
   .option("--json", "print as JSON")
-  .action((task: string | undefined, options: { json?: boolean }) =>
-    task !== undefined && isDetachedCallId(task) ? detachedStatusCommand(task, options) : statusCommand(task, options),
-  );
+  .action(async (task: string | undefined, options: { json?: boolean }) => {
+    const detached = await detachedCallsModule();
+    await (task !== undefined && detached.isDetachedCallId(task) ? detached.detachedStatusCommand(task, options) : (await statusModule()).statusCommand(task, options));
+  });
 
 program
   .command("logs")
@@ -177,9 +187,10 @@ program
   .option("--startup", "how its machine was prepared (the boot log: why a task never started) instead")
   .option("--node <n>", "which instance of a multi-node task (0-based)")
   .addOption(providerOption())
-  .action((task: string, options: { follow?: boolean; stderr?: boolean }) =>
-    isDetachedCallId(task) ? detachedLogsCommand(task, options) : logsCommand(task, options),
-  );
+  .action(async (task: string, options: { follow?: boolean; stderr?: boolean }) => {
+    const detached = await detachedCallsModule();
+    await (detached.isDetachedCallId(task) ? detached.detachedLogsCommand(task, options) : (await logsModule()).logsCommand(task, options));
+  });
 
 program
   .command("list")
@@ -188,7 +199,7 @@ program
   .option("--limit <n>", "at most this many", "20")
   .addOption(providerOption())
   .option("--json", "print as JSON")
-  .action(listCommand);
+  .action(lazy(listModule, "listCommand"));
 
 program
   .command("cancel")
@@ -196,14 +207,17 @@ program
   .argument("<task>", TASK_HELP)
   .addOption(providerOption())
   .option("--json", "print the task as JSON")
-  .action((task: string, options: { json?: boolean }) => (isDetachedCallId(task) ? detachedCancelCommand(task) : cancelCommand(task, options)));
+  .action(async (task: string, options: { json?: boolean }) => {
+    const detached = await detachedCallsModule();
+    await (detached.isDetachedCallId(task) ? detached.detachedCancelCommand(task) : (await cancelModule()).cancelCommand(task, options));
+  });
 
 program
   .command("result")
   .description("Wait for a detached call (flow run file.ts::fn --detach) and print its value; exit 1 with its error")
   .argument("<call>", "the call's id (call-…)")
   .option("--json", "print the value as JSON")
-  .action(resultCommand);
+  .action(lazy(detachedCallsModule, "resultCommand"));
 
 program
   .command("ssh")
@@ -212,7 +226,7 @@ program
   .argument("[command...]", "run this instead of an interactive shell")
   .option("--node <n>", "which instance of a multi-node task (0-based)", "0")
   .addOption(providerOption())
-  .action(sshCommand);
+  .action(lazy(sshModule, "sshCommand"));
 
 program
   .command("pause")
@@ -220,7 +234,7 @@ program
   .argument("<task>", TASK_HELP)
   .addOption(providerOption())
   .option("--json", "print the task as JSON")
-  .action(pauseCommand);
+  .action(lazy(taskActionsModule, "pauseCommand"));
 
 program
   .command("resume")
@@ -228,7 +242,7 @@ program
   .argument("<task>", TASK_HELP)
   .addOption(providerOption())
   .option("--json", "print the task as JSON")
-  .action(resumeCommand);
+  .action(lazy(taskActionsModule, "resumeCommand"));
 
 program
   .command("reprice")
@@ -237,7 +251,7 @@ program
   .argument("<price>", "dollars per instance-hour, e.g. 4.50")
   .addOption(providerOption())
   .option("--json", "print the task as JSON")
-  .action(repriceCommand);
+  .action(lazy(taskActionsModule, "repriceCommand"));
 
 program
   .command("port-forward")
@@ -247,12 +261,12 @@ program
   .option("--local-port <port...>", "the local port for each port, in order (default: free ones)")
   .option("--node <n>", "which instance of a multi-node task (0-based)", "0")
   .addOption(providerOption())
-  .action(portForwardCommand);
+  .action(lazy(portForwardModule, "portForwardCommand"));
 
 // A task id says where its task lives, so `flow logs bid_…` needs no --provider fcp; an explicit
 // --provider or FLOW_PROVIDER still decides. Commands only the cloud answers ask the cloud unless
 // told otherwise: a configured `provider: local` has no reservations to show.
-program.hook("preAction", (_program, command) => {
+program.hook("preAction", async (_program, command) => {
   const group = command.parent === program ? command : command.parent;
   if (group !== null && CLOUD_COMMANDS.includes(group.name())) {
     if (command.getOptionValueSource("provider") === undefined) command.setOptionValue("provider", "fcp");
@@ -260,7 +274,7 @@ program.hook("preAction", (_program, command) => {
   }
   if (!TASK_COMMANDS.includes(command.name())) return;
   const taskId = command.args[0];
-  const inferred = taskId === undefined ? undefined : providerOfTaskId(taskId);
+  const inferred = taskId === undefined ? undefined : (await import("../providers/provider-name.ts")).providerOfTaskId(taskId);
   if (inferred !== undefined && command.getOptionValueSource("provider") === undefined && !process.env["FLOW_PROVIDER"]) {
     command.setOptionValue("provider", inferred);
   }
@@ -292,26 +306,26 @@ const windowOptions = (command: Command) =>
     .option("-n, --num-instances <n>", "how many instances (default 1)")
     .addOption(cloudProviderOption())
     .option("--json", "print as JSON");
-windowOptions(reserve.command("quote").description("What a reservation would cost, per offer, and whether it is available")).action(reserveQuoteCommand);
+windowOptions(reserve.command("quote").description("What a reservation would cost, per offer, and whether it is available")).action(lazy(reserveModule, "reserveQuoteCommand"));
 windowOptions(reserve.command("create").description("Reserve capacity (it says the price before it buys)"))
   .option("--name <name>", "a name for listings")
   .option("--offer <key>", 'which offer: "standard" (default) or another from flow reserve quote')
   .option("--max-unit-price <usd>", "refuse if the price per instance-hour is above this")
-  .action(reserveCreateCommand);
+  .action(lazy(reserveModule, "reserveCreateCommand"));
 reserve
   .command("list")
   .description("Your reservations, newest first")
   .addOption(new Option("--status <status>", "only these").choices(RESERVATION_STATUSES))
   .addOption(cloudProviderOption())
   .option("--json", "print as JSON")
-  .action(reserveListCommand);
+  .action(lazy(reserveModule, "reserveListCommand"));
 reserve
   .command("show")
   .description("One reservation: its instances, window, price, cost so far and history")
   .argument("<reservation>", "reservation id (or name)")
   .addOption(cloudProviderOption())
   .option("--json", "print as JSON")
-  .action(reserveShowCommand);
+  .action(lazy(reserveModule, "reserveShowCommand"));
 reserve
   .command("extend")
   .description("Make a reservation last longer (the added time is bought at today's price)")
@@ -320,28 +334,28 @@ reserve
   .option("--until <time>", "or extend to this time (ISO 8601 with a zone)")
   .addOption(cloudProviderOption())
   .option("--json", "print as JSON")
-  .action(reserveExtendCommand);
+  .action(lazy(reserveModule, "reserveExtendCommand"));
 reserve
   .command("pause")
   .description("Stop every instance of a reservation (flex offers credit the time)")
   .argument("<reservation>", "reservation id (or name)")
   .addOption(cloudProviderOption())
   .option("--json", "print as JSON")
-  .action((id: string, options: { provider?: string; json?: boolean }) => reservePauseCommand(id, options, true));
+  .action(async (id: string, options: { provider?: string; json?: boolean }) => (await reserveModule()).reservePauseCommand(id, options, true));
 reserve
   .command("resume")
   .description("Boot a paused reservation's instances again")
   .argument("<reservation>", "reservation id (or name)")
   .addOption(cloudProviderOption())
   .option("--json", "print as JSON")
-  .action((id: string, options: { provider?: string; json?: boolean }) => reservePauseCommand(id, options, false));
+  .action(async (id: string, options: { provider?: string; json?: boolean }) => (await reserveModule()).reservePauseCommand(id, options, false));
 reserve
   .command("cancel")
   .description("Give a reservation back: its instances end, credited for the time left")
   .argument("<reservation>", "reservation id (or name)")
   .addOption(cloudProviderOption())
   .option("--json", "print as JSON")
-  .action(reserveCancelCommand);
+  .action(lazy(reserveModule, "reserveCancelCommand"));
 
 program
   .command("pricing")
@@ -352,9 +366,9 @@ program
   .option("--history <span>", "the spot price over the last span: 90m, 24h, 7d")
   .addOption(cloudProviderOption())
   .option("--json", "print as JSON")
-  .action(pricingCommand);
+  .action(lazy(pricingModule, "pricingCommand"));
 
-program.command("quotas").description("Your project's quotas and how much of each is used").addOption(cloudProviderOption()).option("--json", "print as JSON").action(quotasCommand);
+program.command("quotas").description("Your project's quotas and how much of each is used").addOption(cloudProviderOption()).option("--json", "print as JSON").action(lazy(quotasModule, "quotasCommand"));
 
 program
   .command("catalog")
@@ -365,10 +379,10 @@ program
   .option("--region <region>", "only this region")
   .addOption(providerOption())
   .option("--json", "print as JSON")
-  .action(catalogCommand);
+  .action(lazy(catalogModule, "catalogCommand"));
 
 const volumes = program.command("volumes").description("Persistent volumes: sizes, regions, and the tasks that use them");
-volumes.command("list").description("List volumes").addOption(providerOption()).option("--json", "print as JSON").action(volumesListCommand);
+volumes.command("list").description("List volumes").addOption(providerOption()).option("--json", "print as JSON").action(lazy(volumesModule, "volumesListCommand"));
 volumes
   .command("create")
   .description("Create a volume")
@@ -378,14 +392,14 @@ volumes
   .addOption(new Option("--interface <kind>", "block (a disk, default) or file (a share several instances can mount)").choices(["block", "file"]))
   .addOption(providerOption())
   .option("--json", "print as JSON")
-  .action(volumesCreateCommand);
+  .action(lazy(volumesModule, "volumesCreateCommand"));
 volumes
   .command("delete")
   .description("Delete a volume and its data (refused while a task uses it)")
   .argument("<volume>", "volume id or name")
   .addOption(providerOption())
   .option("--json", "print as JSON")
-  .action(volumesDeleteCommand);
+  .action(lazy(volumesModule, "volumesDeleteCommand"));
 volumes
   .command("rename")
   .description("Rename a volume")
@@ -393,10 +407,10 @@ volumes
   .argument("<name>", "the new name")
   .addOption(providerOption())
   .option("--json", "print as JSON")
-  .action(volumesRenameCommand);
+  .action(lazy(volumesModule, "volumesRenameCommand"));
 
 const sshKeys = program.command("ssh-keys").description("The SSH keys registered with your project");
-sshKeys.command("list").description("List the keys, with the tasks that use them").addOption(cloudProviderOption()).option("--json", "print as JSON").action(sshKeysListCommand);
+sshKeys.command("list").description("List the keys, with the tasks that use them").addOption(cloudProviderOption()).option("--json", "print as JSON").action(lazy(sshKeysModule, "sshKeysListCommand"));
 sshKeys
   .command("add")
   .description("Register a public key")
@@ -404,14 +418,14 @@ sshKeys
   .argument("<key>", "a .pub file, or the public key itself")
   .addOption(cloudProviderOption())
   .option("--json", "print as JSON")
-  .action(sshKeysAddCommand);
+  .action(lazy(sshKeysModule, "sshKeysAddCommand"));
 sshKeys
   .command("delete")
   .description("Remove a key (refused while a running task uses it)")
   .argument("<key>", "key id or name")
   .addOption(cloudProviderOption())
   .option("--json", "print as JSON")
-  .action(sshKeysDeleteCommand);
+  .action(lazy(sshKeysModule, "sshKeysDeleteCommand"));
 
 program.commandsGroup("Setup:");
 
@@ -424,7 +438,7 @@ program
   .addOption(new Option("--provider <name>", "where flow runs things by default: local (this machine) or fcp (the cloud)").choices(["local", "fcp", "mithril"]))
   .option("--api-url <url>", "API endpoint")
   .option("--json", "print what was written (key redacted) as JSON")
-  .action(initCommand);
+  .action(lazy(initModule, "initCommand"));
 
 const [flowArgv, entrypointArgs] = splitEntrypointArgs(process.argv, runCommandSpec);
 try {

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { describe, it } from "node:test";
 import { isAlive, repoRoot, runCli, runNode, startCli, tempDir, until } from "./helpers.ts";
 
@@ -35,6 +36,12 @@ describe("flow run", () => {
     assert.match(result.stdout, /caught TypeError \(instanceof TypeError: true\), code E_CONFIG/);
     assert.match(result.stdout, /cause: SyntaxError/);
     assert.match(result.stdout, /examples\/errors\.ts:\d+:\d+\) \[remote: agent pid \d+\]/);
+  });
+
+  it("gives the user's module the SDK the CLI loaded, not a second copy from a tsconfig path to the sources", async () => {
+    const result = await runCli(["run", "test/fixtures/e2e/sdk-copy.ts"]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, `${pathToFileURL(join(repoRoot, "dist", "index.js")).href}\n9\n`);
   });
 
   it("names an unknown function and lists the known ones", async () => {

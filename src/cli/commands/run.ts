@@ -4,7 +4,8 @@
  * JSON arguments and prints the result.
  */
 import { existsSync } from "node:fs";
-import { resolve } from "node:path";
+import { register } from "node:module";
+import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { inspect } from "node:util";
 import { moduleExports, nameFromExports, nameFromModules } from "../../app/exports.ts";
@@ -14,6 +15,8 @@ import { FlowError, ValidationError } from "../../errors.ts";
 import { providerName } from "../../providers/provider-name.ts";
 import { loadError } from "./load-error.ts";
 import { timingMark } from "../../debug-timing.ts";
+import { sdkRoot } from "../../sdk-paths.ts";
+import type { SdkCopyHookData } from "../sdk-copy-hook.ts";
 
 export interface RunCommandOptions {
   provider?: string;
@@ -43,6 +46,7 @@ export async function runCommand(target: string, args: string[], options: RunCom
   await import("../../index.ts");
   timingMark("sdk loaded");
   await import("../../register.ts");
+  registerSdkCopyHook();
   timingMark("typescript loader registered");
   const namespace = (await import(pathToFileURL(entry).href).catch(async (error: unknown) => {
     await agents.shutdown();
@@ -86,6 +90,16 @@ export async function runCommand(target: string, args: string[], options: RunCom
     }
     await entrypoint(args);
   });
+}
+
+/** The user's `import "flow-sdk"` gets the copy loaded above (see sdk-copy-hook.ts). */
+function registerSdkCopyHook(): void {
+  const data: SdkCopyHookData = {
+    sdkEntryUrl: pathToFileURL(join(sdkRoot(), "dist", "index.js")).href,
+    sdkRootUrl: pathToFileURL(join(sdkRoot(), "/")).href,
+  };
+  // Registered after tsx's hooks (by register.ts), so it runs before them.
+  register(new URL("./sdk-copy-hook.js", import.meta.url), { data });
 }
 
 /**
