@@ -9,6 +9,7 @@
  */
 import { closeSync, ftruncateSync, openSync, readSync, rmSync, writeSync } from "node:fs";
 import { CHUNK_BYTES, HEADER_BYTES } from "../src/runtime/channel.ts";
+import { SpareFrames } from "../src/runtime/spare-frames.ts";
 
 export interface LoggedFrame {
   binary: boolean;
@@ -30,10 +31,6 @@ export interface SessionLogLimits {
 
 /** A frame smaller than this that is a view of a bigger buffer is copied, so it does not keep the buffer alive. */
 const COPY_BELOW_BYTES = 64 << 10;
-/** A binary frame with a whole chunk of a blob (see channel.ts): the size of the frames reused. */
-const FULL_FRAME_BYTES = HEADER_BYTES + CHUNK_BYTES;
-/** How many acknowledged full frames are kept for reuse: about what one transfer has unacknowledged. */
-const SPARE_FRAMES = 24;
 
 export class SessionLog {
   /** The number of the oldest frame kept (frames are numbered from 1). */
@@ -48,7 +45,7 @@ export class SessionLog {
   #fd: number | undefined;
   #writeAt = 0;
   /** Full frames the client has acknowledged, to be filled again (see frameBuffer). */
-  #spares: Buffer[] = [];
+  readonly #spares = new SpareFrames(HEADER_BYTES + CHUNK_BYTES);
 
   constructor(spillPath: string, limits: SessionLogLimits) {
     this.#spillPath = spillPath;
@@ -71,7 +68,7 @@ export class SessionLog {
    * instead of allocating each one anew (fresh memory costs page faults and collections).
    */
   frameBuffer(bytes: number): Buffer {
-    return (bytes === FULL_FRAME_BYTES && this.#spares.pop()) || Buffer.allocUnsafe(bytes);
+    return this.#spares.take(bytes);
   }
 
   append(data: Buffer, binary: boolean): void {
@@ -100,9 +97,7 @@ export class SessionLog {
       this.first++;
       if (entry.data) {
         this.#memoryBytes -= entry.length;
-        // Only a buffer of its own (as frameBuffer gives), never a view that shares its memory.
-        const own = entry.data.byteLength === FULL_FRAME_BYTES && entry.data.byteOffset === 0 && entry.data.buffer.byteLength === FULL_FRAME_BYTES;
-        if (own && this.#spares.length < SPARE_FRAMES) this.#spares.push(entry.data);
+        this.#spares.giveBack(entry.data);
       } else this.#spilled--;
     }
     if (this.#head > 1024 && this.#head * 2 > this.#entries.length) {
@@ -138,7 +133,7 @@ export class SessionLog {
   /** Let go of everything, and remove the spill file. */
   close(): void {
     this.#entries = [];
-    this.#spares = [];
+    this.#spares.clear();
     this.#head = 0;
     this.#memoryBytes = 0;
     if (this.#fd !== undefined) {

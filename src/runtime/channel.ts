@@ -19,6 +19,7 @@ import type { z } from "zod";
 import { PayloadTooLargeError } from "../errors.ts";
 import { BlobAssembly } from "./blob-assembly.ts";
 import { acknowledged, Receipts } from "./receipts.ts";
+import { SpareFrames } from "./spare-frames.ts";
 
 /** The most bytes of a blob one binary frame carries. */
 export const CHUNK_BYTES = 1 << 20;
@@ -53,24 +54,15 @@ export function payloadTooLarge(type: string, bytes: number, limit: number): Pay
 }
 
 
-/** A full binary frame: header and a whole chunk. */
-const FULL_FRAME_BYTES = HEADER_BYTES + CHUNK_BYTES;
-/** How many acknowledged full frames are kept for reuse: about what one transfer has unacknowledged. */
-const SPARE_FRAMES = 24;
-
 /**
  * Frames sent and not acknowledged yet, oldest first; `first` is the number of the oldest.
- *
- * Full binary frames that are acknowledged are reused for the next chunks: a 64 MiB transfer then
- * fills the same couple of dozen megabytes over and over instead of allocating 64 new ones, which
- * spared the client most of its garbage collections (each new megabyte is external memory that
- * V8 answers with a full collection every few dozen).
+ * Acknowledged full blob frames are reused for the next chunks (see spare-frames.ts).
  */
 class SentFrames {
   first = 1;
   #frames: (string | Buffer | undefined)[] = [];
   #head = 0;
-  #spares: Buffer[] = [];
+  readonly #spares = new SpareFrames(HEADER_BYTES + CHUNK_BYTES);
 
   get count(): number {
     return this.#frames.length - this.#head;
@@ -82,7 +74,7 @@ class SentFrames {
 
   /** A buffer for a binary frame of `bytes`: a spare one if it is a full frame. */
   binaryFrame(bytes: number): Buffer {
-    return (bytes === FULL_FRAME_BYTES && this.#spares.pop()) || Buffer.allocUnsafe(bytes);
+    return this.#spares.take(bytes);
   }
 
   /** Drops the frames up to and including number `received`. */
@@ -91,7 +83,7 @@ class SentFrames {
     if (drop <= 0) return;
     for (let index = this.#head; index < this.#head + drop; index++) {
       const frame = this.#frames[index];
-      if (typeof frame !== "string" && frame?.byteLength === FULL_FRAME_BYTES && this.#spares.length < SPARE_FRAMES) this.#spares.push(frame);
+      if (typeof frame !== "string" && frame !== undefined) this.#spares.giveBack(frame);
       // Cleared, not only skipped: the slots would otherwise keep up to 1,024 frames (a GiB of
       // blob chunks) alive until the array is compacted.
       this.#frames[index] = undefined;
@@ -110,7 +102,7 @@ class SentFrames {
 
   /** Let go of the spares too (the channel is closed). */
   clear(): void {
-    this.#spares = [];
+    this.#spares.clear();
   }
 }
 
