@@ -24,9 +24,9 @@ import { InstanceDetachedCall } from "./instance-detached-call.ts";
 import { BidLedger, cancelOrphanBids } from "./bid-ledger.ts";
 import { FcpContext, type FcpContextOptions } from "./fcp-context.ts";
 import { FcpReservations } from "./fcp-reservations.ts";
-import { InstanceConnection, RECONNECT_SSH_TIMEOUT_MS, type Upload } from "./instance-connection.ts";
+import { reconnectToAgent } from "./agent-reconnect.ts";
+import { InstanceConnection, type Upload } from "./instance-connection.ts";
 import { placeBid, waitForRunningInstances } from "./instance-launch.ts";
-import { ENDED_INSTANCE_STATUSES } from "./task-status-from-api.ts";
 import { choosePlacement, placementNotes } from "./placement.ts";
 import { startAgentOnReservation } from "./reservation-agents.ts";
 import { timingMark } from "../../debug-timing.ts";
@@ -71,15 +71,8 @@ export class FcpProvider implements Provider {
     // from there) and calls stop().
     const reconnect = async () => {
       if (launched.stopped()) throw new AgentLostError(`the agent for ${spec.label} was stopped`, { errorCode: AGENT_GONE });
-      const { status } = await this.context.client.getInstanceStatus(instance.fid);
-      if (ENDED_INSTANCE_STATUSES.has(status)) throw new AgentLostError(`instance ${instance.fid} ended (${status})`, { errorCode: AGENT_GONE });
       await launched.closeConnection();
-      const connection = await InstanceConnection.open(instance, key.pair, { timeoutMs: RECONNECT_SSH_TIMEOUT_MS });
-      if ((await connection.read(connection.paths.exitCode)) !== undefined) {
-        connection.close();
-        throw new AgentLostError(`the agent on ${instance.fid} exited`, { errorCode: AGENT_GONE });
-      }
-      return launched.openTunnel(connection);
+      return launched.openTunnel(await reconnectToAgent(this.context, instance, key.pair, { where: instance.fid }));
     };
     return { url: launched.url, secret: launched.secret, stop, reconnect };
   }

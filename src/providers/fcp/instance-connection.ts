@@ -21,9 +21,6 @@ export interface Upload {
   mode?: number;
 }
 
-/** A reconnect's SSH login: the instance is up (or gone), so it need not wait for a boot. */
-export const RECONNECT_SSH_TIMEOUT_MS = 15_000;
-
 export class InstanceConnection {
   readonly ssh: SshConnection;
   readonly paths: InstancePaths;

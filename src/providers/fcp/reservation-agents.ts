@@ -12,10 +12,10 @@ import { agentPath } from "../../sdk-paths.ts";
 import type { AgentEndpoint, AgentSpec } from "../provider.ts";
 import type { FcpContext } from "./fcp-context.ts";
 import type { FcpReservations } from "./fcp-reservations.ts";
-import { InstanceConnection, RECONNECT_SSH_TIMEOUT_MS } from "./instance-connection.ts";
+import { reconnectToAgent } from "./agent-reconnect.ts";
+import { InstanceConnection } from "./instance-connection.ts";
 import type { InstancePaths } from "./instance-layout.ts";
 import { startRun, stopRun } from "./instance-runs.ts";
-import { ENDED_INSTANCE_STATUSES } from "./task-status-from-api.ts";
 
 export interface ReservationAgentOptions {
   reservation: string;
@@ -67,15 +67,9 @@ export async function startAgentOnReservation(context: FcpContext, reservations:
       })());
     const reconnect = async () => {
       if (stopped !== undefined) throw new AgentLostError(`the agent for ${spec.label} was stopped`, { errorCode: AGENT_GONE });
-      const { status } = await context.client.getInstanceStatus(instance.fid);
-      if (ENDED_INSTANCE_STATUSES.has(status)) throw new AgentLostError(`instance ${instance.fid} of reservation ${reservation.fid} ended (${status})`, { errorCode: AGENT_GONE });
       await current.tunnel.close().catch(() => {});
       current.connection.close();
-      const again = await InstanceConnection.open(instance, (await context.sshKey()).pair, { timeoutMs: RECONNECT_SSH_TIMEOUT_MS });
-      if ((await again.read(run.exitCode)) !== undefined) {
-        again.close();
-        throw new AgentLostError(`the agent on ${instance.fid} (reservation ${reservation.fid}) exited`, { errorCode: AGENT_GONE });
-      }
+      const again = await reconnectToAgent(context, instance, (await context.sshKey()).pair, { paths: run, where: `${instance.fid} (reservation ${reservation.fid})` });
       current = { connection: again, tunnel: await forward(again, port) };
       return `ws://127.0.0.1:${current.tunnel.localPort}`;
     };
