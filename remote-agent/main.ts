@@ -25,6 +25,7 @@ import { mkdir, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { timingMark } from "../src/debug-timing.ts";
+import { dropHugePages } from "../src/runtime/huge-pages.ts";
 import { agentLog } from "./output.ts";
 import { WORKER_TAG_VARIABLE, workerTag } from "./worker-link.ts";
 import { spawnWorker } from "./worker-process.ts";
@@ -52,6 +53,8 @@ async function main(): Promise<void> {
     ? (await readFile(values["secret-file"], "utf8")).trim()
     : process.env.FLOW_AGENT_SECRET;
   delete process.env.FLOW_AGENT_SECRET;
+  // Its starter turned huge pages on for this process; the worker gets them from spawnWorker.
+  dropHugePages(process.env);
   if (!secret) throw new Error("no session secret: set FLOW_AGENT_SECRET or pass --secret-file");
   // The local provider names the tag, so it can find this agent's processes too; else make one.
   const tag = process.env[WORKER_TAG_VARIABLE] ?? randomBytes(8).toString("hex");

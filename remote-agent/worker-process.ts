@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import type { Readable, Writable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import { killGroup, killTagged } from "../src/providers/processes.ts";
+import { withHugePages } from "../src/runtime/huge-pages.ts";
 import { agentLog } from "./output.ts";
 import { FrameKind, FrameReader, WORKER_TAG_VARIABLE, encodeFrame, frameHeader, payloadOf, type Frame, type FromWorker, type ToWorker } from "./worker-link.ts";
 
@@ -47,7 +48,8 @@ export function spawnWorker(options: WorkerSpawnOptions): ChildProcess {
   // Node flags the agent was started with (a heap size, a profiler) apply to its worker too.
   return spawn(process.execPath, [...process.execArgv, options.agentFile, "--worker"], {
     cwd: options.cwd,
-    env: { ...options.env, [WORKER_TAG_VARIABLE]: options.tag },
+    // Its large buffers (arguments and results) on huge pages; it takes the variable back out of its env.
+    env: { ...options.env, GLIBC_TUNABLES: withHugePages(options.env.GLIBC_TUNABLES), [WORKER_TAG_VARIABLE]: options.tag },
     // Its own session and process group: signalling -pid reaches every plain child it starts.
     detached: true,
     stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"],

@@ -25,6 +25,7 @@ import { CancelledError } from "../src/errors.ts";
 import { BlobAssembly } from "../src/runtime/blob-assembly.ts";
 import { CHUNK_BYTES, DEFAULT_MAX_PAYLOAD_BYTES, HEADER_BYTES, payloadTooLarge } from "../src/runtime/channel.ts";
 import { decode, encode, encodedKey } from "../src/runtime/codec.ts";
+import { dropHugePages } from "../src/runtime/huge-pages.ts";
 import { toFailure } from "../src/runtime/failure.ts";
 import { MAX_BATCH_CALLS, type AgentMessage, type ClientMessage, type EncodedValue, type Failure, type FunctionInfo, type ProcessEnd } from "../src/runtime/protocol.ts";
 import { killTagged } from "../src/providers/processes.ts";
@@ -595,6 +596,7 @@ class Worker {
 
 /** The worker's main: wire fd 3 and 4, the output capture and the crash handlers. */
 export function runWorker(): void {
+  dropHugePages(process.env);
   const tag = process.env[WORKER_TAG_VARIABLE];
   // Stops this worker's processes and ends it: the control plane is gone, nobody is left to do it.
   const orphaned = () => {

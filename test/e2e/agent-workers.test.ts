@@ -9,7 +9,7 @@ import { buildArchive } from "../../src/bundler/index.ts";
 import { LocalProvider } from "../../src/providers/local/local-provider.ts";
 import { AgentSession } from "../../src/runtime/session.ts";
 import { SDK_EXPORTS } from "../../src/app/sdk-exports.ts";
-import { app, compute, hog, misbehave, spin } from "../fixtures/e2e/hardening.ts";
+import { app, compute, hog, misbehave, spin, tunables } from "../fixtures/e2e/hardening.ts";
 import { isRunning, repoRoot, tempDir, until } from "./helpers.ts";
 
 const attempts = (dir: string) => readFileSync(join(dir, "attempts"), "utf8").trim().split("\n");
@@ -37,6 +37,10 @@ describe("agents whose user code misbehaves", { concurrency: true }, () => {
       assert.notEqual(next, spinner, "a new process runs the next call");
       await until(() => !isRunning(spinner), "the spinning process to be killed");
     });
+  });
+
+  it("the agent's processes start with large buffers on huge pages; the user's code does not see the variable", async () => {
+    assert.deepEqual(await tunables.remote(), { seen: null, worker: "glibc.malloc.hugetlb=1", controlPlane: "glibc.malloc.hugetlb=1" });
   });
 
   describe("user code that crashes its process: the cause, once, not retried", { concurrency: false }, () => {

@@ -13,6 +13,7 @@ import { once } from "node:events";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { AgentLostError, ProviderError } from "../../errors.ts";
+import { withHugePages } from "../../runtime/huge-pages.ts";
 import { AGENT_GONE } from "../../runtime/session.ts";
 import { agentPath } from "../../sdk-paths.ts";
 import { machineEnv } from "./machine-env.ts";
@@ -93,7 +94,7 @@ export class LocalProvider implements Provider {
     const secret = randomBytes(32).toString("base64url");
     const tag = randomBytes(8).toString("hex");
     // Function env and secrets arrive over the wire in the init message, as on the cloud.
-    const env: Record<string, string> = { ...machineEnv(), FLOW_AGENT_SECRET: secret, [AGENT_TAG_VARIABLE]: tag };
+    const env: Record<string, string> = { ...agentEnv(), FLOW_AGENT_SECRET: secret, [AGENT_TAG_VARIABLE]: tag };
     // The agent prints its own phases under FLOW_DEBUG=timing (its stderr is shown under FLOW_DEBUG).
     if (process.env.FLOW_DEBUG) env.FLOW_DEBUG = process.env.FLOW_DEBUG;
 
@@ -128,7 +129,7 @@ export class LocalProvider implements Provider {
   async startDetachedAgent(spec: AgentSpec, options: { callsDir: string; logPath: string }): Promise<DetachedAgent> {
     const secret = randomBytes(32).toString("base64url");
     const tag = randomBytes(8).toString("hex");
-    const env = { ...machineEnv(), FLOW_AGENT_SECRET: secret, [AGENT_TAG_VARIABLE]: tag };
+    const env = { ...agentEnv(), FLOW_AGENT_SECRET: secret, [AGENT_TAG_VARIABLE]: tag };
     const log = openSync(options.logPath, "a", 0o600);
     const child = spawn(
       process.execPath,
@@ -186,6 +187,12 @@ async function listeningPort(child: ChildProcess): Promise<number> {
 }
 
 /** SIGTERM, then SIGKILL; an agent killed that way could not stop its worker, so its tagged processes are killed here. */
+/** What an agent starts with: this machine's basics, and huge pages for its large buffers (see huge-pages.ts). */
+function agentEnv(): Record<string, string> {
+  const env = machineEnv();
+  return { ...env, GLIBC_TUNABLES: withHugePages(env.GLIBC_TUNABLES) };
+}
+
 async function stopChild(child: ChildProcess, tag: string): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = once(child, "exit");
