@@ -64,9 +64,14 @@ await app.run(async () => {
       JSON.parse(String((await reply)[0]));
     }),
   );
+  // One untimed round on each side first, as in run.ts: throughput is the steady state's.
+  await mapRate(echo, 1, 20_000);
+  await rawPipelinedRate(20_000);
   await row("map, 20k tiny inputs (msg/s)", () => mapRate(echo, 1, 20_000), () => rawPipelinedRate(20_000));
   await row("map, 100k inputs, 1 agent (msg/s)", () => mapRate(echo, 1, 100_000), () => rawPipelinedRate(100_000));
+  await mapRate(echoOn2, 2, 20_000);
   await row("map, 100k inputs, 2 agents (msg/s)", () => mapRate(echoOn2, 2, 100_000), () => rawPipelinedRate(100_000));
+  await mapRate(echoOn4, 4, 20_000);
   await row("map, 100k inputs, 4 agents (msg/s)", () => mapRate(echoOn4, 4, 100_000), () => rawPipelinedRate(100_000));
 });
 ws.close();
