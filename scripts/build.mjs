@@ -47,7 +47,13 @@ await Promise.all([
     },
     outdir: "dist",
     splitting: true,
-    packages: "external",
+    // The pure-JS packages a start loads are bundled into the chunks: Node 20 resolves and loads
+    // each of their files on its own (ws and commander through the CommonJS lexer, zod's ESM as
+    // ~100 modules), which cost `flow run` ~0.1 s before its first call. The rest stay packages:
+    // native or platform code (esbuild, ssh2), tsx (its hooks load from its own files), and what
+    // only some commands load (undici, the AWS SDK) or the user brings (vite).
+    banner: { js: requireShim },
+    external: ["esbuild", "tsx", "ssh2", "undici", "@aws-sdk/*", "vite"],
   }),
   // `require("flow-sdk")` (dist/index.cjs, see require-entry.cts) and the plugins for CommonJS
   // build scripts and configs. No splitting in CommonJS: each file is whole.
