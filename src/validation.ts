@@ -3,7 +3,7 @@
  * zod issues into FieldIssues, snake_case spellings, did-you-mean suggestions, and one
  * ValidationError that lists every problem at once with its path, reason and fix.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { ValidationError, type FieldIssue } from "./errors.ts";
 
 /** A path as zod reports it: object keys and array indexes. */

@@ -2,7 +2,7 @@
  * Options of `app.function` and `new App(name, defaults)`, validated when the function is defined
  * so a typo fails at once, naming the function and the field.
  */
-import { z } from "zod";
+import * as z from "zod";
 import type { FieldIssue } from "../errors.ts";
 import { parseInstanceType } from "../instance-types/index.ts";
 import { RetriesSchema } from "../task/retries.ts";

@@ -2,7 +2,7 @@
  * The manifest that travels inside every code archive. The client writes it; the agent validates
  * it with the same schema after unpacking, so a corrupt or foreign archive fails loudly there.
  */
-import { z } from "zod";
+import * as z from "zod";
 
 export const MANIFEST_VERSION = 1;
 /** Where the manifest sits inside the archive. */

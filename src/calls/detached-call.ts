@@ -18,7 +18,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { z } from "zod";
+import * as z from "zod";
 import { backendFor } from "../backends.ts";
 import { AgentLostError, CancelledError, FlowError, FlowTimeoutError, FunctionTimeoutError, TaskNotFoundError } from "../errors.ts";
 import { isAlive } from "../providers/processes.ts";

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { parseEnv } from "node:util";
-import { z } from "zod";
+import * as z from "zod";
 import { providerName } from "../providers/provider-name.ts";
 import { Flow } from "../client/flow.ts";
 import type { TaskOverrides } from "../task/task-source.ts";

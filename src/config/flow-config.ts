@@ -2,7 +2,7 @@
  * FlowConfig: what the SDK needs to talk to the cloud. `apiKey` and `project` may be absent until
  * a cloud provider is used (the local provider needs neither); see requireCloudConfig.
  */
-import { z } from "zod";
+import * as z from "zod";
 
 /** The built-in providers, as `--provider`, FLOW_PROVIDER and `provider:` spell them. */
 export const PROVIDER_NAMES = ["local", "fcp"] as const;

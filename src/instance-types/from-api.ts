@@ -4,7 +4,7 @@
  * InstanceTypeModel and AuctionModel; unknown fields are kept out of the way, not rejected, so a
  * newer API does not break older SDKs.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { ProviderError } from "../errors.ts";
 import { InstanceCatalog, type CatalogEntry } from "./catalog.ts";
 import type { Interconnect } from "./parse-instance-type.ts";

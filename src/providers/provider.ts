@@ -3,7 +3,7 @@
  * on this machine; the cloud provider starts them on GPU instances. Both run the same agent with
  * the same archive and speak the same protocol; the client only ever sees a URL and a secret.
  */
-import { z } from "zod";
+import * as z from "zod";
 import type { CodeArchive } from "../bundler/index.ts";
 
 /**

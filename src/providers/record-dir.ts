@@ -6,7 +6,7 @@
  */
 import { mkdir, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { z } from "zod";
+import type * as z from "zod";
 import { parseJsonOrUndefined } from "../parse-json.ts";
 import { writeRecordFile } from "./record-files.ts";
 

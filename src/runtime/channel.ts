@@ -15,7 +15,7 @@
  * either side.
  */
 import type { WebSocket } from "ws";
-import type { z } from "zod";
+import type * as z from "zod";
 import { PayloadTooLargeError } from "../errors.ts";
 import { BlobAssembly } from "./blob-assembly.ts";
 import { acknowledged, Receipts } from "./receipts.ts";

@@ -5,7 +5,7 @@
  * (typed arrays, Buffers, ArrayBuffers, DataViews) travel out of band: a message that carries them
  * lists their byte lengths in `blobs`, and the bytes follow as binary frames (see channel.ts).
  */
-import { z } from "zod";
+import * as z from "zod";
 
 export const PROTOCOL_VERSION = 1;
 

@@ -3,7 +3,7 @@
  * copied in before the command starts, read-only). What each provider does with each kind is in
  * docs/cloud.md; the options each kind takes are checked here, so a misspelt one is refused.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { AbsolutePath, evenWithFieldIssues } from "../validation.ts";
 
 export type MountType = "bind" | "volume" | "s3fs";

@@ -4,7 +4,7 @@
  * the SDK, they are milliseconds with the unit in the name (task-keys.ts converts the seconds
  * spellings users bring from YAML).
  */
-import { z } from "zod";
+import * as z from "zod";
 
 export const RetriesSchema = z
   .strictObject({

@@ -7,7 +7,7 @@
  * issues name the field as the user spelled it.
  */
 import { parseDocument, stringify } from "yaml";
-import { z } from "zod";
+import * as z from "zod";
 import { tryParseInstanceType } from "../instance-types/parse-instance-type.ts";
 import { MountSpecSchema } from "./mount-spec.ts";
 import { RetriesSchema } from "./retries.ts";

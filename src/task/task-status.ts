@@ -3,7 +3,7 @@
  * `paused` and `preempting` come from the cloud (a spot instance being reclaimed); the local
  * provider never reports them, but every caller must be ready for them.
  */
-import { z } from "zod";
+import * as z from "zod";
 
 export const TaskStatus = {
   PENDING: "pending",

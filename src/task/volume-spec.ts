@@ -2,7 +2,7 @@
  * A persistent volume for a task: either created for it (`name`, `sizeGb`, optional performance)
  * or an existing one attached by `volumeId`, whose size and performance are already fixed.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { AbsolutePath, evenWithFieldIssues } from "../validation.ts";
 
 /** The seed's default size for a created volume: small, so tests do not exhaust quota. */

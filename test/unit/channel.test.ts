@@ -3,7 +3,7 @@ import { randomFillSync } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { WebSocket, WebSocketServer } from "ws";
-import { z } from "zod";
+import * as z from "zod";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { Channel } from "../../src/runtime/channel.ts";

@@ -2,7 +2,7 @@
  * /_sim/...: the simulator's fault controls and ledger over HTTP, for poking a running `npm run sim`
  * with curl. Not part of the Mithril API; no auth, no recording, no faults.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { ApiError } from "./api-error.ts";
 import type { ControlHandler } from "./api-server.ts";
 import type { FcpSimulator } from "./simulator.ts";

@@ -2,7 +2,7 @@
  * What happened to bids and instances: `/v2/spot/bids/{fid}/history`, and the status and pricing
  * (billing) history of instances, paged by instance like the other lists.
  */
-import { z } from "zod";
+import * as z from "zod";
 import type { Cloud } from "./cloud.ts";
 import type { InstanceModel } from "./models.ts";
 import { paginate, sortBy } from "./pagination.ts";

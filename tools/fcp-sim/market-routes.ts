@@ -1,5 +1,5 @@
 /** Prices and quotas: `/v2/pricing/current`, `/v2/pricing/history`, `/v2/quotas`. */
-import { z } from "zod";
+import * as z from "zod";
 import { validationError } from "./api-error.ts";
 import type { Cloud } from "./cloud.ts";
 import { INSTANCE_TYPES } from "./fixtures.ts";

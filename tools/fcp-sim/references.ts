@@ -3,7 +3,7 @@
  * the region, the SSH keys and volumes of a launch specification. Each problem is a 422 entry at
  * the field's location, so one response lists them all.
  */
-import type { z } from "zod";
+import type * as z from "zod";
 import type { ValidationIssue } from "./api-error.ts";
 import type { Cloud } from "./cloud.ts";
 import { INSTANCE_TYPES } from "./fixtures.ts";

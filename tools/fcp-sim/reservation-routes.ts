@@ -7,7 +7,7 @@
  * simulator keeps to it: `slots` lists every span with free units; `latest_end_time` and `check`
  * answer one slot when the capacity is there and an empty list when it is not.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { validationError } from "./api-error.ts";
 import type { Cloud } from "./cloud.ts";
 import { INSTANCE_TYPES } from "./fixtures.ts";

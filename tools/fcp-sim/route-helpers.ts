@@ -1,5 +1,5 @@
 /** Small pieces every group of routes needs: path parameters, prices, the project check, paging. */
-import { z } from "zod";
+import * as z from "zod";
 import { ApiError } from "./api-error.ts";
 import type { Cloud } from "./cloud.ts";
 import { parseDollarsToCents } from "./money.ts";

@@ -3,7 +3,7 @@
  * codes. Handlers validate (422), look up (404) and then ask the cloud to act.
  */
 import ssh2 from "ssh2";
-import { z } from "zod";
+import * as z from "zod";
 import { validationError, type ValidationIssue } from "./api-error.ts";
 import type { Cloud } from "./cloud.ts";
 import { INSTANCE_TYPES } from "./fixtures.ts";

@@ -3,7 +3,7 @@
  * `{loc, msg, type}` entry of a 422. Bodies are checked strictly (unknown fields are refused, no
  * type coercion), so a client that drifts from the spec fails here rather than in production.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { validationError, type ValidationIssue } from "./api-error.ts";
 import { parseDollarsToCents } from "./money.ts";
 

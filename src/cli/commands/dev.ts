@@ -5,7 +5,7 @@
  * stops it. It also stops by itself after --idle-minutes without a session (60 by default),
  * enforced on the instance, so a forgotten one does not bill all night.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { DEFAULT_DEV_IDLE_MINUTES, type DevMachine } from "../../providers/cloud-account.ts";
 import { flowFor, parseFlags, PositiveNumber } from "../cli-inputs.ts";
 import { formatTime, printJson } from "../output.ts";

@@ -8,7 +8,7 @@ import { DEFAULT_LOG_TAIL_LINES } from "../../client/task.ts";
 import { flowFor, parseFlags, TailSchema } from "../cli-inputs.ts";
 import { StatusLine } from "../status-line.ts";
 import { outcomeLine, waitingFor } from "../task-view.ts";
-import { z } from "zod";
+import * as z from "zod";
 
 export interface LogsCommandOptions {
   provider?: string;

@@ -3,7 +3,7 @@
  * here (on the cloud through SSH to its node; locally they are this machine's already), prints
  * each endpoint, and holds the forwards open until Ctrl-C or the task's machine goes away.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { flowFor, parseFlags } from "../cli-inputs.ts";
 
 const Port = z.coerce.number().int("must be a whole number").min(1, "must be a port (1-65535)").max(65535, "must be a port (1-65535)");

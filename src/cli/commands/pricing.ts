@@ -3,7 +3,7 @@
  * on the spot market and reserved, with the capacity there is; with --history, how the spot price
  * moved, as a small chart per type and region.
  */
-import { z } from "zod";
+import * as z from "zod";
 import type { PriceQuery } from "../../providers/cloud-account.ts";
 import { flowFor, parseFlags, SinceSchema } from "../cli-inputs.ts";
 import { formatTable, printJson, usd } from "../output.ts";

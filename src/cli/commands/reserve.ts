@@ -3,7 +3,7 @@
  * cloud. A reservation's instances are never preempted; run tasks on one with
  * `flow run … --reservation <id>`, or functions with `app.function({ reservation })`.
  */
-import { z } from "zod";
+import * as z from "zod";
 import type { Reservation, ReservationWindow } from "../../providers/cloud-account.ts";
 import { RESERVATION_STATUSES } from "../../providers/cloud-account.ts";
 import { Count, flowFor, parseFlags, PositiveNumber, TimeFlag } from "../cli-inputs.ts";

@@ -1,5 +1,5 @@
 /** `flow ssh <task> [command…]`: a shell on the task's instance (the local provider has none). */
-import { z } from "zod";
+import * as z from "zod";
 import { flowFor, parseFlags } from "../cli-inputs.ts";
 
 const SshFlagsSchema = z.object({

@@ -3,7 +3,7 @@
  * stopped with their disks kept (no billing meanwhile) and booted again, or its bid's limit price
  * changed — raised when it is outbid (`flow status` says so, with the market price).
  */
-import { z } from "zod";
+import * as z from "zod";
 import { flowFor, parseFlags, PositiveNumber } from "../cli-inputs.ts";
 import { paintStatus, printJson } from "../output.ts";
 import { bidLimit } from "../task-view.ts";

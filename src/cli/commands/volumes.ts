@@ -2,7 +2,7 @@
  * `flow volumes list|create|delete|rename`: persistent volumes. A task mounts one with
  * `flow run … --volume name:/path`; deleting one a task uses is refused, naming the task.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { Count, flowFor, parseFlags } from "../cli-inputs.ts";
 import { formatTable, formatTime, printJson } from "../output.ts";
 

@@ -13,7 +13,7 @@
 import { hostname } from "node:os";
 import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 import { parseJsonOrUndefined } from "../../parse-json.ts";
 import { resolveFlowHome } from "../flow-home.ts";
 import { isAlive } from "../processes.ts";

@@ -5,7 +5,7 @@
  * `<FLOW_HOME>/fcp/reservation-tasks/`.
  */
 import { join } from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 import { RecordDir } from "../record-dir.ts";
 
 const ReservationTaskRecordSchema = z.object({

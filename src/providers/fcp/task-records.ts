@@ -5,7 +5,7 @@
  * each needs uploaded. `<FLOW_HOME or ~/.flow>/fcp/tasks/<first bid fid>.json`, logs beside it.
  */
 import { join } from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 import { resolveFlowHome } from "../flow-home.ts";
 import { RecordDir } from "../record-dir.ts";
 

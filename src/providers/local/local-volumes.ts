@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 import { ProviderError, ResourceNotFoundError } from "../../errors.ts";
 import { parseJsonOrUndefined } from "../../parse-json.ts";
 import { issuesFromZod, validationError } from "../../validation.ts";

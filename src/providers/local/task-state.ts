@@ -10,7 +10,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { open, readFile, rm } from "node:fs/promises";
-import { z } from "zod";
+import * as z from "zod";
 import { ProviderError, TaskNotFoundError } from "../../errors.ts";
 import { DEFAULT_IMAGE, TaskConfigSchema, type TaskConfig } from "../../task/task-config.ts";
 import type { TaskInfo } from "../../task/task-info.ts";

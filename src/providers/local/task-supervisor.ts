@@ -21,7 +21,7 @@ import { mkdir, open, readFile, rm, symlink, writeFile } from "node:fs/promises"
 import { constants } from "node:os";
 import { dirname, join } from "node:path";
 import { text } from "node:stream/consumers";
-import { z } from "zod";
+import * as z from "zod";
 import { extractArchive } from "../../bundler/unpack.ts";
 import { s3HelperPath } from "../../sdk-paths.ts";
 import { S3AccessSchema } from "../s3/s3-access.ts";

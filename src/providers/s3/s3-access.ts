@@ -10,7 +10,7 @@
  * Endpoint: AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL (an S3-compatible store; path-style
  * addressing then), else AWS itself. Region: AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { ValidationError } from "../../errors.ts";
 
 export const S3AccessSchema = z.strictObject({

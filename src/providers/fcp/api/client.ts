@@ -3,7 +3,7 @@
  * sends and what comes back against the spec's models, follows pagination to the end, and turns
  * failures into the SDK's errors (see http-errors.ts); retries are in transport.ts.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { ResourceNotFoundError, ValidationError } from "../../../errors.ts";
 import { collectPages, type Page } from "./pagination.ts";
 import { sleep } from "../../../sleep.ts";

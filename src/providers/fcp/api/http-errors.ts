@@ -3,7 +3,7 @@
  * failure, a message naming the operation, and suggestions. The API key never appears; only
  * where it came from (`apiKeySource`) does.
  */
-import type { z } from "zod";
+import type * as z from "zod";
 import {
   APIError,
   AuthenticationError,

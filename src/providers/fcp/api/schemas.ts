@@ -7,7 +7,7 @@
  * Request models are checked before sending, so a malformed request fails here with the field
  * named instead of as a 422 from the server.
  */
-import { z } from "zod";
+import * as z from "zod";
 
 export { AuctionModelSchema, InstanceTypeModelSchema, type AuctionModel, type InstanceTypeModel } from "../../../instance-types/from-api.ts";
 

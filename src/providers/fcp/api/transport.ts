@@ -12,7 +12,7 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import type { Agent } from "undici";
-import type { z } from "zod";
+import type * as z from "zod";
 import { ProviderError } from "../../../errors.ts";
 import {
   errorFromResponse,

@@ -3,7 +3,7 @@
  * with the bid, so the spec holds only non-secret data: secret env values and the agent's session
  * secret are uploaded over SSH, never passed here.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { isSecretEnvName } from "../../../task/secret-env.ts";
 import { AbsolutePath, issuesFromZod, validationError } from "../../../validation.ts";
 
