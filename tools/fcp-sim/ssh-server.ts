@@ -47,6 +47,9 @@ export async function startInstanceSshServer(options: InstanceSshServerOptions):
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     socket.on("error", () => {});
+    // sshd sends what one turn of its loop produced in one write; ssh2 writes packet by packet,
+    // and with Nagle's algorithm each write after the first waits for the client's delayed ACK.
+    socket.setNoDelay(true);
     ssh.injectSocket(socket);
   });
   await new Promise<void>((resolve, reject) => {

@@ -297,6 +297,9 @@ function attemptConnection(ssh2: typeof Ssh2, target: SshTarget, handshakeTimeou
     };
     const onEarlyClose = () => settle(new Error("the connection closed during the SSH handshake"));
     signal?.addEventListener("abort", onAbort, { once: true });
+    // ssh2 writes every SSH packet on its own: with Nagle's algorithm the second of two small
+    // packets (an exec's request, then its EOF) waits for the peer's delayed ACK, ~40 ms a time.
+    client.once("connect", () => client.setNoDelay(true));
     client.once("ready", () => settle(undefined));
     client.once("error", settle);
     client.once("close", onEarlyClose);
