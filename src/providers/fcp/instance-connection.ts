@@ -65,9 +65,10 @@ export class InstanceConnection {
 
   /** Waits for the startup script's `ready` marker; an early exit-code means setup failed. */
   async waitUntilReady(signal?: AbortSignal): Promise<void> {
-    const outcome = await this.#waitOnInstance(`[ -e ${quote(this.paths.ready)} ] || [ -e ${quote(this.paths.exitCode)} ]`, READY_TIMEOUT_MS, signal);
+    const ready = quote(this.paths.ready);
+    const outcome = await this.#waitOnInstance(`[ -e ${ready} ] || [ -e ${quote(this.paths.exitCode)} ]`, READY_TIMEOUT_MS, signal, `[ -e ${ready} ] && echo ready`);
     if (outcome === "timeout") throw this.#timeout("the instance to finish setting up", READY_TIMEOUT_MS);
-    if ((await this.read(this.paths.ready)) === undefined) throw await this.#setupFailure("the startup script stopped before it was ready");
+    if (outcome.met.trim() !== "ready") throw await this.#setupFailure("the startup script stopped before it was ready");
   }
 
   /**
@@ -75,15 +76,17 @@ export class InstanceConnection {
    * instance's, or that of a script delivered into `paths`).
    */
   async upload(files: readonly Upload[], paths: InstancePaths = this.paths): Promise<void> {
-    for (const file of files) await this.ssh.upload(file.data, file.remotePath, file.mode === undefined ? {} : { mode: file.mode });
+    // At once, over the one SFTP session: the small files' round trips ride along with the big one's.
+    await Promise.all(files.map((file) => this.ssh.upload(file.data, file.remotePath, file.mode === undefined ? {} : { mode: file.mode })));
     await this.ssh.upload(new Uint8Array(), paths.uploaded);
   }
 
   /** The loopback port the agent announced, once it listens (the instance's agent, or one delivered into `paths`). */
   async agentPort(signal?: AbortSignal, paths: InstancePaths = this.paths): Promise<number> {
-    const outcome = await this.#waitOnInstance(`grep -q '"listening"' ${quote(paths.agentOut)} 2>/dev/null || [ -e ${quote(paths.exitCode)} ]`, AGENT_START_TIMEOUT_MS, signal);
+    const out = quote(paths.agentOut);
+    const outcome = await this.#waitOnInstance(`grep -q '"listening"' ${out} 2>/dev/null || [ -e ${quote(paths.exitCode)} ]`, AGENT_START_TIMEOUT_MS, signal, `cat ${out} 2>/dev/null`);
     if (outcome === "timeout") throw this.#timeout("the agent to start", AGENT_START_TIMEOUT_MS);
-    for (const line of ((await this.read(paths.agentOut)) ?? "").split("\n")) {
+    for (const line of outcome.met.split("\n")) {
       if (!line.startsWith("{")) continue;
       const event = JSON.parse(line) as { event?: string; port?: number };
       if (event.event === "listening" && typeof event.port === "number") return event.port;
@@ -98,15 +101,17 @@ export class InstanceConnection {
   }
 
   /**
-   * Waits on the instance itself, in one SSH exec, until `condition` (a bash test) holds: no round
-   * trip per check, so the client learns of a marker within 20 ms (the agent's port is on the
-   * path to the first result).
+   * Waits on the instance itself, in one SSH exec, until `condition` (a bash test) holds, then
+   * runs `then` there and gives back its output: no round trip per check, so the client learns
+   * of a marker within 20 ms, and none to read what the marker announced (both are on the path
+   * to the first result).
    */
-  async #waitOnInstance(condition: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<"met" | "timeout"> {
+  async #waitOnInstance(condition: string, timeoutMs: number, signal: AbortSignal | undefined, then: string): Promise<{ met: string } | "timeout"> {
     const seconds = Math.ceil(timeoutMs / 1000);
-    const script = `end=$((SECONDS + ${seconds})); until ${condition}; do [ $SECONDS -ge $end ] && { echo timeout; exit 0; }; sleep 0.02; done; echo met`;
+    const script = `end=$((SECONDS + ${seconds})); until ${condition}; do [ $SECONDS -ge $end ] && exit 0; sleep 0.02; done; echo met; ${then}`;
     const result = await this.ssh.exec(script, signal === undefined ? {} : { signal });
-    return result.stdout.trim() === "met" ? "met" : "timeout";
+    const [first, ...rest] = result.stdout.split("\n");
+    return first === "met" ? { met: rest.join("\n") } : "timeout";
   }
 
   #timeout(what: string, timeoutMs: number): FlowTimeoutError {
