@@ -94,7 +94,7 @@ export class AppRunner implements Host {
           externals: [...new Set(externals)],
         }),
       )
-      .then((archive) => (timingMark(`bundle: archive ready${archive.cached ? " (cached)" : ""}`), archive));
+      .then((archive) => (timingMark(`bundle: archive ready${archive.bundled ? "" : " (esbuild skipped)"}${archive.cached ? " (cached)" : ""}`), archive));
     // Awaited by the first call; an early failure must not count as unhandled meanwhile.
     this.#archive.catch(() => {});
   }

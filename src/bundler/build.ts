@@ -1,8 +1,12 @@
 /** buildArchive: user module → bundle → manifest → cached, deterministic code archive. */
 import { createHash } from "node:crypto";
+import { readdir } from "node:fs/promises";
+import { createRequire } from "node:module";
 import path from "node:path";
-import { contentHash, packArchive } from "./archive.ts";
+import { fileURLToPath } from "node:url";
+import { contentHash, packArchive, type ArchiveFile } from "./archive.ts";
 import { bundle } from "./bundle.ts";
+import { readRecord, recordPath, writeRecord, type BundleRecord } from "./bundle-record.ts";
 import { cacheKey, defaultCacheDir, readCached, writeCached } from "./cache.ts";
 import { externalVersions } from "./externals.ts";
 import { BUNDLE_ENTRY, MANIFEST_FILE, MANIFEST_VERSION, NODE_RANGE, type Manifest } from "./manifest.ts";
@@ -33,42 +37,83 @@ export interface CodeArchive {
   bytes: number;
   /** True when an identical archive was already in the cache and was not rewritten. */
   cached: boolean;
+  /** False when esbuild did not run: nothing it read for the recorded bundle had changed. */
+  bundled: boolean;
   /** Absolute paths of every source file bundled (for watching). */
   inputs: string[];
 }
 
 /**
- * Bundles `entry` and packs it with its manifest. esbuild always runs (it is fast, and only it
- * knows what the module pulls in); the archive is written only when its cache key is new.
+ * Bundles `entry` and packs it with its manifest. esbuild runs unless a record says that nothing
+ * it read last time has changed (bundle-record.ts); the archive is written only when its cache
+ * key is new.
  */
 export async function buildArchive(options: BundleOptions): Promise<CodeArchive> {
   const entry = path.resolve(options.entry);
   const projectDir = findProjectRoot(entry);
   const sourceRoot = projectDir ?? path.dirname(entry);
-  const output = await bundle({
+  const cacheDir = options.cacheDir ?? defaultCacheDir(projectDir);
+  const input = {
     entry,
     modules: (options.modules ?? [entry]).map((m) => path.resolve(m)),
     workingDir: sourceRoot,
     externals: options.externals ?? [],
     sdkExports: options.sdkExports,
-  });
+  };
+  const record = recordPath(cacheDir, { ...input, sdk: SDK_CODE_DIR });
+  const known = await readRecord(record);
+  if (known !== undefined) {
+    const archive = await archiveOf(options, sourceRoot, cacheDir, known, undefined);
+    if (archive !== undefined) return { ...archive, bundled: false };
+  }
+  const startedAtMs = Date.now();
+  const output = await bundle(input);
+  const built = { filesHash: contentHash(output.files), externals: output.externals, inputs: output.inputs };
+  const archive = (await archiveOf(options, sourceRoot, cacheDir, built, output.files))!;
+  await writeRecord(record, built, startedAtMs, await bundlerCode());
+  return { ...archive, bundled: true };
+}
+
+/** Where this module was loaded from: dist/ as installed, src/bundler/ from sources. */
+const SDK_CODE_DIR = path.dirname(fileURLToPath(import.meta.url));
+
+/**
+ * What else a bundle's bytes depend on: this SDK's code (its plugins; a rebuilt or upgraded SDK
+ * rewrites these files) and the installed esbuild.
+ */
+async function bundlerCode(): Promise<string[]> {
+  const own = (await readdir(SDK_CODE_DIR)).map((name) => path.join(SDK_CODE_DIR, name));
+  return [SDK_CODE_DIR, ...own, createRequire(import.meta.url).resolve("esbuild/package.json")];
+}
+
+/**
+ * The archive of a bundle: from the cache, or packed from `files`. Undefined when it is not in
+ * the cache and there are no files to pack (a record whose archive was removed).
+ */
+async function archiveOf(
+  options: BundleOptions,
+  sourceRoot: string,
+  cacheDir: string,
+  bundled: BundleRecord,
+  files: ArchiveFile[] | undefined,
+): Promise<Omit<CodeArchive, "bundled"> | undefined> {
   const manifest: Manifest = {
     version: MANIFEST_VERSION,
     entry: BUNDLE_ENTRY,
-    hash: contentHash(output.files),
-    externals: await externalVersions(output.externals, sourceRoot),
+    hash: bundled.filesHash,
+    externals: await externalVersions(bundled.externals, sourceRoot),
     nodeVersion: NODE_RANGE,
     // A set, not a list: sorted so discovery order cannot change the archive.
     functions: [...new Set(options.functionIds ?? [])].sort(),
     sourceRoot,
   };
-
-  const file = path.join(options.cacheDir ?? defaultCacheDir(projectDir), `${cacheKey(manifest)}.tar.gz`);
+  const file = path.join(cacheDir, `${cacheKey(manifest)}.tar.gz`);
   let bytes = await readCached(file);
   const cached = bytes !== undefined;
   if (bytes === undefined) {
+    if (files === undefined) return undefined;
     const manifestFile = { path: MANIFEST_FILE, contents: `${JSON.stringify(manifest, null, 2)}\n` };
-    bytes = await packArchive([...output.files, manifestFile]);
+    bytes = await packArchive([...files, manifestFile]);
     await writeCached(file, bytes);
   }
   return {
@@ -77,6 +122,6 @@ export async function buildArchive(options: BundleOptions): Promise<CodeArchive>
     manifest,
     bytes: bytes.byteLength,
     cached,
-    inputs: output.inputs,
+    inputs: bundled.inputs,
   };
 }

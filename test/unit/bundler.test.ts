@@ -158,6 +158,60 @@ describe("buildArchive", () => {
     assert.equal((await readdir(path.dirname(first.path))).length, 2);
   });
 
+  test("esbuild is skipped while nothing it read changed: files edited in place, new files that resolve first, tsconfig, damaged records", async () => {
+    const project = await tempDir();
+    await writeFile(path.join(project, "package.json"), '{ "name": "record-test", "type": "module" }\n');
+    // One directory per case, so that each change shows in one stamp only.
+    for (const dir of ["edited", "shadowed", "aliased"]) await mkdir(path.join(project, dir));
+    await writeFile(path.join(project, "edited/entry.ts"), "export const answer = 42;\n");
+    await writeFile(path.join(project, "shadowed/entry.ts"), 'export { which } from "./util";\n');
+    await writeFile(path.join(project, "shadowed/util.js"), 'export const which = "util.js";\n');
+    await writeFile(path.join(project, "aliased/tsconfig.json"), '{ "compilerOptions": { "paths": { "~alias": ["./a.ts"] } } }\n');
+    await writeFile(path.join(project, "aliased/entry.ts"), 'export { which } from "~alias";\n');
+    await writeFile(path.join(project, "aliased/a.ts"), 'export const which = "a.ts";\n');
+    await writeFile(path.join(project, "aliased/b.ts"), 'export const which = "b.ts";\n');
+    const entries = ["edited", "shadowed", "aliased"].map((dir) => path.join(project, dir, "entry.ts"));
+    const buildAll = () => Promise.all(entries.map((entry) => buildArchive({ entry })));
+    const bundleText = async (archive: CodeArchive) => readFile(path.join(await unpacked(archive), "bundle/entry.mjs"), "utf8");
+
+    // Files changed less than 2 s before a build are not trusted to show their next change (see
+    // bundle-record.ts): the first build of fresh files writes no record.
+    const fresh = await buildAll();
+    assert.deepEqual(fresh.map((a) => a.bundled), [true, true, true]);
+    assert.deepEqual((await buildAll()).map((a) => a.bundled), [true, true, true]);
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+
+    const recorded = await buildAll();
+    assert.deepEqual(recorded.map((a) => a.bundled), [true, true, true]);
+    const skipped = await buildAll();
+    assert.deepEqual(skipped.map((a) => a.bundled), [false, false, false]);
+    assert.deepEqual(skipped.map((a) => [a.path, a.hash, a.cached, a.inputs]), recorded.map((a) => [a.path, a.hash, true, a.inputs]));
+    assert.deepEqual(skipped.map((a) => a.manifest), fresh.map((a) => a.manifest));
+
+    // The same size, in place: only the file's stamp shows it.
+    await writeFile(path.join(project, "edited/entry.ts"), "export const answer = 43;\n");
+    // A new file that `./util` now resolves to (.ts before .js), next to an input.
+    await writeFile(path.join(project, "shadowed/util.ts"), 'export const which = "util.ts";\n');
+    // tsconfig.json is not an input, but decides what `~alias` is.
+    await writeFile(path.join(project, "aliased/tsconfig.json"), '{ "compilerOptions": { "paths": { "~alias": ["./b.ts"] } } }\n');
+    const changed = await buildAll();
+    assert.deepEqual(changed.map((a) => a.bundled), [true, true, true]);
+    const texts = await Promise.all(changed.map(bundleText));
+    assert.match(texts[0]!, /answer = 43/);
+    assert.match(texts[1]!, /"util\.ts"/);
+    assert.match(texts[2]!, /"b\.ts"/);
+
+    // A damaged record is a miss, never an error.
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    assert.deepEqual((await buildAll()).map((a) => a.bundled), [true, true, true]);
+    const records = path.join(project, "node_modules/.cache/flow-sdk/bundles");
+    for (const name of await readdir(records)) await writeFile(path.join(records, name), '{"format":1,"stamps":"no"}');
+    const afterDamage = await buildAll();
+    assert.deepEqual(afterDamage.map((a) => a.bundled), [true, true, true]);
+    assert.deepEqual(afterDamage.map((a) => a.hash), changed.map((a) => a.hash));
+    assert.deepEqual((await buildAll()).map((a) => a.bundled), [false, false, false]);
+  });
+
   test("esbuild errors become a BuildError with file:line:column relative to the cwd", async () => {
     const project = await tempDir();
     await writeFile(path.join(project, "package.json"), "{}\n");
