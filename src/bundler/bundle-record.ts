@@ -4,10 +4,11 @@
  *
  * A record names the bundle's outputs (their hash, the externals it imports, its inputs) and a
  * stamp of everything that decided them: each input file; the directory holding each input (a new
- * or removed file there can change how an import resolves); tsconfig.json, jsconfig.json and
- * package.json in those directories and every directory above them, present or absent; each
- * external package's package.json. A stamp is what git's index keeps of a file (mtime, ctime,
- * size, inode): ctime moves with every change, even one that puts an old mtime back.
+ * or removed file there can change how an import resolves); the configs, lockfiles and
+ * node_modules directories (ANCESTOR_ENTRIES) in those directories and every directory above
+ * them, present or absent; each external package's package.json. A stamp is what git's index
+ * keeps of a file (mtime, ctime, size, inode): ctime moves with every change, even one that puts
+ * an old mtime back.
  *
  * A file changed while esbuild reads it could be stamped after the change yet bundled before it,
  * and a timestamp's granularity can hide a change made right after stamping. So, as git does
@@ -23,7 +24,24 @@ import type { ExternalUse } from "./externals.ts";
 
 const RACY_MS = 2_000;
 const RECORD_FORMAT = 1;
-const CONFIG_FILES = ["tsconfig.json", "jsconfig.json", "package.json"];
+/**
+ * Looked for in every directory from an input's up: the configs that steer esbuild, the lockfiles
+ * (a package manager that links packages, as pnpm does, can point an import at other files while
+ * every file bundled before stays as it was), and node_modules itself (a package linked or
+ * unlinked there changes its entries).
+ */
+const ANCESTOR_ENTRIES = [
+  "tsconfig.json",
+  "jsconfig.json",
+  "package.json",
+  "node_modules",
+  "package-lock.json",
+  "npm-shrinkwrap.json",
+  "pnpm-lock.yaml",
+  "yarn.lock",
+  "bun.lock",
+  "bun.lockb",
+];
 
 const Stamp = z.tuple([z.string(), z.string()]);
 const BundleRecord = z.object({
@@ -84,15 +102,16 @@ export async function writeRecord(file: string, record: BundleRecord, startedAtM
 
 function stampTargets(record: BundleRecord): string[] {
   const directories = new Set(record.inputs.map((input) => path.dirname(input)));
-  const configs = new Set<string>();
+  const visited = new Set<string>();
   for (const directory of directories) {
-    for (let at = directory; ; at = path.dirname(at)) {
-      for (const name of CONFIG_FILES) configs.add(path.join(at, name));
+    for (let at = directory; !visited.has(at); at = path.dirname(at)) {
+      visited.add(at);
       if (path.dirname(at) === at) break;
     }
   }
+  const around = [...visited].flatMap((at) => ANCESTOR_ENTRIES.map((name) => path.join(at, name)));
   const packages = record.externals.flatMap((use) => (use.packageDir === undefined ? [] : [path.join(use.packageDir, "package.json")]));
-  return [...record.inputs, ...directories, ...configs, ...packages];
+  return [...record.inputs, ...directories, ...around, ...packages];
 }
 
 async function stampOf(target: string): Promise<{ value: string; changedAtMs: number }> {

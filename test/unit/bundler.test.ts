@@ -158,7 +158,7 @@ describe("buildArchive", () => {
     assert.equal((await readdir(path.dirname(first.path))).length, 2);
   });
 
-  test("esbuild is skipped while nothing it read changed: files edited in place, new files that resolve first, tsconfig, damaged records", async () => {
+  test("esbuild is skipped while nothing it read changed: files edited in place, new files that resolve first, tsconfig, relinked packages, damaged records", async () => {
     const project = await tempDir();
     await writeFile(path.join(project, "package.json"), '{ "name": "record-test", "type": "module" }\n');
     // One directory per case, so that each change shows in one stamp only.
@@ -170,21 +170,31 @@ describe("buildArchive", () => {
     await writeFile(path.join(project, "aliased/entry.ts"), 'export { which } from "~alias";\n');
     await writeFile(path.join(project, "aliased/a.ts"), 'export const which = "a.ts";\n');
     await writeFile(path.join(project, "aliased/b.ts"), 'export const which = "b.ts";\n');
-    const entries = ["edited", "shadowed", "aliased"].map((dir) => path.join(project, dir, "entry.ts"));
+    // A package linked into node_modules, as pnpm does, then pointed at another version.
+    await mkdir(path.join(project, "linked"));
+    await writeFile(path.join(project, "linked/entry.ts"), 'export { which } from "linked-pkg";\n');
+    for (const version of ["v1", "v2"]) {
+      await mkdir(path.join(project, "store", version), { recursive: true });
+      await writeFile(path.join(project, "store", version, "package.json"), '{ "name": "linked-pkg", "main": "index.js" }\n');
+      await writeFile(path.join(project, "store", version, "index.js"), `export const which = "${version}";\n`);
+    }
+    await mkdir(path.join(project, "node_modules"));
+    await symlink(path.join(project, "store/v1"), path.join(project, "node_modules/linked-pkg"));
+    const entries = ["edited", "shadowed", "aliased", "linked"].map((dir) => path.join(project, dir, "entry.ts"));
     const buildAll = () => Promise.all(entries.map((entry) => buildArchive({ entry })));
     const bundleText = async (archive: CodeArchive) => readFile(path.join(await unpacked(archive), "bundle/entry.mjs"), "utf8");
 
     // Files changed less than 2 s before a build are not trusted to show their next change (see
     // bundle-record.ts): the first build of fresh files writes no record.
     const fresh = await buildAll();
-    assert.deepEqual(fresh.map((a) => a.bundled), [true, true, true]);
-    assert.deepEqual((await buildAll()).map((a) => a.bundled), [true, true, true]);
+    assert.deepEqual(fresh.map((a) => a.bundled), [true, true, true, true]);
+    assert.deepEqual((await buildAll()).map((a) => a.bundled), [true, true, true, true]);
     await new Promise((resolve) => setTimeout(resolve, 2_100));
 
     const recorded = await buildAll();
-    assert.deepEqual(recorded.map((a) => a.bundled), [true, true, true]);
+    assert.deepEqual(recorded.map((a) => a.bundled), [true, true, true, true]);
     const skipped = await buildAll();
-    assert.deepEqual(skipped.map((a) => a.bundled), [false, false, false]);
+    assert.deepEqual(skipped.map((a) => a.bundled), [false, false, false, false]);
     assert.deepEqual(skipped.map((a) => [a.path, a.hash, a.cached, a.inputs]), recorded.map((a) => [a.path, a.hash, true, a.inputs]));
     assert.deepEqual(skipped.map((a) => a.manifest), fresh.map((a) => a.manifest));
 
@@ -194,22 +204,25 @@ describe("buildArchive", () => {
     await writeFile(path.join(project, "shadowed/util.ts"), 'export const which = "util.ts";\n');
     // tsconfig.json is not an input, but decides what `~alias` is.
     await writeFile(path.join(project, "aliased/tsconfig.json"), '{ "compilerOptions": { "paths": { "~alias": ["./b.ts"] } } }\n');
+    await rm(path.join(project, "node_modules/linked-pkg"));
+    await symlink(path.join(project, "store/v2"), path.join(project, "node_modules/linked-pkg"));
     const changed = await buildAll();
-    assert.deepEqual(changed.map((a) => a.bundled), [true, true, true]);
+    assert.deepEqual(changed.map((a) => a.bundled), [true, true, true, true]);
     const texts = await Promise.all(changed.map(bundleText));
     assert.match(texts[0]!, /answer = 43/);
     assert.match(texts[1]!, /"util\.ts"/);
     assert.match(texts[2]!, /"b\.ts"/);
+    assert.match(texts[3]!, /"v2"/);
 
     // A damaged record is a miss, never an error.
     await new Promise((resolve) => setTimeout(resolve, 2_100));
-    assert.deepEqual((await buildAll()).map((a) => a.bundled), [true, true, true]);
+    assert.deepEqual((await buildAll()).map((a) => a.bundled), [true, true, true, true]);
     const records = path.join(project, "node_modules/.cache/flow-sdk/bundles");
     for (const name of await readdir(records)) await writeFile(path.join(records, name), '{"format":1,"stamps":"no"}');
     const afterDamage = await buildAll();
-    assert.deepEqual(afterDamage.map((a) => a.bundled), [true, true, true]);
+    assert.deepEqual(afterDamage.map((a) => a.bundled), [true, true, true, true]);
     assert.deepEqual(afterDamage.map((a) => a.hash), changed.map((a) => a.hash));
-    assert.deepEqual((await buildAll()).map((a) => a.bundled), [false, false, false]);
+    assert.deepEqual((await buildAll()).map((a) => a.bundled), [false, false, false, false]);
   });
 
   test("esbuild errors become a BuildError with file:line:column relative to the cwd", async () => {
