@@ -26,10 +26,14 @@ export class InstanceConnection {
   readonly paths: InstancePaths;
   readonly instance: Instance;
 
-  private constructor(ssh: SshConnection, paths: InstancePaths, instance: Instance) {
+  /** The login's probe saw the `ready` marker. */
+  readonly #readyAtLogin: boolean;
+
+  private constructor(ssh: SshConnection, paths: InstancePaths, instance: Instance, readyAtLogin: boolean) {
     this.ssh = ssh;
     this.paths = paths;
     this.instance = instance;
+    this.#readyAtLogin = readyAtLogin;
   }
 
   /** `timeoutMs` bounds the login attempts (5 minutes by default: a booting sshd takes a while). */
@@ -49,8 +53,9 @@ export class InstanceConnection {
     );
     try {
       const probe = await ssh.exec(rootProbeCommand);
-      if (probe.code !== 0 || probe.stdout === "") throw new ProviderError(`Could not find the Flow directory on ${instance.fid}: ${probe.stderr}`);
-      return new InstanceConnection(ssh, instancePaths(probe.stdout), instance);
+      const [root, marker] = probe.stdout.split("\n");
+      if (probe.code !== 0 || !root) throw new ProviderError(`Could not find the Flow directory on ${instance.fid}: ${probe.stderr}`);
+      return new InstanceConnection(ssh, instancePaths(root), instance, marker === "ready");
     } catch (error) {
       ssh.close();
       throw error;
@@ -65,6 +70,8 @@ export class InstanceConnection {
 
   /** Waits for the startup script's `ready` marker; an early exit-code means setup failed. */
   async waitUntilReady(signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    if (this.#readyAtLogin) return;
     const ready = quote(this.paths.ready);
     const outcome = await this.#waitOnInstance(`[ -e ${ready} ] || [ -e ${quote(this.paths.exitCode)} ]`, READY_TIMEOUT_MS, signal, `[ -e ${ready} ] && echo ready`);
     if (outcome === "timeout") throw this.#timeout("the instance to finish setting up", READY_TIMEOUT_MS);

@@ -26,8 +26,12 @@ export const DEFAULT_INSTANCE_ROOT = "/var/lib/flow";
 /** The login user on FCP instances (the seed's default `ssh_user`). */
 export const INSTANCE_SSH_USER = "ubuntu";
 
-/** Prints the instance root; run through an SSH exec channel. */
-export const rootProbeCommand = `printf '%s' "\${${INSTANCE_ROOT_ENV}:-${DEFAULT_INSTANCE_ROOT}}"`;
+/**
+ * Prints the instance root on a line, then `ready` when the startup script's marker is there
+ * already (then the client's login needs no second exec to wait for it); run through an SSH exec
+ * channel.
+ */
+export const rootProbeCommand = `r="\${${INSTANCE_ROOT_ENV}:-${DEFAULT_INSTANCE_ROOT}}"; printf '%s\\n' "$r"; [ -e "${instancePaths("$r").ready}" ] && echo ready; true`;
 
 export interface InstancePaths {
   root: string;
