@@ -302,16 +302,16 @@ function start(spec: StartupScriptSpec): Section {
   const lines = [`touch ${rooted(at.ready)}`, 'echo "[flow] ready"'];
   if (spec.expectUploads) {
     const waitSeconds = spec.uploadWaitSeconds ?? UPLOAD_WAIT_SECONDS;
-    // 20 checks a second: the agent starts within 50 ms of the client's `uploaded` marker (a
-    // test of a local file; the wait is on the client's critical path to its first result).
-    const ticks = waitSeconds * 20;
+    // 50 checks a second, as the client's own waits: the agent starts within 20 ms of the
+    // client's `uploaded` marker (a test of a local file; the wait is on the client's critical
+    // path to its first result). The clock, not a count of sleeps, bounds it (+1: SECONDS counts
+    // whole seconds, so the wait is never shorter than promised).
     lines.push(
       `echo "[flow] waiting for the client's uploads"`,
-      "waited=0",
+      `upload_deadline=$((SECONDS + ${waitSeconds + 1}))`,
       `until [ -e ${rooted(at.uploaded)} ]; do`,
-      `  if [ "$waited" -ge ${ticks} ]; then flow_fail "nothing was uploaded within ${waitSeconds} s (uploadTimeout): giving up"; fi`,
-      "  sleep 0.05",
-      "  waited=$((waited + 1))",
+      `  if [ "$SECONDS" -ge "$upload_deadline" ]; then flow_fail "nothing was uploaded within ${waitSeconds} s (uploadTimeout): giving up"; fi`,
+      "  sleep 0.02",
       "done",
       'echo "[flow] uploads received"',
     );
