@@ -85,10 +85,10 @@ export async function readRecord(file: string): Promise<BundleRecord | undefined
  * Records a bundle built from `startedAtMs` on, unless something it read changed too recently to
  * tell. `alsoStamp`: more paths the bundle depends on (the SDK's own bundler code).
  */
-export async function writeRecord(file: string, record: BundleRecord, startedAtMs: number, alsoStamp: readonly string[]): Promise<boolean> {
+export async function writeRecord(file: string, record: BundleRecord, startedAtMs: number, alsoStamp: readonly string[]): Promise<void> {
   const targets = [...new Set([...stampTargets(record), ...alsoStamp])].sort();
   const stamps = await Promise.all(targets.map(stampOf));
-  if (stamps.some((stamp) => stamp.changedAtMs > startedAtMs - RACY_MS)) return false;
+  if (stamps.some((stamp) => stamp.changedAtMs > startedAtMs - RACY_MS)) return;
   const body: z.infer<typeof BundleRecord> = {
     format: RECORD_FORMAT,
     filesHash: record.filesHash,
@@ -97,7 +97,6 @@ export async function writeRecord(file: string, record: BundleRecord, startedAtM
     stamps: targets.map((target, i) => [target, stamps[i]!.value]),
   };
   await writeCached(file, new TextEncoder().encode(JSON.stringify(body)));
-  return true;
 }
 
 function stampTargets(record: BundleRecord): string[] {
