@@ -247,6 +247,31 @@ describe("SSH connection against the simulator's sshd", { timeout: 30_000 }, () 
     ssh.close();
   });
 
+  it("with roundTripMs, every round trip takes that much longer and every byte still arrives in order", async () => {
+    const distant = await startInstanceSshServer({
+      authorizedKeys: () => authorized,
+      user: USER,
+      cwd: sandbox,
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", FLOW_INSTANCE_ROOT: sandbox },
+      roundTripMs: 200,
+    });
+    const ssh = await SshConnection.connect({ ...target, port: distant.port });
+    try {
+      // An exec is at least a channel open and the command's answer: two round trips.
+      const startedAt = performance.now();
+      assert.equal((await ssh.exec("echo hi")).stdout, "hi\n");
+      assert.ok(performance.now() - startedAt >= 400, "an exec took less than two added round trips");
+      const data = randomBytes(3 * 1024 * 1024);
+      const remote = join(sandbox, "distant.bin");
+      await ssh.upload(data, remote);
+      assert.ok((await readFile(remote)).equals(data));
+      assert.equal((await ssh.exec("cat", { stdin: "through the slow link" })).stdout, "through the slow link");
+    } finally {
+      ssh.close();
+      await distant.close();
+    }
+  });
+
   it("forwards a local port to a TCP server on the instance's loopback", async () => {
     const echo = createServer((socket) => socket.pipe(socket)).listen(0, "127.0.0.1");
     await new Promise((resolve) => echo.once("listening", resolve));

@@ -70,6 +70,7 @@ export interface CloudOptions {
   auctions: readonly AuctionOption[];
   allocationDelayMs: number;
   bootStepMs: number;
+  sshRoundTripMs: number;
   stateDir: string;
   /** Seeds the price history before the simulator started. */
   priceSeed: number;
@@ -1071,6 +1072,7 @@ export class Cloud {
       layout: sandboxLayout(this.#options.stateDir, instance.model.fid),
       startupScript: spec.startup_script ?? "",
       authorizedKeys: () => this.#authorizedKeys(instance),
+      sshRoundTripMs: this.#options.sshRoundTripMs,
       disks: spec.volumes.flatMap((fid) => {
         const volume = this.#volumes.get(fid);
         return volume === undefined ? [] : [{ volumeFid: fid, interface: volume.interface, store: join(this.#options.stateDir, "volumes", fid) }];

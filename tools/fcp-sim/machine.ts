@@ -63,6 +63,8 @@ export interface MachineOptions {
   authorizedKeys: () => readonly string[];
   /** The bid's volumes, in its launch_specification order. */
   disks: readonly SimDisk[];
+  /** Latency added to each SSH round trip (see SimulatorOptions.sshRoundTripMs). */
+  sshRoundTripMs: number;
 }
 
 export class Machine {
@@ -91,7 +93,7 @@ export class Machine {
     processes.processGroup = startScript(layout, env);
     let ssh: InstanceSshServer;
     try {
-      ssh = await startInstanceSshServer({ authorizedKeys: options.authorizedKeys, user: INSTANCE_SSH_USER, cwd: layout.dir, env });
+      ssh = await startInstanceSshServer({ authorizedKeys: options.authorizedKeys, user: INSTANCE_SSH_USER, cwd: layout.dir, env, roundTripMs: options.sshRoundTripMs });
     } catch (error) {
       await killMachineProcesses(processes);
       throw error;

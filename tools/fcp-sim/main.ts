@@ -12,6 +12,7 @@ const { values } = parseArgs({
     "state-dir": { type: "string" },
     "allocation-delay-ms": { type: "string" },
     "boot-step-ms": { type: "string" },
+    "ssh-round-trip-ms": { type: "string" },
   },
 });
 
@@ -21,6 +22,7 @@ const simulator = await FcpSimulator.start({
   ...(values["state-dir"] === undefined ? {} : { stateDir: values["state-dir"] }),
   ...(values["allocation-delay-ms"] === undefined ? {} : { allocationDelayMs: toInt("--allocation-delay-ms", values["allocation-delay-ms"]) }),
   ...(values["boot-step-ms"] === undefined ? {} : { bootStepMs: toInt("--boot-step-ms", values["boot-step-ms"]) }),
+  ...(values["ssh-round-trip-ms"] === undefined ? {} : { sshRoundTripMs: toInt("--ssh-round-trip-ms", values["ssh-round-trip-ms"]) }),
   control: controlApi,
 }).catch((error: unknown) => {
   const inUse = (error as NodeJS.ErrnoException).code === "EADDRINUSE";

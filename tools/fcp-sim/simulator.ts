@@ -45,6 +45,11 @@ export interface SimulatorOptions {
   allocationDelayMs?: number;
   /** Each STATUS_NEW → CONFIRMED → INITIALIZING → STARTING → RUNNING step; default 100. */
   bootStepMs?: number;
+  /**
+   * Added to every round trip over an SSH connection to an instance, half each way, as a link to
+   * a distant region adds it (loopback's own is ~0.1 ms); default 0.
+   */
+  sshRoundTripMs?: number;
   /** Where sandboxes live; default a temp dir removed on close. */
   stateDir?: string;
   /** Seeds the price history before the start (GET /v2/pricing/history); default 1. */
@@ -122,6 +127,7 @@ export class FcpSimulator {
       auctions: options.auctions ?? defaultAuctions(),
       allocationDelayMs: options.allocationDelayMs ?? 200,
       bootStepMs: options.bootStepMs ?? 100,
+      sshRoundTripMs: options.sshRoundTripMs ?? 0,
       stateDir: options.stateDir ?? ownedStateDir ?? "",
       priceSeed: options.priceSeed ?? 1,
       quotas: { ...DEFAULT_QUOTA_LIMITS, ...options.quotas },

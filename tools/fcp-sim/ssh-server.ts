@@ -9,6 +9,7 @@ import { constants as fsConstants, type Stats } from "node:fs";
 import { chmod, lstat, mkdir, open, readdir, rename, rmdir, stat, truncate, unlink, utimes, type FileHandle } from "node:fs/promises";
 import { connect as netConnect, createServer, type Socket } from "node:net";
 import { resolve as resolvePath } from "node:path";
+import { Duplex } from "node:stream";
 import ssh2, { type Attributes, type Connection, type ParsedKey, type PublicKeyAuthContext, type ServerChannel, type Session, type SFTPWrapper } from "ssh2";
 import { generateEd25519KeyPair } from "../../src/providers/fcp/ssh/ed25519-keygen.ts";
 
@@ -24,6 +25,8 @@ export interface InstanceSshServerOptions {
   cwd: string;
   /** The sandbox env (includes FLOW_INSTANCE_ROOT and a PATH). */
   env: Record<string, string>;
+  /** Added to every round trip over a connection, half each way, as a distant region's link does. */
+  roundTripMs?: number;
 }
 
 export interface InstanceSshServer {
@@ -50,7 +53,9 @@ export async function startInstanceSshServer(options: InstanceSshServerOptions):
     // sshd sends what one turn of its loop produced in one write; ssh2 writes packet by packet,
     // and with Nagle's algorithm each write after the first waits for the client's delayed ACK.
     socket.setNoDelay(true);
-    ssh.injectSocket(socket);
+    const oneWayMs = (options.roundTripMs ?? 0) / 2;
+    // ssh2 only reads and writes what it is given (its types ask for a Socket all the same).
+    ssh.injectSocket(oneWayMs > 0 ? (withLatency(socket, oneWayMs) as Socket) : socket);
   });
   await new Promise<void>((resolve, reject) => {
     listener.once("error", reject);
@@ -75,6 +80,33 @@ export async function startInstanceSshServer(options: InstanceSshServerOptions):
       return closing;
     },
   };
+}
+
+/**
+ * The socket as ssh2 sees it over a link with `oneWayMs` more latency each way (not less
+ * bandwidth): each chunk, and the end, is passed on that much later, in order.
+ */
+function withLatency(socket: Socket, oneWayMs: number): Duplex {
+  const later = (action: () => void) => setTimeout(action, oneWayMs);
+  const link = new Duplex({
+    read() {},
+    write(chunk: Buffer, _encoding, done) {
+      later(() => socket.destroyed || socket.write(chunk));
+      done();
+    },
+    final(done) {
+      later(() => socket.end());
+      done();
+    },
+    destroy(error, done) {
+      socket.destroy();
+      done(error);
+    },
+  });
+  socket.on("data", (chunk: Buffer) => later(() => link.push(chunk)));
+  socket.once("end", () => later(() => link.push(null)));
+  socket.once("close", () => later(() => link.destroy()));
+  return link;
 }
 
 function serveConnection(connection: Connection, options: InstanceSshServerOptions, children: Set<ChildProcess>): void {
