@@ -186,6 +186,7 @@ export class FcpProvider implements Provider {
       const [instance] = await waitForRunningInstances(context, bid, signal === undefined ? {} : { signal });
       timingMark(`${spec.label}: instance allocated`);
       connection = await InstanceConnection.open(instance!, key.pair, signal === undefined ? {} : { signal });
+      connection.ssh.prepareUploads();
       await connection.waitUntilReady(signal);
       timingMark(`${spec.label}: SSH ready`);
       const secret = randomBytes(32).toString("base64url");
@@ -195,9 +196,9 @@ export class FcpProvider implements Provider {
         { data: new TextEncoder().encode(secret), remotePath: paths.agentSecret, mode: 0o600 },
         ...(inline ? [] : [{ data: archive, remotePath: paths.archive }]),
       ];
-      await connection.upload(uploads);
+      await connection.uploadFiles(uploads);
       timingMark(`${spec.label}: agent uploaded`);
-      const port = await connection.agentPort(signal);
+      const port = await connection.agentPort(signal, connection.paths, { markUploaded: true });
       timingMark(`${spec.label}: agent listening`);
       const openTunnel = async (current: InstanceConnection) => {
         connection = current;

@@ -83,15 +83,26 @@ export class InstanceConnection {
    * instance's, or that of a script delivered into `paths`).
    */
   async upload(files: readonly Upload[], paths: InstancePaths = this.paths): Promise<void> {
-    // At once, over the one SFTP session: the small files' round trips ride along with the big one's.
-    await Promise.all(files.map((file) => this.ssh.upload(file.data, file.remotePath, file.mode === undefined ? {} : { mode: file.mode })));
+    await this.uploadFiles(files);
     await this.ssh.upload(new Uint8Array(), paths.uploaded);
   }
 
-  /** The loopback port the agent announced, once it listens (the instance's agent, or one delivered into `paths`). */
-  async agentPort(signal?: AbortSignal, paths: InstancePaths = this.paths): Promise<number> {
+  /** Uploads every file, but not the marker: see `agentPort`'s `markUploaded`. */
+  async uploadFiles(files: readonly Upload[]): Promise<void> {
+    // At once, over the one SFTP session: the small files' round trips ride along with the big one's.
+    await Promise.all(files.map((file) => this.ssh.upload(file.data, file.remotePath, file.mode === undefined ? {} : { mode: file.mode })));
+  }
+
+  /**
+   * The loopback port the agent announced, once it listens (the instance's agent, or one delivered
+   * into `paths`). With `markUploaded`, the same exec first writes the `uploaded` marker that
+   * starts the agent: over SFTP the empty marker alone is six round trips (stat, open, close,
+   * chmod, rename), each on the path to the first result.
+   */
+  async agentPort(signal?: AbortSignal, paths: InstancePaths = this.paths, options: { markUploaded?: boolean } = {}): Promise<number> {
     const out = quote(paths.agentOut);
-    const outcome = await this.#waitOnInstance(`grep -q '"listening"' ${out} 2>/dev/null || [ -e ${quote(paths.exitCode)} ]`, AGENT_START_TIMEOUT_MS, signal, `cat ${out} 2>/dev/null`);
+    const before = options.markUploaded ? `touch ${quote(paths.uploaded)} || exit 1; ` : "";
+    const outcome = await this.#waitOnInstance(`grep -q '"listening"' ${out} 2>/dev/null || [ -e ${quote(paths.exitCode)} ]`, AGENT_START_TIMEOUT_MS, signal, `cat ${out} 2>/dev/null`, before);
     if (outcome === "timeout") throw this.#timeout("the agent to start", AGENT_START_TIMEOUT_MS);
     for (const line of outcome.met.split("\n")) {
       if (!line.startsWith("{")) continue;
@@ -111,12 +122,13 @@ export class InstanceConnection {
    * Waits on the instance itself, in one SSH exec, until `condition` (a bash test) holds, then
    * runs `then` there and gives back its output: no round trip per check, so the client learns
    * of a marker within 20 ms, and none to read what the marker announced (both are on the path
-   * to the first result).
+   * to the first result). `before` runs ahead of the wait; it fails the wait with `exit 1`.
    */
-  async #waitOnInstance(condition: string, timeoutMs: number, signal: AbortSignal | undefined, then: string): Promise<{ met: string } | "timeout"> {
+  async #waitOnInstance(condition: string, timeoutMs: number, signal: AbortSignal | undefined, then: string, before = ""): Promise<{ met: string } | "timeout"> {
     const seconds = Math.ceil(timeoutMs / 1000);
-    const script = `end=$((SECONDS + ${seconds})); until ${condition}; do [ $SECONDS -ge $end ] && exit 0; sleep 0.02; done; echo met; ${then}`;
+    const script = `${before}end=$((SECONDS + ${seconds})); until ${condition}; do [ $SECONDS -ge $end ] && exit 0; sleep 0.02; done; echo met; ${then}; exit 0`;
     const result = await this.ssh.exec(script, signal === undefined ? {} : { signal });
+    if (result.code !== 0) throw new ProviderError(`On ${this.instance.fid}: ${result.stderr.trim() || `a command exited with code ${result.code}`}.`);
     const [first, ...rest] = result.stdout.split("\n");
     return first === "met" ? { met: rest.join("\n") } : "timeout";
   }

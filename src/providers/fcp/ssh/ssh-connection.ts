@@ -206,6 +206,14 @@ export class SshConnection {
     }
   }
 
+  /**
+   * Opens the SFTP session now, without waiting for it (a few round trips), so that uploads that
+   * follow other work start at once; an error shows at the first upload.
+   */
+  prepareUploads(): void {
+    this.#sftpSession().catch(() => {});
+  }
+
   /** SFTP upload: creates parent dirs, writes `<remotePath>.part`, sets the mode, renames into place. */
   async upload(data: UploadSource, remotePath: string, options: { mode?: number } = {}): Promise<void> {
     const sftp = await this.#sftpSession();
