@@ -2,7 +2,9 @@
  * Uploading one file over SFTP so that a reader on the instance never sees half of it: the bytes
  * go to `<path>.part`, which gets its final mode before it is renamed into place.
  */
-import { posix } from "node:path";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, posix } from "node:path";
 import type { SFTPWrapper, Stats } from "ssh2";
 import { ProviderError } from "../../../errors.ts";
 
@@ -12,8 +14,12 @@ export async function uploadOverSftp(sftp: SFTPWrapper, source: UploadSource, re
   const partPath = `${remotePath}.part`;
   await makeDirectories(sftp, posix.dirname(remotePath));
   try {
-    if (source instanceof Uint8Array) {
+    if (source instanceof Uint8Array && source.byteLength <= ONE_WRITE_BYTES) {
       await call<void>((done) => sftp.writeFile(partPath, Buffer.from(source.buffer, source.byteOffset, source.byteLength), { mode }, done));
+    } else if (source instanceof Uint8Array) {
+      // ssh2's writeFile sends a write only when the last one is answered: a round trip per 32 KiB
+      // (a 10 MB archive over a 50 ms link: 16 s). fastPut keeps 64 in flight, from a file.
+      await viaLocalFile(source, (localPath) => call<void>((done) => sftp.fastPut(localPath, partPath, { mode }, done)));
     } else {
       // fastPut pipelines reads and writes, which matters for archives of hundreds of MB.
       await call<void>((done) => sftp.fastPut(source.localPath, partPath, { mode }, done));
@@ -26,6 +32,21 @@ export async function uploadOverSftp(sftp: SFTPWrapper, source: UploadSource, re
     throw new ProviderError(`Uploading ${describeSource(source)} to ${remotePath} on the instance failed: ${(error as Error).message}`, {
       cause: error,
     });
+  }
+}
+
+/** What fits one SFTP write request (ssh2 splits writes at a little under 32 KiB by default). */
+const ONE_WRITE_BYTES = 16 * 1024;
+
+/** Runs `use` on a private temporary copy of `bytes`, removed afterwards. */
+async function viaLocalFile(bytes: Uint8Array, use: (path: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), "flow-upload-"));
+  try {
+    const path = join(dir, "data");
+    await writeFile(path, bytes, { mode: 0o600 });
+    await use(path);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 }
 
