@@ -109,7 +109,9 @@ describe("reservations", () => {
     // A task that runs on: status, logs, cancel stop its processes and leave the reservation running.
     const long = await json<TaskJson>(["run", "echo working; sleep 600", "--reservation", id]);
     assert.match(long.taskId, /^rtask_/);
-    await until(() => existsSync(join(runs, long.taskId, "task", "stdout.log")), "the task's output");
+    // The file exists from the moment the run redirects into it; the command writes a moment later.
+    const longStdout = join(runs, long.taskId, "task", "stdout.log");
+    await until(() => existsSync(longStdout) && readFileSync(longStdout, "utf8") !== "", "the task's output");
     assert.equal((await flow(["logs", long.taskId])).stdout, "working\n");
     assert.match((await flow(["status", long.taskId])).stdout, new RegExp(`status\\s+running \\(running on reservation ${id}\\)`));
     assert.equal((await json<TaskJson>(["cancel", long.taskId])).status, "cancelled");
