@@ -308,6 +308,26 @@ rows.push({
   baselineName: "local: agent start → first result",
   runs: { flow: cloudAllocatedToResult, baseline: localStartToResult },
 });
+// The same over SSH round trips of a distant region's link (loopback's are ~0.1 ms): what the
+// handshake's round trips cost, against the same call on loopback.
+const SSH_ROUND_TRIP_MS = 40;
+const distant = await FcpSimulator.start({ allocationDelayMs: 0, bootStepMs: 0, sshRoundTripMs: SSH_ROUND_TRIP_MS, stateDir: join(scratch, "sim-distant") });
+const distantEnv = { ...cloudEnv, FLOW_API_URL: distant.url, FLOW_API_KEY: distant.apiKey, FLOW_PROJECT: distant.project.name, FLOW_HOME: join(scratch, "flow-distant") };
+const distantRuns: Record<string, number>[] = [];
+for (let i = 0; i < REPS; i++) {
+  distantRuns.push(phasesOf((await wallMs(["bin/flow.js", "run", "examples/hello.ts::square", "7", "--provider", "fcp"], distantEnv)).stderr));
+}
+await distant.close();
+phases.cloudColdCallDistant = medianPhases(distantRuns);
+const distantAllocatedToResult = since(distantRuns, "square: instance allocated");
+rows.push({
+  name: `cloud: allocated → first result, ${SSH_ROUND_TRIP_MS} ms SSH round trips (sim)`,
+  flow: median(distantAllocatedToResult),
+  baseline: median(cloudAllocatedToResult),
+  unit: "ms",
+  baselineName: "same on loopback",
+  runs: { flow: distantAllocatedToResult, baseline: cloudAllocatedToResult },
+});
 
 const provider = new FcpProvider({
   config: loadConfig({ env: cloudEnv }),
