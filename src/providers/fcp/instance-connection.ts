@@ -96,8 +96,8 @@ export class InstanceConnection {
   /**
    * The loopback port the agent announced, once it listens (the instance's agent, or one delivered
    * into `paths`). With `markUploaded`, the same exec first writes the `uploaded` marker that
-   * starts the agent: over SFTP the empty marker alone is six round trips (stat, open, close,
-   * chmod, rename), each on the path to the first result.
+   * starts the agent: over SFTP the empty marker alone is five or six round trips (stat, open,
+   * close, chmod, rename), each on the path to the first result.
    */
   async agentPort(signal?: AbortSignal, paths: InstancePaths = this.paths, options: { markUploaded?: boolean } = {}): Promise<number> {
     const out = quote(paths.agentOut);

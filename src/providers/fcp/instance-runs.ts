@@ -39,7 +39,8 @@ export async function startRun(connection: InstanceConnection, runId: string, sp
     });
   }
   await connection.uploadFiles([...files(paths), { data: new TextEncoder().encode(script), remotePath: paths.runScript, mode: 0o700 }]);
-  // The marker in the same exec that starts the script: over SFTP it would be six round trips more.
+  // The marker in the same exec that starts the script: over SFTP it would be five or six round
+  // trips more.
   const started = await connection.ssh.exec(
     `touch ${quote(paths.uploaded)} && cd ${quote(paths.root)} && { setsid bash ${quote(paths.runScript)} </dev/null >/dev/null 2>&1 & echo $! > ${quote(paths.runPid)}; }`,
   );

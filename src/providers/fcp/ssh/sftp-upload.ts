@@ -35,7 +35,7 @@ export async function uploadOverSftp(sftp: SFTPWrapper, source: UploadSource, re
   }
 }
 
-/** What fits one SFTP write request (ssh2 splits writes at a little under 32 KiB by default). */
+/** Small enough for a single SFTP write request (ssh2's hold a little under 32 KiB). */
 const ONE_WRITE_BYTES = 16 * 1024;
 
 /** Runs `use` on a private temporary copy of `bytes`, removed afterwards. */
