@@ -194,7 +194,7 @@ export class FcpProvider implements Provider {
       const uploads: Upload[] = [
         { data: { localPath: agentPath() }, remotePath: paths.agentFile },
         { data: new TextEncoder().encode(secret), remotePath: paths.agentSecret, mode: 0o600 },
-        ...(inline ? [] : [{ data: archive, remotePath: paths.archive }]),
+        ...(inline ? [] : [{ data: { localPath: spec.archive.path }, remotePath: paths.archive }]),
       ];
       await connection.uploadFiles(uploads);
       timingMark(`${spec.label}: agent uploaded`);

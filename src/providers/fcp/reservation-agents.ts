@@ -5,7 +5,6 @@
  * an agent stops its processes; the reservation and its instances run on.
  */
 import { randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import { AgentLostError, ValidationError } from "../../errors.ts";
 import { AGENT_GONE } from "../../runtime/session.ts";
 import { agentPath } from "../../sdk-paths.ts";
@@ -40,7 +39,6 @@ export async function startAgentOnReservation(context: FcpContext, reservations:
   const connection = await InstanceConnection.open(instance, (await context.sshKey()).pair, options.signal === undefined ? {} : { signal: options.signal });
   let paths: InstancePaths | undefined;
   try {
-    const archive = await readFile(spec.archive.path);
     const secret = randomBytes(32).toString("base64url");
     paths = await startRun(
       connection,
@@ -49,7 +47,7 @@ export async function startAgentOnReservation(context: FcpContext, reservations:
       (run) => [
         { data: { localPath: agentPath() }, remotePath: run.agentFile },
         { data: new TextEncoder().encode(secret), remotePath: run.agentSecret, mode: 0o600 },
-        { data: archive, remotePath: run.archive },
+        { data: { localPath: spec.archive.path }, remotePath: run.archive },
       ],
     );
     const port = await connection.agentPort(options.signal, paths);
