@@ -5,7 +5,7 @@
  */
 import { ProviderError, FlowTimeoutError } from "../../errors.ts";
 import type { Instance } from "./api/schemas.ts";
-import { INSTANCE_SSH_USER, instancePaths, rootProbeCommand, type InstancePaths } from "./instance-layout.ts";
+import { INSTANCE_SSH_USER, instancePaths, markUploadedCommand, rootProbeCommand, type InstancePaths } from "./instance-layout.ts";
 import { parseSshDestination } from "./instance-launch.ts";
 import { SshConnection } from "./ssh/ssh-connection.ts";
 import { quote } from "./startup-script/bash.ts";
@@ -84,7 +84,8 @@ export class InstanceConnection {
    */
   async upload(files: readonly Upload[], paths: InstancePaths = this.paths): Promise<void> {
     await this.uploadFiles(files);
-    await this.ssh.upload(new Uint8Array(), paths.uploaded);
+    const marked = await this.ssh.exec(markUploadedCommand(paths));
+    if (marked.code !== 0) throw new ProviderError(`Could not mark the uploads done on ${this.instance.fid}: ${marked.stderr.trim()}`);
   }
 
   /** Uploads every file, but not the marker: see `agentPort`'s `markUploaded`. */
@@ -96,12 +97,11 @@ export class InstanceConnection {
   /**
    * The loopback port the agent announced, once it listens (the instance's agent, or one delivered
    * into `paths`). With `markUploaded`, the same exec first writes the `uploaded` marker that
-   * starts the agent: over SFTP the empty marker alone is five or six round trips (stat, open,
-   * close, chmod, rename), each on the path to the first result.
+   * starts the agent: one exec fewer on the path to the first result.
    */
   async agentPort(signal?: AbortSignal, paths: InstancePaths = this.paths, options: { markUploaded?: boolean } = {}): Promise<number> {
     const out = quote(paths.agentOut);
-    const before = options.markUploaded ? `touch ${quote(paths.uploaded)} || exit 1; ` : "";
+    const before = options.markUploaded ? `${markUploadedCommand(paths)} || exit 1; ` : "";
     const outcome = await this.#waitOnInstance(`grep -q '"listening"' ${out} 2>/dev/null || [ -e ${quote(paths.exitCode)} ]`, AGENT_START_TIMEOUT_MS, signal, `cat ${out} 2>/dev/null`, before);
     if (outcome === "timeout") throw this.#timeout("the agent to start", AGENT_START_TIMEOUT_MS);
     for (const line of outcome.met.split("\n")) {

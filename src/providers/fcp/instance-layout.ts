@@ -21,6 +21,8 @@
  *      machine off after the configured grace period.
  */
 
+import { quote } from "./startup-script/bash.ts";
+
 export const INSTANCE_ROOT_ENV = "FLOW_INSTANCE_ROOT";
 export const DEFAULT_INSTANCE_ROOT = "/var/lib/flow";
 /** The login user on FCP instances (the seed's default `ssh_user`). */
@@ -31,6 +33,14 @@ export const INSTANCE_SSH_USER = "ubuntu";
  * already (then the client's login needs no second exec to wait for it); run through an SSH exec
  * channel.
  */
+/**
+ * Writes the `uploaded` marker, once every upload is in; run over SSH, as the SSH user. One exec
+ * (or a part of one) instead of an SFTP upload of an empty file: five or six round trips fewer.
+ */
+export function markUploadedCommand(paths: InstancePaths): string {
+  return `touch ${quote(paths.uploaded)}`;
+}
+
 export const rootProbeCommand = `r="\${${INSTANCE_ROOT_ENV}:-${DEFAULT_INSTANCE_ROOT}}"; printf '%s\\n' "$r"; [ -e "${instancePaths("$r").ready}" ] && echo ready; true`;
 
 export interface InstancePaths {

@@ -13,7 +13,7 @@
 import { posix } from "node:path";
 import { ProviderError } from "../../errors.ts";
 import type { InstanceConnection, Upload } from "./instance-connection.ts";
-import { instancePaths, type InstancePaths } from "./instance-layout.ts";
+import { instancePaths, markUploadedCommand, type InstancePaths } from "./instance-layout.ts";
 import { quote } from "./startup-script/bash.ts";
 import { buildStartupScript } from "./startup-script/index.ts";
 import type { StartupScriptSpec } from "./startup-script/spec.ts";
@@ -39,10 +39,9 @@ export async function startRun(connection: InstanceConnection, runId: string, sp
     });
   }
   await connection.uploadFiles([...files(paths), { data: new TextEncoder().encode(script), remotePath: paths.runScript, mode: 0o700 }]);
-  // The marker in the same exec that starts the script: over SFTP it would be five or six round
-  // trips more.
+  // The marker in the same exec that starts the script.
   const started = await connection.ssh.exec(
-    `touch ${quote(paths.uploaded)} && cd ${quote(paths.root)} && { setsid bash ${quote(paths.runScript)} </dev/null >/dev/null 2>&1 & echo $! > ${quote(paths.runPid)}; }`,
+    `${markUploadedCommand(paths)} && cd ${quote(paths.root)} && { setsid bash ${quote(paths.runScript)} </dev/null >/dev/null 2>&1 & echo $! > ${quote(paths.runPid)}; }`,
   );
   if (started.code !== 0) throw new ProviderError(`Could not start the run on ${connection.instance.fid}: ${started.stderr.trim()}`);
   return paths;
