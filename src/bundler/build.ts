@@ -94,14 +94,14 @@ async function archiveOf(
   options: BundleOptions,
   sourceRoot: string,
   cacheDir: string,
-  bundled: BundleRecord,
+  outputs: BundleRecord,
   files: ArchiveFile[] | undefined,
 ): Promise<Omit<CodeArchive, "bundled"> | undefined> {
   const manifest: Manifest = {
     version: MANIFEST_VERSION,
     entry: BUNDLE_ENTRY,
-    hash: bundled.filesHash,
-    externals: await externalVersions(bundled.externals, sourceRoot),
+    hash: outputs.filesHash,
+    externals: await externalVersions(outputs.externals, sourceRoot),
     nodeVersion: NODE_RANGE,
     // A set, not a list: sorted so discovery order cannot change the archive.
     functions: [...new Set(options.functionIds ?? [])].sort(),
@@ -122,6 +122,6 @@ async function archiveOf(
     manifest,
     bytes: bytes.byteLength,
     cached,
-    inputs: bundled.inputs,
+    inputs: outputs.inputs,
   };
 }

@@ -44,7 +44,8 @@ const ANCESTOR_ENTRIES = [
 ];
 
 const Stamp = z.tuple([z.string(), z.string()]);
-const BundleRecord = z.object({
+/** A record as stored: the outputs, and the stamps they hold for. */
+const StoredRecord = z.object({
   format: z.literal(RECORD_FORMAT),
   /** contentHash() of the bundle's files: the manifest's `hash`. */
   filesHash: z.string(),
@@ -53,7 +54,8 @@ const BundleRecord = z.object({
   /** [path, stamp]: "" for a path that did not exist. */
   stamps: z.array(Stamp),
 });
-export type BundleRecord = Omit<z.infer<typeof BundleRecord>, "format" | "stamps" | "externals"> & { externals: ExternalUse[] };
+/** What a record gives back: the bundle's outputs, as esbuild produced them. */
+export type BundleRecord = Omit<z.infer<typeof StoredRecord>, "format" | "stamps" | "externals"> & { externals: ExternalUse[] };
 
 /** The record's file: named by everything the bundle depends on besides the files it stamps. */
 export function recordPath(cacheDir: string, key: unknown): string {
@@ -65,9 +67,9 @@ export function recordPath(cacheDir: string, key: unknown): string {
 export async function readRecord(file: string): Promise<BundleRecord | undefined> {
   const text = await readFile(file, "utf8").catch(() => undefined);
   if (text === undefined) return undefined;
-  let parsed: z.infer<typeof BundleRecord>;
+  let parsed: z.infer<typeof StoredRecord>;
   try {
-    parsed = BundleRecord.parse(JSON.parse(text));
+    parsed = StoredRecord.parse(JSON.parse(text));
   } catch {
     // Damaged, or from another version: build, and write it anew.
     return undefined;
@@ -89,7 +91,7 @@ export async function writeRecord(file: string, record: BundleRecord, startedAtM
   const targets = [...new Set([...stampTargets(record), ...alsoStamp])].sort();
   const stamps = await Promise.all(targets.map(stampOf));
   if (stamps.some((stamp) => stamp.changedAtMs > startedAtMs - RACY_MS)) return;
-  const body: z.infer<typeof BundleRecord> = {
+  const body: z.infer<typeof StoredRecord> = {
     format: RECORD_FORMAT,
     filesHash: record.filesHash,
     externals: record.externals.map((use) => ({ name: use.name, importer: use.importer, ...(use.packageDir === undefined ? {} : { packageDir: use.packageDir }) })),
