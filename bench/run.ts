@@ -288,8 +288,8 @@ const cloudEnv = { ...process.env, FLOW_API_URL: sim.url, FLOW_API_KEY: sim.apiK
 // Asynchronously: the simulator serves from this process's event loop.
 const cloudRuns: Record<string, number>[] = [];
 const localRuns: Record<string, number>[] = [];
-const squareOn = async (provider: string, runs: Record<string, number>[]) => {
-  const { ms, stderr } = await wallMs(["bin/flow.js", "run", "examples/hello.ts::square", "7", "--provider", provider], cloudEnv);
+const squareOn = async (provider: string, runs: Record<string, number>[], env = cloudEnv) => {
+  const { ms, stderr } = await wallMs(["bin/flow.js", "run", "examples/hello.ts::square", "7", "--provider", provider], env);
   runs.push(phasesOf(stderr));
   return ms;
 };
@@ -314,9 +314,7 @@ const SSH_ROUND_TRIP_MS = 40;
 const distant = await FcpSimulator.start({ allocationDelayMs: 0, bootStepMs: 0, sshRoundTripMs: SSH_ROUND_TRIP_MS, stateDir: join(scratch, "sim-distant") });
 const distantEnv = { ...cloudEnv, FLOW_API_URL: distant.url, FLOW_API_KEY: distant.apiKey, FLOW_PROJECT: distant.project.name, FLOW_HOME: join(scratch, "flow-distant") };
 const distantRuns: Record<string, number>[] = [];
-for (let i = 0; i < REPS; i++) {
-  distantRuns.push(phasesOf((await wallMs(["bin/flow.js", "run", "examples/hello.ts::square", "7", "--provider", "fcp"], distantEnv)).stderr));
-}
+for (let i = 0; i < REPS; i++) await squareOn("fcp", distantRuns, distantEnv);
 await distant.close();
 phases.cloudColdCallDistant = medianPhases(distantRuns);
 const distantAllocatedToResult = since(distantRuns, "square: instance allocated");
