@@ -75,17 +75,18 @@ describe("SSH connection against the simulator's sshd", { timeout: 30_000 }, () 
   let server: InstanceSshServer;
   let target: SshTarget;
   const authorized: string[] = [];
+  const serverOptions = () => ({
+    authorizedKeys: () => authorized,
+    user: USER,
+    cwd: sandbox,
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", FLOW_INSTANCE_ROOT: sandbox },
+  });
 
   before(async () => {
     sandbox = await mkdtemp(join(tmpdir(), "flow-ssh-sandbox-"));
     key = await ensureProjectKey({ project: "test", keysDir: join(sandbox, ".keys") });
     authorized.push(key.publicKey);
-    server = await startInstanceSshServer({
-      authorizedKeys: () => authorized,
-      user: USER,
-      cwd: sandbox,
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", FLOW_INSTANCE_ROOT: sandbox },
-    });
+    server = await startInstanceSshServer(serverOptions());
     target = { host: "127.0.0.1", port: server.port, user: USER, keyName: key.privateKeyPath, ...(key.privateKey === undefined ? {} : { privateKey: key.privateKey }) };
   });
   after(async () => {
@@ -248,13 +249,7 @@ describe("SSH connection against the simulator's sshd", { timeout: 30_000 }, () 
   });
 
   it("with roundTripMs, every round trip takes that much longer and every byte still arrives in order", async () => {
-    const distant = await startInstanceSshServer({
-      authorizedKeys: () => authorized,
-      user: USER,
-      cwd: sandbox,
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", FLOW_INSTANCE_ROOT: sandbox },
-      roundTripMs: 200,
-    });
+    const distant = await startInstanceSshServer({ ...serverOptions(), roundTripMs: 200 });
     const ssh = await SshConnection.connect({ ...target, port: distant.port });
     try {
       // An exec is at least a channel open and the command's answer: two round trips.
