@@ -11,7 +11,7 @@ import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import { Flow } from "../../src/client/flow.ts";
 import { FcpSimulator } from "../../tools/fcp-sim/simulator.ts";
-import { repoRoot, runCli, simulatorEnv, tempDir, until, type CliResult } from "./helpers.ts";
+import { repoRoot, runCli, simulatorEnv, startCli, tempDir, until, type CliResult } from "./helpers.ts";
 
 const execFileAsync = promisify(execFile);
 
@@ -156,6 +156,29 @@ describe("reservations", () => {
     await flow(["cancel", taskId]);
     assert.equal(sim.reservations().find((r) => r.fid === taskId)?.status, "Canceled");
     await assertReleased([taskId]);
+  });
+
+  it("reads a task whose reservation flow cancel gave back as cancelled by the user, even before the cancel's answer", async () => {
+    const run = startCli(["run", "echo up; sleep 600", "-i", "a100", "--reserved-hours", "3", "--wait"], { cwd: root, env });
+    let cancel: ReturnType<typeof startCli> | undefined;
+    try {
+      await until(() => /^up$/m.test(run.output()), "the task to run", 60_000);
+      const taskId = /Submitted (res_\w+)/.exec(run.output())?.[1];
+      assert.ok(taskId, run.output());
+      // The API gives the reservation back, and its answer is held until the cancelling process is gone.
+      sim.faults.holdNext({ method: "POST", path: `/v2/reservation/${taskId}/terminate-instances`, count: 1, ms: 120_000 });
+      cancel = startCli(["cancel", taskId], { cwd: root, env });
+      await until(() => sim.reservations().find((r) => r.fid === taskId)?.status === "Canceled", "the reservation to be given back", 60_000);
+      const waited = await run.done;
+      assert.match(waited.stdout + waited.stderr, new RegExp(`${taskId} cancelled.*: cancelled by the user$`, "m"));
+      cancel.child.kill("SIGKILL");
+      await cancel.done;
+      assert.equal((await json<TaskJson>(["status", taskId])).message, "cancelled by the user");
+      await assertReleased([taskId]);
+    } finally {
+      cancel?.child.kill("SIGKILL");
+      run.child.kill("SIGKILL");
+    }
   });
 
   it("bids on the spot market with allocation mode auto when no reservation fits, and says so", async () => {

@@ -489,6 +489,53 @@ describe("following a task before it has an instance", () => {
       slow.faults.setCapacity(A100, undefined, 4);
     }
   });
+
+  it("reads a bid ended by flow cancel as cancelled by the user, even before (or without) the cancel's answer", async () => {
+    const { run, taskId } = await submitHeld("bash hello.sh");
+    let cancel: ReturnType<typeof startCli> | undefined;
+    try {
+      await until(() => /waiting for an instance/.test(run.output()), "flow run --wait to wait", 60_000);
+      // The API ends the bid, and its answer is held until the cancelling process is gone: the
+      // follower sees the bid end while `flow cancel` has not returned, and never will.
+      slow.faults.holdNext({ method: "DELETE", path: `/v2/spot/bids/${taskId}`, count: 1, ms: 120_000 });
+      cancel = startCli(["cancel", taskId], { cwd: project, env: slowEnv });
+      await until(() => slow.bids().find((bid) => bid.fid === taskId)?.status === "Terminated", "the bid to end", 60_000);
+      const waited = await run.done;
+      assert.equal(waited.code, 1, waited.stderr);
+      assert.match(waited.stdout, new RegExp(`^${taskId} cancelled before it started: cancelled by the user$`, "m"));
+      cancel.child.kill("SIGKILL");
+      await cancel.done;
+      const status = await runCli(["status", taskId, "--json"], { cwd: project, env: slowEnv });
+      assert.equal(status.code, 0, status.stderr);
+      assert.match(status.stdout, /"message": ?"cancelled by the user"/);
+      assert.deepEqual(slow.liveInstances(), []);
+    } finally {
+      cancel?.child.kill("SIGKILL");
+      slow.faults.setCapacity(A100, undefined, 4);
+    }
+  });
+
+  it("takes a refused cancel back: a bid ended elsewhere afterwards is not read as the user's cancel", async () => {
+    const { run, taskId } = await submitHeld("bash hello.sh");
+    try {
+      await until(() => /waiting for an instance/.test(run.output()), "flow run --wait to wait", 60_000);
+      // Refused every time the client asks (its first try and five retries).
+      slow.faults.failNext({ status: 429, count: 6, retryAfterSeconds: 0, method: "DELETE", path: `/v2/spot/bids/${taskId}` });
+      const refused = await runCli(["cancel", taskId], { cwd: project, env: slowEnv });
+      assert.equal(refused.code, 1, refused.stdout);
+      assert.match(refused.stderr, /429/);
+      assert.equal(slow.bids().find((bid) => bid.fid === taskId)?.status, "Open");
+      // Someone else ends it (the console, a teammate's script).
+      const ended = await fetch(`${slow.url}/v2/spot/bids/${taskId}`, { method: "DELETE", headers: { authorization: `Bearer ${slow.apiKey}` } });
+      assert.equal(ended.ok, true, await ended.text());
+      const status = await runCli(["status", taskId, "--json"], { cwd: project, env: slowEnv });
+      assert.match(status.stdout, /"message": ?"the bid was terminated before the task reported an exit code"/);
+      const waited = await run.done;
+      assert.match(waited.stdout, new RegExp(`^${taskId} cancelled before it started: the bid was terminated before the task reported an exit code$`, "m"));
+    } finally {
+      slow.faults.setCapacity(A100, undefined, 4);
+    }
+  });
 });
 
 describe("volumes on fcp", () => {

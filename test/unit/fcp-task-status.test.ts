@@ -101,4 +101,12 @@ describe("task status from the FCP API", () => {
   test("a terminated bid without an exit code reads as cancelled", () => {
     assert.equal(statusOf("Terminated", ["STATUS_TERMINATED"]), TaskStatus.CANCELLED);
   });
+
+  test("a cancel the user asked for names the end of the bid, and changes nothing while the bid lives", () => {
+    const asked = { cancelRequested: true };
+    assert.deepEqual(taskStatusFromApi(bid("Terminated"), [], asked), { status: TaskStatus.CANCELLED, message: "cancelled by the user" });
+    assert.equal(taskStatusFromApi(bid("Terminated"), [], {}).message, "the bid was terminated before the task reported an exit code");
+    assert.deepEqual(taskStatusFromApi(bid("Open"), [], asked), taskStatusFromApi(bid("Open"), [], {}));
+    assert.equal(statusOf("Allocated", ["STATUS_RUNNING"], asked), TaskStatus.RUNNING);
+  });
 });

@@ -342,7 +342,13 @@ export class FcpTaskProvider implements TaskProvider {
     if (bid.status !== "Terminated") {
       // Its logs outlive it: copied first, as far as the instance lets us.
       if (record?.logs === undefined) await this.#collect({ ...task, bid, record }, await this.#instances(bid)).catch(() => undefined);
-      await this.context.client.cancelBid(bid.fid);
+      // Recorded before the API ends the bid: a follower that sees it end in between (or after
+      // this process died) reads it as cancelled by the user, not as a bid that vanished.
+      await this.#records.update(task.taskId, { cancelRequestedAt: new Date().toISOString() });
+      await this.context.client.cancelBid(bid.fid).catch(async (error: unknown) => {
+        await this.#records.update(task.taskId, { cancelRequestedAt: undefined });
+        throw error;
+      });
     }
     if (!isTerminalStatus(before.status)) await this.#records.update(task.taskId, { cancelled: true, endedAt: new Date().toISOString() });
     this.#forget(task.taskId);
@@ -1092,15 +1098,12 @@ export class FcpTaskProvider implements TaskProvider {
   }
 }
 
-/**
- * Fields this provider cannot honour yet are refused, naming them, rather than ignored: the task
- * would run without the data or the port it depends on.
- */
 /** What the records say of how the task ended, if they know. */
 function observedIn(record: TaskRecord | undefined): ObservedOutcome {
-  const { cancelled, exitCode, failure } = record ?? {};
+  const { cancelled, cancelRequestedAt, exitCode, failure } = record ?? {};
   return {
     ...(cancelled === undefined ? {} : { cancelled }),
+    ...(cancelRequestedAt === undefined ? {} : { cancelRequested: true }),
     ...(exitCode === undefined ? {} : { exitCode }),
     ...(failure === undefined ? {} : { failure }),
   };

@@ -26,6 +26,8 @@ const ReservationTaskRecordSchema = z.object({
   /** The instances it was delivered to, rank order. */
   instances: z.array(z.string()).default([]),
   cancelled: z.boolean().optional(),
+  /** When `flow cancel` began stopping it (see TaskRecord's field of the same name); taken back if it could not. */
+  cancelRequestedAt: z.string().optional(),
   exitCode: z.number().int().optional(),
   failure: z.string().optional(),
   /** When the client learned that it ended (or ended it). */

@@ -143,16 +143,24 @@ export class ReservationTasks {
   async cancel(taskId: string): Promise<TaskInfo> {
     const before = await this.reconcile(taskId);
     const record = await this.#record(taskId);
-    if (record.kind === "reservation") {
-      await this.#reservations.cancel(record.reservation);
-    } else if (!isTerminalStatus(before.status)) {
-      const { instances } = await this.#observe(record);
-      for (const instance of instances.filter((i) => record.instances.includes(i.fid) && i.status === "STATUS_RUNNING")) {
-        const connection = await this.#connection(record, instance);
-        await stopRun(connection, this.#paths(record, connection));
+    const running = !isTerminalStatus(before.status);
+    // Recorded before anything is stopped: a follower that sees the end first reads it as this cancel.
+    if (running) await this.#records.update(taskId, { cancelRequestedAt: new Date().toISOString() });
+    try {
+      if (record.kind === "reservation") {
+        await this.#reservations.cancel(record.reservation);
+      } else if (running) {
+        const { instances } = await this.#observe(record);
+        for (const instance of instances.filter((i) => record.instances.includes(i.fid) && i.status === "STATUS_RUNNING")) {
+          const connection = await this.#connection(record, instance);
+          await stopRun(connection, this.#paths(record, connection));
+        }
       }
+    } catch (error) {
+      if (running) await this.#records.update(taskId, { cancelRequestedAt: undefined });
+      throw error;
     }
-    if (!isTerminalStatus(before.status)) await this.#records.update(taskId, { cancelled: true, endedAt: new Date().toISOString() });
+    if (running) await this.#records.update(taskId, { cancelled: true, endedAt: new Date().toISOString() });
     this.#forget(taskId);
     return this.getTask(taskId);
   }
@@ -579,7 +587,14 @@ function isDecided(record: ReservationTaskRecord): boolean {
 
 /** The task's status from its record (what the client learned), its reservation and its instances. */
 function statusOf(record: ReservationTaskRecord, reservation: ApiReservation | undefined, own: readonly Instance[]): { status: TaskStatus; message: string } {
-  if (record.cancelled) return { status: TaskStatus.CANCELLED, message: "cancelled by the user" };
+  const cancelledByUser = { status: TaskStatus.CANCELLED, message: "cancelled by the user" };
+  if (record.cancelled) return cancelledByUser;
+  const derived = observedStatus(record, reservation, own);
+  // However it ended once the user began to cancel it (killed, its reservation canceled), that was the cancel.
+  return record.cancelRequestedAt !== undefined && isTerminalStatus(derived.status) ? cancelledByUser : derived;
+}
+
+function observedStatus(record: ReservationTaskRecord, reservation: ApiReservation | undefined, own: readonly Instance[]): { status: TaskStatus; message: string } {
   if (record.failure !== undefined) return { status: TaskStatus.FAILED, message: record.failure };
   if (record.exitCode !== undefined) {
     return record.exitCode === 0 ? { status: TaskStatus.COMPLETED, message: "exited with code 0" } : { status: TaskStatus.FAILED, message: `exited with code ${record.exitCode}` };

@@ -43,6 +43,12 @@ const TaskRecordSchema = z.object({
   region: z.string(),
   limitPrice: z.string(),
   cancelled: z.boolean().optional(),
+  /**
+   * When `flow cancel` asked the API to end the bid: written before asking, so that another process
+   * that sees the bid end reads it as cancelled by the user even before (or if never) `cancelled`
+   * is written; taken back when the API refuses.
+   */
+  cancelRequestedAt: z.string().optional(),
   exitCode: z.number().int().optional(),
   /** Instances that got the task's SFTP uploads (code archive, secret env). */
   deliveredTo: z.array(z.string()).optional(),

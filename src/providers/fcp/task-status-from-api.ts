@@ -11,6 +11,8 @@ import { suggestedLimit } from "./placement.ts";
 
 export interface ObservedOutcome {
   cancelled?: boolean;
+  /** The user asked for a cancel, which may still be on its way: a bid that ended did so for it. */
+  cancelRequested?: boolean;
   exitCode?: number;
   /** The client gave up on the task, for this reason. */
   failure?: string;
@@ -47,7 +49,9 @@ export function taskStatusFromApi(bid: Bid, instances: readonly Instance[], obse
 
   switch (bid.status) {
     case "Terminated":
-      return { status: TaskStatus.CANCELLED, message: "the bid was terminated before the task reported an exit code" };
+      return observed.cancelRequested
+        ? { status: TaskStatus.CANCELLED, message: "cancelled by the user" }
+        : { status: TaskStatus.CANCELLED, message: "the bid was terminated before the task reported an exit code" };
     case "Paused":
       return { status: TaskStatus.PAUSED, message: "the bid is paused" };
     case "Preempting":
