@@ -820,6 +820,12 @@ export class Cloud {
     this.#instanceRecord(instanceFid).booted?.dropSshConnections();
   }
 
+  dropSshConnectionsAtExec(instanceFid: string, match: string): void {
+    const machine = this.#instanceRecord(instanceFid).booted;
+    if (machine === undefined) throw new Error(`fcp-sim: instance ${instanceFid} is not running`);
+    machine.dropSshConnectionsAtExec(match);
+  }
+
   /** Kills every machine and stops every timer. The cloud answers nothing useful afterwards. */
   async close(): Promise<void> {
     this.#closed = true;

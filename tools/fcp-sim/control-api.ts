@@ -8,6 +8,7 @@ import type { ControlHandler } from "./api-server.ts";
 import type { FcpSimulator } from "./simulator.ts";
 
 const InstanceBody = z.object({ instance: z.string() });
+const DropAtExecBody = z.object({ instance: z.string(), match: z.string().min(1) });
 const ReservationBody = z.object({ reservation: z.string() });
 const CapacityBody = z.object({ instanceType: z.string(), region: z.string().optional(), capacity: z.int().min(0) });
 const PriceBody = z.object({ instanceType: z.string(), region: z.string().optional(), price: z.number().positive() });
@@ -35,6 +36,10 @@ const ACTIONS: Record<string, Action> = {
   "POST /_sim/faults/preempt": (sim, body) => sim.faults.preempt(InstanceBody.parse(body).instance),
   "POST /_sim/faults/kill": (sim, body) => sim.faults.kill(InstanceBody.parse(body).instance),
   "POST /_sim/faults/drop-ssh": (sim, body) => sim.faults.dropSshConnections(InstanceBody.parse(body).instance),
+  "POST /_sim/faults/drop-ssh-at-exec": (sim, body) => {
+    const { instance, match } = DropAtExecBody.parse(body);
+    sim.faults.dropSshConnectionsAtExec(instance, match);
+  },
   "POST /_sim/faults/capacity": (sim, body) => {
     const { instanceType, region, capacity } = CapacityBody.parse(body);
     sim.faults.setCapacity(instanceType, region, capacity);

@@ -114,6 +114,10 @@ export class Machine {
     this.#ssh.dropConnections();
   }
 
+  dropSshConnectionsAtExec(match: string): void {
+    this.#ssh.dropConnectionsAtExec(match);
+  }
+
   /** Pulls the plug: every process of the machine and its sshd, then its mounts. Idempotent. */
   kill(): Promise<void> {
     this.#killing ??= Promise.all([this.#ssh.close(), killMachineProcesses(this.#processes)]).then(() => removeSimulatedMounts(this.#mountTable));

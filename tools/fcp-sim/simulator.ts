@@ -77,6 +77,8 @@ export interface SimulatorFaults {
   holdNext(options: HoldNextOptions): void;
   setLatencyMs(ms: number): void;
   dropSshConnections(instanceFid: string): void;
+  /** The instance's SSH connections drop when a command containing `match` is about to run there (once). */
+  dropSshConnectionsAtExec(instanceFid: string, match: string): void;
 }
 
 export class FcpSimulator {
@@ -112,6 +114,7 @@ export class FcpSimulator {
       holdNext: (options) => httpFaults.holdNext(options),
       setLatencyMs: (ms) => httpFaults.setLatencyMs(ms),
       dropSshConnections: (fid) => cloud.dropSshConnections(fid),
+      dropSshConnectionsAtExec: (fid, match) => cloud.dropSshConnectionsAtExec(fid, match),
     };
   }
 

@@ -33,6 +33,11 @@ export interface InstanceSshServer {
   readonly port: number;
   /** Fault injection: ends every client connection abruptly, as a preempted machine would. */
   dropConnections(): void;
+  /**
+   * Fault injection: the next exec whose command contains `match` does not run; every client
+   * connection ends instead, so the client loses its connection with that command in flight.
+   */
+  dropConnectionsAtExec(match: string): void;
   /** Stops listening, ends every connection and kills every process a session started. */
   close(): Promise<void>;
 }
@@ -42,8 +47,17 @@ const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "::1"]);
 export async function startInstanceSshServer(options: InstanceSshServerOptions): Promise<InstanceSshServer> {
   const sockets = new Set<Socket>();
   const children = new Set<ChildProcess>();
+  const dropAtExec: string[] = [];
+  // Whether `command` is to run, or the connections to drop in its place.
+  const runs = (command: string): boolean => {
+    const armed = dropAtExec.findIndex((match) => command.includes(match));
+    if (armed === -1) return true;
+    dropAtExec.splice(armed, 1);
+    dropConnections();
+    return false;
+  };
   const ssh = new Server({ hostKeys: [generateEd25519KeyPair(utils).private] }, (connection) =>
-    serveConnection(connection, options, children),
+    serveConnection(connection, options, children, runs),
   );
   // We own the TCP listener so that dropConnections() can reach the raw sockets.
   const listener = createServer((socket) => {
@@ -71,6 +85,7 @@ export async function startInstanceSshServer(options: InstanceSshServerOptions):
   return {
     port: address.port,
     dropConnections,
+    dropConnectionsAtExec: (match) => void dropAtExec.push(match),
     close() {
       closing ??= new Promise<void>((resolve) => {
         listener.close(() => resolve());
@@ -109,7 +124,7 @@ function withLatency(socket: Socket, oneWayMs: number): Duplex {
   return link;
 }
 
-function serveConnection(connection: Connection, options: InstanceSshServerOptions, children: Set<ChildProcess>): void {
+function serveConnection(connection: Connection, options: InstanceSshServerOptions, children: Set<ChildProcess>, runs: (command: string) => boolean): void {
   connection.on("error", () => {});
   connection.on("authentication", (context) => {
     if (context.method !== "publickey" || context.username !== options.user) {
@@ -120,7 +135,7 @@ function serveConnection(connection: Connection, options: InstanceSshServerOptio
     else context.reject(["publickey"]);
   });
   connection.on("ready", () => {
-    connection.on("session", (acceptSession) => serveSession(acceptSession(), options, children));
+    connection.on("session", (acceptSession) => serveSession(acceptSession(), options, children, runs));
     connection.on("tcpip", (accept, reject, info) => {
       if (!LOOPBACK_HOSTS.has(info.destIP)) {
         reject();
@@ -153,7 +168,7 @@ function parsePublicKey(line: string): ParsedKey | undefined {
   return parsed instanceof Error ? undefined : parsed;
 }
 
-function serveSession(session: Session, options: InstanceSshServerOptions, children: Set<ChildProcess>): void {
+function serveSession(session: Session, options: InstanceSshServerOptions, children: Set<ChildProcess>, runs: (command: string) => boolean): void {
   let pty = false;
   let running: ChildProcess | undefined;
   const run = (channel: ServerChannel, args: string[]) => {
@@ -169,7 +184,10 @@ function serveSession(session: Session, options: InstanceSshServerOptions, child
     if (running !== undefined) killGroup(running, `SIG${info.name}` as NodeJS.Signals);
     accept?.();
   });
-  session.on("exec", (accept, _reject, info) => run(accept(), ["-c", info.command]));
+  session.on("exec", (accept, _reject, info) => {
+    const channel = accept();
+    if (runs(info.command)) run(channel, ["-c", info.command]);
+  });
   session.on("shell", (accept) => run(accept(), ["-i"]));
   session.on("sftp", (accept) => serveSftp(accept(), options.cwd));
 }
