@@ -119,6 +119,23 @@ describe("detached calls on fcp", () => {
     await assert.rejects(FunctionCall.fromId(id).result(), CancelledError);
   });
 
+  it("flow status and flow cancel ride out an SSH connection that drops while they read the call's state", async () => {
+    const started = await flow(["run", "test/fixtures/e2e/durable.ts::shout", "through a drop", "600000", "--detach"]);
+    assert.equal(started.code, 0, started.stderr);
+    const id = started.stdout.trim();
+    const { bidFid, instanceFid } = placeOf(FunctionCall.fromId(id));
+    // The connection drops just as the command that reads the call's state is about to run.
+    sim.faults.dropSshConnectionsAtExec(instanceFid, `${id}/state.json`);
+    const status = await flow(["status", id, "--json"]);
+    assert.equal(status.code, 0, status.stderr);
+    assert.equal(JSON.parse(status.stdout).status, "running");
+    sim.faults.dropSshConnectionsAtExec(instanceFid, `${id}/state.json`);
+    const cancelled = await flow(["cancel", id]);
+    assert.equal(cancelled.code, 0, cancelled.stderr);
+    assert.equal(cancelled.stdout.trim(), `${id} cancelled`);
+    await released(bidFid, "the cancel to cancel the call's bid");
+  });
+
   it("keeps waiting for a result through dropped SSH connections to its instance", async () => {
     const call = await app.run(() => slowSquare.with({ resultWindowMs: 60_000 }).spawnDetached(15, 2_500), { entry });
     const { bidFid, instanceFid } = placeOf(call);

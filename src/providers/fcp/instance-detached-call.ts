@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import { open, rename, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { NetworkError } from "../../errors.ts";
 import { READ_CHUNK_BYTES } from "../log-lines.ts";
 import type { DetachedAgentPlace, RemoteDetachedCall } from "../provider.ts";
 import type { InstanceStatus } from "./api/schemas.ts";
@@ -36,6 +37,18 @@ export class InstanceDetachedCall implements RemoteDetachedCall {
   }
 
   async copyTo(dir: string): Promise<{ gone?: string }> {
+    try {
+      return await this.#copyTo(dir);
+    } catch (error) {
+      // A connection that dropped under a live instance (the network, a restarted sshd) is opened
+      // again, once, as a live call's session would be: a one-shot `flow status` or `flow cancel`
+      // must not fail for a blip that wait() would have ridden out.
+      if (!(error instanceof NetworkError)) throw error;
+      return this.#copyTo(dir);
+    }
+  }
+
+  async #copyTo(dir: string): Promise<{ gone?: string }> {
     const gone = await this.#gone();
     if (gone !== undefined) return { gone };
     let connection: InstanceConnection;
