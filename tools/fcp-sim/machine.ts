@@ -21,7 +21,7 @@ import { INSTANCE_ROOT_ENV, INSTANCE_SSH_USER } from "../../src/providers/fcp/in
 import { quote } from "../../src/providers/fcp/startup-script/bash.ts";
 import { installDiskShims, removeSimulatedMounts, type SimDisk } from "./disk-shims.ts";
 import { CONTAINER_MARKER_ENV, installDockerShim } from "./docker-shim.ts";
-import { killMachineProcesses, type MachineProcesses } from "./process-reaper.ts";
+import { killMachineProcesses, processStartTime, type MachineProcesses } from "./process-reaper.ts";
 import { startInstanceSshServer, type InstanceSshServer } from "./ssh-server.ts";
 
 export interface SandboxLayout {
@@ -91,6 +91,8 @@ export class Machine {
     // Containers do not inherit the machine's environment: they carry a marker of their own.
     const processes: MachineProcesses = { envMarkers: [`${INSTANCE_ROOT_ENV}=${layout.root}`, `${CONTAINER_MARKER_ENV}=${layout.root}`] };
     processes.processGroup = startScript(layout, env);
+    const leaderStartTime = processStartTime(processes.processGroup);
+    if (leaderStartTime !== undefined) processes.leaderStartTime = leaderStartTime;
     let ssh: InstanceSshServer;
     try {
       ssh = await startInstanceSshServer({ authorizedKeys: options.authorizedKeys, user: INSTANCE_SSH_USER, cwd: layout.dir, env, roundTripMs: options.sshRoundTripMs });

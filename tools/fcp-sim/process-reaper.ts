@@ -4,6 +4,13 @@
  * instance's root (which catches what escaped the group with setsid, what SSH sessions started,
  * and what runs in its simulated containers).
  * Linux /proc is the source of truth; zombies are already dead and do not count.
+ *
+ * A process group's id is its leader's pid, and once the group is empty the system may give that
+ * number to a new process that leads a group of its own: with the suite's churn, pids wrap within
+ * minutes, and a machine whose startup script ended long before it is killed (a finished task
+ * that lingers) would otherwise have its kill land on another test's worker or SSH command. So the
+ * group counts as the machine's only while it demonstrably is: its leader is the very process
+ * started (same pid and start time), or one of its members carries the machine's marker.
  */
 import { readdirSync, readFileSync } from "node:fs";
 
@@ -14,37 +21,55 @@ const GIVE_UP_MS = 5_000;
 export interface MachineProcesses {
   /** Process group of the startup script (its bash is the leader). */
   processGroup?: number;
+  /** When that leader started (processStartTime), to tell it from a later process given its pid. */
+  leaderStartTime?: number;
   /** `NAME=value` entries: a process whose environment holds any of them is the machine's (its own, or its containers'). */
   envMarkers: readonly string[];
 }
 
+/** The start time of `pid` (clock ticks since boot), or undefined if it is gone or this is not Linux. */
+export function processStartTime(pid: number): number | undefined {
+  return readProcStat(pid)?.startTime;
+}
+
 /** Live PIDs of the machine (never this process). */
 export function machineProcessIds(machine: MachineProcesses): number[] {
-  const pids: number[] = [];
+  return scan(machine).pids;
+}
+
+/** The machine's live processes, and whether its process group is still its own (see the file comment). */
+function scan(machine: MachineProcesses): { pids: number[]; ownGroup: boolean } {
   let entries: string[];
   try {
     entries = readdirSync("/proc");
   } catch {
-    return [];
+    return { pids: [], ownGroup: false };
   }
   const needles = machine.envMarkers.map((marker) => Buffer.from(`\0${marker}\0`));
+  const marked: number[] = [];
+  const grouped: number[] = [];
+  let ownGroup = false;
   for (const entry of entries) {
     if (!/^\d+$/.test(entry)) continue;
     const pid = Number(entry);
     if (pid === process.pid) continue;
     const stat = readProcStat(pid);
     if (stat === undefined || stat.state === "Z" || stat.state === "X") continue;
-    if (machine.processGroup !== undefined && stat.pgid === machine.processGroup) {
-      pids.push(pid);
-      continue;
-    }
-    const environ = readOrUndefined(`/proc/${pid}/environ`);
-    // Entries are NUL-terminated; a leading NUL lets the first entry match like the others.
-    if (environ === undefined) continue;
-    const entries = Buffer.concat([Buffer.from("\0"), environ]);
-    if (needles.some((needle) => entries.includes(needle))) pids.push(pid);
+    const inGroup = machine.processGroup !== undefined && stat.pgid === machine.processGroup;
+    const isMarked = hasMarker(pid, needles);
+    if (isMarked) marked.push(pid);
+    else if (inGroup) grouped.push(pid);
+    if (inGroup && (isMarked || (pid === machine.processGroup && stat.startTime === machine.leaderStartTime))) ownGroup = true;
   }
-  return pids;
+  return { pids: ownGroup ? [...marked, ...grouped] : marked, ownGroup };
+}
+
+function hasMarker(pid: number, needles: readonly Buffer[]): boolean {
+  const environ = readOrUndefined(`/proc/${pid}/environ`);
+  if (environ === undefined) return false;
+  // Entries are NUL-terminated; a leading NUL lets the first entry match like the others.
+  const entries = Buffer.concat([Buffer.from("\0"), environ]);
+  return needles.some((needle) => entries.includes(needle));
 }
 
 /** SIGTERM everything, SIGKILL what is left after a grace period, and wait until it is all gone. */
@@ -60,8 +85,9 @@ export async function killMachineProcesses(machine: MachineProcesses): Promise<v
 }
 
 function signalAll(machine: MachineProcesses, signal: NodeJS.Signals): void {
-  if (machine.processGroup !== undefined) trySignal(-machine.processGroup, signal);
-  for (const pid of machineProcessIds(machine)) trySignal(pid, signal);
+  const { pids, ownGroup } = scan(machine);
+  if (ownGroup && machine.processGroup !== undefined) trySignal(-machine.processGroup, signal);
+  for (const pid of pids) trySignal(pid, signal);
 }
 
 function trySignal(pid: number, signal: NodeJS.Signals): void {
@@ -72,14 +98,16 @@ function trySignal(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-function readProcStat(pid: number): { state: string; pgid: number } | undefined {
+function readProcStat(pid: number): { state: string; pgid: number; startTime: number } | undefined {
   const text = readOrUndefined(`/proc/${pid}/stat`)?.toString("utf8");
   if (text === undefined) return undefined;
   // The command name (field 2) may contain spaces and parentheses; fields resume after the last ")".
   const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  // Fields 3 (state), 5 (pgrp) and 22 (starttime) of proc(5).
   const state = fields[0];
   const pgid = Number(fields[2]);
-  return state === undefined || !Number.isInteger(pgid) ? undefined : { state, pgid };
+  const startTime = Number(fields[19]);
+  return state === undefined || !Number.isInteger(pgid) ? undefined : { state, pgid, startTime };
 }
 
 function readOrUndefined(path: string): Buffer | undefined {
