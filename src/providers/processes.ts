@@ -28,13 +28,39 @@ export function isSupervisorAlive(pid: number): boolean {
   }
 }
 
-export function isGroupAlive(pgid: number): boolean {
+/**
+ * Whether process group `pgid` still holds a process whose environment has `variable` exactly
+ * (e.g. "FLOW_TASK_ID=task-…"). A group id is a pid: once the group has emptied, the number may
+ * lead someone else's group (after a reboot, almost surely), and a kill sent to it would land there.
+ * Where there is no /proc (not Linux), only whether the group exists.
+ */
+export function groupHolds(pgid: number, variable: string): boolean {
+  if (process.platform !== "linux") {
+    try {
+      process.kill(-pgid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  const needle = Buffer.from(`\0${variable}\0`);
+  let pids: string[];
   try {
-    process.kill(-pgid, 0);
-    return true;
+    pids = readdirSync("/proc").filter((name) => /^\d+$/.test(name));
   } catch {
     return false;
   }
+  return pids.some((name) => {
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      // Field 5 (pgrp), counted after the command name, which may hold spaces and parentheses.
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]) !== pgid) return false;
+      // A leading NUL lets the first entry match like the others.
+      return Buffer.concat([Buffer.from("\0"), readFileSync(`/proc/${name}/environ`)]).includes(needle);
+    } catch {
+      return false; // gone, or someone else's
+    }
+  });
 }
 
 /** Signals every process in the group; a group that is already gone is fine. */

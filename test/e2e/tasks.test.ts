@@ -1,7 +1,7 @@
 // Command tasks through the real `flow` CLI on the local runner: every step is a separate CLI
 // process, as a user in several shells would run them. Each test has its own FLOW_HOME and HOME.
 import assert from "node:assert/strict";
-import { execFile, execFileSync } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -144,6 +144,42 @@ describe("flow run (command tasks)", { concurrency: true }, () => {
     assert.equal(task?.["status"], "failed");
     assert.match(String(task?.["message"]), /maxRunTimeHours \(0\.0002 h\)/);
     assert.equal(result.code, task?.["exitCode"]);
+  });
+
+  it("a task whose supervisor died reads failed and its command is stopped, but a program that got its number since is left alone", async () => {
+    const box = sandbox();
+    const stateFile = (taskId: string) => join(box.home, "tasks", taskId, "state.json");
+    const stateOf = (taskId: string) => JSON.parse(readFileSync(stateFile(taskId), "utf8")) as Record<string, unknown>;
+    const started = async () => {
+      const taskId = String((await box.json(["run", "sleep 300", "--instance-type", "a100"]))["taskId"]);
+      await until(() => stateOf(taskId)["status"] === "running" && stateOf(taskId)["pid"] !== undefined, "the task to run");
+      const state = stateOf(taskId);
+      return { taskId, pid: Number(state["pid"]), supervisorPid: Number(state["supervisorPid"]) };
+    };
+
+    // The supervisor is SIGKILLed: the next status check stops the command and says what happened.
+    const lost = await started();
+    process.kill(lost.supervisorPid, "SIGKILL");
+    await until(() => !isAlive(lost.supervisorPid), "the supervisor to die");
+    const status = await statusOf(box, lost.taskId);
+    assert.equal(status["status"], "failed");
+    assert.match(String(status["message"]), /its supervisor \(pid \d+\) exited unexpectedly/);
+    await until(() => !isAlive(lost.pid), "the command to be stopped");
+
+    // As after a reboot: supervisor and command are gone, and the command's number now leads the
+    // process group of another program.
+    const stale = await started();
+    process.kill(stale.supervisorPid, "SIGKILL");
+    process.kill(-stale.pid, "SIGKILL");
+    await until(() => !isAlive(stale.supervisorPid), "the supervisor to die");
+    const stranger = spawn("sleep", ["300"], { detached: true, stdio: "ignore" });
+    try {
+      writeFileSync(stateFile(stale.taskId), JSON.stringify({ ...stateOf(stale.taskId), pid: stranger.pid }));
+      assert.equal((await statusOf(box, stale.taskId))["status"], "failed");
+      assert.equal(isAlive(stranger.pid!), true, "flow status killed a program that was not the task's");
+    } finally {
+      stranger.kill("SIGKILL");
+    }
   });
 
   it("the exit status is recorded even when the waiting CLI is SIGKILLed", async () => {

@@ -33,7 +33,7 @@ import { planLocalMounts, type LocalMounts } from "./local-mounts.ts";
 import { resolveFlowHome, taskPaths, tasksDir, type TaskPaths } from "../flow-home.ts";
 import { followLines, tailLines } from "./log-files.ts";
 import { LocalVolumes } from "./local-volumes.ts";
-import { isGroupAlive, isSupervisorAlive, killGroup } from "../processes.ts";
+import { groupHolds, isSupervisorAlive, killGroup } from "../processes.ts";
 import { localTaskEnv, LOCAL_MAIN_IP } from "./task-env.ts";
 import { DISK_FULL, diskFullError, freeBytes, isDiskFull } from "../record-files.ts";
 import {
@@ -218,7 +218,7 @@ export class LocalTaskRunner implements TaskProvider {
       state = await readTaskState(paths.state, state.taskId);
     }
     if (!isTerminalStatus(state.status)) {
-      if (state.pid !== undefined) killGroup(state.pid, "SIGKILL");
+      if (state.pid !== undefined && groupHolds(state.pid, `FLOW_TASK_ID=${state.taskId}`)) killGroup(state.pid, "SIGKILL");
       state = { ...state, status: "cancelled", completedAt: new Date().toISOString(), message: "cancelled (its supervisor did not answer)" };
       await keepTaskState(paths.state, state, this.home);
     }
@@ -369,7 +369,8 @@ export class LocalTaskRunner implements TaskProvider {
     // The supervisor writes the final state before it exits: read again before calling it lost.
     const latest = await readTaskState(paths.state, state.taskId);
     if (isTerminalStatus(latest.status)) return latest;
-    if (latest.pid !== undefined && isGroupAlive(latest.pid)) killGroup(latest.pid, "SIGKILL");
+    // Only while the group is still the task's: its supervisor may have died long ago (a reboot).
+    if (latest.pid !== undefined && groupHolds(latest.pid, `FLOW_TASK_ID=${latest.taskId}`)) killGroup(latest.pid, "SIGKILL");
     const lost: LocalTaskState = {
       ...latest,
       status: "failed",
