@@ -259,6 +259,18 @@ describe("command tasks on fcp", () => {
     await assertNothingLive();
   });
 
+  it("ends the follow of a running task that flow cancel stopped with how long it ran", async () => {
+    const run = startCli(["run", "echo up; sleep 600", "-i", "a100", "--wait"], { cwd: repoRoot, env });
+    await until(() => /^up$/m.test(run.output()), "the task's output", 60_000);
+    const taskId = /Submitted (bid_\w+)/.exec(run.output())?.[1];
+    assert.ok(taskId, run.output());
+    const cancelled = await flow(["cancel", taskId]);
+    assert.equal(cancelled.code, 0, cancelled.stderr);
+    const waited = await run.done;
+    assert.match(waited.stdout, new RegExp(`^${taskId} cancelled after \\d+s: cancelled by the user$`, "m"));
+    await assertNothingLive([taskId]);
+  });
+
   it("waits for a command and exits with its exit code, then keeps its logs and releases its instance", async () => {
     const result = await flow(["run", "echo done; exit 3", "-i", "a100", "--wait"]);
     assert.equal(result.code, 3, result.stderr);

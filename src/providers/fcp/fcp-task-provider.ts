@@ -340,11 +340,17 @@ export class FcpTaskProvider implements TaskProvider {
     const before = await this.reconcile(task.taskId);
     const { bid, record } = await this.#task(task.taskId);
     if (bid.status !== "Terminated") {
+      const instances = await this.#instances(bid);
       // Its logs outlive it: copied first, as far as the instance lets us.
-      if (record?.logs === undefined) await this.#collect({ ...task, bid, record }, await this.#instances(bid)).catch(() => undefined);
+      if (record?.logs === undefined) await this.#collect({ ...task, bid, record }, instances).catch(() => undefined);
       // Recorded before the API ends the bid: a follower that sees it end in between (or after
-      // this process died) reads it as cancelled by the user, not as a bid that vanished.
-      await this.#records.update(task.taskId, { cancelRequestedAt: new Date().toISOString() });
+      // this process died) reads it as cancelled by the user, not as a bid that vanished; and
+      // when it ran, which the ended bid no longer tells.
+      const ran = instances.find((instance) => instance.status === "STATUS_RUNNING");
+      await this.#records.update(task.taskId, {
+        cancelRequestedAt: new Date().toISOString(),
+        ...(ran === undefined || record?.startedAt !== undefined ? {} : { startedAt: ran.created_at }),
+      });
       await this.context.client.cancelBid(bid.fid).catch(async (error: unknown) => {
         await this.#records.update(task.taskId, { cancelRequestedAt: undefined });
         throw error;
