@@ -7,10 +7,11 @@
  *
  * A process group's id is its leader's pid, and once the group is empty the system may give that
  * number to a new process that leads a group of its own: with the suite's churn, pids wrap within
- * minutes, and a machine whose startup script ended long before it is killed (a finished task
- * that lingers) would otherwise have its kill land on another test's worker or SSH command. So the
- * group counts as the machine's only while it demonstrably is: its leader is the very process
- * started (same pid and start time), or one of its members carries the machine's marker.
+ * minutes, and a machine whose startup script ended before it is killed (one that failed early and
+ * lingers, one that powered off a moment ago) would otherwise have its kill land on another test's
+ * worker or SSH command. So the group counts as the machine's only while it demonstrably is: its
+ * leader is the very process started (same pid and start time), or one of its members carries the
+ * machine's marker.
  */
 import { readdirSync, readFileSync } from "node:fs";
 
