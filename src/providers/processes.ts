@@ -43,24 +43,44 @@ export function groupHolds(pgid: number, variable: string): boolean {
       return false;
     }
   }
-  const needle = Buffer.from(`\0${variable}\0`);
-  let pids: string[];
+  return procPids().some((pid) => procStat(pid)?.pgid === pgid && environHolds(pid, [variable]));
+}
+
+/** The pids /proc lists (none where there is no /proc). */
+export function procPids(): number[] {
   try {
-    pids = readdirSync("/proc").filter((name) => /^\d+$/.test(name));
+    return readdirSync("/proc").flatMap((name) => (/^\d+$/.test(name) ? [Number(name)] : []));
   } catch {
-    return false;
+    return [];
   }
-  return pids.some((name) => {
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-      // Field 5 (pgrp), counted after the command name, which may hold spaces and parentheses.
-      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]) !== pgid) return false;
-      // A leading NUL lets the first entry match like the others.
-      return Buffer.concat([Buffer.from("\0"), readFileSync(`/proc/${name}/environ`)]).includes(needle);
-    } catch {
-      return false; // gone, or someone else's
-    }
-  });
+}
+
+/** Fields 3 (state), 5 (pgrp) and 22 (starttime) of proc(5)'s /proc/<pid>/stat; undefined once it is gone. */
+export function procStat(pid: number): { state: string; pgid: number; startTime: number } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return undefined;
+  }
+  // The command name (field 2) may contain spaces and parentheses; fields resume after the last ")".
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  const state = fields[0];
+  const pgid = Number(fields[2]);
+  return state === undefined || !Number.isInteger(pgid) ? undefined : { state, pgid, startTime: Number(fields[19]) };
+}
+
+/** Whether the environment `pid` started with holds one of `entries` ("NAME=value") exactly. */
+export function environHolds(pid: number, entries: readonly string[]): boolean {
+  let environ: Buffer;
+  try {
+    environ = readFileSync(`/proc/${pid}/environ`);
+  } catch {
+    return false; // gone, or someone else's
+  }
+  // Entries are NUL-terminated; a leading NUL lets the first entry match like the others.
+  const text = Buffer.concat([Buffer.from("\0"), environ]);
+  return entries.some((entry) => text.includes(`\0${entry}\0`));
 }
 
 /** Signals every process in the group; a group that is already gone is fine. */
@@ -89,18 +109,11 @@ export function killTagged(variable: string, signal: NodeJS.Signals): number {
   let killed = 0;
   for (let pass = 0; pass < 5; pass++) {
     let found = 0;
-    let pids: string[];
-    try {
-      pids = readdirSync("/proc").filter((name) => /^\d+$/.test(name));
-    } catch {
-      return killed;
-    }
-    for (const name of pids) {
-      const pid = Number(name);
+    for (const pid of procPids()) {
       if (pid === process.pid) continue;
       let environ: Buffer;
       try {
-        environ = readFileSync(`/proc/${name}/environ`);
+        environ = readFileSync(`/proc/${pid}/environ`);
       } catch {
         continue; // gone, or someone else's
       }

@@ -2,25 +2,18 @@
 // nothing else, even where the machine's process group id has been given to someone else since.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
 import { describe, test } from "node:test";
-import { killMachineProcesses, processStartTime } from "../../tools/fcp-sim/process-reaper.ts";
+import { procPids, procStat } from "../../src/providers/processes.ts";
+import { killMachineProcesses } from "../../tools/fcp-sim/process-reaper.ts";
 
 const MARKER = `FLOW_REAPER_TEST=${process.pid}-${Date.now()}`;
 const [markerName, markerValue] = MARKER.split("=") as [string, string];
 
 /** Live (not zombie) processes in process group `pgid`. */
 function members(pgid: number): number[] {
-  return readdirSync("/proc").flatMap((entry) => {
-    if (!/^\d+$/.test(entry)) return [];
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-    } catch {
-      return [];
-    }
-    const [state, , group] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return state !== "Z" && Number(group) === pgid ? [Number(entry)] : [];
+  return procPids().filter((pid) => {
+    const stat = procStat(pid);
+    return stat !== undefined && stat.state !== "Z" && stat.pgid === pgid;
   });
 }
 
@@ -29,7 +22,7 @@ function group(script: string, marked: boolean): { leader: number; startTime: nu
   const env = marked ? { ...process.env, [markerName]: markerValue } : { ...process.env };
   const child = spawn("bash", ["-c", script], { detached: true, stdio: "ignore", env });
   child.unref();
-  const startTime = processStartTime(child.pid!);
+  const startTime = procStat(child.pid!)?.startTime;
   assert.ok(startTime !== undefined, "the test needs Linux /proc");
   return { leader: child.pid!, startTime };
 }

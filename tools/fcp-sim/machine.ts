@@ -21,7 +21,8 @@ import { INSTANCE_ROOT_ENV, INSTANCE_SSH_USER } from "../../src/providers/fcp/in
 import { quote } from "../../src/providers/fcp/startup-script/bash.ts";
 import { installDiskShims, removeSimulatedMounts, type SimDisk } from "./disk-shims.ts";
 import { CONTAINER_MARKER_ENV, installDockerShim } from "./docker-shim.ts";
-import { killMachineProcesses, processStartTime, type MachineProcesses } from "./process-reaper.ts";
+import { procStat } from "../../src/providers/processes.ts";
+import { killMachineProcesses, type MachineProcesses } from "./process-reaper.ts";
 import { startInstanceSshServer, type InstanceSshServer } from "./ssh-server.ts";
 
 export interface SandboxLayout {
@@ -91,7 +92,7 @@ export class Machine {
     // Containers do not inherit the machine's environment: they carry a marker of their own.
     const processes: MachineProcesses = { envMarkers: [`${INSTANCE_ROOT_ENV}=${layout.root}`, `${CONTAINER_MARKER_ENV}=${layout.root}`] };
     processes.processGroup = startScript(layout, env);
-    const leaderStartTime = processStartTime(processes.processGroup);
+    const leaderStartTime = procStat(processes.processGroup)?.startTime;
     if (leaderStartTime !== undefined) processes.leaderStartTime = leaderStartTime;
     let ssh: InstanceSshServer;
     try {

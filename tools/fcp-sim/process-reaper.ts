@@ -13,7 +13,7 @@
  * leader is the very process started (same pid and start time), or one of its members carries the
  * machine's marker.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { environHolds, procPids, procStat } from "../../src/providers/processes.ts";
 
 const GRACE_MS = 1_000;
 const POLL_MS = 25;
@@ -22,15 +22,10 @@ const GIVE_UP_MS = 5_000;
 export interface MachineProcesses {
   /** Process group of the startup script (its bash is the leader). */
   processGroup?: number;
-  /** When that leader started (processStartTime), to tell it from a later process given its pid. */
+  /** When that leader started (procStat's startTime), to tell it from a later process given its pid. */
   leaderStartTime?: number;
   /** `NAME=value` entries: a process whose environment holds any of them is the machine's (its own, or its containers'). */
   envMarkers: readonly string[];
-}
-
-/** The start time of `pid` (clock ticks since boot), or undefined if it is gone or this is not Linux. */
-export function processStartTime(pid: number): number | undefined {
-  return readProcStat(pid)?.startTime;
 }
 
 /** Live PIDs of the machine (never this process). */
@@ -40,37 +35,20 @@ export function machineProcessIds(machine: MachineProcesses): number[] {
 
 /** The machine's live processes, and whether its process group is still its own (see the file comment). */
 function scan(machine: MachineProcesses): { pids: number[]; ownGroup: boolean } {
-  let entries: string[];
-  try {
-    entries = readdirSync("/proc");
-  } catch {
-    return { pids: [], ownGroup: false };
-  }
-  const needles = machine.envMarkers.map((marker) => Buffer.from(`\0${marker}\0`));
   const marked: number[] = [];
   const grouped: number[] = [];
   let ownGroup = false;
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    const pid = Number(entry);
+  for (const pid of procPids()) {
     if (pid === process.pid) continue;
-    const stat = readProcStat(pid);
+    const stat = procStat(pid);
     if (stat === undefined || stat.state === "Z" || stat.state === "X") continue;
     const inGroup = machine.processGroup !== undefined && stat.pgid === machine.processGroup;
-    const isMarked = hasMarker(pid, needles);
+    const isMarked = environHolds(pid, machine.envMarkers);
     if (isMarked) marked.push(pid);
     else if (inGroup) grouped.push(pid);
     if (inGroup && (isMarked || (pid === machine.processGroup && stat.startTime === machine.leaderStartTime))) ownGroup = true;
   }
   return { pids: ownGroup ? [...marked, ...grouped] : marked, ownGroup };
-}
-
-function hasMarker(pid: number, needles: readonly Buffer[]): boolean {
-  const environ = readOrUndefined(`/proc/${pid}/environ`);
-  if (environ === undefined) return false;
-  // Entries are NUL-terminated; a leading NUL lets the first entry match like the others.
-  const entries = Buffer.concat([Buffer.from("\0"), environ]);
-  return needles.some((needle) => entries.includes(needle));
 }
 
 /** SIGTERM everything, SIGKILL what is left after a grace period, and wait until it is all gone. */
@@ -96,26 +74,6 @@ function trySignal(pid: number, signal: NodeJS.Signals): void {
     process.kill(pid, signal);
   } catch {
     // Already gone (ESRCH) or not ours (EPERM): nothing to do either way.
-  }
-}
-
-function readProcStat(pid: number): { state: string; pgid: number; startTime: number } | undefined {
-  const text = readOrUndefined(`/proc/${pid}/stat`)?.toString("utf8");
-  if (text === undefined) return undefined;
-  // The command name (field 2) may contain spaces and parentheses; fields resume after the last ")".
-  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  // Fields 3 (state), 5 (pgrp) and 22 (starttime) of proc(5).
-  const state = fields[0];
-  const pgid = Number(fields[2]);
-  const startTime = Number(fields[19]);
-  return state === undefined || !Number.isInteger(pgid) ? undefined : { state, pgid, startTime };
-}
-
-function readOrUndefined(path: string): Buffer | undefined {
-  try {
-    return readFileSync(path);
-  } catch {
-    return undefined;
   }
 }
 

@@ -218,7 +218,7 @@ export class LocalTaskRunner implements TaskProvider {
       state = await readTaskState(paths.state, state.taskId);
     }
     if (!isTerminalStatus(state.status)) {
-      if (state.pid !== undefined && groupHolds(state.pid, `FLOW_TASK_ID=${state.taskId}`)) killGroup(state.pid, "SIGKILL");
+      killCommandGroup(state);
       state = { ...state, status: "cancelled", completedAt: new Date().toISOString(), message: "cancelled (its supervisor did not answer)" };
       await keepTaskState(paths.state, state, this.home);
     }
@@ -369,8 +369,7 @@ export class LocalTaskRunner implements TaskProvider {
     // The supervisor writes the final state before it exits: read again before calling it lost.
     const latest = await readTaskState(paths.state, state.taskId);
     if (isTerminalStatus(latest.status)) return latest;
-    // Only while the group is still the task's: its supervisor may have died long ago (a reboot).
-    if (latest.pid !== undefined && groupHolds(latest.pid, `FLOW_TASK_ID=${latest.taskId}`)) killGroup(latest.pid, "SIGKILL");
+    killCommandGroup(latest);
     const lost: LocalTaskState = {
       ...latest,
       status: "failed",
@@ -383,6 +382,14 @@ export class LocalTaskRunner implements TaskProvider {
     await keepTaskState(paths.state, lost, this.home);
     return lost;
   }
+}
+
+/**
+ * Kills what is left of a task whose supervisor is gone: its command's process group, but only
+ * while the group is still the task's, as the supervisor may have died long ago (a reboot).
+ */
+function killCommandGroup(state: LocalTaskState): void {
+  if (state.pid !== undefined && groupHolds(state.pid, `FLOW_TASK_ID=${state.taskId}`)) killGroup(state.pid, "SIGKILL");
 }
 
 function refuseUnsupported(config: TaskConfig): void {
