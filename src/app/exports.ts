@@ -32,10 +32,6 @@ export function nameFromExports(namespace: Record<string, unknown>, options: { e
 }
 
 /**
- * The exports that have a value. On the agent a module may be held at `await app.run(...)`, and
- * reading an export declared below that line throws (it is still in its temporal dead zone).
- */
-/**
  * Name the functions of every module that defined some, not only the entry's: in a multi-file
  * app they live in modules the entry imports. Those modules are loaded already; import() only
  * hands back their namespaces.
@@ -44,12 +40,21 @@ export async function nameFromModules(): Promise<void> {
   for (const file of registry().modules) nameFromExports(moduleExports((await import(pathToFileURL(file).href)) as Record<string, unknown>));
 }
 
-/** The exports of a module as import() hands it back: a CommonJS module's are under `default`. */
+/**
+ * The exports of a module as import() hands it back. A CommonJS module (a .ts file in a CommonJS
+ * package, which tsx compiles to CommonJS) arrives as `{ default: module.exports }`; `__esModule`
+ * marks one compiled from `export` syntax, whose exports are that object (tsx's own interop for
+ * import() reads it so).
+ */
 export function moduleExports(namespace: Record<string, unknown>): Record<string, unknown> {
   const commonJs = namespace["default"];
   return typeof commonJs === "object" && commonJs !== null && "__esModule" in commonJs ? (commonJs as Record<string, unknown>) : namespace;
 }
 
+/**
+ * The exports that have a value. On the agent a module may be held at `await app.run(...)`, and
+ * reading an export declared below that line throws (it is still in its temporal dead zone).
+ */
 function initializedExports(namespace: Record<string, unknown>): [string, unknown][] {
   const exports: [string, unknown][] = [];
   for (const key of Object.keys(namespace)) {

@@ -102,11 +102,6 @@ function registerSdkCopyHook(): void {
   register(new URL("./sdk-copy-hook.js", import.meta.url), { data });
 }
 
-/**
- * The module's exports. A CommonJS module (a .ts file in a CommonJS package, which tsx compiles to
- * CommonJS) arrives as `{ default: module.exports }`; `__esModule` marks one compiled from
- * `export` syntax, whose exports are that object (tsx's own interop for import() reads it so).
- */
 function splitTarget(target: string): [string, string | undefined] {
   const at = target.lastIndexOf("::");
   return at === -1 ? [target, undefined] : [target.slice(0, at), target.slice(at + 2)];

@@ -29,11 +29,6 @@ export const DEFAULT_INSTANCE_ROOT = "/var/lib/flow";
 export const INSTANCE_SSH_USER = "ubuntu";
 
 /**
- * Prints the instance root on a line, then `ready` when the startup script's marker is there
- * already (then the client's login needs no second exec to wait for it); run through an SSH exec
- * channel.
- */
-/**
  * Writes the `uploaded` marker, once every upload is in; run over SSH, as the SSH user. One exec
  * (or a part of one) instead of an SFTP upload of an empty file: five or six round trips fewer.
  */
@@ -41,6 +36,11 @@ export function markUploadedCommand(paths: InstancePaths): string {
   return `touch ${quote(paths.uploaded)}`;
 }
 
+/**
+ * Prints the instance root on a line, then `ready` when the startup script's marker is there
+ * already (then the client's login needs no second exec to wait for it); run through an SSH exec
+ * channel.
+ */
 export const rootProbeCommand = `r="\${${INSTANCE_ROOT_ENV}:-${DEFAULT_INSTANCE_ROOT}}"; printf '%s\\n' "$r"; [ -e "${instancePaths("$r").ready}" ] && echo ready; true`;
 
 export interface InstancePaths {
