@@ -3,7 +3,7 @@
 // Prints a table and writes bench/results.json. Targets are in docs/performance.md; nothing here asserts.
 import { execFile, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +14,7 @@ import superjson from "superjson";
 import { WebSocket } from "ws";
 import { loadConfig } from "../src/config/load-config.ts";
 import { FcpProvider } from "../src/providers/fcp/fcp-provider.ts";
+import { withHugePages } from "../src/runtime/huge-pages.ts";
 import { FcpSimulator } from "../tools/fcp-sim/simulator.ts";
 import { agentPeakRss, app, echo, echoOn2, echoOn4, ticks } from "./functions.ts";
 
@@ -55,22 +56,28 @@ async function row(name: string, unit: string, baselineName: string, flow: () =>
   rows.push({ name, flow: median(runs.flow), baseline: median(runs.baseline), unit, baselineName, runs });
 }
 
-async function echoServer(file: string): Promise<{ port: number; stop: () => void }> {
-  const server = spawn(process.execPath, [file], { stdio: ["pipe", "pipe", "inherit"] });
+async function echoServer(file: string, env: NodeJS.ProcessEnv = process.env): Promise<{ port: number; stop: () => Promise<void> }> {
+  const server = spawn(process.execPath, [file], { stdio: ["pipe", "pipe", "inherit"], env });
   const [line] = (await once(createInterface({ input: server.stdout! }), "line")) as [string];
-  return { port: Number(line.trim()), stop: () => server.stdin!.end() };
+  // Stopped once it has exited: the cold start below counts the CPU of every child reaped meanwhile.
+  const exited = once(server, "exit");
+  const stop = async () => {
+    server.stdin!.end();
+    await exited;
+  };
+  return { port: Number(line.trim()), stop };
 }
 
-async function rawWsEcho(): Promise<{ ws: WebSocket; stop: () => void }> {
-  const server = await echoServer("bench/raw-echo-server.mjs");
+async function rawWsEcho(file = "bench/raw-echo-server.mjs"): Promise<{ ws: WebSocket; stop: () => Promise<void> }> {
+  const server = await echoServer(file);
   const ws = new WebSocket(`ws://127.0.0.1:${server.port}`, { perMessageDeflate: false, maxPayload: 1 << 30 });
   ws.binaryType = "nodebuffer";
   await once(ws, "open");
   return { ws, stop: () => (ws.close(), server.stop()) };
 }
 
-async function rawTcpEcho(): Promise<{ socket: Socket; stop: () => void }> {
-  const server = await echoServer("bench/raw-tcp-echo-server.mjs");
+async function rawTcpEcho(file = "bench/raw-tcp-echo-server.mjs", env?: NodeJS.ProcessEnv): Promise<{ socket: Socket; stop: () => Promise<void> }> {
+  const server = await echoServer(file, env);
   const socket = connect(server.port, "127.0.0.1");
   await once(socket, "connect");
   socket.setNoDelay(true);
@@ -93,6 +100,35 @@ async function tcpRoundTrip(socket: Socket, bytes: Buffer): Promise<number> {
   });
   socket.write(bytes);
   await back;
+  return performance.now() - t;
+}
+
+/**
+ * Milliseconds to send `bytes` to the holding echo (raw-tcp-hold-echo-server.mjs) and have them
+ * back in a new array, which is kept until the next round trip, as a caller keeps a result.
+ */
+let heldBack: Float32Array | undefined;
+async function tcpHeldRoundTrip(socket: Socket, bytes: Buffer): Promise<number> {
+  const t = performance.now();
+  const back = new Promise<Float32Array>((resolve) => {
+    const array = new Float32Array(bytes.byteLength / 4);
+    const into = new Uint8Array(array.buffer);
+    let received = 0;
+    const onData = (chunk: Buffer) => {
+      into.set(chunk, received);
+      received += chunk.byteLength;
+      if (received >= bytes.byteLength) {
+        socket.off("data", onData);
+        resolve(array);
+      }
+    };
+    socket.on("data", onData);
+  });
+  const header = Buffer.alloc(8);
+  header.writeBigUInt64BE(BigInt(bytes.byteLength));
+  socket.write(header);
+  socket.write(bytes);
+  heldBack = await back;
   return performance.now() - t;
 }
 
@@ -142,7 +178,9 @@ async function rawPipelinedRate(ws: WebSocket, inputs: number): Promise<number> 
 }
 
 const ws = await rawWsEcho();
+const relayed = await rawWsEcho("bench/raw-relay-echo-server.mjs");
 const tcp = await rawTcpEcho();
+const tcpHeld = await rawTcpEcho("bench/raw-tcp-hold-echo-server.mjs", { ...process.env, GLIBC_TUNABLES: withHugePages(process.env.GLIBC_TUNABLES) });
 
 await app.run(async () => {
   // 1. Bulk first, while this process's peak RSS is still the idle one: a 64 MiB Float32Array there and back.
@@ -169,14 +207,20 @@ await app.run(async () => {
   memory.agentPeakRssMiB = (await agentPeakRss.remote()) / MiB;
   const tcpBulk: number[] = [];
   const wsBulk: number[] = [];
+  const tcpHeldBulk: number[] = [];
   await tcpRoundTrip(tcp.socket, bulkBytes);
   await wsRoundTrip(ws.ws, bulkBytes);
+  await tcpHeldRoundTrip(tcpHeld.socket, bulkBytes);
   for (let i = 0; i < REPS; i++) {
     tcpBulk.push(mbps(await tcpRoundTrip(tcp.socket, bulkBytes)));
     wsBulk.push(mbps(await wsRoundTrip(ws.ws, bulkBytes)));
+    tcpHeldBulk.push(mbps(await tcpHeldRoundTrip(tcpHeld.socket, bulkBytes)));
   }
+  if (heldBack?.[heldBack.length - 1] !== bulk[bulk.length - 1]) throw new Error("the holding TCP echo sent back other bytes");
+  heldBack = undefined;
   const flowRates = flowBulk.map(mbps);
   rows.push({ name: "64 MiB Float32Array round trip", flow: median(flowRates), baseline: median(tcpBulk), unit: "MB/s", baselineName: "raw TCP socket echo", runs: { flow: flowRates, baseline: tcpBulk } });
+  rows.push({ name: "64 MiB Float32Array round trip", flow: median(flowRates), baseline: median(tcpHeldBulk), unit: "MB/s", baselineName: "raw TCP echo, payload held at each end", runs: { flow: flowRates, baseline: tcpHeldBulk } });
   rows.push({ name: "64 MiB Float32Array round trip", flow: median(flowRates), baseline: median(wsBulk), unit: "MB/s", baselineName: "raw ws binary echo", runs: { flow: flowRates, baseline: wsBulk } });
   rows.push({
     name: "client RSS growth, 64 MiB round trip",
@@ -194,22 +238,28 @@ await app.run(async () => {
   }
   rows.push({ name: "64 MiB Float32Array round trip", flow: median(flowRates), baseline: median(superjsonRuns), unit: "MB/s", baselineName: "plain superjson encode+decode", runs: { flow: flowRates, baseline: superjsonRuns } });
 
-  // 2. Warm round trip, against a raw ws JSON echo.
+  // 2. Warm round trip, against a raw ws JSON echo, and the same relayed through a child process
+  // (the least a call pays that runs user code outside the process holding the connection).
   const p50s = { flow: [] as number[], baseline: [] as number[] };
   const p99s = { flow: [] as number[], baseline: [] as number[] };
+  const relayedP50s: number[] = [];
+  const rawEcho = (socket: WebSocket) => async () => {
+    const reply = nextMessage(socket);
+    socket.send(JSON.stringify({ n: 1 }));
+    JSON.parse((await reply).toString());
+  };
   for (let i = 0; i < REPS; i++) {
     const flowTimes = await roundTripTimes(ROUND_TRIPS, () => echo.remote({ n: 1 }));
-    const rawTimes = await roundTripTimes(ROUND_TRIPS, async () => {
-      const reply = nextMessage(ws.ws);
-      ws.ws.send(JSON.stringify({ n: 1 }));
-      JSON.parse((await reply).toString());
-    });
+    const rawTimes = await roundTripTimes(ROUND_TRIPS, rawEcho(ws.ws));
+    const relayedTimes = await roundTripTimes(ROUND_TRIPS, rawEcho(relayed.ws));
     p50s.flow.push(percentile(flowTimes, 50));
     p50s.baseline.push(percentile(rawTimes, 50));
+    relayedP50s.push(percentile(relayedTimes, 50));
     p99s.flow.push(percentile(flowTimes, 99));
     p99s.baseline.push(percentile(rawTimes, 99));
   }
   rows.push({ name: "warm round trip p50", flow: median(p50s.flow), baseline: median(p50s.baseline), unit: "ms", baselineName: "raw ws JSON echo", runs: p50s });
+  rows.push({ name: "warm round trip p50", flow: median(p50s.flow), baseline: median(relayedP50s), unit: "ms", baselineName: "the same, relayed through a child process", runs: { flow: p50s.flow, baseline: relayedP50s } });
   rows.push({ name: "warm round trip p99", flow: median(p99s.flow), baseline: median(p99s.baseline), unit: "ms", baselineName: "raw ws JSON echo", runs: p99s });
 
   // 3. map throughput over tiny inputs vs pipelined raw echo.
@@ -253,15 +303,24 @@ await app.run(async () => {
   await row("1,000 concurrent .remote()", "ms", "1,000 pipelined raw ws echoes", () => concurrentMs(() => echo.remote({ n: 1 })), async () => (CONCURRENT_CALLS / (await rawPipelinedRate(ws.ws, CONCURRENT_CALLS))) * 1000);
   memory.rssAfterScaleMiB = process.memoryUsage().rss / MiB;
 });
-ws.stop();
-tcp.stop();
+await Promise.all([ws.stop(), relayed.stop(), tcp.stop(), tcpHeld.stop()]);
 
 // 5. Cold start: the whole CLI, bundling and an agent included, against starting node at all.
 //    Then the same with FLOW_DEBUG=timing, for where the time goes (the median of each phase).
 const wallMs = async (args: string[], env: NodeJS.ProcessEnv = process.env) => {
   const t = performance.now();
+  const cpu = childrenCpuMs();
   const { stderr } = await execFileAsync(process.execPath, args, { env });
-  return { ms: performance.now() - t, stderr };
+  return { ms: performance.now() - t, cpuMs: childrenCpuMs() - cpu, stderr };
+};
+/**
+ * CPU time (user + system) of the children this process has waited for, with that of theirs:
+ * a run's whole process tree, the agents and workers the CLI started included (Linux's /proc).
+ */
+const childrenCpuMs = () => {
+  const fields = readFileSync("/proc/self/stat", "utf8").split(") ")[1]!.split(" ");
+  // cutime and cstime, the 16th and 17th fields, in clock ticks (100 per second).
+  return (Number(fields[13]) + Number(fields[14])) * 10;
 };
 const TIMING_LINE = /^\[flow timing\] ([\d.]+) ms (.+)$/;
 /** The client's `[flow timing]` lines (not the agent's, whose clock starts with the agent). */
@@ -275,7 +334,16 @@ const medianPhases = (runs: Record<string, number>[]) =>
   Object.fromEntries(Object.keys(runs[0] ?? {}).map((phase) => [phase, median(runs.map((run) => run[phase] ?? Number.NaN))]));
 
 const hello = ["bin/flow.js", "run", "examples/hello.ts"];
-await row("cold start `flow run examples/hello.ts`", "ms", 'node -e ""', async () => (await wallMs(hello)).ms, async () => (await wallMs(["-e", ""])).ms);
+const coldCpu = { flow: [] as number[], baseline: [] as number[] };
+const coldStart = async () => {
+  const { ms, cpuMs } = await wallMs(hello);
+  coldCpu.flow.push(cpuMs);
+  coldCpu.baseline.push(ms);
+  return ms;
+};
+await row("cold start `flow run examples/hello.ts`", "ms", 'node -e ""', coldStart, async () => (await wallMs(["-e", ""])).ms);
+// Where the start is bound by CPU, CPU time over the cores is the least wall time it can take.
+rows.push({ name: "cold start: CPU time of all its processes", flow: median(coldCpu.flow), baseline: median(coldCpu.baseline), unit: "ms", baselineName: `its wall time (${cpus().length} cores)`, runs: coldCpu });
 const coldPhases: Record<string, number>[] = [];
 for (let i = 0; i < REPS; i++) coldPhases.push(phasesOf((await wallMs(hello, { ...process.env, FLOW_DEBUG: "timing" })).stderr));
 phases.coldStart = medianPhases(coldPhases);
