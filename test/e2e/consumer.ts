@@ -61,7 +61,8 @@ export async function consumerProject(type: PackageType): Promise<ConsumerProjec
 async function installTemplate(): Promise<string> {
   const root = tempDir("flow-consumer-template-");
   created.push(root);
-  await run("npm", ["pack", "--pack-destination", root], { cwd: repoRoot, env: npmEnv() });
+  // Not `prepack` (a whole build): it would replace dist/ under the tests running beside this one.
+  await run("npm", ["pack", "--ignore-scripts", "--pack-destination", root], { cwd: repoRoot, env: npmEnv() });
   const tarball = join(root, readdirSync(root).find((name) => name.endsWith(".tgz"))!);
   const dir = join(root, "project");
   mkdirSync(dir);
