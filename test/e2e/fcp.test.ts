@@ -89,6 +89,12 @@ describe("functions on fcp", () => {
     const said = result.stderr.search(/^flow: bidding for 1 × A100 at up to \$\d+\.\d\d\/h \(a100-80gb\.sxm\.1x in us-central1-\w; spot price now \$/m);
     assert.ok(said !== -1 && said < result.stderr.search(/^flow: bid bid_/m), result.stderr);
     await assertNothingLive();
+    // The ended bid lists no instance any more; its billing still says when it ran (flow list's RAN FOR).
+    const bidId = /^flow: bid (bid_\w+)/m.exec(result.stderr)![1]!;
+    const info = JSON.parse((await flow(["status", bidId, "--json"])).stdout) as { status: string; createdAt: string; startedAt?: string; completedAt?: string };
+    assert.equal(info.status, "cancelled");
+    assert.ok(info.startedAt !== undefined && info.completedAt !== undefined, JSON.stringify(info));
+    assert.ok(info.createdAt <= info.startedAt && info.startedAt < info.completedAt, JSON.stringify(info));
   });
 
   it("runs on the cloud when ~/.flow/config.yaml says `provider: fcp`: flow run, an app run and invoke", async () => {

@@ -962,8 +962,11 @@ export class FcpTaskProvider implements TaskProvider {
     const ssh = first?.ssh_destination ? parseSshDestination(first.ssh_destination) : undefined;
     const config = record?.config as TaskConfig | undefined;
     const attempts = attemptsOf(task);
-    const cost = record?.cost ?? (await this.#cost(task, known.pricing).then(formatCost(bid)).catch(() => undefined));
+    const billed = record?.cost === undefined ? await this.#cost(task, known.pricing).catch(() => undefined) : undefined;
+    const cost = record?.cost ?? (billed === undefined ? undefined : formatCost(bid)(billed));
     const endedAt = record?.endedAt ?? bid.deactivated_at ?? undefined;
+    // Once the bid has ended its instances are gone from it; billing still says when it ran.
+    const startedAt = record?.startedAt ?? billed?.billedFrom?.toISOString();
     return {
       taskId: task.taskId,
       name: record?.name ?? bid.name,
@@ -971,9 +974,9 @@ export class FcpTaskProvider implements TaskProvider {
       ...(config === undefined ? {} : { config }),
       createdAt: new Date(record?.createdAt ?? bid.created_at),
       ...(first === undefined
-        ? record?.startedAt === undefined
+        ? startedAt === undefined
           ? {}
-          : { startedAt: new Date(record.startedAt) }
+          : { startedAt: new Date(startedAt) }
         : { startedAt: new Date(record?.startedAt ?? first.created_at), instanceCreatedAt: new Date(first.created_at) }),
       ...(endedAt && isTerminalStatus(status) ? { completedAt: new Date(endedAt) } : {}),
       instanceType: record?.instanceTypeName ?? (await this.context.instanceTypeName(bid.instance_type)),

@@ -10,9 +10,14 @@ export interface TaskCost {
   perHourCents?: number;
   /** Every billed period of every instance of every attempt, up to `now`. */
   totalCents: number;
+  /**
+   * When the current attempt's first instance began to be billed: when it started running. An
+   * ended bid lists no instances, so after the end this is the only record of it left.
+   */
+  billedFrom?: Date;
 }
 
-/** `histories` of the task's instances, the current attempt's first instance first. */
+/** `histories` of the task's instances, the current attempt's first instance first (its bid is the current one). */
 export function taskCost(histories: readonly InstancePricingHistory[], now: Date): TaskCost {
   let totalCents = 0;
   for (const history of histories) {
@@ -23,7 +28,12 @@ export function taskCost(histories: readonly InstancePricingHistory[], now: Date
     }
   }
   const latest = histories[0]?.events.at(-1);
-  return { ...(latest === undefined ? {} : { perHourCents: latest.price_cents }), totalCents };
+  const starts = histories.filter((h) => h.bid_fid === histories[0]?.bid_fid).flatMap((h) => h.events.map((e) => Date.parse(e.start_time)));
+  return {
+    ...(latest === undefined ? {} : { perHourCents: latest.price_cents }),
+    totalCents,
+    ...(starts.length === 0 ? {} : { billedFrom: new Date(Math.min(...starts)) }),
+  };
 }
 
 /** "$2.05": the API's dollar strings, rounded to the cent. */
