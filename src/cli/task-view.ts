@@ -138,7 +138,11 @@ function runningTimeMs(task: Task): number {
 }
 
 function commandText(task: Task): string {
-  const command = task.config?.command;
+  const agentFor = task.providerMetadata["agentFor"];
+  if (typeof agentFor === "string") return `(flow's agent for a ${agentFor})`;
+  // A cloud task started elsewhere (another machine, the console) has no record here.
+  if (task.config === undefined) return "(not known here: the task was not started from this machine)";
+  const command = task.config.command;
   if (command === undefined) return "(none: sleep infinity)";
   if (Array.isArray(command)) return command.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(" ");
   const firstLine = command.trim().split("\n")[0] ?? "";

@@ -91,10 +91,13 @@ describe("functions on fcp", () => {
     await assertNothingLive();
     // The ended bid lists no instance any more; its billing still says when it ran (flow list's RAN FOR).
     const bidId = /^flow: bid (bid_\w+)/m.exec(result.stderr)![1]!;
-    const info = JSON.parse((await flow(["status", bidId, "--json"])).stdout) as { status: string; createdAt: string; startedAt?: string; completedAt?: string };
+    const info = JSON.parse((await flow(["status", bidId, "--json"])).stdout) as { status: string; message: string; createdAt: string; startedAt?: string; completedAt?: string };
     assert.equal(info.status, "cancelled");
     assert.ok(info.startedAt !== undefined && info.completedAt !== undefined, JSON.stringify(info));
     assert.ok(info.createdAt <= info.startedAt && info.startedAt < info.completedAt, JSON.stringify(info));
+    // An agent's bid is not a task: no command, no exit code to wait for.
+    assert.equal(info.message, "flow's agent for a function of a run: the run cancels the bid when it ends");
+    assert.match((await flow(["status", bidId])).stdout, /^ {2}command +\(flow's agent for a function\)$/m);
   });
 
   it("runs on the cloud when ~/.flow/config.yaml says `provider: fcp`: flow run, an app run and invoke", async () => {

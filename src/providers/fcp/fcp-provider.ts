@@ -63,7 +63,7 @@ export class FcpProvider implements Provider {
 
   async startAgent(spec: AgentSpec, signal?: AbortSignal): Promise<AgentEndpoint> {
     if (spec.reservation !== undefined) return this.#startOnReservation(spec, spec.reservation, signal);
-    const launched = await this.#launch(spec, { namePrefix: "flow-fn", poweroffGraceSeconds: POWEROFF_GRACE_SECONDS }, signal);
+    const launched = await this.#launch(spec, { namePrefix: AGENT_BID_PREFIXES.function, poweroffGraceSeconds: POWEROFF_GRACE_SECONDS }, signal);
     const { instance, key, stop } = launched;
     // A dropped SSH connection drops the session's WebSocket: the session comes back through a
     // new SSH connection to the same instance. A preempted or dead instance, or an agent that
@@ -91,7 +91,7 @@ export class FcpProvider implements Provider {
         suggestions: ["Use .spawn() or .remote() for a function on a reservation, or leave `reservation` out to detach it."],
       });
     }
-    const launched = await this.#launch(spec, { namePrefix: "flow-call", poweroffGraceSeconds: 0 });
+    const launched = await this.#launch(spec, { namePrefix: AGENT_BID_PREFIXES["detached call"], poweroffGraceSeconds: 0 });
     return {
       url: launched.url,
       secret: launched.secret,
@@ -240,6 +240,15 @@ export class FcpProvider implements Provider {
       });
     }
   }
+}
+
+/** How the bids placed for agents are named, by what the agent runs. */
+const AGENT_BID_PREFIXES = { function: "flow-fn", "detached call": "flow-call" } as const;
+export type AgentBidKind = keyof typeof AGENT_BID_PREFIXES;
+
+/** What a bid named as bidName() names them was placed to run, if it was. */
+export function agentBidKind(bidName: string): AgentBidKind | undefined {
+  return (Object.keys(AGENT_BID_PREFIXES) as AgentBidKind[]).find((kind) => new RegExp(`^${AGENT_BID_PREFIXES[kind]}-[a-z0-9-]+-[0-9a-f]{8}$`).test(bidName));
 }
 
 /** Unique and readable in the console: `flow-fn-square-3f9a1c2b` (`flow-call-…` for a detached call's). */

@@ -42,7 +42,7 @@ import { FcpVolumes, regionOfVolumes } from "./fcp-volumes.ts";
 import { InstanceConnection, type Upload } from "./instance-connection.ts";
 import { INSTANCE_SSH_USER } from "./instance-layout.ts";
 import { inBidOrder, parseSshDestination, placeBid, waitForRunningInstances } from "./instance-launch.ts";
-import { INLINE_ARCHIVE_LIMIT_BYTES } from "./fcp-provider.ts";
+import { agentBidKind, INLINE_ARCHIVE_LIMIT_BYTES, type AgentBidKind } from "./fcp-provider.ts";
 import { choosePlacement, dollars, placementNotes, suggestedLimit } from "./placement.ts";
 import { ReservationTasks } from "./reservation-tasks.ts";
 import { sharedConnection } from "./shared-connection.ts";
@@ -967,6 +967,8 @@ export class FcpTaskProvider implements TaskProvider {
     const endedAt = record?.endedAt ?? bid.deactivated_at ?? undefined;
     // Once the bid has ended its instances are gone from it; billing still says when it ran.
     const startedAt = record?.startedAt ?? billed?.billedFrom?.toISOString();
+    // A bid flow placed for an agent is no task: it has no command or exit code to report.
+    const agentFor = record === undefined ? agentBidKind(bid.name) : undefined;
     return {
       taskId: task.taskId,
       name: record?.name ?? bid.name,
@@ -995,7 +997,7 @@ export class FcpTaskProvider implements TaskProvider {
           }),
       endpoints: {},
       instances: instances.map((i) => i.fid),
-      message,
+      message: agentFor === undefined ? message : agentBidMessage(agentFor),
       ...(observed.exitCode === undefined ? {} : { exitCode: observed.exitCode }),
       ...(record?.attempts === undefined ? {} : { attempt: attempts.length, ...(attempts.length > 1 ? { attempts } : {}) }),
       providerMetadata: {
@@ -1006,6 +1008,7 @@ export class FcpTaskProvider implements TaskProvider {
         ...(record?.logs === undefined ? {} : { logsKept: this.#records.logsDir(task.taskId) }),
         ...(market === undefined ? {} : { spotPricePerHour: market }),
         ...(outbid === true ? { outbid } : {}),
+        ...(agentFor === undefined ? {} : { agentFor }),
       },
     };
   }
@@ -1145,6 +1148,12 @@ function attemptsOf(task: CloudTask): TaskAttempt[] {
     ...(a.endedAt === undefined ? {} : { endedAt: new Date(a.endedAt) }),
     ...(a.outcome === undefined ? {} : { outcome: a.outcome }),
   }));
+}
+
+function agentBidMessage(kind: AgentBidKind): string {
+  return kind === "function"
+    ? "flow's agent for a function of a run: the run cancels the bid when it ends"
+    : "flow's agent for a detached call: it powers off once the result is fetched or its result window is over";
 }
 
 function formatCost(bid: Bid): (cost: ReturnType<typeof taskCost>) => { perHour: string; total: string } {
