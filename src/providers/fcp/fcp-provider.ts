@@ -246,7 +246,7 @@ export class FcpProvider implements Provider {
 const AGENT_BID_PREFIXES = { function: "flow-fn", "detached call": "flow-call" } as const;
 export type AgentBidKind = keyof typeof AGENT_BID_PREFIXES;
 
-/** What a bid named as bidName() names them was placed to run, if it was. */
+/** What an agent's bid was placed for, told by the name bidName() gave it; undefined for any other bid. */
 export function agentBidKind(bidName: string): AgentBidKind | undefined {
   return (Object.keys(AGENT_BID_PREFIXES) as AgentBidKind[]).find((kind) => new RegExp(`^${AGENT_BID_PREFIXES[kind]}-[a-z0-9-]+-[0-9a-f]{8}$`).test(bidName));
 }
