@@ -966,7 +966,7 @@ export class FcpTaskProvider implements TaskProvider {
     const cost = record?.cost ?? (billed === undefined ? undefined : formatCost(bid)(billed));
     const endedAt = record?.endedAt ?? bid.deactivated_at ?? undefined;
     // Once the bid has ended its instances are gone from it; billing still says when it ran.
-    const startedAt = record?.startedAt ?? billed?.billedFrom?.toISOString();
+    const startedAt = record?.startedAt ?? first?.created_at ?? billed?.billedFrom?.toISOString();
     // A bid flow placed for an agent is no task: it has no command or exit code to report.
     const agentFor = record === undefined ? agentBidKind(bid.name) : undefined;
     return {
@@ -975,11 +975,8 @@ export class FcpTaskProvider implements TaskProvider {
       status,
       ...(config === undefined ? {} : { config }),
       createdAt: new Date(record?.createdAt ?? bid.created_at),
-      ...(first === undefined
-        ? startedAt === undefined
-          ? {}
-          : { startedAt: new Date(startedAt) }
-        : { startedAt: new Date(record?.startedAt ?? first.created_at), instanceCreatedAt: new Date(first.created_at) }),
+      ...(startedAt === undefined ? {} : { startedAt: new Date(startedAt) }),
+      ...(first === undefined ? {} : { instanceCreatedAt: new Date(first.created_at) }),
       ...(endedAt && isTerminalStatus(status) ? { completedAt: new Date(endedAt) } : {}),
       instanceType: record?.instanceTypeName ?? (await this.context.instanceTypeName(bid.instance_type)),
       numInstances: bid.instance_quantity,
